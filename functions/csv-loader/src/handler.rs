@@ -1,0 +1,81 @@
+use aws_config::SdkConfig;
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde_json::Value;
+use shared::config::{ConfigError, LoaderConfig, LoaderEnv, from_env};
+use shared::continuation::{LoadResponse, RunError, SelfInvoke, run_plan};
+use shared::loader::{Loader, TableInfo};
+use shared::loader_request::{RequestError, plan_request};
+
+/// Clients and configuration, built once at cold start.
+pub struct State {
+    pub loader: Loader,
+    pub config: LoaderConfig,
+    pub lambda: aws_sdk_lambda::Client,
+}
+
+impl State {
+    /// Reads the environment and the table's key schema (DescribeTable).
+    pub async fn from_env(aws: &SdkConfig) -> Result<State, ConfigError> {
+        let config = from_env::<LoaderEnv>()?.validate()?;
+        State::new(aws, config).await
+    }
+
+    pub async fn new(aws: &SdkConfig, config: LoaderConfig) -> Result<State, ConfigError> {
+        let dynamodb = aws_sdk_dynamodb::Client::new(aws);
+        let table = TableInfo::describe(&dynamodb, &config.table_name)
+            .await
+            .map_err(ConfigError)?;
+        config
+            .settings
+            .column_types
+            .check_keys(&table.keys)
+            .map_err(|e| ConfigError(format!("COLUMN_TYPES: {e}")))?;
+        Ok(State {
+            loader: Loader {
+                s3: aws_sdk_s3::Client::new(aws),
+                dynamodb,
+                table,
+                settings: config.settings.clone(),
+            },
+            config,
+            lambda: aws_sdk_lambda::Client::new(aws),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(e: HandlerError) -> Diagnostic {
+        let error_type = match &e {
+            HandlerError::Request(_) => "InvalidRequest",
+            HandlerError::Run(run) => run.error_type(),
+        };
+        Diagnostic {
+            error_type: error_type.to_string(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Decodes the request, loads every file it names, and hands unfinished work to a new invocation.
+pub async fn function_handler(
+    state: &State,
+    event: LambdaEvent<Value>,
+) -> Result<LoadResponse, HandlerError> {
+    let (payload, context) = event.into_parts();
+    let plan = plan_request(payload, &state.config.filter, state.config.default_object.as_ref())
+        .inspect_err(|e| tracing::error!(error = %e, "request refused"))?;
+    let continuation = SelfInvoke {
+        lambda: state.lambda.clone(),
+        function: context.invoked_function_arn.clone(),
+    };
+    let deadline = shared::deadline_instant(context.deadline);
+    Ok(run_plan(&state.loader, plan, deadline, &continuation).await?)
+}

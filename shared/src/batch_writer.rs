@@ -1,0 +1,285 @@
+//! Writing batches with several `BatchWriteItem` calls in flight, retrying what DynamoDB did not take.
+//!
+//! Throttled items come back in `UnprocessedItems` with HTTP 200, which the SDK does not retry; they
+//! are retried here with bounded, jittered backoff that stops before the deadline. Whatever is still
+//! unwritten at the end is returned, never dropped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep};
+
+use crate::batch::PendingItem;
+use crate::csv_schema::{ItemKey, KeySchema};
+use crate::aws_error::{ErrorClass, classify, describe};
+use crate::retry::Backoff;
+
+#[derive(Debug, Clone, Copy)]
+pub struct WriteSettings {
+    /// `BatchWriteItem` calls in flight at once.
+    pub max_in_flight: usize,
+    /// Calls per batch, first one included, before its remaining items are reported as failed.
+    pub max_attempts: u32,
+    pub backoff: Backoff,
+}
+
+impl Default for WriteSettings {
+    fn default() -> Self {
+        WriteSettings {
+            max_in_flight: 8,
+            max_attempts: 10,
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+/// A row that could not be written, and why.
+#[derive(Debug, Clone)]
+pub struct FailedItem {
+    pub item: PendingItem,
+    pub reason: String,
+}
+
+/// What the writer did, once every batch has finished.
+#[derive(Debug, Default)]
+pub struct WriteOutcome {
+    pub written: u64,
+    pub failed: Vec<FailedItem>,
+    /// An error no retry can fix (table missing, access denied): writing stopped.
+    pub fatal: Option<String>,
+}
+
+struct Shared {
+    client: Client,
+    table: String,
+    keys: KeySchema,
+    settings: WriteSettings,
+    deadline: Instant,
+}
+
+/// Keeps up to `max_in_flight` batches being written concurrently.
+pub struct BatchWriter {
+    shared: Arc<Shared>,
+    tasks: JoinSet<(Vec<ItemKey>, WriteOutcome)>,
+    /// Keys of batches in flight: a batch repeating one waits, so the later row lands last.
+    keys_in_flight: HashMap<ItemKey, u32>,
+    outcome: WriteOutcome,
+}
+
+impl BatchWriter {
+    /// `deadline`: no retry is started that would end after it.
+    pub fn new(
+        client: Client,
+        table: String,
+        keys: KeySchema,
+        settings: WriteSettings,
+        deadline: Instant,
+    ) -> Self {
+        BatchWriter {
+            shared: Arc::new(Shared {
+                client,
+                table,
+                keys,
+                settings,
+                deadline,
+            }),
+            tasks: JoinSet::new(),
+            keys_in_flight: HashMap::new(),
+            outcome: WriteOutcome::default(),
+        }
+    }
+
+    /// Set once an unrecoverable error was seen; the caller should stop reading.
+    pub fn fatal(&self) -> Option<&str> {
+        self.outcome.fatal.as_deref()
+    }
+
+    /// Starts writing `batch`, first waiting for room and for in-flight batches sharing a key.
+    pub async fn submit(&mut self, batch: Vec<PendingItem>) {
+        while self.tasks.len() >= self.shared.settings.max_in_flight.max(1)
+            || batch.iter().any(|p| self.keys_in_flight.contains_key(&p.key))
+        {
+            if !self.join_one().await {
+                break;
+            }
+        }
+        if self.outcome.fatal.is_some() {
+            let reason = "not attempted: writing stopped after an unrecoverable error".to_string();
+            self.outcome
+                .failed
+                .extend(batch.into_iter().map(|item| FailedItem {
+                    item,
+                    reason: reason.clone(),
+                }));
+            return;
+        }
+        let keys: Vec<ItemKey> = batch.iter().map(|p| p.key.clone()).collect();
+        for key in &keys {
+            *self.keys_in_flight.entry(key.clone()).or_default() += 1;
+        }
+        let shared = Arc::clone(&self.shared);
+        self.tasks
+            .spawn(async move { (keys, write_batch(&shared, batch).await) });
+    }
+
+    /// Waits for every batch and returns the totals.
+    pub async fn finish(mut self) -> WriteOutcome {
+        while self.join_one().await {}
+        self.outcome
+    }
+
+    async fn join_one(&mut self) -> bool {
+        let Some(joined) = self.tasks.join_next().await else {
+            return false;
+        };
+        match joined {
+            Ok((keys, outcome)) => {
+                for key in keys {
+                    if let Some(n) = self.keys_in_flight.get_mut(&key) {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.keys_in_flight.remove(&key);
+                        }
+                    }
+                }
+                self.outcome.written += outcome.written;
+                self.outcome.failed.extend(outcome.failed);
+                if self.outcome.fatal.is_none() {
+                    self.outcome.fatal = outcome.fatal;
+                }
+            }
+            // A panicking write task loses track of its rows: treat it as unrecoverable.
+            Err(e) => {
+                self.outcome.fatal = Some(format!("a write task failed: {e}"));
+                self.keys_in_flight.clear();
+            }
+        }
+        true
+    }
+}
+
+fn to_requests(items: &[PendingItem]) -> Result<Vec<WriteRequest>, String> {
+    items
+        .iter()
+        .map(|p| {
+            PutRequest::builder()
+                .set_item(Some(p.item.clone()))
+                .build()
+                .map(|put| WriteRequest::builder().put_request(put).build())
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// Writes one batch until every item is taken, the attempts run out, or the deadline nears.
+async fn write_batch(shared: &Shared, batch: Vec<PendingItem>) -> WriteOutcome {
+    let settings = shared.settings;
+    let mut outcome = WriteOutcome::default();
+    let mut pending = batch;
+    let mut attempt = 0;
+    let mut last_problem;
+    while !pending.is_empty() {
+        attempt += 1;
+        let requests = match to_requests(&pending) {
+            Ok(r) => r,
+            Err(e) => {
+                outcome.fail_all(&mut pending, &format!("could not build the request: {e}"));
+                break;
+            }
+        };
+        let sent = shared
+            .client
+            .batch_write_item()
+            .request_items(&shared.table, requests)
+            .customize()
+            // Retries are ours: the SDK's would not see UnprocessedItems, nor our deadline.
+            .config_override(
+                aws_sdk_dynamodb::config::Config::builder().retry_config(RetryConfig::disabled()),
+            )
+            .send()
+            .await;
+        match sent {
+            Ok(output) => {
+                let unprocessed = output
+                    .unprocessed_items
+                    .and_then(|mut by_table| by_table.remove(&shared.table))
+                    .unwrap_or_default();
+                if unprocessed.is_empty() {
+                    outcome.written += pending.len() as u64;
+                    pending.clear();
+                    break;
+                }
+                let left: Vec<ItemKey> = unprocessed
+                    .iter()
+                    .filter_map(|w| w.put_request())
+                    .filter_map(|put| shared.keys.key_of(put.item()))
+                    .collect();
+                let still = pending.iter().filter(|p| left.contains(&p.key)).count();
+                // Only count items as written when every unprocessed one is identified; otherwise
+                // resend the lot (puts are idempotent).
+                if still == unprocessed.len() {
+                    let before = pending.len();
+                    pending.retain(|p| left.contains(&p.key));
+                    outcome.written += (before - pending.len()) as u64;
+                }
+                last_problem = format!("{} items unprocessed (throttled)", pending.len());
+            }
+            Err(err) => match classify(&err) {
+                ErrorClass::Retryable => last_problem = describe(&err),
+                ErrorClass::Invalid if pending.len() > 1 => {
+                    // One item spoils the whole call: write them one by one to find it.
+                    for item in std::mem::take(&mut pending) {
+                        let single = Box::pin(write_batch(shared, vec![item])).await;
+                        outcome.merge(single);
+                    }
+                    break;
+                }
+                ErrorClass::Invalid => {
+                    let reason = format!("rejected by DynamoDB: {}", describe(&err));
+                    outcome.fail_all(&mut pending, &reason);
+                    break;
+                }
+                ErrorClass::Fatal => {
+                    let reason = describe(&err);
+                    outcome.fail_all(&mut pending, &format!("not written: {reason}"));
+                    outcome.fatal = Some(reason);
+                    break;
+                }
+            },
+        }
+        if attempt >= settings.max_attempts {
+            let reason = format!("not written after {attempt} attempts: {last_problem}");
+            outcome.fail_all(&mut pending, &reason);
+            break;
+        }
+        let delay = settings.backoff.delay(attempt);
+        if Instant::now() + delay >= shared.deadline {
+            let reason = format!("not written before the time limit: {last_problem}");
+            outcome.fail_all(&mut pending, &reason);
+            break;
+        }
+        sleep(delay).await;
+    }
+    outcome
+}
+
+impl WriteOutcome {
+    fn fail_all(&mut self, pending: &mut Vec<PendingItem>, reason: &str) {
+        self.failed.extend(pending.drain(..).map(|item| FailedItem {
+            item,
+            reason: reason.to_string(),
+        }));
+    }
+
+    fn merge(&mut self, other: WriteOutcome) {
+        self.written += other.written;
+        self.failed.extend(other.failed);
+        if self.fatal.is_none() {
+            self.fatal = other.fatal;
+        }
+    }
+}

@@ -1,0 +1,778 @@
+//! Typing CSV rows into DynamoDB items: declared column types, the table's key schema, blank cells.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType};
+use aws_smithy_types::base64;
+use csv_async::ByteRecord;
+
+use crate::item_size::{MAX_ITEM_BYTES, attribute_size, number_size};
+use crate::json_cell::parse_json_cell;
+use crate::number::parse_number;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// How a column's text becomes an attribute. Undeclared columns are strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    String,
+    Number,
+    Bool,
+    /// A JSON object or array, stored as a map or list.
+    Json,
+    /// Base64 text, stored as binary.
+    Binary,
+}
+
+impl FromStr for ColumnType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "S" | "STRING" => Ok(ColumnType::String),
+            "N" | "NUMBER" => Ok(ColumnType::Number),
+            "BOOL" | "BOOLEAN" => Ok(ColumnType::Bool),
+            "JSON" => Ok(ColumnType::Json),
+            "B" | "BINARY" => Ok(ColumnType::Binary),
+            other => Err(format!(
+                "unknown column type {other:?} (use S, N, BOOL, JSON or B)"
+            )),
+        }
+    }
+}
+
+/// Declared column types, parsed from `name:TYPE,name:TYPE` (for example `amount:N,active:BOOL`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnTypes(HashMap<String, ColumnType>);
+
+impl FromStr for ColumnTypes {
+    type Err = String;
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let mut types = HashMap::new();
+        for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (name, ty) = entry
+                .rsplit_once(':')
+                .ok_or_else(|| format!("column type {entry:?} must be NAME:TYPE"))?;
+            let name = name.trim();
+            if name.is_empty() {
+                return Err(format!("column type {entry:?} has no column name"));
+            }
+            let ty = ty.parse().map_err(|e| format!("column {name:?}: {e}"))?;
+            if types.insert(name.to_string(), ty).is_some() {
+                return Err(format!("column {name:?} is declared twice"));
+            }
+        }
+        Ok(ColumnTypes(types))
+    }
+}
+
+impl ColumnTypes {
+    pub fn get(&self, column: &str) -> ColumnType {
+        self.0.get(column).copied().unwrap_or(ColumnType::String)
+    }
+
+    pub fn declared(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
+    /// A declared type must agree with the table's key schema.
+    pub fn check_keys(&self, keys: &KeySchema) -> Result<(), String> {
+        for key in keys.attributes() {
+            if let Some(&declared) = self.0.get(&key.name) {
+                if declared != key.kind.column_type() {
+                    return Err(format!(
+                        "column {:?} is a key of type {} in the table, but is declared {declared:?}",
+                        key.name,
+                        key.kind.as_str()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What an empty non-key cell becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BlankCells {
+    /// The attribute is left out of the item.
+    #[default]
+    Omit,
+    /// The attribute is stored as NULL.
+    Null,
+    /// The attribute is stored as an empty string (number, bool and JSON columns: NULL).
+    EmptyString,
+}
+
+impl FromStr for BlankCells {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "omit" => Ok(BlankCells::Omit),
+            "null" => Ok(BlankCells::Null),
+            "empty" | "empty-string" => Ok(BlankCells::EmptyString),
+            other => Err(format!("{other:?} is not omit, null or empty")),
+        }
+    }
+}
+
+/// A key attribute's DynamoDB type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    S,
+    N,
+    B,
+}
+
+impl KeyKind {
+    pub fn from_scalar(t: &ScalarAttributeType) -> Option<KeyKind> {
+        match t {
+            ScalarAttributeType::S => Some(KeyKind::S),
+            ScalarAttributeType::N => Some(KeyKind::N),
+            ScalarAttributeType::B => Some(KeyKind::B),
+            _ => None,
+        }
+    }
+
+    fn column_type(self) -> ColumnType {
+        match self {
+            KeyKind::S => ColumnType::String,
+            KeyKind::N => ColumnType::Number,
+            KeyKind::B => ColumnType::Binary,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::S => "S",
+            KeyKind::N => "N",
+            KeyKind::B => "B",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyAttribute {
+    pub name: String,
+    pub kind: KeyKind,
+}
+
+/// The table's primary key, as `DescribeTable` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySchema {
+    pub partition: KeyAttribute,
+    pub sort: Option<KeyAttribute>,
+}
+
+impl KeySchema {
+    pub fn attributes(&self) -> impl Iterator<Item = &KeyAttribute> {
+        std::iter::once(&self.partition).chain(self.sort.as_ref())
+    }
+
+    /// The key of an item (as returned in `UnprocessedItems`), if it has its key attributes.
+    pub fn key_of(&self, item: &Item) -> Option<ItemKey> {
+        let part = |attr: &KeyAttribute| KeyValue::from_attribute(item.get(&attr.name)?);
+        Some(ItemKey {
+            partition: part(&self.partition)?,
+            sort: match &self.sort {
+                Some(sort) => Some(part(sort)?),
+                None => None,
+            },
+        })
+    }
+}
+
+/// One key attribute's value, normalised so that keys DynamoDB considers equal compare equal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KeyValue {
+    S(String),
+    /// Canonical form of the number (`1.0` and `1` are the same key).
+    N(String),
+    B(Vec<u8>),
+}
+
+impl KeyValue {
+    fn from_attribute(value: &AttributeValue) -> Option<KeyValue> {
+        match value {
+            AttributeValue::S(s) => Some(KeyValue::S(s.clone())),
+            AttributeValue::N(n) => Some(KeyValue::N(parse_number(n).ok()?.canonical)),
+            AttributeValue::B(b) => Some(KeyValue::B(b.as_ref().to_vec())),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for KeyValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyValue::S(s) => write!(f, "{s:?}"),
+            KeyValue::N(n) => write!(f, "{n}"),
+            KeyValue::B(b) => write!(f, "<{} bytes>", b.len()),
+        }
+    }
+}
+
+/// An item's full primary key (partition + sort): what DynamoDB de-duplicates on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ItemKey {
+    pub partition: KeyValue,
+    pub sort: Option<KeyValue>,
+}
+
+impl fmt::Display for ItemKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.sort {
+            Some(sort) => write!(f, "({}, {sort})", self.partition),
+            None => write!(f, "({})", self.partition),
+        }
+    }
+}
+
+/// Why a header cannot be loaded at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    #[error("the file has no header row")]
+    Missing,
+    #[error("header column {0} is not valid UTF-8")]
+    NotUtf8(usize),
+    #[error("header column {0} has no name")]
+    EmptyName(usize),
+    #[error("header names column {0:?} twice")]
+    Duplicate(String),
+    #[error("header has no column {0:?}, which is a key of the table")]
+    MissingKey(String),
+}
+
+/// Why one row cannot become an item.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RowError {
+    #[error("expected {expected} columns, found {found}")]
+    WrongColumnCount { expected: usize, found: usize },
+    #[error("column {column:?} is not valid UTF-8")]
+    NotUtf8 { column: String },
+    #[error("key column {column:?} is empty")]
+    EmptyKey { column: String },
+    #[error("column {column:?}: {value:?} is {reason}")]
+    BadValue {
+        column: String,
+        value: String,
+        reason: String,
+    },
+    #[error("item is {size} bytes, over DynamoDB's {MAX_ITEM_BYTES}-byte limit")]
+    ItemTooLarge { size: usize },
+}
+
+impl RowError {
+    fn bad(column: &str, value: &str, reason: impl fmt::Display) -> RowError {
+        // Keep reports readable when a cell is huge.
+        let mut shown: String = value.chars().take(60).collect();
+        if shown.len() < value.len() {
+            shown.push('…');
+        }
+        RowError::BadValue {
+            column: column.to_string(),
+            value: shown,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Column {
+    name: String,
+    ty: ColumnType,
+    is_key: bool,
+}
+
+/// A row that became an item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypedRow {
+    pub key: ItemKey,
+    pub item: Item,
+}
+
+/// The typing rules for one file: its header, the table's keys, declared types and blank handling.
+#[derive(Debug, Clone)]
+pub struct RowSchema {
+    header: Vec<String>,
+    columns: Vec<Column>,
+    partition: usize,
+    blanks: BlankCells,
+}
+
+impl RowSchema {
+    /// Builds the schema from a header row. Names are trimmed; a BOM must already be gone.
+    pub fn from_header(
+        header: &ByteRecord,
+        keys: &KeySchema,
+        types: &ColumnTypes,
+        blanks: BlankCells,
+    ) -> Result<RowSchema, HeaderError> {
+        if header.is_empty() {
+            return Err(HeaderError::Missing);
+        }
+        let mut names = Vec::with_capacity(header.len());
+        for (i, raw) in header.iter().enumerate() {
+            let name = std::str::from_utf8(raw)
+                .map_err(|_| HeaderError::NotUtf8(i + 1))?
+                .trim();
+            if name.is_empty() {
+                return Err(HeaderError::EmptyName(i + 1));
+            }
+            if names.iter().any(|n| n == name) {
+                return Err(HeaderError::Duplicate(name.to_string()));
+            }
+            names.push(name.to_string());
+        }
+        RowSchema::from_names(names, keys, types, blanks)
+    }
+
+    /// Builds the schema from known column names (a continuation carries them).
+    pub fn from_names(
+        names: Vec<String>,
+        keys: &KeySchema,
+        types: &ColumnTypes,
+        blanks: BlankCells,
+    ) -> Result<RowSchema, HeaderError> {
+        let position = |key: &KeyAttribute| {
+            names
+                .iter()
+                .position(|n| *n == key.name)
+                .ok_or_else(|| HeaderError::MissingKey(key.name.clone()))
+        };
+        let partition = position(&keys.partition)?;
+        let sort = keys.sort.as_ref().map(position).transpose()?;
+        let columns = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let key = keys.attributes().find(|k| &k.name == name);
+                Column {
+                    name: name.clone(),
+                    ty: key.map_or_else(|| types.get(name), |k| k.kind.column_type()),
+                    is_key: i == partition || Some(i) == sort,
+                }
+            })
+            .collect();
+        Ok(RowSchema {
+            header: names,
+            columns,
+            partition,
+            blanks,
+        })
+    }
+
+    pub fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    /// Types one row. Every failure names the column and the reason.
+    pub fn to_item(&self, record: &ByteRecord) -> Result<TypedRow, RowError> {
+        if record.len() != self.columns.len() {
+            return Err(RowError::WrongColumnCount {
+                expected: self.columns.len(),
+                found: record.len(),
+            });
+        }
+        let mut item = Item::with_capacity(self.columns.len());
+        let mut size = 0;
+        let mut partition = None;
+        let mut sort = None;
+        for (i, (column, raw)) in self.columns.iter().zip(record.iter()).enumerate() {
+            let text = std::str::from_utf8(raw).map_err(|_| RowError::NotUtf8 {
+                column: column.name.clone(),
+            })?;
+            let typed = if column.is_key {
+                let (value, key) = key_value(column, text)?;
+                if i == self.partition {
+                    partition = Some(key);
+                } else {
+                    sort = Some(key);
+                }
+                Some(value)
+            } else {
+                self.cell_value(column, text)?
+            };
+            if let Some((value, value_size)) = typed {
+                size += column.name.len() + value_size;
+                item.insert(column.name.clone(), value);
+            }
+        }
+        if size > MAX_ITEM_BYTES {
+            return Err(RowError::ItemTooLarge { size });
+        }
+        let partition = partition.ok_or_else(|| RowError::EmptyKey {
+            column: self.columns[self.partition].name.clone(),
+        })?;
+        Ok(TypedRow {
+            key: ItemKey { partition, sort },
+            item,
+        })
+    }
+
+    /// A non-key cell: `None` when it is blank and blanks are omitted.
+    fn cell_value(
+        &self,
+        column: &Column,
+        text: &str,
+    ) -> Result<Option<(AttributeValue, usize)>, RowError> {
+        let blank = match column.ty {
+            ColumnType::String => text.is_empty(),
+            _ => text.trim().is_empty(),
+        };
+        if blank {
+            return Ok(match (self.blanks, column.ty) {
+                (BlankCells::Omit, _) => None,
+                (BlankCells::EmptyString, ColumnType::String) => {
+                    Some((AttributeValue::S(String::new()), 0))
+                }
+                _ => Some((AttributeValue::Null(true), 1)),
+            });
+        }
+        let value = match column.ty {
+            ColumnType::String => AttributeValue::S(text.to_string()),
+            ColumnType::Number => {
+                let n = parse_number(text).map_err(|e| RowError::bad(&column.name, text, e))?;
+                return Ok(Some((
+                    AttributeValue::N(n.text),
+                    number_size(n.significant_digits),
+                )));
+            }
+            ColumnType::Bool => AttributeValue::Bool(parse_bool(text).ok_or_else(|| {
+                RowError::bad(&column.name, text, "not a boolean (true/false, yes/no, 1/0)")
+            })?),
+            ColumnType::Json => {
+                parse_json_cell(text).map_err(|e| RowError::bad(&column.name, text, e))?
+            }
+            ColumnType::Binary => AttributeValue::B(Blob::new(
+                base64::decode(text.trim())
+                    .map_err(|_| RowError::bad(&column.name, text, "not base64"))?,
+            )),
+        };
+        let size = attribute_size(&value);
+        Ok(Some((value, size)))
+    }
+}
+
+fn key_value(column: &Column, text: &str) -> Result<((AttributeValue, usize), KeyValue), RowError> {
+    let empty = || RowError::EmptyKey {
+        column: column.name.clone(),
+    };
+    if text.is_empty() {
+        return Err(empty());
+    }
+    Ok(match column.ty {
+        ColumnType::Number => {
+            let n = parse_number(text).map_err(|e| RowError::bad(&column.name, text, e))?;
+            let size = number_size(n.significant_digits);
+            ((AttributeValue::N(n.text), size), KeyValue::N(n.canonical))
+        }
+        ColumnType::Binary => {
+            let bytes = base64::decode(text.trim())
+                .map_err(|_| RowError::bad(&column.name, text, "not base64"))?;
+            if bytes.is_empty() {
+                return Err(empty());
+            }
+            let size = bytes.len();
+            (
+                (AttributeValue::B(Blob::new(bytes.clone())), size),
+                KeyValue::B(bytes),
+            )
+        }
+        _ => (
+            (AttributeValue::S(text.to_string()), text.len()),
+            KeyValue::S(text.to_string()),
+        ),
+    })
+}
+
+/// The usual spellings of a boolean, in any case.
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "t" | "yes" | "y" | "1" | "on" => Some(true),
+        "false" | "f" | "no" | "n" | "0" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed_keys() -> KeySchema {
+        KeySchema {
+            partition: KeyAttribute {
+                name: "order_id".into(),
+                kind: KeyKind::S,
+            },
+            sort: Some(KeyAttribute {
+                name: "item_id".into(),
+                kind: KeyKind::S,
+            }),
+        }
+    }
+
+    const SEED_HEADER: &[&str] = &[
+        "order_id",
+        "item_id",
+        "customer_id",
+        "product",
+        "amount",
+        "currency",
+        "time_stamp",
+        "transaction_date",
+    ];
+
+    fn record(fields: &[&str]) -> ByteRecord {
+        ByteRecord::from(fields.to_vec())
+    }
+
+    fn seed_schema(types: &str, blanks: BlankCells) -> RowSchema {
+        RowSchema::from_header(
+            &record(SEED_HEADER),
+            &seed_keys(),
+            &types.parse().unwrap(),
+            blanks,
+        )
+        .unwrap()
+    }
+
+    fn s(v: &str) -> AttributeValue {
+        AttributeValue::S(v.into())
+    }
+
+    fn n(v: &str) -> AttributeValue {
+        AttributeValue::N(v.into())
+    }
+
+    #[test]
+    fn seed_row_is_typed() {
+        let schema = seed_schema("amount:N,customer_id:N", BlankCells::Omit);
+        let row = schema
+            .to_item(&record(&[
+                "3801",
+                "23",
+                "421",
+                "Salmon",
+                "2756",
+                "USD",
+                "2020-09-02T03:54:12Z",
+                "9-2-2020",
+            ]))
+            .unwrap();
+        assert_eq!(row.item["order_id"], s("3801"));
+        assert_eq!(row.item["item_id"], s("23"));
+        assert_eq!(row.item["customer_id"], n("421"));
+        assert_eq!(row.item["product"], s("Salmon"));
+        assert_eq!(row.item["amount"], n("2756"));
+        assert_eq!(row.item["transaction_date"], s("9-2-2020"));
+        assert_eq!(row.key.to_string(), "(\"3801\", \"23\")");
+    }
+
+    #[test]
+    fn column_types_parse_and_reject_nonsense() {
+        let t: ColumnTypes = " amount:N , active:bool,meta:JSON,blob:B ".parse().unwrap();
+        assert_eq!(t.get("amount"), ColumnType::Number);
+        assert_eq!(t.get("active"), ColumnType::Bool);
+        assert_eq!(t.get("meta"), ColumnType::Json);
+        assert_eq!(t.get("blob"), ColumnType::Binary);
+        assert_eq!(t.get("other"), ColumnType::String);
+        assert!("".parse::<ColumnTypes>().unwrap().declared().next().is_none());
+        assert!("amount".parse::<ColumnTypes>().unwrap_err().contains("NAME:TYPE"));
+        assert!("amount:FLOAT".parse::<ColumnTypes>().unwrap_err().contains("FLOAT"));
+        assert!("a:N,a:S".parse::<ColumnTypes>().unwrap_err().contains("twice"));
+        assert!(":N".parse::<ColumnTypes>().unwrap_err().contains("no column name"));
+    }
+
+    #[test]
+    fn declared_type_must_match_the_key_schema() {
+        let t: ColumnTypes = "order_id:N".parse().unwrap();
+        assert!(t.check_keys(&seed_keys()).unwrap_err().contains("order_id"));
+        let ok: ColumnTypes = "order_id:S,amount:N".parse().unwrap();
+        assert!(ok.check_keys(&seed_keys()).is_ok());
+    }
+
+    #[test]
+    fn header_problems_are_named() {
+        let keys = seed_keys();
+        let types = ColumnTypes::default();
+        let err = |fields: &[&str]| {
+            RowSchema::from_header(&record(fields), &keys, &types, BlankCells::Omit).unwrap_err()
+        };
+        assert_eq!(
+            err(&["order_id", "product"]),
+            HeaderError::MissingKey("item_id".into())
+        );
+        assert_eq!(
+            err(&["order_id", "item_id", "order_id"]),
+            HeaderError::Duplicate("order_id".into())
+        );
+        assert_eq!(err(&["order_id", "", "item_id"]), HeaderError::EmptyName(2));
+        // Names are trimmed.
+        assert!(
+            RowSchema::from_header(
+                &record(&[" order_id ", "item_id"]),
+                &keys,
+                &types,
+                BlankCells::Omit
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn wrong_column_count() {
+        let schema = seed_schema("", BlankCells::Omit);
+        assert_eq!(
+            schema.to_item(&record(&["1", "2", "3"])).unwrap_err(),
+            RowError::WrongColumnCount {
+                expected: 8,
+                found: 3
+            }
+        );
+    }
+
+    #[test]
+    fn empty_keys_are_rejected() {
+        let schema = seed_schema("", BlankCells::Omit);
+        let mut row = vec!["", "1", "", "", "", "", "", ""];
+        assert_eq!(
+            schema.to_item(&record(&row)).unwrap_err(),
+            RowError::EmptyKey {
+                column: "order_id".into()
+            }
+        );
+        row[0] = "1";
+        row[1] = "";
+        assert_eq!(
+            schema.to_item(&record(&row)).unwrap_err(),
+            RowError::EmptyKey {
+                column: "item_id".into()
+            }
+        );
+    }
+
+    #[test]
+    fn bad_number_names_column_and_value() {
+        let schema = seed_schema("amount:N", BlankCells::Omit);
+        let err = schema
+            .to_item(&record(&["1", "1", "", "", "12,50", "", "", ""]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "column \"amount\": \"12,50\" is not a decimal number"
+        );
+    }
+
+    #[test]
+    fn blank_cells_follow_the_policy() {
+        let row = ["1", "1", "", "", "", "", "", ""];
+        let omit = seed_schema("amount:N", BlankCells::Omit)
+            .to_item(&record(&row))
+            .unwrap();
+        assert_eq!(omit.item.len(), 2);
+        let null = seed_schema("amount:N", BlankCells::Null)
+            .to_item(&record(&row))
+            .unwrap();
+        assert_eq!(null.item["product"], AttributeValue::Null(true));
+        assert_eq!(null.item["amount"], AttributeValue::Null(true));
+        let empty = seed_schema("amount:N", BlankCells::EmptyString)
+            .to_item(&record(&row))
+            .unwrap();
+        assert_eq!(empty.item["product"], s(""));
+        assert_eq!(empty.item["amount"], AttributeValue::Null(true));
+    }
+
+    #[test]
+    fn bool_json_and_binary_columns() {
+        let keys = KeySchema {
+            partition: KeyAttribute {
+                name: "id".into(),
+                kind: KeyKind::N,
+            },
+            sort: None,
+        };
+        let schema = RowSchema::from_header(
+            &record(&["id", "active", "meta", "blob"]),
+            &keys,
+            &"active:BOOL,meta:JSON,blob:B".parse().unwrap(),
+            BlankCells::Omit,
+        )
+        .unwrap();
+        let row = schema
+            .to_item(&record(&["007.0", " Yes ", r#"{"tags":["a"]}"#, "aGk="]))
+            .unwrap();
+        assert_eq!(row.item["id"], n("007.0"));
+        assert_eq!(row.key.partition, KeyValue::N("7E0".into()));
+        assert_eq!(row.item["active"], AttributeValue::Bool(true));
+        assert!(matches!(row.item["meta"], AttributeValue::M(_)));
+        assert_eq!(row.item["blob"], AttributeValue::B(Blob::new(b"hi".to_vec())));
+
+        for (bad, reason) in [
+            (["1", "maybe", "", ""], "not a boolean"),
+            (["1", "", "[1,", ""], "invalid JSON"),
+            (["1", "", "42", ""], "object or array"),
+            (["1", "", "", "!!"], "not base64"),
+            (["x", "", "", ""], "not a decimal number"),
+        ] {
+            let err = schema.to_item(&record(&bad)).unwrap_err().to_string();
+            assert!(err.contains(reason), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn non_utf8_cell_is_rejected() {
+        let schema = seed_schema("", BlankCells::Omit);
+        let rec = ByteRecord::from(vec![
+            b"1".to_vec(),
+            b"1".to_vec(),
+            vec![],
+            vec![0xff, 0xfe],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+        ]);
+        assert_eq!(
+            schema.to_item(&rec).unwrap_err(),
+            RowError::NotUtf8 {
+                column: "product".into()
+            }
+        );
+    }
+
+    #[test]
+    fn oversized_item_is_rejected() {
+        let schema = seed_schema("", BlankCells::Omit);
+        let big = "x".repeat(MAX_ITEM_BYTES);
+        let err = schema
+            .to_item(&record(&["1", "1", "", &big, "", "", "", ""]))
+            .unwrap_err();
+        assert!(matches!(err, RowError::ItemTooLarge { size } if size > MAX_ITEM_BYTES));
+        // Just under the limit is fine.
+        let fits = "x".repeat(MAX_ITEM_BYTES - 100);
+        assert!(schema.to_item(&record(&["1", "1", "", &fits, "", "", "", ""])).is_ok());
+    }
+
+    #[test]
+    fn key_of_an_item_matches_the_rows_key() {
+        let schema = seed_schema("", BlankCells::Omit);
+        let row = schema
+            .to_item(&record(&["a", "b", "", "", "", "", "", ""]))
+            .unwrap();
+        assert_eq!(seed_keys().key_of(&row.item), Some(row.key));
+    }
+
+    #[test]
+    fn bools_in_every_spelling() {
+        for t in ["true", "TRUE", "t", "Yes", "y", "1", "on"] {
+            assert_eq!(parse_bool(t), Some(true), "{t}");
+        }
+        for f in ["false", "F", "no", "N", "0", "OFF"] {
+            assert_eq!(parse_bool(f), Some(false), "{f}");
+        }
+        assert_eq!(parse_bool("2"), None);
+    }
+}

@@ -1,0 +1,106 @@
+//! The rejects report: every row that was not written, with its line and the reason, as CSV.
+//!
+//! Columns: `line,reason,` then the file's own columns, so fixed rows can be cut out and loaded again.
+//! It is spooled to a temporary file (memory stays flat however many rows are rejected) and uploaded
+//! under the rejects prefix, which the loader's trigger never matches.
+
+use aws_sdk_s3::primitives::ByteStream;
+use csv_async::{AsyncWriter, AsyncWriterBuilder, ByteRecord};
+use tempfile::TempPath;
+
+use crate::aws_error::describe;
+
+pub struct RejectsReport {
+    writer: AsyncWriter<tokio::fs::File>,
+    path: TempPath,
+    rows: u64,
+}
+
+/// Where the report for `source_key` goes. A file loaded over several invocations (segments) gets
+/// one report per segment; re-running a segment overwrites its own report.
+pub fn report_key(rejects_prefix: &str, source_key: &str, segment: u32) -> String {
+    if segment <= 1 {
+        format!("{rejects_prefix}{source_key}.rejects.csv")
+    } else {
+        format!("{rejects_prefix}{source_key}.rejects.part{segment:03}.csv")
+    }
+}
+
+impl RejectsReport {
+    pub async fn create(header: &[String]) -> std::io::Result<RejectsReport> {
+        let path = tempfile::Builder::new()
+            .prefix("rejects-")
+            .suffix(".csv")
+            .tempfile()?
+            .into_temp_path();
+        let file = tokio::fs::File::create(&path).await?;
+        let mut writer = AsyncWriterBuilder::new()
+            .flexible(true)
+            .create_writer(file);
+        let mut first = vec!["line", "reason"];
+        first.extend(header.iter().map(String::as_str));
+        writer.write_record(&first).await.map_err(std::io::Error::other)?;
+        Ok(RejectsReport {
+            writer,
+            path,
+            rows: 0,
+        })
+    }
+
+    pub async fn add(&mut self, line: u64, reason: &str, record: &ByteRecord) -> std::io::Result<()> {
+        let line = line.to_string();
+        let fields = [line.as_bytes(), reason.as_bytes()]
+            .into_iter()
+            .chain(record.iter());
+        self.writer
+            .write_record(fields)
+            .await
+            .map_err(std::io::Error::other)?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Uploads the report to `s3://bucket/key`.
+    pub async fn upload(
+        mut self,
+        s3: &aws_sdk_s3::Client,
+        bucket: &str,
+        key: &str,
+    ) -> Result<(), String> {
+        self.writer.flush().await.map_err(|e| e.to_string())?;
+        drop(self.writer);
+        let body = ByteStream::from_path(&self.path)
+            .await
+            .map_err(|e| e.to_string())?;
+        s3.put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("text/csv; charset=utf-8")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_keys_stay_under_the_rejects_prefix() {
+        assert_eq!(
+            report_key("rejected/", "incoming/orders.csv", 1),
+            "rejected/incoming/orders.csv.rejects.csv"
+        );
+        assert_eq!(
+            report_key("rejected/", "incoming/orders.csv.gz", 3),
+            "rejected/incoming/orders.csv.gz.rejects.part003.csv"
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! Test support: a private local AWS (moto server) per test process, and SDK clients pointed at it.
+//!
+//! The server is `tools/local_aws.py` run by the project's virtual environment. It listens on a free
+//! 127.0.0.1 port and exits when this process's end of its standard input closes, so it never
+//! outlives the tests, however they end.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use anyhow::{Context, bail};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+
+pub const REGION: &str = "us-east-1";
+
+const INSTALL_HINT: &str = "the local AWS (moto server) is not installed: run `make setup` \
+     (python3 -m venv .venv && .venv/bin/pip install -r tools/requirements.txt), \
+     or set LOCAL_AWS_PYTHON to a python that has moto[server]";
+
+/// A running moto server.
+pub struct LocalAws {
+    endpoint: String,
+    // Held so the server's stdin stays open; dropping it (or process exit) stops the server.
+    _child: Mutex<Child>,
+}
+
+impl LocalAws {
+    /// The server shared by every test in this test binary (started on first use).
+    pub fn shared() -> &'static LocalAws {
+        static SERVER: OnceLock<LocalAws> = OnceLock::new();
+        SERVER.get_or_init(|| LocalAws::start().unwrap_or_else(|e| panic!("{e:#}")))
+    }
+
+    /// Starts a new server on a free port and waits until it answers.
+    pub fn start() -> anyhow::Result<LocalAws> {
+        let python = python()?;
+        let script = workspace_root().join("tools/local_aws.py");
+        let mut child = Command::new(&python)
+            .arg(&script)
+            .arg("--until-stdin-closes")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {} {}", python.display(), script.display()))?;
+        let stdout = child.stdout.take().context("moto server stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let Some(endpoint) = line.trim().strip_prefix("READY ") else {
+            let _ = child.kill();
+            bail!("the local AWS did not start (printed {line:?}); {INSTALL_HINT}");
+        };
+        Ok(LocalAws {
+            endpoint: endpoint.to_string(),
+            _child: Mutex::new(child),
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// SDK configuration for the local AWS: fixed region and dummy credentials.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new("test", "test", None, None, "local-aws"))
+            .load()
+            .await
+    }
+
+    /// Environment for a child process (a Lambda function, a CLI) that should use this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", REGION.to_string()),
+            ("AWS_ACCESS_KEY_ID", "test".to_string()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+        ]
+    }
+
+    pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk_config().await)
+    }
+
+    pub async fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::new(&self.sdk_config().await)
+    }
+}
+
+impl Drop for LocalAws {
+    fn drop(&mut self) {
+        if let Ok(child) = self._child.get_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The repository root (this crate lives in `tools/local-aws`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The project's virtual environment's `bin/` directory (moto, cargo-lambda, zig, sam, cfn-lint).
+pub fn venv_bin() -> PathBuf {
+    workspace_root().join(".venv/bin")
+}
+
+fn python() -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("LOCAL_AWS_PYTHON") {
+        return Ok(PathBuf::from(p));
+    }
+    let venv = venv_bin().join("python");
+    if !venv.exists() {
+        bail!("{} does not exist; {INSTALL_HINT}", venv.display());
+    }
+    Ok(venv)
+}
+
+/// A resource name unique to this test run and `label`, so tests sharing a server never collide.
+pub fn unique_name(label: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{label}-{}-{n}", std::process::id())
+}
