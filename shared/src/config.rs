@@ -181,7 +181,7 @@ mod tests {
             ("COLUMN_TYPES", "amount:FLOAT", "COLUMN_TYPES"),
             ("BLANK_CELLS", "zero", "BLANK_CELLS"),
             ("MAX_IN_FLIGHT", "0", "MAX_IN_FLIGHT"),
-            ("MAX_IN_FLIGHT", "lots", "max_in_flight"),
+            ("MAX_IN_FLIGHT", "lots", "MAX_IN_FLIGHT"),
             ("SOURCE_PREFIX", "", "trigger"),
             ("CHECKPOINT_MARGIN_SECONDS", "-1", "CHECKPOINT_MARGIN_SECONDS"),
         ] {

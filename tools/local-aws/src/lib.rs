@@ -91,6 +91,89 @@ impl LocalAws {
     }
 }
 
+/// Creates a table with the seed's key schema: `order_id` (S) partition key, `item_id` (S) sort key.
+pub async fn create_seed_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str) -> anyhow::Result<()> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let key = |name: &str, kind| -> anyhow::Result<_> {
+        Ok(KeySchemaElement::builder().attribute_name(name).key_type(kind).build()?)
+    };
+    let attribute = |name: &str| -> anyhow::Result<_> {
+        Ok(AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()?)
+    };
+    dynamodb
+        .create_table()
+        .table_name(name)
+        .key_schema(key("order_id", KeyType::Hash)?)
+        .key_schema(key("item_id", KeyType::Range)?)
+        .attribute_definitions(attribute("order_id")?)
+        .attribute_definitions(attribute("item_id")?)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .with_context(|| format!("creating table {name}"))?;
+    Ok(())
+}
+
+pub async fn create_bucket(s3: &aws_sdk_s3::Client, name: &str) -> anyhow::Result<()> {
+    s3.create_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .with_context(|| format!("creating bucket {name}"))?;
+    Ok(())
+}
+
+pub async fn put_object(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    body: impl Into<Vec<u8>>,
+) -> anyhow::Result<()> {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into().into())
+        .send()
+        .await
+        .with_context(|| format!("uploading s3://{bucket}/{key}"))?;
+    Ok(())
+}
+
+pub async fn get_object_text(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> anyhow::Result<String> {
+    let object = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .with_context(|| format!("reading s3://{bucket}/{key}"))?;
+    let bytes = object.body.collect().await?.into_bytes();
+    Ok(String::from_utf8(bytes.to_vec())?)
+}
+
+pub type Item = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
+
+/// Every item in the table (all pages).
+pub async fn scan_all(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<Vec<Item>> {
+    let pages: Vec<_> = dynamodb
+        .scan()
+        .table_name(table)
+        .into_paginator()
+        .items()
+        .send()
+        .collect()
+        .await;
+    pages
+        .into_iter()
+        .map(|item| item.with_context(|| format!("scanning {table}")))
+        .collect()
+}
+
 impl Drop for LocalAws {
     fn drop(&mut self) {
         if let Ok(child) = self._child.get_mut() {

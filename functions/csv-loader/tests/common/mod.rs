@@ -1,0 +1,140 @@
+//! A bucket and a seed-schema table on the local AWS, and the csv-loader's handler pointed at them.
+#![allow(dead_code)] // each test binary uses its own part of this
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use csv_loader::handler::{HandlerError, State, function_handler};
+use lambda_runtime::{Context, LambdaEvent};
+use local_aws::{Item, LocalAws, unique_name};
+use serde_json::{Value, json};
+use shared::config::{LoaderEnv, from_vars};
+use shared::continuation::LoadResponse;
+
+pub const SEED_COLUMN_TYPES: &str = "customer_id:N,amount:N";
+
+pub struct Fixture {
+    pub bucket: String,
+    pub table: String,
+    pub s3: aws_sdk_s3::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub state: State,
+}
+
+impl Fixture {
+    /// A fresh bucket and table; `env` adds to (or overrides) the loader's environment.
+    pub async fn new(env: &[(&str, &str)]) -> Fixture {
+        let aws = LocalAws::shared();
+        let s3 = aws.s3().await;
+        let dynamodb = aws.dynamodb().await;
+        let bucket = unique_name("loader");
+        let table = unique_name("orders");
+        local_aws::create_bucket(&s3, &bucket).await.unwrap();
+        local_aws::create_seed_table(&dynamodb, &table).await.unwrap();
+        let mut vars = vec![
+            ("TABLE_NAME".to_string(), table.clone()),
+            ("BUCKET_NAME".to_string(), bucket.clone()),
+            ("DEFAULT_OBJECT_KEY".to_string(), "incoming/order_data.csv".to_string()),
+            ("COLUMN_TYPES".to_string(), SEED_COLUMN_TYPES.to_string()),
+        ];
+        for (name, value) in env {
+            vars.retain(|(existing, _)| existing != name);
+            vars.push((name.to_string(), value.to_string()));
+        }
+        let config = from_vars::<LoaderEnv>(vars).unwrap().validate().unwrap();
+        let state = State::new(&aws.sdk_config().await, config).await.unwrap();
+        Fixture {
+            bucket,
+            table,
+            s3,
+            dynamodb,
+            state,
+        }
+    }
+
+    pub async fn put(&self, key: &str, body: impl Into<Vec<u8>>) {
+        local_aws::put_object(&self.s3, &self.bucket, key, body).await.unwrap();
+    }
+
+    /// Runs the handler as Lambda would, with 15 minutes left.
+    pub async fn invoke(&self, payload: Value) -> Result<LoadResponse, HandlerError> {
+        let mut context = Context::default();
+        context.request_id = unique_name("request");
+        context.invoked_function_arn =
+            "arn:aws:lambda:us-east-1:123456789012:function:csv-loader".into();
+        context.deadline = epoch_ms_in(Duration::from_secs(15 * 60));
+        function_handler(&self.state, LambdaEvent::new(payload, context)).await
+    }
+
+    pub async fn items(&self) -> Vec<Item> {
+        local_aws::scan_all(&self.dynamodb, &self.table).await.unwrap()
+    }
+
+    /// The item with this key, if any.
+    pub async fn item(&self, order_id: &str, item_id: &str) -> Option<Item> {
+        self.dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key("order_id", s(order_id))
+            .key("item_id", s(item_id))
+            .send()
+            .await
+            .unwrap()
+            .item
+    }
+
+    pub async fn text(&self, key: &str) -> String {
+        local_aws::get_object_text(&self.s3, &self.bucket, key).await.unwrap()
+    }
+
+    /// An S3 `ObjectCreated:Put` event for `keys`, as S3 encodes them, shaped like the sample event.
+    pub fn s3_event(&self, encoded_keys: &[&str]) -> Value {
+        let mut event = sample_event("s3-put-order-data.json");
+        let template = event["Records"][0].clone();
+        let records: Vec<Value> = encoded_keys
+            .iter()
+            .map(|key| {
+                let mut record = template.clone();
+                record["s3"]["bucket"]["name"] = json!(self.bucket);
+                record["s3"]["bucket"]["arn"] = json!(format!("arn:aws:s3:::{}", self.bucket));
+                record["s3"]["object"]["key"] = json!(key);
+                record
+            })
+            .collect();
+        event["Records"] = json!(records);
+        event
+    }
+}
+
+pub fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_string())
+}
+
+pub fn n(value: &str) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub fn events_dir() -> PathBuf {
+    local_aws::workspace_root().join("events")
+}
+
+pub fn sample_event(name: &str) -> Value {
+    let text = std::fs::read_to_string(events_dir().join(name)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+pub fn seed_csv() -> Vec<u8> {
+    std::fs::read(events_dir().join("order_data.csv")).unwrap()
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn epoch_ms_in(from_now: Duration) -> u64 {
+    (SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + from_now).as_millis() as u64
+}
