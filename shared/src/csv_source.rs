@@ -6,6 +6,7 @@ use async_compression::tokio::bufread::GzipDecoder;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 
 use crate::aws_error::describe;
+use csv_async::{AsyncReader, AsyncReaderBuilder, ByteRecord, Terminator};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
 
@@ -39,6 +40,8 @@ pub struct OpenedObject {
     pub compression: Compression,
     /// Decompressed bytes before `reader`'s first byte (a BOM, or the resume offset).
     pub offset: u64,
+    /// The line `reader`'s first byte is on, from 1.
+    pub line: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +136,7 @@ pub async fn open_object(
             etag,
             compression,
             offset,
+            line: 1,
         });
     };
 
@@ -157,7 +161,75 @@ pub async fn open_object(
         etag,
         compression: point.compression,
         offset: point.offset,
+        line: point.line,
     })
+}
+
+/// The rows of an opened object, each with the line it starts on.
+///
+/// Rows end at `\n` only (a CRLF row's `\r` is dropped here), and a row's line is worked out from
+/// where it ends: the CSV reader marks a row's start before the previous row's `\n` (with `\r`
+/// as a terminator) and before skipped blank lines, which would put rows on earlier lines.
+pub struct RowReader {
+    csv: AsyncReader<ByteReader>,
+    /// The line the reader's first byte is on.
+    first_line: u64,
+}
+
+impl RowReader {
+    pub fn new(reader: ByteReader, first_line: u64) -> RowReader {
+        let csv = AsyncReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .terminator(Terminator::Any(b'\n'))
+            .buffer_capacity(256 * 1024)
+            .create_reader(reader);
+        RowReader { csv, first_line }
+    }
+
+    /// Reads the next row into `record` and returns the line it starts on; `None` at the end.
+    pub async fn read(&mut self, record: &mut ByteRecord) -> Result<Option<u64>, csv_async::Error> {
+        loop {
+            let lines_before = self.csv.position().line();
+            if !self.csv.read_byte_record(record).await? {
+                return Ok(None);
+            }
+            drop_carriage_return(record);
+            if record.len() == 1 && record[0].is_empty() {
+                continue;
+            }
+            let newlines_inside = record.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
+            // A row ending in `\n` started `1 + newlines_inside` lines before the reader's line now;
+            // the last row may have no `\n`, and then it started no earlier than `lines_before`.
+            let start = (self.csv.position().line())
+                .saturating_sub(newlines_inside + 1)
+                .max(lines_before);
+            return Ok(Some(self.first_line + start - 1));
+        }
+    }
+
+    /// Bytes read so far, from the reader's start.
+    pub fn bytes_read(&self) -> u64 {
+        self.csv.position().byte()
+    }
+
+    /// The line the next row starts on (blank lines before it aside).
+    pub fn next_line(&self) -> u64 {
+        self.first_line + self.csv.position().line() - 1
+    }
+}
+
+fn drop_carriage_return(record: &mut ByteRecord) {
+    let fields = record.len();
+    if record.get(fields.wrapping_sub(1)).and_then(<[u8]>::last) != Some(&b'\r') {
+        return;
+    }
+    let mut trimmed = ByteRecord::with_capacity(record.as_slice().len(), fields);
+    for (i, field) in record.iter().enumerate() {
+        trimmed.push_field(if i + 1 == fields { &field[..field.len() - 1] } else { field });
+    }
+    trimmed.set_position(record.position().cloned());
+    *record = trimmed;
 }
 
 fn gunzip(reader: ByteReader) -> ByteReader {
@@ -179,4 +251,57 @@ async fn peek(mut reader: ByteReader, n: usize) -> std::io::Result<(Vec<u8>, Byt
     }
     let replay = std::io::Cursor::new(head.clone());
     Ok((head, Box::pin(replay.chain(reader))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn rows(text: &str) -> Vec<(u64, Vec<String>)> {
+        let mut reader = RowReader::new(Box::pin(std::io::Cursor::new(text.as_bytes().to_vec())), 1);
+        let mut record = ByteRecord::new();
+        let mut rows = Vec::new();
+        while let Some(line) = reader.read(&mut record).await.unwrap() {
+            let fields = record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+            rows.push((line, fields));
+        }
+        rows
+    }
+
+    #[tokio::test]
+    async fn crlf_and_lf_rows_have_the_same_fields_and_lines() {
+        let lf = rows("a,b\n1,\"x\ny\"\n\n2,\"q\"\n3,\n").await;
+        let crlf = rows("a,b\r\n1,\"x\ny\"\r\n\r\n2,\"q\"\r\n3,\r\n").await;
+        let expected = [
+            (1, vec!["a", "b"]),
+            (2, vec!["1", "x\ny"]),
+            (5, vec!["2", "q"]),
+            (6, vec!["3", ""]),
+        ]
+        .map(|(line, fields)| (line, fields.into_iter().map(String::from).collect::<Vec<_>>()));
+        assert_eq!(lf, expected);
+        assert_eq!(crlf, expected);
+    }
+
+    #[tokio::test]
+    async fn a_carriage_return_inside_quotes_is_kept() {
+        let rows = rows("a,b\r\n1,\"x\r\ny\"\r\n").await;
+        assert_eq!(rows[1].1, ["1", "x\r\ny"]);
+    }
+
+    #[tokio::test]
+    async fn last_row_without_a_newline_is_read() {
+        assert_eq!(rows("a\r\n1").await[1], (2, vec!["1".to_string()]));
+        assert_eq!(rows("a\n\"1\n2\"").await[1], (2, vec!["1\n2".to_string()]));
+    }
+
+    #[tokio::test]
+    async fn lines_count_from_the_first_line_given() {
+        let mut reader = RowReader::new(Box::pin(std::io::Cursor::new(b"x\r\ny\r\n".to_vec())), 40);
+        let mut record = ByteRecord::new();
+        assert_eq!(reader.read(&mut record).await.unwrap(), Some(40));
+        assert_eq!((reader.bytes_read(), reader.next_line()), (3, 41));
+        assert_eq!(reader.read(&mut record).await.unwrap(), Some(41));
+        assert_eq!(reader.read(&mut record).await.unwrap(), None);
+    }
 }

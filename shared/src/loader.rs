@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::KeyType;
-use csv_async::{AsyncReaderBuilder, ByteRecord};
+use csv_async::ByteRecord;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -14,7 +14,7 @@ use crate::batch_writer::{BatchWriter, WriteSettings};
 use crate::csv_schema::{
     BlankCells, ColumnTypes, HeaderError, KeyAttribute, KeyKind, KeySchema, RowSchema,
 };
-use crate::csv_source::{ResumePoint, SourceError, open_object};
+use crate::csv_source::{ResumePoint, RowReader, SourceError, open_object};
 use crate::rejects_report::{RejectsReport, report_key};
 
 /// The deadline is only checked every this many rows, which is also the least a segment loads,
@@ -156,10 +156,9 @@ pub struct FileSummary {
     pub report: String,
     pub elapsed_ms: u64,
     pub segment: u32,
-    /// False when the rest of the file was handed to a new invocation.
+    /// False when the rest of the file was handed to a new invocation (it continues after
+    /// `rows_read` rows) or the load stopped with an error.
     pub complete: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub continues_at_line: Option<u64>,
 }
 
 pub enum LoadResult {
@@ -257,13 +256,7 @@ impl Loader {
 
         let opened = open_object(&self.s3, &bucket, &key, resume.as_ref()).await?;
         let base_offset = opened.offset;
-        let base_line = resume.as_ref().map_or(1, |r| r.line);
-        let line_of = |relative: u64| base_line + relative.saturating_sub(1);
-        let mut reader = AsyncReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .buffer_capacity(256 * 1024)
-            .create_reader(opened.reader);
+        let mut reader = RowReader::new(opened.reader, opened.line);
         let mut record = ByteRecord::new();
 
         let header_error = |source| FileError::Header {
@@ -282,8 +275,8 @@ impl Loader {
                 .map_err(header_error)?,
             )
         } else {
-            match reader.read_byte_record(&mut record).await {
-                Ok(true) => Some(
+            match reader.read(&mut record).await {
+                Ok(Some(_)) => Some(
                     RowSchema::from_header(
                         &record,
                         &self.table.keys,
@@ -293,7 +286,7 @@ impl Loader {
                     .map_err(header_error)?,
                 ),
                 // An empty file has nothing to load.
-                Ok(false) => None,
+                Ok(None) => None,
                 Err(e) => {
                     return Err(FileError::Source(SourceError::Unreadable {
                         bucket,
@@ -322,19 +315,18 @@ impl Loader {
         let mut seg = Counts::default();
         let mut paused = None;
         let mut read_error = None;
-        let mut last_line = base_line.saturating_sub(1);
+        let mut last_line = opened.line.saturating_sub(1);
 
         while let Some(schema) = &schema {
-            match reader.read_byte_record(&mut record).await {
-                Ok(true) => {}
-                Ok(false) => break,
+            let line = match reader.read(&mut record).await {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
                 Err(e) => {
                     read_error = Some(e.to_string());
                     break;
                 }
-            }
+            };
             seg.rows_read += 1;
-            let line = line_of(record.position().map_or(0, |p| p.line()));
             last_line = line;
             match schema.to_item(&record) {
                 Err(reason) => {
@@ -360,10 +352,9 @@ impl Loader {
                 }
             }
             if seg.rows_read % ROWS_BETWEEN_DEADLINE_CHECKS == 0 && Instant::now() >= pause_at {
-                let position = reader.position();
                 paused = Some(ResumePoint {
-                    offset: base_offset + position.byte(),
-                    line: line_of(position.line()),
+                    offset: base_offset + reader.bytes_read(),
+                    line: reader.next_line(),
                     etag: opened.etag.clone(),
                     compression: opened.compression,
                 });
@@ -388,11 +379,6 @@ impl Loader {
             .await
             .map_err(|e| report_error(&e))?;
 
-        let continues_at_line = if read_error.is_none() && outcome.fatal.is_none() {
-            paused.as_ref().map(|p| p.line)
-        } else {
-            None
-        };
         let summary = FileSummary {
             bucket: bucket.clone(),
             key: key.clone(),
@@ -400,8 +386,7 @@ impl Loader {
             report: report_url.clone(),
             elapsed_ms: started.elapsed().as_millis() as u64,
             segment,
-            complete: continues_at_line.is_none() && read_error.is_none() && outcome.fatal.is_none(),
-            continues_at_line,
+            complete: paused.is_none() && read_error.is_none() && outcome.fatal.is_none(),
         };
         log_summary(&summary);
 
