@@ -1,0 +1,285 @@
+//! What DynamoDB does under load, which the local AWS never does: `UnprocessedItems`, throttling
+//! errors, and refusing a batch that repeats a key. Played with `aws-smithy-mocks`; S3 stays real.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::batch_write_item::{BatchWriteItemInput, BatchWriteItemOutput};
+use aws_sdk_dynamodb::types::{AttributeValue, WriteRequest};
+use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use csv_async::ByteRecord;
+use local_aws::{LocalAws, unique_name};
+use shared::batch::PendingItem;
+use shared::batch_writer::{BatchWriter, WriteSettings};
+use shared::csv_schema::{BlankCells, KeyAttribute, KeyKind, KeySchema};
+use shared::loader::{Checkpoint, FileError, LoadResult, Loader, LoaderSettings, TableInfo};
+use shared::retry::Backoff;
+use tokio::time::Instant;
+
+const TABLE: &str = "orders";
+
+fn keys() -> KeySchema {
+    KeySchema {
+        partition: KeyAttribute { name: "order_id".into(), kind: KeyKind::S },
+        sort: Some(KeyAttribute { name: "item_id".into(), kind: KeyKind::S }),
+    }
+}
+
+fn settings(max_attempts: u32) -> WriteSettings {
+    WriteSettings {
+        max_in_flight: 4,
+        max_attempts,
+        backoff: Backoff { base: Duration::from_millis(1), cap: Duration::from_millis(5) },
+    }
+}
+
+fn pending(n: usize) -> Vec<PendingItem> {
+    (0..n)
+        .map(|i| {
+            let item = HashMap::from([
+                ("order_id".to_string(), AttributeValue::S(format!("o{i}"))),
+                ("item_id".to_string(), AttributeValue::S("1".into())),
+            ]);
+            PendingItem {
+                line: i as u64 + 2,
+                key: keys().key_of(&item).unwrap(),
+                item,
+                record: ByteRecord::from(vec![format!("o{i}"), "1".to_string()]),
+            }
+        })
+        .collect()
+}
+
+fn requests(input: &BatchWriteItemInput) -> Vec<WriteRequest> {
+    input.request_items().and_then(|r| r.get(TABLE)).cloned().unwrap_or_default()
+}
+
+fn unprocessed(requests: Vec<WriteRequest>) -> BatchWriteItemOutput {
+    BatchWriteItemOutput::builder()
+        .unprocessed_items(TABLE, requests)
+        .build()
+}
+
+fn order_ids(requests: &[WriteRequest]) -> Vec<String> {
+    requests
+        .iter()
+        .map(|w| match &w.put_request().unwrap().item()["order_id"] {
+            AttributeValue::S(id) => id.clone(),
+            other => panic!("order_id {other:?}"),
+        })
+        .collect()
+}
+
+/// Answers every call from `respond`, recording the order ids each call carried.
+fn recording_client(
+    respond: impl Fn(usize, Vec<WriteRequest>) -> MockResponse<BatchWriteItemOutput, aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError>
+        + Send
+        + Sync
+        + 'static,
+) -> (Client, Arc<Mutex<Vec<Vec<String>>>>) {
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&calls);
+    let rule = mock!(Client::batch_write_item)
+        .then_compute_response(move |input| {
+            let requests = requests(input);
+            let mut seen = seen.lock().unwrap();
+            seen.push(order_ids(&requests));
+            respond(seen.len(), requests)
+        });
+    (mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]), calls)
+}
+
+fn far_deadline() -> Instant {
+    Instant::now() + Duration::from_secs(60)
+}
+
+#[tokio::test]
+async fn unprocessed_items_are_retried_until_written() {
+    // Calls 1-3 take nothing; call 4 takes half, call 5 the rest.
+    let (client, calls) = recording_client(|call, requests| {
+        MockResponse::Output(match call {
+            1..=3 => unprocessed(requests),
+            4 => unprocessed(requests[..10].to_vec()),
+            _ => BatchWriteItemOutput::builder().build(),
+        })
+    });
+    let mut writer = BatchWriter::new(client, TABLE.into(), keys(), settings(10), far_deadline());
+    writer.submit(pending(25)).await;
+    let outcome = writer.finish().await;
+
+    assert_eq!(outcome.written, 25);
+    assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+    let calls = calls.lock().unwrap();
+    let sizes: Vec<usize> = calls.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [25, 25, 25, 25, 10]);
+    // The last call resends exactly the items DynamoDB handed back.
+    assert_eq!(calls[4], order_ids(&requests_of(&pending(10))));
+}
+
+fn requests_of(items: &[PendingItem]) -> Vec<WriteRequest> {
+    items
+        .iter()
+        .map(|p| {
+            WriteRequest::builder()
+                .put_request(
+                    aws_sdk_dynamodb::types::PutRequest::builder()
+                        .set_item(Some(p.item.clone()))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn items_never_taken_are_reported_failed_not_lost() {
+    let (client, calls) = recording_client(|_, requests| MockResponse::Output(unprocessed(requests)));
+    let mut writer = BatchWriter::new(client, TABLE.into(), keys(), settings(4), far_deadline());
+    writer.submit(pending(25)).await;
+    writer.submit(pending(30).split_off(25)).await;
+    let outcome = writer.finish().await;
+
+    assert_eq!(outcome.written, 0);
+    assert_eq!(outcome.failed.len(), 30);
+    let mut lines: Vec<u64> = outcome.failed.iter().map(|f| f.item.line).collect();
+    lines.sort();
+    assert_eq!(lines, (2..32).collect::<Vec<u64>>());
+    assert!(
+        outcome.failed[0].reason.starts_with("not written after 4 attempts"),
+        "{}",
+        outcome.failed[0].reason
+    );
+    assert_eq!(calls.lock().unwrap().len(), 8, "4 attempts for each of 2 batches");
+}
+
+#[tokio::test]
+async fn throttling_errors_are_retried() {
+    let throttled = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"slow down"}"#;
+    let rule = mock!(Client::batch_write_item)
+        .sequence()
+        .http_status(400, Some(throttled.to_string()))
+        .times(2)
+        .http_status(500, None)
+        .output(|| BatchWriteItemOutput::builder().build())
+        .build();
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule]);
+    let mut writer = BatchWriter::new(client, TABLE.into(), keys(), settings(10), far_deadline());
+    writer.submit(pending(5)).await;
+    let outcome = writer.finish().await;
+    assert_eq!(outcome.written, 5);
+    assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+    assert_eq!(rule.num_calls(), 4);
+}
+
+#[tokio::test]
+async fn retries_stop_before_the_deadline() {
+    let (client, _) = recording_client(|_, requests| MockResponse::Output(unprocessed(requests)));
+    let slow = WriteSettings {
+        backoff: Backoff { base: Duration::from_secs(2), cap: Duration::from_secs(2) },
+        ..settings(100)
+    };
+    let started = Instant::now();
+    let mut writer = BatchWriter::new(client, TABLE.into(), keys(), slow, Instant::now() + Duration::from_millis(500));
+    writer.submit(pending(3)).await;
+    let outcome = writer.finish().await;
+    assert_eq!(outcome.failed.len(), 3);
+    assert!(outcome.failed[0].reason.starts_with("not written before the time limit"), "{}", outcome.failed[0].reason);
+    assert!(started.elapsed() < Duration::from_secs(2), "no retry was started past the deadline");
+}
+
+/// A loader whose table is mocked and whose bucket is the local AWS's.
+async fn loader(dynamodb: Client, csv: &str) -> (Loader, String, String) {
+    let aws = LocalAws::shared();
+    let s3 = aws.s3().await;
+    let bucket = unique_name("retries");
+    local_aws::create_bucket(&s3, &bucket).await.unwrap();
+    let key = "incoming/orders.csv".to_string();
+    local_aws::put_object(&s3, &bucket, &key, csv.as_bytes().to_vec()).await.unwrap();
+    let loader = Loader {
+        s3,
+        dynamodb,
+        table: TableInfo { name: TABLE.into(), keys: keys() },
+        settings: LoaderSettings {
+            column_types: "amount:N".parse().unwrap(),
+            blanks: BlankCells::Omit,
+            rejects_prefix: "rejected/".into(),
+            write: settings(3),
+            checkpoint_margin: Duration::ZERO,
+        },
+    };
+    (loader, bucket, key)
+}
+
+#[tokio::test]
+async fn a_load_with_unwritten_items_fails_and_names_them() {
+    let (client, _) = recording_client(|_, requests| MockResponse::Output(unprocessed(requests)));
+    let csv = "order_id,item_id,amount\na,1,1\nb,1,2\nc,1,x\n";
+    let (loader, bucket, key) = loader(client, csv).await;
+    let err = match loader.load(Checkpoint::start(&bucket, &key), far_deadline()).await {
+        Err(e) => e,
+        Ok(_) => panic!("a load that wrote nothing must not succeed"),
+    };
+    assert_eq!(err.error_type(), "ItemsNotWritten");
+    let report = format!("s3://{bucket}/rejected/incoming/orders.csv.rejects.csv");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "2 items from s3://{bucket}/{key} were not written (not written after 3 attempts: 2 \
+             items unprocessed (throttled)); they are listed with their lines in {report}"
+        )
+    );
+    let FileError::NotWritten { summary, .. } = &err else { unreachable!() };
+    assert_eq!((summary.counts.rows_read, summary.counts.rows_rejected, summary.counts.items_failed), (3, 1, 2));
+
+    let s3 = LocalAws::shared().s3().await;
+    let text = local_aws::get_object_text(&s3, &bucket, "rejected/incoming/orders.csv.rejects.csv").await.unwrap();
+    let lines: Vec<&str> = text.lines().map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(lines, ["line", "4", "2", "3"]);
+}
+
+/// DynamoDB refuses a whole batch that names one key twice; the local AWS only refuses identical
+/// items. This endpoint is as strict as DynamoDB.
+#[tokio::test]
+async fn batches_never_repeat_a_key() {
+    let (client, calls) = recording_client(|_, requests| {
+        let ids = order_ids(&requests);
+        let distinct: HashSet<&String> = ids.iter().collect();
+        if distinct.len() == ids.len() {
+            MockResponse::Output(BatchWriteItemOutput::builder().build())
+        } else {
+            MockResponse::Http(validation_error("Provided list of item keys contains duplicates"))
+        }
+    });
+    let mut csv = String::from("order_id,item_id,amount\n");
+    for row in 0..60 {
+        // Keys come back every 7 rows, with different values each time.
+        csv.push_str(&format!("k{},1,{row}\n", row % 7));
+    }
+    let (loader, bucket, key) = loader(client, &csv).await;
+    let LoadResult::Done(summary) = loader.load(Checkpoint::start(&bucket, &key), far_deadline()).await.unwrap() else {
+        panic!("not paused")
+    };
+    let calls = calls.lock().unwrap();
+    for ids in calls.iter() {
+        let distinct: HashSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len(), "a batch repeated a key: {ids:?}");
+    }
+    // Each batch fills with the 7 keys, the later rows replacing the earlier ones.
+    assert_eq!(summary.counts.rows_read, 60);
+    assert_eq!(summary.counts.items_written + summary.counts.duplicates_collapsed, 60);
+    assert_eq!(summary.counts.items_failed, 0);
+    assert_eq!(summary.counts.items_written, calls.iter().map(Vec::len).sum::<usize>() as u64);
+}
+
+fn validation_error(message: &str) -> HttpResponse {
+    let body = format!(
+        r#"{{"__type":"com.amazon.coral.validate#ValidationException","message":"{message}"}}"#
+    );
+    HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::from(body))
+}
