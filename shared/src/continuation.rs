@@ -94,9 +94,7 @@ pub async fn run_plan<C: Continuation>(
         ..LoadResponse::default()
     };
     let mut failures = Vec::new();
-    let pause_at = deadline
-        .checked_sub(loader.settings.checkpoint_margin)
-        .unwrap_or_else(Instant::now);
+    let pause_at = crate::before_deadline(deadline, loader.settings.checkpoint_margin);
     for (i, job) in plan.jobs.into_iter().enumerate() {
         if i > 0 && Instant::now() >= pause_at {
             let url = format!("s3://{}/{}", job.bucket, job.key);

@@ -301,15 +301,13 @@ impl Loader {
             .await
             .map_err(|e| report_error(&e))?;
 
-        let pause_at = deadline
-            .checked_sub(self.settings.checkpoint_margin)
-            .unwrap_or(started);
+        let pause_at = crate::before_deadline(deadline, self.settings.checkpoint_margin);
         let mut writer = BatchWriter::new(
             self.dynamodb.clone(),
             self.table.name.clone(),
             self.table.keys.clone(),
             self.settings.write,
-            deadline.checked_sub(REPORT_RESERVE).unwrap_or(deadline),
+            crate::before_deadline(deadline, REPORT_RESERVE),
         );
         let mut builder = BatchBuilder::new();
         let mut seg = Counts::default();
