@@ -14,7 +14,7 @@ try:
     from moto.server import ThreadedMotoServer
 except ImportError:  # pragma: no cover - the message is the point
     sys.exit(
-        "moto is not installed: run `make setup` "
+        "moto is not installed: run `tools/setup.sh` "
         "(or `python3 -m venv .venv && .venv/bin/pip install -r tools/requirements.txt`)"
     )
 

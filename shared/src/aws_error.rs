@@ -1,8 +1,8 @@
 //! Reading AWS SDK errors: a one-line description, and whether trying again can help.
 
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::http::Response;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// `Code: message`, the way the AWS console shows an error.
 pub fn describe<E: ProvideErrorMetadata>(err: &E) -> String {

@@ -13,9 +13,9 @@ use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep};
 
+use crate::aws_error::{ErrorClass, classify, describe};
 use crate::batch::PendingItem;
 use crate::csv_schema::{ItemKey, KeySchema};
-use crate::aws_error::{ErrorClass, classify, describe};
 use crate::retry::Backoff;
 
 #[derive(Debug, Clone, Copy)]
@@ -101,7 +101,9 @@ impl BatchWriter {
     /// Starts writing `batch`, first waiting for room and for in-flight batches sharing a key.
     pub async fn submit(&mut self, batch: Vec<PendingItem>) {
         while self.tasks.len() >= self.shared.settings.max_in_flight.max(1)
-            || batch.iter().any(|p| self.keys_in_flight.contains_key(&p.key))
+            || batch
+                .iter()
+                .any(|p| self.keys_in_flight.contains_key(&p.key))
         {
             if !self.join_one().await {
                 break;

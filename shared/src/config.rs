@@ -131,7 +131,10 @@ impl LoaderEnv {
                     .column_types
                     .parse()
                     .map_err(|e| bad("COLUMN_TYPES", e))?,
-                blanks: self.blank_cells.parse().map_err(|e| bad("BLANK_CELLS", e))?,
+                blanks: self
+                    .blank_cells
+                    .parse()
+                    .map_err(|e| bad("BLANK_CELLS", e))?,
                 rejects_prefix: self.rejects_prefix,
                 write: WriteSettings {
                     max_in_flight: self.max_in_flight,
@@ -150,7 +153,10 @@ mod tests {
     use crate::csv_schema::BlankCells;
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn load(pairs: &[(&str, &str)]) -> Result<LoaderConfig, ConfigError> {
@@ -172,7 +178,10 @@ mod tests {
     #[test]
     fn missing_table_names_the_variable() {
         let err = load(&[]).unwrap_err().to_string();
-        assert_eq!(err, "configuration: environment variable TABLE_NAME is required");
+        assert_eq!(
+            err,
+            "configuration: environment variable TABLE_NAME is required"
+        );
     }
 
     #[test]
@@ -183,9 +192,15 @@ mod tests {
             ("MAX_IN_FLIGHT", "0", "MAX_IN_FLIGHT"),
             ("MAX_IN_FLIGHT", "lots", "MAX_IN_FLIGHT"),
             ("SOURCE_PREFIX", "", "trigger"),
-            ("CHECKPOINT_MARGIN_SECONDS", "-1", "CHECKPOINT_MARGIN_SECONDS"),
+            (
+                "CHECKPOINT_MARGIN_SECONDS",
+                "-1",
+                "CHECKPOINT_MARGIN_SECONDS",
+            ),
         ] {
-            let err = load(&[("TABLE_NAME", "t"), (var, value)]).unwrap_err().to_string();
+            let err = load(&[("TABLE_NAME", "t"), (var, value)])
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(expect), "{var}={value}: {err}");
         }
     }

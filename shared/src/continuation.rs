@@ -31,7 +31,8 @@ pub struct SelfInvoke {
 
 impl Continuation for SelfInvoke {
     async fn continue_later(&self, next: &Checkpoint) -> Result<(), String> {
-        let payload = serde_json::to_vec(&json!({ "continue": next })).map_err(|e| e.to_string())?;
+        let payload =
+            serde_json::to_vec(&json!({ "continue": next })).map_err(|e| e.to_string())?;
         self.lambda
             .invoke()
             .function_name(&self.function)

@@ -80,14 +80,14 @@ impl ColumnTypes {
     /// A declared type must agree with the table's key schema.
     pub fn check_keys(&self, keys: &KeySchema) -> Result<(), String> {
         for key in keys.attributes() {
-            if let Some(&declared) = self.0.get(&key.name) {
-                if declared != key.kind.column_type() {
-                    return Err(format!(
-                        "column {:?} is a key of type {} in the table, but is declared {declared:?}",
-                        key.name,
-                        key.kind.as_str()
-                    ));
-                }
+            if let Some(&declared) = self.0.get(&key.name)
+                && declared != key.kind.column_type()
+            {
+                return Err(format!(
+                    "column {:?} is a key of type {} in the table, but is declared {declared:?}",
+                    key.name,
+                    key.kind.as_str()
+                ));
             }
         }
         Ok(())
@@ -441,7 +441,11 @@ impl RowSchema {
                 )));
             }
             ColumnType::Bool => AttributeValue::Bool(parse_bool(text).ok_or_else(|| {
-                RowError::bad(&column.name, text, "not a boolean (true/false, yes/no, 1/0)")
+                RowError::bad(
+                    &column.name,
+                    text,
+                    "not a boolean (true/false, yes/no, 1/0)",
+                )
             })?),
             ColumnType::Json => {
                 parse_json_cell(text).map_err(|e| RowError::bad(&column.name, text, e))?
@@ -579,11 +583,36 @@ mod tests {
         assert_eq!(t.get("meta"), ColumnType::Json);
         assert_eq!(t.get("blob"), ColumnType::Binary);
         assert_eq!(t.get("other"), ColumnType::String);
-        assert!("".parse::<ColumnTypes>().unwrap().declared().next().is_none());
-        assert!("amount".parse::<ColumnTypes>().unwrap_err().contains("NAME:TYPE"));
-        assert!("amount:FLOAT".parse::<ColumnTypes>().unwrap_err().contains("FLOAT"));
-        assert!("a:N,a:S".parse::<ColumnTypes>().unwrap_err().contains("twice"));
-        assert!(":N".parse::<ColumnTypes>().unwrap_err().contains("no column name"));
+        assert!(
+            "".parse::<ColumnTypes>()
+                .unwrap()
+                .declared()
+                .next()
+                .is_none()
+        );
+        assert!(
+            "amount"
+                .parse::<ColumnTypes>()
+                .unwrap_err()
+                .contains("NAME:TYPE")
+        );
+        assert!(
+            "amount:FLOAT"
+                .parse::<ColumnTypes>()
+                .unwrap_err()
+                .contains("FLOAT")
+        );
+        assert!(
+            "a:N,a:S"
+                .parse::<ColumnTypes>()
+                .unwrap_err()
+                .contains("twice")
+        );
+        assert!(
+            ":N".parse::<ColumnTypes>()
+                .unwrap_err()
+                .contains("no column name")
+        );
     }
 
     #[test]
@@ -708,7 +737,10 @@ mod tests {
         assert_eq!(row.key.partition, KeyValue::N("7E0".into()));
         assert_eq!(row.item["active"], AttributeValue::Bool(true));
         assert!(matches!(row.item["meta"], AttributeValue::M(_)));
-        assert_eq!(row.item["blob"], AttributeValue::B(Blob::new(b"hi".to_vec())));
+        assert_eq!(
+            row.item["blob"],
+            AttributeValue::B(Blob::new(b"hi".to_vec()))
+        );
 
         for (bad, reason) in [
             (["1", "maybe", "", ""], "not a boolean"),
@@ -753,7 +785,11 @@ mod tests {
         assert!(matches!(err, RowError::ItemTooLarge { size } if size > MAX_ITEM_BYTES));
         // Just under the limit is fine.
         let fits = "x".repeat(MAX_ITEM_BYTES - 100);
-        assert!(schema.to_item(&record(&["1", "1", "", &fits, "", "", "", ""])).is_ok());
+        assert!(
+            schema
+                .to_item(&record(&["1", "1", "", &fits, "", "", "", ""]))
+                .is_ok()
+        );
     }
 
     #[test]

@@ -89,9 +89,7 @@ pub async fn open_object(
             Some("PreconditionFailed") => SourceError::Changed {
                 bucket,
                 key,
-                etag: resume
-                    .and_then(|r| r.etag.clone())
-                    .unwrap_or_default(),
+                etag: resume.and_then(|r| r.etag.clone()).unwrap_or_default(),
             },
             _ => SourceError::Unreadable {
                 bucket,
@@ -144,9 +142,10 @@ pub async fn open_object(
         Compression::None => raw,
         Compression::Gzip => {
             let mut text = gunzip(raw);
-            let skipped = tokio::io::copy(&mut (&mut text).take(point.offset), &mut tokio::io::sink())
-                .await
-                .map_err(|e| unreadable(format!("decompressing: {e}")))?;
+            let skipped =
+                tokio::io::copy(&mut (&mut text).take(point.offset), &mut tokio::io::sink())
+                    .await
+                    .map_err(|e| unreadable(format!("decompressing: {e}")))?;
             if skipped != point.offset {
                 return Err(unreadable(format!(
                     "it ends at byte {skipped}, before the resume offset {}",
@@ -226,7 +225,11 @@ fn drop_carriage_return(record: &mut ByteRecord) {
     }
     let mut trimmed = ByteRecord::with_capacity(record.as_slice().len(), fields);
     for (i, field) in record.iter().enumerate() {
-        trimmed.push_field(if i + 1 == fields { &field[..field.len() - 1] } else { field });
+        trimmed.push_field(if i + 1 == fields {
+            &field[..field.len() - 1]
+        } else {
+            field
+        });
     }
     trimmed.set_position(record.position().cloned());
     *record = trimmed;
@@ -258,11 +261,15 @@ mod tests {
     use super::*;
 
     async fn rows(text: &str) -> Vec<(u64, Vec<String>)> {
-        let mut reader = RowReader::new(Box::pin(std::io::Cursor::new(text.as_bytes().to_vec())), 1);
+        let mut reader =
+            RowReader::new(Box::pin(std::io::Cursor::new(text.as_bytes().to_vec())), 1);
         let mut record = ByteRecord::new();
         let mut rows = Vec::new();
         while let Some(line) = reader.read(&mut record).await.unwrap() {
-            let fields = record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+            let fields = record
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect();
             rows.push((line, fields));
         }
         rows
@@ -278,7 +285,12 @@ mod tests {
             (5, vec!["2", "q"]),
             (6, vec!["3", ""]),
         ]
-        .map(|(line, fields)| (line, fields.into_iter().map(String::from).collect::<Vec<_>>()));
+        .map(|(line, fields)| {
+            (
+                line,
+                fields.into_iter().map(String::from).collect::<Vec<_>>(),
+            )
+        });
         assert_eq!(lf, expected);
         assert_eq!(crlf, expected);
     }

@@ -25,10 +25,7 @@ pub fn attribute_size(value: &AttributeValue) -> usize {
                 .sum::<usize>()
         }
         AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
-        AttributeValue::Ns(set) => set
-            .iter()
-            .map(|n| number_size(significant_digits(n)))
-            .sum(),
+        AttributeValue::Ns(set) => set.iter().map(|n| number_size(significant_digits(n))).sum(),
         AttributeValue::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
         _ => 0,
     }
@@ -37,7 +34,11 @@ pub fn attribute_size(value: &AttributeValue) -> usize {
 fn significant_digits(text: &str) -> usize {
     let mantissa = text.split(['e', 'E']).next().unwrap_or_default();
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    digits.trim_start_matches('0').trim_end_matches('0').len().max(1)
+    digits
+        .trim_start_matches('0')
+        .trim_end_matches('0')
+        .len()
+        .max(1)
 }
 
 #[cfg(test)]
@@ -60,9 +61,15 @@ mod tests {
 
     #[test]
     fn documents_count_their_overhead() {
-        let list = AttributeValue::L(vec![AttributeValue::Bool(true), AttributeValue::S("ab".into())]);
+        let list = AttributeValue::L(vec![
+            AttributeValue::Bool(true),
+            AttributeValue::S("ab".into()),
+        ]);
         assert_eq!(attribute_size(&list), 3 + (1 + 1) + (1 + 2));
-        let map = AttributeValue::M(HashMap::from([("k".to_string(), AttributeValue::Null(true))]));
+        let map = AttributeValue::M(HashMap::from([(
+            "k".to_string(),
+            AttributeValue::Null(true),
+        )]));
         assert_eq!(attribute_size(&map), 3 + 1 + 1 + 1);
     }
 }

@@ -308,8 +308,17 @@ mod tests {
     #[test]
     fn malformed_json_is_refused_with_a_position() {
         for s in [
-            "{", "[1,]", "{\"a\" 1}", "{a:1}", "[1] x", "[\"\\x\"]", "[+1]", "[.5]", "[01e]",
-            "[\"\\ud800\"]", "[tru]",
+            "{",
+            "[1,]",
+            "{\"a\" 1}",
+            "{a:1}",
+            "[1] x",
+            "[\"\\x\"]",
+            "[+1]",
+            "[.5]",
+            "[01e]",
+            "[\"\\ud800\"]",
+            "[tru]",
         ] {
             assert!(parse_json_cell(s).is_err(), "{s:?} should fail");
         }

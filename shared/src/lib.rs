@@ -59,7 +59,10 @@ mod tests {
             .as_millis() as u64;
         let in_a_minute = deadline_instant(now_ms + 60_000) - Instant::now();
         assert!(in_a_minute <= Duration::from_secs(60) && in_a_minute > Duration::from_secs(59));
-        assert_eq!(deadline_instant(600_000) - Instant::now(), Duration::from_secs(600));
+        assert_eq!(
+            deadline_instant(600_000) - Instant::now(),
+            Duration::from_secs(600)
+        );
         assert_eq!(deadline_instant(now_ms - 5_000), Instant::now());
     }
 
@@ -70,7 +73,10 @@ mod tests {
         let long = now + Duration::from_secs(900);
         assert_eq!(before_deadline(long, reserve), long - reserve);
         let short = now + Duration::from_secs(10);
-        assert_eq!(before_deadline(short, reserve), now + Duration::from_secs(5));
+        assert_eq!(
+            before_deadline(short, reserve),
+            now + Duration::from_secs(5)
+        );
         let past = now - Duration::from_secs(1);
         assert_eq!(before_deadline(past, reserve), past);
     }

@@ -31,7 +31,10 @@ pub struct TableInfo {
 }
 
 impl TableInfo {
-    pub async fn describe(dynamodb: &aws_sdk_dynamodb::Client, name: &str) -> Result<TableInfo, String> {
+    pub async fn describe(
+        dynamodb: &aws_sdk_dynamodb::Client,
+        name: &str,
+    ) -> Result<TableInfo, String> {
         let output = dynamodb
             .describe_table()
             .table_name(name)
@@ -296,7 +299,10 @@ impl Loader {
                 }
             }
         };
-        let header: Vec<String> = schema.as_ref().map(|s| s.header().to_vec()).unwrap_or_default();
+        let header: Vec<String> = schema
+            .as_ref()
+            .map(|s| s.header().to_vec())
+            .unwrap_or_default();
         let mut report = RejectsReport::create(&header)
             .await
             .map_err(|e| report_error(&e))?;

@@ -38,13 +38,20 @@ impl SourceFilter {
     /// `Err(reason)` for a key the trigger should not load.
     pub fn check(&self, key: &str) -> Result<(), String> {
         if key.starts_with(&self.rejects_prefix) {
-            return Err(format!("under the rejects prefix {:?}", self.rejects_prefix));
+            return Err(format!(
+                "under the rejects prefix {:?}",
+                self.rejects_prefix
+            ));
         }
         if !key.starts_with(&self.prefix) {
             return Err(format!("outside the source prefix {:?}", self.prefix));
         }
         let lower = key.to_ascii_lowercase();
-        if !self.suffixes.iter().any(|s| lower.ends_with(&s.to_ascii_lowercase())) {
+        if !self
+            .suffixes
+            .iter()
+            .any(|s| lower.ends_with(&s.to_ascii_lowercase()))
+        {
             return Err(format!("not one of the suffixes {:?}", self.suffixes));
         }
         Ok(())
@@ -152,7 +159,9 @@ pub fn plan_request(
         });
     }
     let names: Vec<&str> = fields.keys().map(String::as_str).collect();
-    Err(RequestError(format!("{SHAPES}; got an object with {names:?}")))
+    Err(RequestError(format!(
+        "{SHAPES}; got an object with {names:?}"
+    )))
 }
 
 fn plan_s3_event(event: S3Event, filter: &SourceFilter) -> Result<LoadPlan, RequestError> {
@@ -161,7 +170,9 @@ fn plan_s3_event(event: S3Event, filter: &SourceFilter) -> Result<LoadPlan, Requ
         let bucket = record.s3.bucket.name.clone().unwrap_or_default();
         let raw_key = record.s3.object.key.clone().unwrap_or_default();
         if bucket.is_empty() || raw_key.is_empty() {
-            return Err(RequestError("an S3 record has no bucket name or object key".into()));
+            return Err(RequestError(
+                "an S3 record has no bucket name or object key".into(),
+            ));
         }
         let key = decode_event_key(&raw_key).map_err(|e| RequestError(e.to_string()))?;
         let event_name = record.event_name.as_deref().unwrap_or_default();
@@ -235,7 +246,14 @@ mod tests {
         let keys: Vec<_> = plan.jobs.iter().map(|j| j.key.as_str()).collect();
         assert_eq!(keys, ["incoming/my orders é.csv", "incoming/big.CSV.GZ"]);
         let ignored: Vec<_> = plan.ignored.iter().map(|i| i.key.as_str()).collect();
-        assert_eq!(ignored, ["incoming/notes.txt", "elsewhere/orders.csv", "incoming/gone.csv"]);
+        assert_eq!(
+            ignored,
+            [
+                "incoming/notes.txt",
+                "elsewhere/orders.csv",
+                "incoming/gone.csv"
+            ]
+        );
         assert!(plan.ignored[0].reason.contains("suffixes"));
         assert!(plan.ignored[1].reason.contains("source prefix"));
         assert!(plan.ignored[2].reason.contains("not an object creation"));
@@ -263,18 +281,27 @@ mod tests {
             key: "incoming/order_data.csv".into(),
         };
         let plan = plan_request(json!({}), &filter(), Some(&default)).unwrap();
-        assert_eq!(plan.jobs, vec![Checkpoint::start("b", "incoming/order_data.csv")]);
+        assert_eq!(
+            plan.jobs,
+            vec![Checkpoint::start("b", "incoming/order_data.csv")]
+        );
         let err = plan_request(json!({}), &filter(), None).unwrap_err();
         assert!(err.to_string().contains("DEFAULT_OBJECT_KEY"));
     }
 
     #[test]
     fn explicit_request_is_loaded_as_asked() {
-        let plan = plan_request(json!({"bucket": "b", "key": "any/where.txt"}), &filter(), None).unwrap();
+        let plan = plan_request(
+            json!({"bucket": "b", "key": "any/where.txt"}),
+            &filter(),
+            None,
+        )
+        .unwrap();
         assert_eq!(plan.jobs, vec![Checkpoint::start("b", "any/where.txt")]);
         let err = plan_request(json!({"bucket": "b"}), &filter(), None).unwrap_err();
         assert!(err.to_string().contains("missing field `key`"), "{err}");
-        let err = plan_request(json!({"bucket": "b", "key": "k", "x": 1}), &filter(), None).unwrap_err();
+        let err =
+            plan_request(json!({"bucket": "b", "key": "k", "x": 1}), &filter(), None).unwrap_err();
         assert!(err.to_string().contains("unknown field `x`"), "{err}");
     }
 
@@ -291,7 +318,9 @@ mod tests {
     #[test]
     fn anything_else_is_refused_with_the_accepted_shapes() {
         for payload in [json!([]), json!("x"), json!(null), json!({"hello": 1})] {
-            let err = plan_request(payload, &filter(), None).unwrap_err().to_string();
+            let err = plan_request(payload, &filter(), None)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("expected an S3 event"), "{err}");
         }
         let err = plan_request(json!({"Records": [{"s3": {}}]}), &filter(), None).unwrap_err();

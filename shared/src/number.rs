@@ -24,7 +24,10 @@ impl fmt::Display for NumberError {
                 "{n} significant digits (DynamoDB keeps at most {MAX_SIGNIFICANT_DIGITS})"
             ),
             NumberError::OutOfRange => {
-                write!(f, "magnitude outside DynamoDB's range (1E-130 to 9.99E+125)")
+                write!(
+                    f,
+                    "magnitude outside DynamoDB's range (1E-130 to 9.99E+125)"
+                )
             }
         }
     }
@@ -118,8 +121,12 @@ pub fn parse_number(input: &str) -> Result<DynamoNumber, NumberError> {
     // Send the user's text when it is in the plain form DynamoDB documents; otherwise the canonical one.
     let plain = !s.starts_with('+')
         && !int_digits.is_empty()
-        && (s.contains('.') == !frac_digits.is_empty());
-    let text = if plain { s.to_string() } else { canonical.clone() };
+        && (s.contains('.') != frac_digits.is_empty());
+    let text = if plain {
+        s.to_string()
+    } else {
+        canonical.clone()
+    };
     Ok(DynamoNumber {
         text,
         canonical,

@@ -34,12 +34,13 @@ impl RejectsReport {
             .tempfile()?
             .into_temp_path();
         let file = tokio::fs::File::create(&path).await?;
-        let mut writer = AsyncWriterBuilder::new()
-            .flexible(true)
-            .create_writer(file);
+        let mut writer = AsyncWriterBuilder::new().flexible(true).create_writer(file);
         let mut first = vec!["line", "reason"];
         first.extend(header.iter().map(String::as_str));
-        writer.write_record(&first).await.map_err(std::io::Error::other)?;
+        writer
+            .write_record(&first)
+            .await
+            .map_err(std::io::Error::other)?;
         Ok(RejectsReport {
             writer,
             path,
@@ -47,7 +48,12 @@ impl RejectsReport {
         })
     }
 
-    pub async fn add(&mut self, line: u64, reason: &str, record: &ByteRecord) -> std::io::Result<()> {
+    pub async fn add(
+        &mut self,
+        line: u64,
+        reason: &str,
+        record: &ByteRecord,
+    ) -> std::io::Result<()> {
         let line = line.to_string();
         let fields = [line.as_bytes(), reason.as_bytes()]
             .into_iter()

@@ -45,7 +45,10 @@ mod tests {
             let step = (Duration::from_millis(100) * 2u32.pow((attempt - 1).min(20)))
                 .min(Duration::from_secs(2));
             let d = b.delay(attempt);
-            assert!(d >= step / 2 && d <= step, "attempt {attempt}: {d:?} vs {step:?}");
+            assert!(
+                d >= step / 2 && d <= step,
+                "attempt {attempt}: {d:?} vs {step:?}"
+            );
         }
     }
 

@@ -26,17 +26,26 @@ mod tests {
 
     #[test]
     fn plain_key_is_unchanged() {
-        assert_eq!(decode_event_key("incoming/orders.csv").unwrap(), "incoming/orders.csv");
+        assert_eq!(
+            decode_event_key("incoming/orders.csv").unwrap(),
+            "incoming/orders.csv"
+        );
     }
 
     #[test]
     fn plus_is_a_space() {
-        assert_eq!(decode_event_key("incoming/my+orders.csv").unwrap(), "incoming/my orders.csv");
+        assert_eq!(
+            decode_event_key("incoming/my+orders.csv").unwrap(),
+            "incoming/my orders.csv"
+        );
     }
 
     #[test]
     fn encoded_plus_stays_a_plus() {
-        assert_eq!(decode_event_key("incoming/a%2Bb.csv").unwrap(), "incoming/a+b.csv");
+        assert_eq!(
+            decode_event_key("incoming/a%2Bb.csv").unwrap(),
+            "incoming/a+b.csv"
+        );
     }
 
     #[test]
@@ -49,7 +58,10 @@ mod tests {
 
     #[test]
     fn percent_sign_itself() {
-        assert_eq!(decode_event_key("incoming/100%25.csv").unwrap(), "incoming/100%.csv");
+        assert_eq!(
+            decode_event_key("incoming/100%25.csv").unwrap(),
+            "incoming/100%.csv"
+        );
     }
 
     #[test]

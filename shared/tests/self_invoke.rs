@@ -24,7 +24,12 @@ fn checkpoint() -> Checkpoint {
         }),
         header: vec!["order_id".into(), "item_id".into()],
         segment: 2,
-        counts: Counts { rows_read: 40_000, items_written: 39_990, rows_rejected: 10, ..Counts::default() },
+        counts: Counts {
+            rows_read: 40_000,
+            items_written: 39_990,
+            rows_rejected: 10,
+            ..Counts::default()
+        },
     }
 }
 
@@ -35,11 +40,15 @@ async fn continues_with_an_async_invoke_of_the_same_function() {
             let payload: Value = serde_json::from_slice(input.payload().unwrap().as_ref()).unwrap();
             input.function_name() == Some(ARN)
                 && input.invocation_type() == Some(&InvocationType::Event)
-                && serde_json::from_value::<Checkpoint>(payload["continue"].clone()).ok() == Some(checkpoint())
+                && serde_json::from_value::<Checkpoint>(payload["continue"].clone()).ok()
+                    == Some(checkpoint())
         })
         .then_output(|| InvokeOutput::builder().status_code(202).build());
     let lambda = mock_client!(aws_sdk_lambda, RuleMode::Sequential, [&rule]);
-    let continuation = SelfInvoke { lambda, function: ARN.into() };
+    let continuation = SelfInvoke {
+        lambda,
+        function: ARN.into(),
+    };
     continuation.continue_later(&checkpoint()).await.unwrap();
     assert_eq!(rule.num_calls(), 1);
 }
@@ -54,7 +63,16 @@ async fn a_refused_invoke_is_an_error() {
         )
         .build();
     let lambda = mock_client!(aws_sdk_lambda, RuleMode::Sequential, [&rule]);
-    let continuation = SelfInvoke { lambda, function: ARN.into() };
-    let err = continuation.continue_later(&checkpoint()).await.unwrap_err();
-    assert!(err.contains(ARN) && err.contains("lambda:InvokeFunction"), "{err}");
+    let continuation = SelfInvoke {
+        lambda,
+        function: ARN.into(),
+    };
+    let err = continuation
+        .continue_later(&checkpoint())
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains(ARN) && err.contains("lambda:InvokeFunction"),
+        "{err}"
+    );
 }

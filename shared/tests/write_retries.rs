@@ -25,8 +25,14 @@ const TABLE: &str = "orders";
 
 fn keys() -> KeySchema {
     KeySchema {
-        partition: KeyAttribute { name: "order_id".into(), kind: KeyKind::S },
-        sort: Some(KeyAttribute { name: "item_id".into(), kind: KeyKind::S }),
+        partition: KeyAttribute {
+            name: "order_id".into(),
+            kind: KeyKind::S,
+        },
+        sort: Some(KeyAttribute {
+            name: "item_id".into(),
+            kind: KeyKind::S,
+        }),
     }
 }
 
@@ -34,7 +40,10 @@ fn settings(max_attempts: u32) -> WriteSettings {
     WriteSettings {
         max_in_flight: 4,
         max_attempts,
-        backoff: Backoff { base: Duration::from_millis(1), cap: Duration::from_millis(5) },
+        backoff: Backoff {
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(5),
+        },
     }
 }
 
@@ -56,7 +65,11 @@ fn pending(n: usize) -> Vec<PendingItem> {
 }
 
 fn requests(input: &BatchWriteItemInput) -> Vec<WriteRequest> {
-    input.request_items().and_then(|r| r.get(TABLE)).cloned().unwrap_or_default()
+    input
+        .request_items()
+        .and_then(|r| r.get(TABLE))
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn unprocessed(requests: Vec<WriteRequest>) -> BatchWriteItemOutput {
@@ -77,21 +90,28 @@ fn order_ids(requests: &[WriteRequest]) -> Vec<String> {
 
 /// Answers every call from `respond`, recording the order ids each call carried.
 fn recording_client(
-    respond: impl Fn(usize, Vec<WriteRequest>) -> MockResponse<BatchWriteItemOutput, aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError>
-        + Send
-        + Sync
-        + 'static,
+    respond: impl Fn(
+        usize,
+        Vec<WriteRequest>,
+    ) -> MockResponse<
+        BatchWriteItemOutput,
+        aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError,
+    > + Send
+    + Sync
+    + 'static,
 ) -> (Client, Arc<Mutex<Vec<Vec<String>>>>) {
     let calls = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&calls);
-    let rule = mock!(Client::batch_write_item)
-        .then_compute_response(move |input| {
-            let requests = requests(input);
-            let mut seen = seen.lock().unwrap();
-            seen.push(order_ids(&requests));
-            respond(seen.len(), requests)
-        });
-    (mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]), calls)
+    let rule = mock!(Client::batch_write_item).then_compute_response(move |input| {
+        let requests = requests(input);
+        let mut seen = seen.lock().unwrap();
+        seen.push(order_ids(&requests));
+        respond(seen.len(), requests)
+    });
+    (
+        mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]),
+        calls,
+    )
 }
 
 fn far_deadline() -> Instant {
@@ -139,7 +159,8 @@ fn requests_of(items: &[PendingItem]) -> Vec<WriteRequest> {
 
 #[tokio::test]
 async fn items_never_taken_are_reported_failed_not_lost() {
-    let (client, calls) = recording_client(|_, requests| MockResponse::Output(unprocessed(requests)));
+    let (client, calls) =
+        recording_client(|_, requests| MockResponse::Output(unprocessed(requests)));
     let mut writer = BatchWriter::new(client, TABLE.into(), keys(), settings(4), far_deadline());
     writer.submit(pending(25)).await;
     writer.submit(pending(30).split_off(25)).await;
@@ -151,11 +172,17 @@ async fn items_never_taken_are_reported_failed_not_lost() {
     lines.sort();
     assert_eq!(lines, (2..32).collect::<Vec<u64>>());
     assert!(
-        outcome.failed[0].reason.starts_with("not written after 4 attempts"),
+        outcome.failed[0]
+            .reason
+            .starts_with("not written after 4 attempts"),
         "{}",
         outcome.failed[0].reason
     );
-    assert_eq!(calls.lock().unwrap().len(), 8, "4 attempts for each of 2 batches");
+    assert_eq!(
+        calls.lock().unwrap().len(),
+        8,
+        "4 attempts for each of 2 batches"
+    );
 }
 
 #[tokio::test]
@@ -181,16 +208,34 @@ async fn throttling_errors_are_retried() {
 async fn retries_stop_before_the_deadline() {
     let (client, _) = recording_client(|_, requests| MockResponse::Output(unprocessed(requests)));
     let slow = WriteSettings {
-        backoff: Backoff { base: Duration::from_secs(2), cap: Duration::from_secs(2) },
+        backoff: Backoff {
+            base: Duration::from_secs(2),
+            cap: Duration::from_secs(2),
+        },
         ..settings(100)
     };
     let started = Instant::now();
-    let mut writer = BatchWriter::new(client, TABLE.into(), keys(), slow, Instant::now() + Duration::from_millis(500));
+    let mut writer = BatchWriter::new(
+        client,
+        TABLE.into(),
+        keys(),
+        slow,
+        Instant::now() + Duration::from_millis(500),
+    );
     writer.submit(pending(3)).await;
     let outcome = writer.finish().await;
     assert_eq!(outcome.failed.len(), 3);
-    assert!(outcome.failed[0].reason.starts_with("not written before the time limit"), "{}", outcome.failed[0].reason);
-    assert!(started.elapsed() < Duration::from_secs(2), "no retry was started past the deadline");
+    assert!(
+        outcome.failed[0]
+            .reason
+            .starts_with("not written before the time limit"),
+        "{}",
+        outcome.failed[0].reason
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no retry was started past the deadline"
+    );
 }
 
 /// A loader whose table is mocked and whose bucket is the local AWS's.
@@ -200,11 +245,16 @@ async fn loader(dynamodb: Client, csv: &str) -> (Loader, String, String) {
     let bucket = unique_name("retries");
     local_aws::create_bucket(&s3, &bucket).await.unwrap();
     let key = "incoming/orders.csv".to_string();
-    local_aws::put_object(&s3, &bucket, &key, csv.as_bytes().to_vec()).await.unwrap();
+    local_aws::put_object(&s3, &bucket, &key, csv.as_bytes().to_vec())
+        .await
+        .unwrap();
     let loader = Loader {
         s3,
         dynamodb,
-        table: TableInfo { name: TABLE.into(), keys: keys() },
+        table: TableInfo {
+            name: TABLE.into(),
+            keys: keys(),
+        },
         settings: LoaderSettings {
             column_types: "amount:N".parse().unwrap(),
             blanks: BlankCells::Omit,
@@ -221,7 +271,10 @@ async fn a_load_with_unwritten_items_fails_and_names_them() {
     let (client, _) = recording_client(|_, requests| MockResponse::Output(unprocessed(requests)));
     let csv = "order_id,item_id,amount\na,1,1\nb,1,2\nc,1,x\n";
     let (loader, bucket, key) = loader(client, csv).await;
-    let err = match loader.load(Checkpoint::start(&bucket, &key), far_deadline()).await {
+    let err = match loader
+        .load(Checkpoint::start(&bucket, &key), far_deadline())
+        .await
+    {
         Err(e) => e,
         Ok(_) => panic!("a load that wrote nothing must not succeed"),
     };
@@ -234,11 +287,22 @@ async fn a_load_with_unwritten_items_fails_and_names_them() {
              items unprocessed (throttled)); they are listed with their lines in {report}"
         )
     );
-    let FileError::NotWritten { summary, .. } = &err else { unreachable!() };
-    assert_eq!((summary.counts.rows_read, summary.counts.rows_rejected, summary.counts.items_failed), (3, 1, 2));
+    let FileError::NotWritten { summary, .. } = &err else {
+        unreachable!()
+    };
+    assert_eq!(
+        (
+            summary.counts.rows_read,
+            summary.counts.rows_rejected,
+            summary.counts.items_failed
+        ),
+        (3, 1, 2)
+    );
 
     let s3 = LocalAws::shared().s3().await;
-    let text = local_aws::get_object_text(&s3, &bucket, "rejected/incoming/orders.csv.rejects.csv").await.unwrap();
+    let text = local_aws::get_object_text(&s3, &bucket, "rejected/incoming/orders.csv.rejects.csv")
+        .await
+        .unwrap();
     let lines: Vec<&str> = text.lines().map(|l| l.split(',').next().unwrap()).collect();
     assert_eq!(lines, ["line", "4", "2", "3"]);
 }
@@ -253,7 +317,9 @@ async fn batches_never_repeat_a_key() {
         if distinct.len() == ids.len() {
             MockResponse::Output(BatchWriteItemOutput::builder().build())
         } else {
-            MockResponse::Http(validation_error("Provided list of item keys contains duplicates"))
+            MockResponse::Http(validation_error(
+                "Provided list of item keys contains duplicates",
+            ))
         }
     });
     let mut csv = String::from("order_id,item_id,amount\n");
@@ -262,7 +328,11 @@ async fn batches_never_repeat_a_key() {
         csv.push_str(&format!("k{},1,{row}\n", row % 7));
     }
     let (loader, bucket, key) = loader(client, &csv).await;
-    let LoadResult::Done(summary) = loader.load(Checkpoint::start(&bucket, &key), far_deadline()).await.unwrap() else {
+    let LoadResult::Done(summary) = loader
+        .load(Checkpoint::start(&bucket, &key), far_deadline())
+        .await
+        .unwrap()
+    else {
         panic!("not paused")
     };
     let calls = calls.lock().unwrap();
@@ -272,9 +342,15 @@ async fn batches_never_repeat_a_key() {
     }
     // Each batch fills with the 7 keys, the later rows replacing the earlier ones.
     assert_eq!(summary.counts.rows_read, 60);
-    assert_eq!(summary.counts.items_written + summary.counts.duplicates_collapsed, 60);
+    assert_eq!(
+        summary.counts.items_written + summary.counts.duplicates_collapsed,
+        60
+    );
     assert_eq!(summary.counts.items_failed, 0);
-    assert_eq!(summary.counts.items_written, calls.iter().map(Vec::len).sum::<usize>() as u64);
+    assert_eq!(
+        summary.counts.items_written,
+        calls.iter().map(Vec::len).sum::<usize>() as u64
+    );
 }
 
 fn validation_error(message: &str) -> HttpResponse {

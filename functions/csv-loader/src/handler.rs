@@ -70,8 +70,12 @@ pub async fn function_handler(
     event: LambdaEvent<Value>,
 ) -> Result<LoadResponse, HandlerError> {
     let (payload, context) = event.into_parts();
-    let plan = plan_request(payload, &state.config.filter, state.config.default_object.as_ref())
-        .inspect_err(|e| tracing::error!(error = %e, "request refused"))?;
+    let plan = plan_request(
+        payload,
+        &state.config.filter,
+        state.config.default_object.as_ref(),
+    )
+    .inspect_err(|e| tracing::error!(error = %e, "request refused"))?;
     let continuation = SelfInvoke {
         lambda: state.lambda.clone(),
         function: context.invoked_function_arn.clone(),

@@ -26,8 +26,16 @@ impl Continuation for Recorder {
 fn sixty_rows() -> String {
     let mut csv = String::from("order_id,item_id,product,amount\r\n");
     for row in 1..=60 {
-        let product = if row == 10 { "\"two\nlines\"".to_string() } else { format!("p{row}") };
-        let amount = if row == 40 { "forty".to_string() } else { row.to_string() };
+        let product = if row == 10 {
+            "\"two\nlines\"".to_string()
+        } else {
+            format!("p{row}")
+        };
+        let amount = if row == 40 {
+            "forty".to_string()
+        } else {
+            row.to_string()
+        };
         csv.push_str(&format!("o{row},i{row},{product},{amount}\r\n"));
     }
     csv
@@ -41,11 +49,16 @@ async fn load_in_segments(f: &Fixture, key: &str) -> Vec<LoadResponse> {
     let mut responses = Vec::new();
     loop {
         let plan = plan_request(payload, &f.state.config.filter, None).unwrap();
-        let response = run_plan(&f.state.loader, plan, Instant::now(), &recorder).await.unwrap();
+        let response = run_plan(&f.state.loader, plan, Instant::now(), &recorder)
+            .await
+            .unwrap();
         responses.push(response);
-        let Some(next) = recorder.0.lock().unwrap().pop() else { break };
+        let Some(next) = recorder.0.lock().unwrap().pop() else {
+            break;
+        };
         // What a continuation invocation receives, through JSON as Lambda carries it.
-        payload = serde_json::from_str(&serde_json::to_string(&json!({"continue": next})).unwrap()).unwrap();
+        payload = serde_json::from_str(&serde_json::to_string(&json!({"continue": next})).unwrap())
+            .unwrap();
         assert!(responses.len() < 10, "the load does not progress");
     }
     responses
@@ -57,7 +70,11 @@ async fn a_file_loads_across_invocations_each_row_once() {
         ("incoming/big.csv", sixty_rows().into_bytes()),
         ("incoming/big.csv.gz", gzip(sixty_rows().as_bytes())),
     ] {
-        let f = Fixture::new(&[("CHECKPOINT_MARGIN_SECONDS", "0"), ("COLUMN_TYPES", "amount:N")]).await;
+        let f = Fixture::new(&[
+            ("CHECKPOINT_MARGIN_SECONDS", "0"),
+            ("COLUMN_TYPES", "amount:N"),
+        ])
+        .await;
         f.put(key, body).await;
         let responses = load_in_segments(&f, key).await;
 
@@ -75,10 +92,16 @@ async fn a_file_loads_across_invocations_each_row_once() {
         let items = f.items().await;
         assert_eq!(items.len(), 59, "{key}");
         for row in (1..=60).filter(|r| *r != 40) {
-            let item = f.item(&format!("o{row}"), &format!("i{row}")).await.unwrap();
+            let item = f
+                .item(&format!("o{row}"), &format!("i{row}"))
+                .await
+                .unwrap();
             assert_eq!(item["amount"], n(&row.to_string()), "{key} row {row}");
         }
-        assert_eq!(f.item("o10", "i10").await.unwrap()["product"], s("two\nlines"));
+        assert_eq!(
+            f.item("o10", "i10").await.unwrap()["product"],
+            s("two\nlines")
+        );
 
         // Row 40 was rejected in segment 2 and is reported there with its line in the file: line
         // numbers run on across segments (the header and row 10's second line come before it).
@@ -96,14 +119,22 @@ async fn a_file_changed_between_segments_is_not_mixed() {
     let f = Fixture::new(&[("CHECKPOINT_MARGIN_SECONDS", "0")]).await;
     f.put("incoming/big.csv", sixty_rows()).await;
     let recorder = Recorder::default();
-    let plan = plan_request(json!({"bucket": f.bucket, "key": "incoming/big.csv"}), &f.state.config.filter, None)
+    let plan = plan_request(
+        json!({"bucket": f.bucket, "key": "incoming/big.csv"}),
+        &f.state.config.filter,
+        None,
+    )
+    .unwrap();
+    run_plan(&f.state.loader, plan, Instant::now(), &recorder)
+        .await
         .unwrap();
-    run_plan(&f.state.loader, plan, Instant::now(), &recorder).await.unwrap();
     let next = recorder.0.lock().unwrap().pop().expect("handed over");
 
     f.put("incoming/big.csv", "order_id,item_id\nnew,1\n").await;
     let plan = plan_request(json!({"continue": next}), &f.state.config.filter, None).unwrap();
-    let err = run_plan(&f.state.loader, plan, Instant::now(), &recorder).await.unwrap_err();
+    let err = run_plan(&f.state.loader, plan, Instant::now(), &recorder)
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), "ObjectChanged");
     assert!(err.to_string().contains("incoming/big.csv"), "{err}");
 }

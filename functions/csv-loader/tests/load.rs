@@ -7,7 +7,8 @@ use common::{Fixture, gzip, n, s, seed_csv};
 use serde_json::json;
 use shared::loader::{Counts, FileSummary};
 
-const HEADER: &str = "order_id,item_id,customer_id,product,amount,currency,time_stamp,transaction_date";
+const HEADER: &str =
+    "order_id,item_id,customer_id,product,amount,currency,time_stamp,transaction_date";
 
 fn assert_accounted(summary: &FileSummary) {
     let c = summary.counts;
@@ -18,7 +19,12 @@ fn assert_accounted(summary: &FileSummary) {
     );
 }
 
-fn counts(rows_read: u64, items_written: u64, rows_rejected: u64, duplicates_collapsed: u64) -> Counts {
+fn counts(
+    rows_read: u64,
+    items_written: u64,
+    rows_rejected: u64,
+    duplicates_collapsed: u64,
+) -> Counts {
     Counts {
         rows_read,
         items_written,
@@ -32,14 +38,22 @@ fn counts(rows_read: u64, items_written: u64, rows_rejected: u64, duplicates_col
 async fn seed_csv_loads_with_typed_columns() {
     let f = Fixture::new(&[]).await;
     f.put("incoming/order_data.csv", seed_csv()).await;
-    let response = f.invoke(f.s3_event(&["incoming/order_data.csv"])).await.unwrap();
+    let response = f
+        .invoke(f.s3_event(&["incoming/order_data.csv"]))
+        .await
+        .unwrap();
 
-    let [summary] = &response.files[..] else { panic!("one file: {response:?}") };
+    let [summary] = &response.files[..] else {
+        panic!("one file: {response:?}")
+    };
     assert_eq!(summary.counts, counts(40, 40, 0, 0));
     assert!(summary.complete);
     assert_eq!(
         summary.report,
-        format!("s3://{}/rejected/incoming/order_data.csv.rejects.csv", f.bucket)
+        format!(
+            "s3://{}/rejected/incoming/order_data.csv.rejects.csv",
+            f.bucket
+        )
     );
     assert_accounted(summary);
     assert_eq!(f.items().await.len(), 40);
@@ -54,8 +68,14 @@ async fn seed_csv_loads_with_typed_columns() {
     assert_eq!(item["transaction_date"], s("9-3-2020"));
     assert_eq!(item.len(), 8);
     // Non-ASCII names, quoted and unquoted.
-    assert_eq!(f.item("3804", "26").await.unwrap()["product"], s("東京ラーメン"));
-    assert_eq!(f.item("3803", "39").await.unwrap()["product"], s("Jalapeño"));
+    assert_eq!(
+        f.item("3804", "26").await.unwrap()["product"],
+        s("東京ラーメン")
+    );
+    assert_eq!(
+        f.item("3803", "39").await.unwrap()["product"],
+        s("Jalapeño")
+    );
 
     // Nothing was rejected, so the report holds the header alone.
     let report = f.text("rejected/incoming/order_data.csv.rejects.csv").await;
@@ -77,7 +97,10 @@ async fn bom_crlf_quoted_newlines_and_non_ascii() {
     ] {
         let f = Fixture::new(&[]).await;
         f.put(key, body).await;
-        let response = f.invoke(json!({"bucket": f.bucket, "key": key})).await.unwrap();
+        let response = f
+            .invoke(json!({"bucket": f.bucket, "key": key}))
+            .await
+            .unwrap();
         assert_eq!(response.files[0].counts, counts(3, 3, 0, 0), "{key}");
 
         let first = f.item("1", "1").await.expect("first row");
@@ -90,7 +113,10 @@ async fn bom_crlf_quoted_newlines_and_non_ascii() {
         let third = f.item("2", "1").await.expect("third row");
         assert_eq!(third["product"], s("東京ラーメン"));
         // 39 significant digits would not survive an f64; the text is kept as written.
-        assert_eq!(third["amount"], n("0.000000000000000000000000000000000000001"));
+        assert_eq!(
+            third["amount"],
+            n("0.000000000000000000000000000000000000001")
+        );
     }
 }
 
@@ -98,7 +124,10 @@ async fn bom_crlf_quoted_newlines_and_non_ascii() {
 async fn gzip_file_with_a_gz_name_loads() {
     let f = Fixture::new(&[]).await;
     f.put("incoming/order_data.csv.gz", gzip(&seed_csv())).await;
-    let response = f.invoke(f.s3_event(&["incoming/order_data.csv.gz"])).await.unwrap();
+    let response = f
+        .invoke(f.s3_event(&["incoming/order_data.csv.gz"]))
+        .await
+        .unwrap();
     assert_eq!(response.files[0].counts, counts(40, 40, 0, 0));
     assert_eq!(f.items().await.len(), 40);
     assert_eq!(f.item("3802", "38").await.unwrap()["amount"], n("8463"));
@@ -108,7 +137,8 @@ async fn gzip_file_with_a_gz_name_loads() {
 async fn empty_and_header_only_files_load_nothing_and_succeed() {
     let f = Fixture::new(&[]).await;
     f.put("incoming/empty.csv", Vec::new()).await;
-    f.put("incoming/header-only.csv", format!("{HEADER}\n")).await;
+    f.put("incoming/header-only.csv", format!("{HEADER}\n"))
+        .await;
     let response = f
         .invoke(f.s3_event(&["incoming/empty.csv", "incoming/header-only.csv"]))
         .await
@@ -137,15 +167,24 @@ async fn bad_rows_are_rejected_with_line_and_reason_while_good_rows_load() {
          1,8,7,Huge number,123456789012345678901234567890123456789,{{}}\n"
     );
     f.put("incoming/mixed.csv", csv).await;
-    let err_or_ok = f.invoke(json!({"bucket": f.bucket, "key": "incoming/mixed.csv"})).await;
+    let err_or_ok = f
+        .invoke(json!({"bucket": f.bucket, "key": "incoming/mixed.csv"}))
+        .await;
     let response = err_or_ok.expect("rejected rows do not fail the invocation");
     let summary = &response.files[0];
     let report = f.text("rejected/incoming/mixed.csv.rejects.csv").await;
-    assert_eq!(summary.counts, counts(8, 2, 6, 0), "{}", report.replace(&big, "x..."));
+    assert_eq!(
+        summary.counts,
+        counts(8, 2, 6, 0),
+        "{}",
+        report.replace(&big, "x...")
+    );
     assert_accounted(summary);
 
     let good = f.item("1", "1").await.expect("line 2 loaded");
-    let AttributeValue::M(meta) = &good["meta"] else { panic!("meta is a map: {good:?}") };
+    let AttributeValue::M(meta) = &good["meta"] else {
+        panic!("meta is a map: {good:?}")
+    };
     assert_eq!(meta["size"], n("2"));
     assert_eq!(meta["tags"], AttributeValue::L(vec![s("a")]));
     let quoted = f.item("1", "7").await.expect("lines 8-9 loaded");
@@ -160,7 +199,16 @@ async fn bad_rows_are_rejected_with_line_and_reason_while_good_rows_load() {
         .from_reader(report.as_bytes());
     assert_eq!(
         rows.headers().unwrap().iter().collect::<Vec<_>>(),
-        ["line", "reason", "order_id", "item_id", "customer_id", "product", "amount", "meta"]
+        [
+            "line",
+            "reason",
+            "order_id",
+            "item_id",
+            "customer_id",
+            "product",
+            "amount",
+            "meta"
+        ]
     );
     let rejected: Vec<(String, String)> = rows
         .records()
@@ -172,7 +220,10 @@ async fn bad_rows_are_rejected_with_line_and_reason_while_good_rows_load() {
     let lines: Vec<&str> = rejected.iter().map(|(line, _)| line.as_str()).collect();
     assert_eq!(lines, ["3", "4", "5", "6", "7", "10"]);
     let reason = |line: &str| &rejected.iter().find(|(l, _)| l == line).unwrap().1;
-    assert_eq!(reason("3"), "column \"amount\": \"12x\" is not a decimal number");
+    assert_eq!(
+        reason("3"),
+        "column \"amount\": \"12x\" is not a decimal number"
+    );
     assert_eq!(reason("4"), "expected 6 columns, found 4");
     assert_eq!(reason("5"), "key column \"order_id\" is empty");
     assert!(reason("6").contains("\"meta\""), "{}", reason("6"));
@@ -204,8 +255,13 @@ async fn duplicate_keys_in_one_batch_collapse_to_the_last_row() {
 async fn event_keys_are_decoded_and_other_objects_ignored() {
     let f = Fixture::new(&[]).await;
     let decoded = "incoming/my orders+2026 é.csv";
-    f.put(decoded, format!("{HEADER}\n5,1,1,Spaces,1,USD,t,d\n")).await;
-    f.put("incoming/second.csv", format!("{HEADER}\n6,1,1,Second,1,USD,t,d\n")).await;
+    f.put(decoded, format!("{HEADER}\n5,1,1,Spaces,1,USD,t,d\n"))
+        .await;
+    f.put(
+        "incoming/second.csv",
+        format!("{HEADER}\n6,1,1,Second,1,USD,t,d\n"),
+    )
+    .await;
     let response = f
         .invoke(f.s3_event(&[
             "incoming/my+orders%2B2026+%C3%A9.csv",
@@ -221,12 +277,17 @@ async fn event_keys_are_decoded_and_other_objects_ignored() {
     let ignored: Vec<&str> = response.ignored.iter().map(|i| i.key.as_str()).collect();
     assert_eq!(
         ignored,
-        ["elsewhere/order_data.csv", "incoming/notes.txt", "rejected/incoming/second.csv.rejects.csv"]
+        [
+            "elsewhere/order_data.csv",
+            "incoming/notes.txt",
+            "rejected/incoming/second.csv.rejects.csv"
+        ]
     );
     assert_eq!(f.item("5", "1").await.unwrap()["product"], s("Spaces"));
     assert_eq!(f.item("6", "1").await.unwrap()["product"], s("Second"));
     // The report sits under the rejects prefix with the decoded name.
-    f.text("rejected/incoming/my orders+2026 é.csv.rejects.csv").await;
+    f.text("rejected/incoming/my orders+2026 é.csv.rejects.csv")
+        .await;
 }
 
 #[tokio::test]
@@ -252,7 +313,10 @@ fn sorted(mut items: Vec<local_aws::Item>) -> Vec<String> {
     let mut text: Vec<String> = items
         .drain(..)
         .map(|item| {
-            let mut fields: Vec<_> = item.into_iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+            let mut fields: Vec<_> = item
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v:?}"))
+                .collect();
             fields.sort();
             fields.join(",")
         })
@@ -268,13 +332,20 @@ async fn bad_requests_are_refused_with_a_reason() {
         (json!([1, 2]), "got an array"),
         (json!({"bucket": f.bucket}), "missing field `key`"),
         (json!({"hello": 1}), "[\"hello\"]"),
-        (json!({"bucket": f.bucket, "key": "rejected/x.csv.rejects.csv"}), "is a rejects report"),
+        (
+            json!({"bucket": f.bucket, "key": "rejected/x.csv.rejects.csv"}),
+            "is a rejects report",
+        ),
         (json!({"Records": [{"s3": {}}]}), "not a valid S3 event"),
     ] {
         let err = f.invoke(payload.clone()).await.unwrap_err();
         let diagnostic = lambda_runtime::Diagnostic::from(err);
         assert_eq!(diagnostic.error_type, "InvalidRequest", "{payload}");
-        assert!(diagnostic.error_message.contains(expect), "{payload}: {}", diagnostic.error_message);
+        assert!(
+            diagnostic.error_message.contains(expect),
+            "{payload}: {}",
+            diagnostic.error_message
+        );
     }
 }
 
@@ -287,7 +358,11 @@ async fn missing_object_fails_the_invocation() {
         .unwrap_err();
     let diagnostic = lambda_runtime::Diagnostic::from(err);
     assert_eq!(diagnostic.error_type, "ObjectNotFound");
-    assert!(diagnostic.error_message.contains("incoming/absent.csv"), "{}", diagnostic.error_message);
+    assert!(
+        diagnostic.error_message.contains("incoming/absent.csv"),
+        "{}",
+        diagnostic.error_message
+    );
 }
 
 #[tokio::test]

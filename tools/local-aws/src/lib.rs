@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::config::Credentials;
 
 pub const REGION: &str = "us-east-1";
 
-const INSTALL_HINT: &str = "the local AWS (moto server) is not installed: run `make setup` \
+const INSTALL_HINT: &str = "the local AWS (moto server) is not installed: run `tools/setup.sh` \
      (python3 -m venv .venv && .venv/bin/pip install -r tools/requirements.txt), \
      or set LOCAL_AWS_PYTHON to a python that has moto[server]";
 
@@ -92,12 +92,18 @@ impl LocalAws {
 }
 
 /// Creates a table with the seed's key schema: `order_id` (S) partition key, `item_id` (S) sort key.
-pub async fn create_seed_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str) -> anyhow::Result<()> {
+pub async fn create_seed_table(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> anyhow::Result<()> {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
     };
     let key = |name: &str, kind| -> anyhow::Result<_> {
-        Ok(KeySchemaElement::builder().attribute_name(name).key_type(kind).build()?)
+        Ok(KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()?)
     };
     let attribute = |name: &str| -> anyhow::Result<_> {
         Ok(AttributeDefinition::builder()
@@ -144,7 +150,11 @@ pub async fn put_object(
     Ok(())
 }
 
-pub async fn get_object_text(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> anyhow::Result<String> {
+pub async fn get_object_text(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> anyhow::Result<String> {
     let object = s3
         .get_object()
         .bucket(bucket)
@@ -159,7 +169,10 @@ pub async fn get_object_text(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -
 pub type Item = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
 
 /// Every item in the table (all pages).
-pub async fn scan_all(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<Vec<Item>> {
+pub async fn scan_all(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> anyhow::Result<Vec<Item>> {
     let pages: Vec<_> = dynamodb
         .scan()
         .table_name(table)

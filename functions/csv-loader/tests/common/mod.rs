@@ -31,11 +31,16 @@ impl Fixture {
         let bucket = unique_name("loader");
         let table = unique_name("orders");
         local_aws::create_bucket(&s3, &bucket).await.unwrap();
-        local_aws::create_seed_table(&dynamodb, &table).await.unwrap();
+        local_aws::create_seed_table(&dynamodb, &table)
+            .await
+            .unwrap();
         let mut vars = vec![
             ("TABLE_NAME".to_string(), table.clone()),
             ("BUCKET_NAME".to_string(), bucket.clone()),
-            ("DEFAULT_OBJECT_KEY".to_string(), "incoming/order_data.csv".to_string()),
+            (
+                "DEFAULT_OBJECT_KEY".to_string(),
+                "incoming/order_data.csv".to_string(),
+            ),
             ("COLUMN_TYPES".to_string(), SEED_COLUMN_TYPES.to_string()),
         ];
         for (name, value) in env {
@@ -54,7 +59,9 @@ impl Fixture {
     }
 
     pub async fn put(&self, key: &str, body: impl Into<Vec<u8>>) {
-        local_aws::put_object(&self.s3, &self.bucket, key, body).await.unwrap();
+        local_aws::put_object(&self.s3, &self.bucket, key, body)
+            .await
+            .unwrap();
     }
 
     /// Runs the handler as Lambda would, with 15 minutes left.
@@ -68,7 +75,9 @@ impl Fixture {
     }
 
     pub async fn items(&self) -> Vec<Item> {
-        local_aws::scan_all(&self.dynamodb, &self.table).await.unwrap()
+        local_aws::scan_all(&self.dynamodb, &self.table)
+            .await
+            .unwrap()
     }
 
     /// The item with this key, if any.
@@ -85,7 +94,9 @@ impl Fixture {
     }
 
     pub async fn text(&self, key: &str) -> String {
-        local_aws::get_object_text(&self.s3, &self.bucket, key).await.unwrap()
+        local_aws::get_object_text(&self.s3, &self.bucket, key)
+            .await
+            .unwrap()
     }
 
     /// An S3 `ObjectCreated:Put` event for `keys`, as S3 encodes them, shaped like the sample event.

@@ -1,0 +1,174 @@
+"""The demo: starts a local AWS, loads events/order_data.csv with the csv-loader through the real
+Lambda runtime (cargo lambda), shows what landed in the table, and stops everything.
+
+Run by tools/demo.sh, which installs the tools and builds the functions first.
+"""
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+REGION = "us-east-1"
+BUCKET = "ddb-guard-demo"
+TABLE = "order_transaction-demo"
+
+
+def step(message):
+    print(f"\n==> {message}", flush=True)
+
+
+@contextmanager
+def local_aws():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cargo_lambda_env():
+    return {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+
+
+@contextmanager
+def running(command, env, output=subprocess.DEVNULL):
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextmanager
+def lambda_function(binary, endpoint, env):
+    """`cargo lambda watch` serving the Runtime API, and the function's binary attached to it."""
+    port = free_port()
+    with ExitStack() as stack:
+        stack.enter_context(
+            running(
+                [VENV_BIN / "cargo-lambda", "lambda", "watch", "--only-lambda-apis",
+                 "--invoke-address", "127.0.0.1", "--invoke-port", str(port)],
+                cargo_lambda_env(),
+            )
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    sys.exit("cargo lambda watch did not start")
+                time.sleep(0.1)
+        function_env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "demo",
+            "AWS_SECRET_ACCESS_KEY": "demo",
+            "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{port}/.rt",
+            "AWS_LAMBDA_FUNCTION_NAME": "_",
+            "AWS_LAMBDA_FUNCTION_VERSION": "1",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+            "AWS_LAMBDA_LOG_FORMAT": "JSON",
+            **env,
+        }
+        logs = stack.enter_context(tempfile.TemporaryFile(mode="w+"))
+        stack.enter_context(running([TARGET / "debug" / binary], function_env, logs))
+        yield port, logs
+
+
+def invoke(port, event_file):
+    print(f"$ cargo lambda invoke --data-file events/{event_file}")
+    result = subprocess.run(
+        [VENV_BIN / "cargo-lambda", "lambda", "invoke", "--invoke-address", "127.0.0.1",
+         "--invoke-port", str(port), "--output-format", "json",
+         "--data-file", ROOT / "events" / event_file],
+        cwd=ROOT, env=cargo_lambda_env(), capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        sys.exit(f"invoke failed:\n{result.stdout}{result.stderr}")
+    return json.loads(result.stdout)
+
+
+def demo_csv_loader(endpoint):
+    clients = dict(endpoint_url=endpoint, region_name=REGION,
+                   aws_access_key_id="demo", aws_secret_access_key="demo")
+    s3 = boto3.client("s3", **clients)
+    dynamodb = boto3.client("dynamodb", **clients)
+
+    step(f"csv-loader: bucket {BUCKET}, table {TABLE} (order_id + item_id, both strings)")
+    s3.create_bucket(Bucket=BUCKET)
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "order_id", "KeyType": "HASH"},
+                   {"AttributeName": "item_id", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "order_id", "AttributeType": "S"},
+                              {"AttributeName": "item_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    s3.upload_file(str(ROOT / "events" / "order_data.csv"), BUCKET, "incoming/order_data.csv")
+    print(f"uploaded events/order_data.csv to s3://{BUCKET}/incoming/order_data.csv")
+
+    env = {"TABLE_NAME": TABLE, "BUCKET_NAME": BUCKET,
+           "DEFAULT_OBJECT_KEY": "incoming/order_data.csv",
+           "COLUMN_TYPES": "customer_id:N,amount:N"}
+    with lambda_function("csv-loader", endpoint, env) as (port, logs):
+        step("csv-loader: the S3 ObjectCreated event, through the Lambda runtime")
+        response = invoke(port, "s3-put-order-data.json")
+        print(json.dumps(response, indent=2, ensure_ascii=False))
+        logs.seek(0)
+        summaries = [line.strip() for line in logs if "csv load summary" in line]
+        print("logged:", *summaries, sep="\n  ")
+
+    step("csv-loader: a few items as DynamoDB holds them (note amount and customer_id are N)")
+    for key in [("3801", "23"), ("3802", "38"), ("3804", "26")]:
+        item = dynamodb.get_item(
+            TableName=TABLE, Key={"order_id": {"S": key[0]}, "item_id": {"S": key[1]}}
+        )["Item"]
+        print(json.dumps(dict(sorted(item.items())), ensure_ascii=False))
+    count = dynamodb.scan(TableName=TABLE, Select="COUNT")["Count"]
+    print(f"{count} items in {TABLE}")
+
+    file = response["files"][0]
+    if file["items_written"] != count or not file["complete"]:
+        sys.exit("the summary and the table disagree")
+
+
+def main():
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
+    step("starting the local AWS (moto)")
+    with local_aws() as endpoint:
+        print(f"listening on {endpoint}")
+        demo_csv_loader(endpoint)
+        step("stopping the local AWS")
+    print("demo finished")
+
+
+if __name__ == "__main__":
+    main()
