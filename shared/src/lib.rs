@@ -1,6 +1,9 @@
 //! The common crate of the toolkit's Lambda functions: pure logic, plus the thin SDK edges it needs.
 
 pub mod aws_error;
+pub mod backup;
+pub mod backup_name;
+pub mod backup_request;
 pub mod batch;
 pub mod batch_writer;
 pub mod config;
@@ -13,6 +16,8 @@ pub mod loader;
 pub mod loader_request;
 pub mod number;
 pub mod rejects_report;
+pub mod request;
+pub mod retention;
 pub mod retry;
 pub mod s3_key;
 pub mod telemetry;

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::loader::Checkpoint;
+pub use crate::request::RequestError;
+use crate::request::kind_of;
 use crate::s3_key::decode_event_key;
 
 /// Which object keys the S3 trigger loads.
@@ -72,10 +74,6 @@ pub struct LoadPlan {
     pub jobs: Vec<Checkpoint>,
     pub ignored: Vec<Ignored>,
 }
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid request: {0}")]
-pub struct RequestError(pub String);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -194,17 +192,6 @@ fn plan_s3_event(event: S3Event, filter: &SourceFilter) -> Result<LoadPlan, Requ
         }
     }
     Ok(plan)
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

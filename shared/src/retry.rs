@@ -1,6 +1,14 @@
 //! Bounded, jittered exponential backoff.
 
+use std::future::Future;
 use std::time::Duration;
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::http::Response;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use tokio::time::Instant;
+
+use crate::aws_error::{ErrorClass, classify, describe};
 
 /// Exponential backoff with "equal jitter": half the step is fixed, half random, so retries spread out
 /// but never come back instantly.
@@ -28,6 +36,38 @@ impl Backoff {
             .min(self.cap);
         let half = step / 2;
         half + half.mul_f64(rand::random::<f64>())
+    }
+}
+
+/// Calls `call` until it succeeds, fails in a way retrying cannot fix, has been tried `max_attempts`
+/// times, or the next wait would pass `deadline`; returns the last result.
+pub async fn with_retries<T, E, F, Fut>(
+    backoff: Backoff,
+    max_attempts: u32,
+    deadline: Instant,
+    mut call: F,
+) -> Result<T, SdkError<E, Response>>
+where
+    E: ProvideErrorMetadata,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, Response>>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let err = match call().await {
+            Ok(value) => return Ok(value),
+            Err(err) => err,
+        };
+        let delay = backoff.delay(attempt);
+        if classify(&err) != ErrorClass::Retryable
+            || attempt >= max_attempts
+            || Instant::now() + delay >= deadline
+        {
+            return Err(err);
+        }
+        tracing::warn!(attempt, error = %describe(&err), "retrying");
+        tokio::time::sleep(delay).await;
     }
 }
 

@@ -1,0 +1,286 @@
+//! The backup-trigger's handler against the local AWS (native backups, tags, retention).
+
+use std::collections::BTreeSet;
+
+use aws_sdk_dynamodb::types::Tag;
+use backup_trigger::handler::{HandlerError, State, function_handler};
+use lambda_runtime::{Context, LambdaEvent};
+use local_aws::{LocalAws, unique_name};
+use serde_json::{Value, json};
+use shared::backup::BackupReport;
+use shared::config::{BackupEnv, from_vars};
+
+struct Fixture {
+    dynamodb: aws_sdk_dynamodb::Client,
+    state: State,
+}
+
+impl Fixture {
+    async fn new(env: &[(&str, &str)]) -> Fixture {
+        let aws = LocalAws::shared();
+        let vars = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let settings = from_vars::<BackupEnv>(vars).unwrap().validate().unwrap();
+        Fixture {
+            dynamodb: aws.dynamodb().await,
+            state: State::new(&aws.sdk_config().await, settings),
+        }
+    }
+
+    async fn invoke(&self, payload: Value) -> Result<BackupReport, HandlerError> {
+        let mut context = Context::default();
+        context.request_id = unique_name("request");
+        context.deadline = 600_000;
+        function_handler(&self.state, LambdaEvent::new(payload, context)).await
+    }
+
+    /// Names of the table's backups, as DynamoDB lists them.
+    async fn backups(&self, table: &str) -> BTreeSet<String> {
+        self.state
+            .service
+            .list_backups(table)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|b| b.name)
+            .collect()
+    }
+}
+
+async fn new_table(label: &str) -> String {
+    let name = unique_name(label);
+    let dynamodb = LocalAws::shared().dynamodb().await;
+    local_aws::create_seed_table(&dynamodb, &name)
+        .await
+        .unwrap();
+    name
+}
+
+fn event(name: &str) -> Value {
+    let path = local_aws::workspace_root().join("events").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The sample schedule event, fired at `time`.
+fn scheduled_at(time: &str) -> Value {
+    let mut e = event("backup-schedule.json");
+    e["time"] = json!(time);
+    e
+}
+
+fn names(report: &BackupReport) -> Vec<&str> {
+    report.tables.iter().map(|t| t.table.as_str()).collect()
+}
+
+#[tokio::test]
+async fn a_schedule_backs_up_the_configured_tables_once() {
+    let (a, b) = (new_table("orders").await, new_table("customers").await);
+    let f = Fixture::new(&[("TABLE_NAMES", &format!("{a},{b}"))]).await;
+
+    let report = f.invoke(event("backup-schedule.json")).await.unwrap();
+    assert_eq!(names(&report), [a.as_str(), b.as_str()]);
+    for (table, outcome) in [&a, &b].into_iter().zip(&report.tables) {
+        let name = format!("{table}.ddb-guard.20261125T050000Z");
+        assert_eq!(outcome.backup_name.as_deref(), Some(name.as_str()));
+        assert!(
+            outcome
+                .backup_arn
+                .as_deref()
+                .unwrap()
+                .contains(table.as_str())
+        );
+        assert!(!outcome.already_existed);
+        assert_eq!(f.backups(table).await, BTreeSet::from([name]));
+    }
+
+    // Lambda retries an invocation with the same event: no second backup.
+    let again = f.invoke(event("backup-schedule.json")).await.unwrap();
+    assert!(again.tables.iter().all(|t| t.already_existed));
+    assert_eq!(again.tables[0].backup_arn, report.tables[0].backup_arn);
+    assert_eq!(f.backups(&a).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_custom_input_names_its_own_tables() {
+    let (configured, asked) = (new_table("configured").await, new_table("asked").await);
+    let f = Fixture::new(&[("TABLE_NAMES", configured.as_str())]).await;
+    let mut input = event("backup-custom-input.json");
+    input["tables"] = json!([asked]);
+    let report = f.invoke(input).await.unwrap();
+    assert_eq!(names(&report), [asked.as_str()]);
+    assert_eq!(f.backups(&asked).await.len(), 1);
+    assert!(f.backups(&configured).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_console_test_backs_up_now() {
+    let table = new_table("console").await;
+    let f = Fixture::new(&[("TABLE_NAMES", table.as_str())]).await;
+    let report = f.invoke(event("console-test.json")).await.unwrap();
+    assert_eq!(names(&report), [table.as_str()]);
+    let taken = f.backups(&table).await;
+    assert_eq!(taken.len(), 1);
+    assert!(
+        taken
+            .first()
+            .unwrap()
+            .starts_with(&format!("{table}.ddb-guard.20"))
+    );
+}
+
+#[tokio::test]
+async fn tables_are_selected_by_tag() {
+    let dynamodb = LocalAws::shared().dynamodb().await;
+    let tag = unique_name("daily");
+    let (daily1, daily2, weekly) = (
+        new_table("daily").await,
+        new_table("daily").await,
+        new_table("weekly").await,
+    );
+    for (table, value) in [
+        (&daily1, tag.as_str()),
+        (&daily2, tag.as_str()),
+        (&weekly, "weekly"),
+    ] {
+        let arn = dynamodb
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap()
+            .table_arn
+            .unwrap();
+        let tag = Tag::builder().key("backup").value(value).build().unwrap();
+        dynamodb
+            .tag_resource()
+            .resource_arn(arn)
+            .tags(tag)
+            .send()
+            .await
+            .unwrap();
+    }
+    let f = Fixture::new(&[("BACKUP_TAG", &format!("backup={tag}"))]).await;
+    let report = f.invoke(json!({})).await.unwrap();
+    let mut expected = [daily1.as_str(), daily2.as_str()];
+    expected.sort();
+    assert_eq!(names(&report), expected);
+    assert!(f.backups(&weekly).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_missing_table_is_reported_and_the_others_backed_up() {
+    let good = new_table("good").await;
+    let missing = unique_name("missing");
+    let f = Fixture::new(&[("TABLE_NAMES", &format!("{missing},{good}"))]).await;
+    let Err(HandlerError::Failed(report)) = f.invoke(json!({})).await else {
+        panic!("a missing table must fail the invocation")
+    };
+    assert_eq!(
+        report.tables[0].error.as_deref(),
+        Some(format!("table {missing} does not exist").as_str())
+    );
+    assert!(report.tables[1].error.is_none());
+    assert_eq!(f.backups(&good).await.len(), 1);
+    let diagnostic = lambda_runtime::Diagnostic::from(HandlerError::Failed(report));
+    assert_eq!(diagnostic.error_type, "BackupsFailed");
+    assert!(
+        diagnostic
+            .error_message
+            .starts_with("1 of 2 tables not backed up: "),
+        "{}",
+        diagnostic.error_message
+    );
+}
+
+#[tokio::test]
+async fn retention_keeps_the_newest_of_its_own_and_nothing_else_is_touched() {
+    let table = new_table("retained").await;
+    let f = Fixture::new(&[
+        ("TABLE_NAMES", table.as_str()),
+        ("RETENTION_DAYS", "0"),
+        ("KEEP_LAST", "2"),
+    ])
+    .await;
+    f.dynamodb
+        .create_backup()
+        .table_name(&table)
+        .backup_name("before-migration")
+        .send()
+        .await
+        .unwrap();
+
+    for (run, time) in ["2026-11-21", "2026-11-22", "2026-11-23", "2026-11-24"]
+        .into_iter()
+        .enumerate()
+    {
+        let report = f
+            .invoke(scheduled_at(&format!("{time}T05:00:00Z")))
+            .await
+            .unwrap();
+        assert_eq!(
+            report.tables[0].deleted.len(),
+            usize::from(run >= 2),
+            "run {run}"
+        );
+        assert!(f.backups(&table).await.contains("before-migration"));
+    }
+    let left = f.backups(&table).await;
+    assert_eq!(
+        left,
+        BTreeSet::from([
+            "before-migration".to_string(),
+            format!("{table}.ddb-guard.20261123T050000Z"),
+            format!("{table}.ddb-guard.20261124T050000Z"),
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_deletes_nothing_and_says_what_it_would() {
+    let table = new_table("dry").await;
+    let f = Fixture::new(&[
+        ("TABLE_NAMES", table.as_str()),
+        ("RETENTION_DAYS", "0"),
+        ("KEEP_LAST", "1"),
+        ("DRY_RUN", "true"),
+    ])
+    .await;
+    f.invoke(scheduled_at("2026-11-21T05:00:00Z"))
+        .await
+        .unwrap();
+    f.invoke(scheduled_at("2026-11-22T05:00:00Z"))
+        .await
+        .unwrap();
+    let report = f
+        .invoke(scheduled_at("2026-11-23T05:00:00Z"))
+        .await
+        .unwrap();
+    assert!(report.dry_run);
+    let outcome = &report.tables[0];
+    assert!(outcome.deleted.is_empty());
+    assert_eq!(outcome.would_delete.len(), 2);
+    assert_eq!(f.backups(&table).await.len(), 3);
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused() {
+    let f = Fixture::new(&[]).await;
+    for (payload, expect) in [
+        (json!({}), "no tables to back up"),
+        (
+            json!({"tables": ["orders"], "engine": "aws-backup"}),
+            "BACKUP_VAULT_NAME",
+        ),
+        (json!({"tables": "orders"}), "invalid type"),
+    ] {
+        let err = f.invoke(payload.clone()).await.unwrap_err();
+        let diagnostic = lambda_runtime::Diagnostic::from(err);
+        assert_eq!(diagnostic.error_type, "InvalidRequest");
+        assert!(
+            diagnostic.error_message.contains(expect),
+            "{payload}: {}",
+            diagnostic.error_message
+        );
+    }
+}

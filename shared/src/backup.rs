@@ -1,0 +1,539 @@
+//! On-demand backups of tables through DynamoDB (`CreateBackup`) or AWS Backup (`StartBackupJob`),
+//! and pruning of this toolkit's expired native backups.
+//!
+//! One table's failure never stops the others: each table gets an outcome, and the caller fails the
+//! invocation afterwards if any outcome is an error.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_dynamodb::types::BackupTypeFilter;
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use crate::aws_error::describe;
+use crate::backup_name::{backup_name, hex};
+use crate::backup_request::{BackupRequest, Engine, Trigger};
+use crate::request::RequestError;
+use crate::retention::{BackupRecord, RetentionPolicy};
+use crate::retry::{Backoff, with_retries};
+
+/// When AWS Backup moves a recovery point to cold storage and deletes it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lifecycle {
+    pub cold_after_days: Option<i64>,
+    pub delete_after_days: Option<i64>,
+}
+
+impl Lifecycle {
+    /// Refuses what AWS Backup would refuse, before any job starts.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(cold) = self.cold_after_days
+            && cold < 1
+        {
+            return Err(format!(
+                "COLD_STORAGE_AFTER_DAYS must be at least 1, not {cold}"
+            ));
+        }
+        if let Some(delete) = self.delete_after_days
+            && delete < 1
+        {
+            return Err(format!(
+                "DELETE_AFTER_DAYS must be at least 1, not {delete}"
+            ));
+        }
+        if let (Some(cold), Some(delete)) = (self.cold_after_days, self.delete_after_days)
+            && delete < cold + 90
+        {
+            return Err(format!(
+                "DELETE_AFTER_DAYS ({delete}) must be at least 90 days after \
+                 COLD_STORAGE_AFTER_DAYS ({cold}): cold storage keeps recovery points 90 days at least"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Where and how AWS Backup jobs run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsBackupSettings {
+    pub vault: String,
+    pub role_arn: String,
+    pub lifecycle: Lifecycle,
+    pub start_window_minutes: i64,
+    pub complete_window_minutes: i64,
+    pub recovery_point_tags: BTreeMap<String, String>,
+}
+
+impl AwsBackupSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        self.lifecycle.validate()?;
+        if self.start_window_minutes < 60 {
+            return Err(format!(
+                "START_WINDOW_MINUTES must be at least 60, not {}",
+                self.start_window_minutes
+            ));
+        }
+        if self.complete_window_minutes < 1 {
+            return Err(format!(
+                "COMPLETE_WINDOW_MINUTES must be at least 1, not {}",
+                self.complete_window_minutes
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Which tables a run backs up when the request does not name them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableSelection {
+    pub names: Vec<String>,
+    /// Every table carrying this tag (key, value), like the blog's `backup=daily` assignment.
+    pub tag: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BackupSettings {
+    pub tables: TableSelection,
+    pub engine: Engine,
+    pub retention: RetentionPolicy,
+    /// Report the native backups retention would delete, delete none.
+    pub dry_run: bool,
+    pub aws_backup: Option<AwsBackupSettings>,
+    pub max_attempts: u32,
+    pub backoff: Backoff,
+}
+
+/// What happened to one table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TableOutcome {
+    pub table: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_name: Option<String>,
+    /// True when a retried invocation found the backup already taken.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub already_existed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_job_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_point_arn: Option<String>,
+    /// Expired backups deleted (ARNs).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deleted: Vec<String>,
+    /// Expired backups a dry run left alone (ARNs).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_delete: Vec<String>,
+    /// Expired backups whose deletion was refused (for example by a deny-delete policy), with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_deleted: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl TableOutcome {
+    fn failed(table: &str, error: String) -> TableOutcome {
+        TableOutcome {
+            table: table.to_string(),
+            error: Some(error),
+            ..TableOutcome::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackupReport {
+    pub trigger: Trigger,
+    pub engine: Engine,
+    pub dry_run: bool,
+    pub tables: Vec<TableOutcome>,
+}
+
+impl BackupReport {
+    pub fn failures(&self) -> impl Iterator<Item = &TableOutcome> {
+        self.tables.iter().filter(|t| t.error.is_some())
+    }
+}
+
+/// The AWS Backup idempotency token for one table and one scheduled run: the same inputs give the
+/// same token, so a retried invocation does not start a second job.
+pub fn idempotency_token(table_arn: &str, run: &str) -> String {
+    hex(&Sha256::digest(format!("{table_arn}\n{run}").as_bytes()))
+}
+
+pub struct BackupService {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub backup: aws_sdk_backup::Client,
+    pub settings: BackupSettings,
+}
+
+impl BackupService {
+    /// Backs up every table the request (or the configuration) names.
+    pub async fn run(
+        &self,
+        request: BackupRequest,
+        request_id: &str,
+        deadline: Instant,
+    ) -> Result<BackupReport, RequestError> {
+        let engine = request.engine.unwrap_or(self.settings.engine);
+        if engine == Engine::AwsBackup && self.settings.aws_backup.is_none() {
+            return Err(RequestError(
+                "engine \"aws-backup\" needs BACKUP_VAULT_NAME and BACKUP_ROLE_ARN in the \
+                 function's configuration"
+                    .into(),
+            ));
+        }
+        let dry_run = request.dry_run.unwrap_or(self.settings.dry_run);
+        let tables = match request.tables {
+            Some(tables) => tables,
+            None => self.select_tables().await.map_err(RequestError)?,
+        };
+        if tables.is_empty() {
+            return Err(RequestError(
+                "no tables to back up: set TABLE_NAMES or BACKUP_TAG, or name \"tables\" in the event"
+                    .into(),
+            ));
+        }
+        let at = request
+            .scheduled_at
+            .unwrap_or_else(Utc::now)
+            .trunc_subsecs(0);
+        // A schedule's retries carry the same time; a console test's, the same request id.
+        let run = match request.scheduled_at {
+            Some(time) => time.to_rfc3339(),
+            None => request_id.to_string(),
+        };
+        let mut outcomes = Vec::new();
+        for table in &tables {
+            let outcome = match engine {
+                Engine::DynamoDb => self.native_backup(table, at, dry_run, deadline).await,
+                Engine::AwsBackup => self.aws_backup_job(table, &run, deadline).await,
+            };
+            log_outcome(&outcome);
+            outcomes.push(outcome);
+        }
+        Ok(BackupReport {
+            trigger: request.trigger,
+            engine,
+            dry_run,
+            tables: outcomes,
+        })
+    }
+
+    /// The configured tables in their order, then every other table carrying the configured tag.
+    async fn select_tables(&self) -> Result<Vec<String>, String> {
+        let selection = &self.settings.tables;
+        let mut tables = selection.names.clone();
+        if let Some((key, value)) = &selection.tag {
+            let mut tagged = BTreeSet::new();
+            let mut pages = self.dynamodb.list_tables().into_paginator().items().send();
+            while let Some(name) = pages.next().await {
+                let name = name.map_err(|e| format!("ListTables: {}", describe(&e)))?;
+                let arn = self.table_arn(&name).await?;
+                if !tables.contains(&name) && self.has_tag(&arn, key, value).await? {
+                    tagged.insert(name);
+                }
+            }
+            tables.extend(tagged);
+        }
+        Ok(tables)
+    }
+
+    async fn has_tag(&self, arn: &str, key: &str, value: &str) -> Result<bool, String> {
+        let mut next = None;
+        loop {
+            let page = self
+                .dynamodb
+                .list_tags_of_resource()
+                .resource_arn(arn)
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| format!("ListTagsOfResource {arn}: {}", describe(&e)))?;
+            if page
+                .tags()
+                .iter()
+                .any(|t| t.key() == key && t.value() == value)
+            {
+                return Ok(true);
+            }
+            match page.next_token {
+                Some(token) => next = Some(token),
+                None => return Ok(false),
+            }
+        }
+    }
+
+    async fn table_arn(&self, table: &str) -> Result<String, String> {
+        let described = self
+            .dynamodb
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(service) if service.is_resource_not_found_exception() => {
+                    format!("table {table} does not exist")
+                }
+                _ => format!("DescribeTable {table}: {}", describe(&e)),
+            })?;
+        described
+            .table()
+            .and_then(|t| t.table_arn())
+            .map(str::to_string)
+            .ok_or_else(|| format!("DescribeTable {table} returned no table ARN"))
+    }
+
+    /// `CreateBackup` (unless a retried run already took it), then retention.
+    async fn native_backup(
+        &self,
+        table: &str,
+        at: DateTime<Utc>,
+        dry_run: bool,
+        deadline: Instant,
+    ) -> TableOutcome {
+        if let Err(e) = self.table_arn(table).await {
+            return TableOutcome::failed(table, e);
+        }
+        let mut backups = match self.list_backups(table).await {
+            Ok(b) => b,
+            Err(e) => return TableOutcome::failed(table, e),
+        };
+        let name = backup_name(table, at);
+        let mut outcome = TableOutcome {
+            table: table.to_string(),
+            backup_name: Some(name.clone()),
+            ..TableOutcome::default()
+        };
+        if let Some(existing) = backups.iter().find(|b| b.name == name) {
+            outcome.backup_arn = Some(existing.arn.clone());
+            outcome.already_existed = true;
+        } else {
+            let created = with_retries(
+                self.settings.backoff,
+                self.settings.max_attempts,
+                deadline,
+                || {
+                    self.dynamodb
+                        .create_backup()
+                        .table_name(table)
+                        .backup_name(&name)
+                        .send()
+                },
+            )
+            .await;
+            let details = match created {
+                Ok(output) => output.backup_details,
+                Err(e) => {
+                    outcome.error = Some(format!("CreateBackup {table}: {}", describe(&e)));
+                    return outcome;
+                }
+            };
+            let Some(details) = details else {
+                outcome.error = Some(format!("CreateBackup {table} returned no backup"));
+                return outcome;
+            };
+            outcome.backup_arn = Some(details.backup_arn.clone());
+            backups.push(BackupRecord {
+                arn: details.backup_arn,
+                name: details.backup_name,
+                created: to_chrono(&details.backup_creation_date_time),
+                backup_type: "USER".into(),
+            });
+        }
+        for expired in self.settings.retention.expired(&backups, Utc::now()) {
+            if dry_run {
+                outcome.would_delete.push(expired.arn.clone());
+                continue;
+            }
+            let deleted = with_retries(
+                self.settings.backoff,
+                self.settings.max_attempts,
+                deadline,
+                || {
+                    self.dynamodb
+                        .delete_backup()
+                        .backup_arn(&expired.arn)
+                        .send()
+                },
+            )
+            .await;
+            match deleted {
+                Ok(_) => outcome.deleted.push(expired.arn.clone()),
+                Err(e) => outcome
+                    .not_deleted
+                    .push(format!("{}: {}", expired.arn, describe(&e))),
+            }
+        }
+        outcome
+    }
+
+    /// Every `USER` backup of `table`, all pages.
+    pub async fn list_backups(&self, table: &str) -> Result<Vec<BackupRecord>, String> {
+        let mut backups = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamodb
+                .list_backups()
+                .table_name(table)
+                .backup_type(BackupTypeFilter::User)
+                .set_exclusive_start_backup_arn(start)
+                .send()
+                .await
+                .map_err(|e| format!("ListBackups {table}: {}", describe(&e)))?;
+            for summary in page.backup_summaries() {
+                let (Some(arn), Some(name), Some(created)) = (
+                    summary.backup_arn(),
+                    summary.backup_name(),
+                    summary.backup_creation_date_time(),
+                ) else {
+                    continue;
+                };
+                backups.push(BackupRecord {
+                    arn: arn.to_string(),
+                    name: name.to_string(),
+                    created: to_chrono(created),
+                    backup_type: summary
+                        .backup_type()
+                        .map_or_else(String::new, |t| t.as_str().to_string()),
+                });
+            }
+            match page.last_evaluated_backup_arn {
+                Some(arn) => start = Some(arn),
+                None => return Ok(backups),
+            }
+        }
+    }
+
+    /// `StartBackupJob` into the configured vault.
+    async fn aws_backup_job(&self, table: &str, run: &str, deadline: Instant) -> TableOutcome {
+        let Some(settings) = &self.settings.aws_backup else {
+            return TableOutcome::failed(table, "AWS Backup is not configured".into());
+        };
+        let arn = match self.table_arn(table).await {
+            Ok(arn) => arn,
+            Err(e) => return TableOutcome::failed(table, e),
+        };
+        let lifecycle = settings.lifecycle;
+        let has_lifecycle =
+            lifecycle.cold_after_days.is_some() || lifecycle.delete_after_days.is_some();
+        let started = with_retries(
+            self.settings.backoff,
+            self.settings.max_attempts,
+            deadline,
+            || {
+                self.backup
+                    .start_backup_job()
+                    .backup_vault_name(&settings.vault)
+                    .resource_arn(&arn)
+                    .iam_role_arn(&settings.role_arn)
+                    .idempotency_token(idempotency_token(&arn, run))
+                    .start_window_minutes(settings.start_window_minutes)
+                    .complete_window_minutes(settings.complete_window_minutes)
+                    .set_lifecycle(has_lifecycle.then(|| {
+                        aws_sdk_backup::types::Lifecycle::builder()
+                            .set_move_to_cold_storage_after_days(lifecycle.cold_after_days)
+                            .set_delete_after_days(lifecycle.delete_after_days)
+                            .build()
+                    }))
+                    .set_recovery_point_tags(
+                        (!settings.recovery_point_tags.is_empty())
+                            .then(|| settings.recovery_point_tags.clone().into_iter().collect()),
+                    )
+                    .send()
+            },
+        )
+        .await;
+        match started {
+            Ok(job) => TableOutcome {
+                table: table.to_string(),
+                backup_job_id: job.backup_job_id,
+                recovery_point_arn: job.recovery_point_arn,
+                ..TableOutcome::default()
+            },
+            Err(e) => {
+                TableOutcome::failed(table, format!("StartBackupJob {table}: {}", describe(&e)))
+            }
+        }
+    }
+}
+
+fn to_chrono(time: &aws_smithy_types::DateTime) -> DateTime<Utc> {
+    DateTime::from_timestamp(time.secs(), time.subsec_nanos()).unwrap_or_default()
+}
+
+fn log_outcome(outcome: &TableOutcome) {
+    match &outcome.error {
+        Some(error) => tracing::error!(table = %outcome.table, %error, "backup failed"),
+        None => tracing::info!(
+            table = %outcome.table,
+            backup_arn = outcome.backup_arn.as_deref().unwrap_or_default(),
+            backup_job_id = outcome.backup_job_id.as_deref().unwrap_or_default(),
+            already_existed = outcome.already_existed,
+            deleted = outcome.deleted.len(),
+            would_delete = outcome.would_delete.len(),
+            not_deleted = outcome.not_deleted.len(),
+            "backup taken"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycles_aws_would_refuse_are_refused() {
+        let ok = |cold, delete| {
+            Lifecycle {
+                cold_after_days: cold,
+                delete_after_days: delete,
+            }
+            .validate()
+        };
+        assert!(ok(None, None).is_ok());
+        assert!(ok(None, Some(366)).is_ok());
+        assert!(ok(Some(31), Some(366)).is_ok());
+        assert!(ok(Some(31), Some(121)).is_ok());
+        let err = ok(Some(31), Some(120)).unwrap_err();
+        assert!(
+            err.contains("DELETE_AFTER_DAYS (120)") && err.contains("90 days"),
+            "{err}"
+        );
+        assert!(ok(Some(0), None).is_err());
+        assert!(ok(None, Some(0)).is_err());
+    }
+
+    #[test]
+    fn tokens_are_stable_per_table_and_run() {
+        let a = idempotency_token(
+            "arn:aws:dynamodb:us-east-1:1:table/a",
+            "2026-11-25T05:00:00+00:00",
+        );
+        assert_eq!(
+            a,
+            idempotency_token(
+                "arn:aws:dynamodb:us-east-1:1:table/a",
+                "2026-11-25T05:00:00+00:00"
+            )
+        );
+        assert_ne!(
+            a,
+            idempotency_token(
+                "arn:aws:dynamodb:us-east-1:1:table/b",
+                "2026-11-25T05:00:00+00:00"
+            )
+        );
+        assert_ne!(
+            a,
+            idempotency_token(
+                "arn:aws:dynamodb:us-east-1:1:table/a",
+                "2026-11-26T05:00:00+00:00"
+            )
+        );
+        assert_eq!(a.len(), 64);
+    }
+}
