@@ -1,5 +1,6 @@
 """The demo: starts a local AWS, loads events/order_data.csv with the csv-loader through the real
-Lambda runtime (cargo lambda), shows what landed in the table, and stops everything.
+Lambda runtime (cargo lambda), shows what landed in the table, backs the table up with the
+backup-trigger, and stops everything.
 
 Run by tools/demo.sh, which installs the tools and builds the functions first.
 """
@@ -160,12 +161,28 @@ def demo_csv_loader(endpoint):
         sys.exit("the summary and the table disagree")
 
 
+def demo_backup_trigger(endpoint):
+    dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION,
+                            aws_access_key_id="demo", aws_secret_access_key="demo")
+    env = {"TABLE_NAMES": TABLE, "RETENTION_DAYS": "35", "KEEP_LAST": "3"}
+    with lambda_function("backup-trigger", endpoint, env) as (port, _):
+        step("backup-trigger: back up now (a console test with {}), through the Lambda runtime")
+        response = invoke(port, "console-test.json")
+    print(json.dumps(response, indent=2))
+    step(f"backup-trigger: the backups of {TABLE}")
+    for backup in dynamodb.list_backups(TableName=TABLE)["BackupSummaries"]:
+        print(f"{backup['BackupName']}  {backup['BackupStatus']}  {backup['BackupSizeBytes']} bytes")
+    if not response["tables"][0].get("backup_arn"):
+        sys.exit("no backup was taken")
+
+
 def main():
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     step("starting the local AWS (moto)")
     with local_aws() as endpoint:
         print(f"listening on {endpoint}")
         demo_csv_loader(endpoint)
+        demo_backup_trigger(endpoint)
         step("stopping the local AWS")
     print("demo finished")
 

@@ -4,6 +4,10 @@
 //! 127.0.0.1 port and exits when this process's end of its standard input closes, so it never
 //! outlives the tests, however they end.
 
+mod function;
+
+pub use function::LocalFunction;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

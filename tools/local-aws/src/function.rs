@@ -1,0 +1,140 @@
+//! A function run through the real Lambda runtime: `cargo lambda watch` serves the Runtime API on a
+//! free port, the function's binary polls it, and `cargo lambda invoke --data-file` sends events.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::{LocalAws, venv_bin, workspace_root};
+
+/// Kills a child process when dropped, so a failing test leaves nothing running.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub struct LocalFunction {
+    port: u16,
+    // Dropped function first, then the runtime API it polls.
+    _function: Running,
+    _watch: Running,
+}
+
+fn cargo_lambda() -> Command {
+    let bin = venv_bin();
+    assert!(
+        bin.join("cargo-lambda").exists(),
+        "cargo-lambda is not installed in {}: run `tools/setup.sh`",
+        bin.display()
+    );
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut command = Command::new(bin.join("cargo-lambda"));
+    command
+        .arg("lambda")
+        .env("PATH", path)
+        .current_dir(workspace_root());
+    command
+}
+
+impl LocalFunction {
+    /// Starts `binary` (a function built by cargo) with `env`, pointed at `aws`.
+    pub fn start(binary: &Path, aws: &LocalAws, env: &[(&str, &str)]) -> LocalFunction {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let watch = Running(
+            cargo_lambda()
+                .args([
+                    "watch",
+                    "--only-lambda-apis",
+                    "--invoke-address",
+                    "127.0.0.1",
+                ])
+                .args(["--invoke-port", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting cargo lambda watch"),
+        );
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "cargo lambda watch did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let function = Running(
+            Command::new(binary)
+                .envs(aws.env())
+                .env(
+                    "AWS_LAMBDA_RUNTIME_API",
+                    format!("http://127.0.0.1:{port}/.rt"),
+                )
+                .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+                .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+                .envs(env.iter().copied())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display())),
+        );
+        LocalFunction {
+            port,
+            _function: function,
+            _watch: watch,
+        }
+    }
+
+    /// `cargo lambda invoke --data-file events/<event>`.
+    pub fn invoke(&self, event: &str) -> Output {
+        let file = workspace_root().join("events").join(event);
+        assert!(file.exists(), "{} is missing", file.display());
+        cargo_lambda()
+            .args(["invoke", "--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &self.port.to_string()])
+            .args(["--output-format", "json", "--data-file"])
+            .arg(&file)
+            .output()
+            .expect("running cargo lambda invoke")
+    }
+
+    /// The function's response to `events/<event>`, which must succeed.
+    pub fn response(&self, event: &str) -> Value {
+        let output = self.invoke(event);
+        assert!(
+            output.status.success(),
+            "{event}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{event}: {e}: {}", String::from_utf8_lossy(&output.stdout)))
+    }
+
+    /// The error `events/<event>` must end in: what `cargo lambda invoke` printed.
+    pub fn error(&self, event: &str) -> String {
+        let output = self.invoke(event);
+        assert!(!output.status.success(), "{event} must fail the invocation");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    }
+}
