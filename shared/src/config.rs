@@ -10,6 +10,7 @@ use crate::backup_request::{Engine, check_table_name};
 use crate::batch_writer::WriteSettings;
 use crate::loader::LoaderSettings;
 use crate::loader_request::{DefaultObject, SourceFilter};
+use crate::restore::RestoreSettings;
 use crate::retention::RetentionPolicy;
 use crate::retry::Backoff;
 
@@ -287,6 +288,45 @@ impl BackupEnv {
                 base: Duration::from_millis(200),
                 cap: Duration::from_secs(10),
             },
+        })
+    }
+}
+
+fn default_poll_seconds() -> f64 {
+    5.0
+}
+
+/// The restore-handler's environment.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RestoreEnv {
+    /// The table a `{}` console test restores (its newest backup).
+    #[serde(default)]
+    pub source_table: String,
+    /// The role AWS Backup restores recovery points with.
+    #[serde(default)]
+    pub restore_role_arn: String,
+    /// How often a waiting restore looks at the new table.
+    #[serde(default = "default_poll_seconds")]
+    pub poll_seconds: f64,
+}
+
+impl RestoreEnv {
+    pub fn validate(self) -> Result<RestoreSettings, ConfigError> {
+        let source_table = match self.source_table.trim() {
+            "" => None,
+            name => {
+                check_table_name(name).map_err(|e| ConfigError(format!("SOURCE_TABLE: {e}")))?;
+                Some(name.to_string())
+            }
+        };
+        if !self.poll_seconds.is_finite() || self.poll_seconds <= 0.0 {
+            return Err(ConfigError("POLL_SECONDS: must be more than 0".into()));
+        }
+        Ok(RestoreSettings {
+            source_table,
+            restore_role_arn: Some(self.restore_role_arn.trim().to_string())
+                .filter(|r| !r.is_empty()),
+            poll_interval: Duration::from_secs_f64(self.poll_seconds),
         })
     }
 }

@@ -17,6 +17,8 @@ pub mod loader_request;
 pub mod number;
 pub mod rejects_report;
 pub mod request;
+pub mod restore;
+pub mod restore_request;
 pub mod retention;
 pub mod retry;
 pub mod s3_key;

@@ -1,0 +1,439 @@
+//! The restore-handler against the local AWS: native backups and point-in-time recovery restore real
+//! data there, so restores, refusals and the settings brought back are all checked for real.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, PointInTimeRecoverySpecification, PointInTimeRecoveryStatus,
+    StreamSpecification, StreamViewType, Tag, TimeToLiveSpecification, TimeToLiveStatus,
+};
+use chrono::SecondsFormat;
+use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use local_aws::{LocalAws, unique_name};
+use restore_handler::handler::{HandlerError, State, function_handler};
+use serde_json::{Value, json};
+use shared::config::{RestoreEnv, from_vars};
+use shared::restore::RestoreReport;
+
+struct Fixture {
+    dynamodb: Client,
+    source: String,
+    state: State,
+}
+
+impl Fixture {
+    /// A source table holding `items` items, with no extra settings.
+    async fn new(items: usize) -> Fixture {
+        let aws = LocalAws::shared();
+        let dynamodb = aws.dynamodb().await;
+        let source = unique_name("orders");
+        local_aws::create_seed_table(&dynamodb, &source)
+            .await
+            .unwrap();
+        let vars = [("SOURCE_TABLE", source.as_str()), ("POLL_SECONDS", "0.1")]
+            .map(|(k, v)| (k.to_string(), v.to_string()));
+        let settings = from_vars::<RestoreEnv>(vars).unwrap().validate().unwrap();
+        let f = Fixture {
+            state: State::new(&aws.sdk_config().await, settings),
+            dynamodb,
+            source,
+        };
+        f.add_items(0..items).await;
+        f
+    }
+
+    async fn add_items(&self, ids: std::ops::Range<usize>) {
+        for i in ids {
+            self.dynamodb
+                .put_item()
+                .table_name(&self.source)
+                .item("order_id", AttributeValue::S(format!("o{i}")))
+                .item("item_id", AttributeValue::S("1".into()))
+                .item("amount", AttributeValue::N(i.to_string()))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    async fn backup(&self, name: &str) -> String {
+        let out = self
+            .dynamodb
+            .create_backup()
+            .table_name(&self.source)
+            .backup_name(name)
+            .send()
+            .await
+            .unwrap();
+        out.backup_details.unwrap().backup_arn
+    }
+
+    async fn enable_pitr(&self, table: &str) {
+        let spec = PointInTimeRecoverySpecification::builder()
+            .point_in_time_recovery_enabled(true)
+            .build()
+            .unwrap();
+        self.dynamodb
+            .update_continuous_backups()
+            .table_name(table)
+            .point_in_time_recovery_specification(spec)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn invoke(&self, payload: Value) -> Result<RestoreReport, HandlerError> {
+        let mut context = Context::default();
+        context.request_id = unique_name("request");
+        context.deadline = 600_000;
+        function_handler(&self.state, LambdaEvent::new(payload, context)).await
+    }
+
+    async fn refused(&self, payload: Value) -> Diagnostic {
+        Diagnostic::from(self.invoke(payload).await.expect_err("must be refused"))
+    }
+
+    async fn count(&self, table: &str) -> usize {
+        local_aws::scan_all(&self.dynamodb, table)
+            .await
+            .unwrap()
+            .len()
+    }
+}
+
+#[tokio::test]
+async fn a_backup_restores_its_items_and_the_settings_come_back() {
+    let f = Fixture::new(5).await;
+    let d = &f.dynamodb;
+    let arn = d
+        .describe_table()
+        .table_name(&f.source)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap()
+        .table_arn
+        .unwrap();
+    let ttl = TimeToLiveSpecification::builder()
+        .enabled(true)
+        .attribute_name("expires_at")
+        .build()
+        .unwrap();
+    d.update_time_to_live()
+        .table_name(&f.source)
+        .time_to_live_specification(ttl)
+        .send()
+        .await
+        .unwrap();
+    f.enable_pitr(&f.source).await;
+    for (k, v) in [("backup", "daily"), ("team", "data")] {
+        d.tag_resource()
+            .resource_arn(&arn)
+            .tags(Tag::builder().key(k).value(v).build().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    let stream = StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::NewAndOldImages)
+        .build()
+        .unwrap();
+    d.update_table()
+        .table_name(&f.source)
+        .stream_specification(stream)
+        .send()
+        .await
+        .unwrap();
+    d.update_table()
+        .table_name(&f.source)
+        .deletion_protection_enabled(true)
+        .send()
+        .await
+        .unwrap();
+    let backup = f.backup("before-change").await;
+    f.add_items(5..8).await; // after the backup: must not be restored
+
+    let target = unique_name("orders-copy");
+    let report = f
+        .invoke(
+            json!({"source_table": f.source, "backup_arn": backup, "target_table": target,
+                       "wait": true, "verify": true}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.restored_from, Some(format!("backup {backup}")));
+    assert_eq!(report.table_status, "ACTIVE");
+    assert_eq!(
+        report.settings_reapplied,
+        [
+            "time to live on expires_at".to_string(),
+            "point-in-time recovery".into(),
+            "tags backup, team".into(),
+            "stream (NEW_AND_OLD_IMAGES)".into(),
+            "deletion protection".into(),
+        ]
+    );
+    assert!(report.settings_not_reapplied.is_empty());
+    let verification = report.verification.unwrap();
+    assert_eq!(
+        (
+            verification.restored_items,
+            verification.expected_items,
+            verification.matches
+        ),
+        (5, 5, true)
+    );
+    assert_eq!(f.count(&target).await, 5);
+
+    // What DynamoDB now says of the new table.
+    let table = d
+        .describe_table()
+        .table_name(&target)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    assert_eq!(table.deletion_protection_enabled, Some(true));
+    assert!(table.stream_specification.unwrap().stream_enabled);
+    let ttl = d
+        .describe_time_to_live()
+        .table_name(&target)
+        .send()
+        .await
+        .unwrap()
+        .time_to_live_description
+        .unwrap();
+    assert_eq!(
+        (ttl.time_to_live_status, ttl.attribute_name.as_deref()),
+        (Some(TimeToLiveStatus::Enabled), Some("expires_at"))
+    );
+    let pitr = d
+        .describe_continuous_backups()
+        .table_name(&target)
+        .send()
+        .await
+        .unwrap();
+    let status = pitr
+        .continuous_backups_description
+        .unwrap()
+        .point_in_time_recovery_description
+        .unwrap()
+        .point_in_time_recovery_status;
+    assert_eq!(status, Some(PointInTimeRecoveryStatus::Enabled));
+    let tags = d
+        .list_tags_of_resource()
+        .resource_arn(table.table_arn.unwrap())
+        .send()
+        .await
+        .unwrap();
+    let mut tags: Vec<(String, String)> = tags
+        .tags()
+        .iter()
+        .map(|t| (t.key().into(), t.value().into()))
+        .collect();
+    tags.sort();
+    assert_eq!(
+        tags,
+        [
+            ("backup".into(), "daily".into()),
+            ("team".into(), "data".into())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn point_in_time_restores_at_a_time_in_the_window_and_at_the_latest() {
+    let f = Fixture::new(4).await;
+    f.enable_pitr(&f.source).await;
+    let pitr = f
+        .dynamodb
+        .describe_continuous_backups()
+        .table_name(&f.source)
+        .send()
+        .await
+        .unwrap();
+    let latest = pitr
+        .continuous_backups_description
+        .unwrap()
+        .point_in_time_recovery_description
+        .unwrap()
+        .latest_restorable_date_time
+        .unwrap();
+    let latest = chrono::DateTime::from_timestamp(latest.secs(), latest.subsec_nanos()).unwrap();
+    let at = latest.to_rfc3339_opts(SecondsFormat::Nanos, true);
+
+    let target = unique_name("orders-pitr");
+    let report = f
+        .invoke(json!({"source_table": f.source, "point_in_time": at, "target_table": target, "wait": true, "verify": true}))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.restored_from.as_deref(),
+        Some(format!("point in time {}", latest.to_rfc3339()).as_str())
+    );
+    assert_eq!(f.count(&target).await, 4);
+    let verification = report.verification.unwrap();
+    assert!(
+        verification.matches && verification.compared_with.contains("now"),
+        "{verification:?}"
+    );
+    assert_eq!(report.settings_reapplied, ["point-in-time recovery"]);
+
+    let latest_target = unique_name("orders-latest");
+    let report = f
+        .invoke(json!({"source_table": f.source, "latest_restorable": true, "target_table": latest_target}))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.restored_from.as_deref(),
+        Some("latest restorable time")
+    );
+    assert_eq!(f.count(&latest_target).await, 4);
+}
+
+#[tokio::test]
+async fn the_console_test_restores_the_newest_backup() {
+    let f = Fixture::new(2).await;
+    f.backup("first").await;
+    f.add_items(2..6).await;
+    let newest = f.backup("second").await;
+
+    let report = f.invoke(json!({})).await.unwrap();
+    assert_eq!(report.restored_from, Some(format!("backup {newest}")));
+    assert!(
+        report
+            .target_table
+            .starts_with(&format!("{}-restored-20", f.source)),
+        "{}",
+        report.target_table
+    );
+    assert_eq!(report.verification.unwrap().restored_items, 6);
+    assert_eq!(f.count(&report.target_table).await, 6);
+
+    let target = unique_name("orders-latest");
+    let report = f
+        .invoke(json!({"source_table": f.source, "latest_backup": true, "target_table": target}))
+        .await
+        .unwrap();
+    assert_eq!(report.restored_from, Some(format!("backup {newest}")));
+}
+
+#[tokio::test]
+async fn an_existing_target_is_refused_and_left_untouched() {
+    let f = Fixture::new(3).await;
+    let backup = f.backup("b").await;
+    let existing = Fixture::new(1).await;
+    let diagnostic = f
+        .refused(json!({"source_table": f.source, "backup_arn": backup, "target_table": existing.source}))
+        .await;
+    assert_eq!(diagnostic.error_type, "RestoreRefused");
+    assert!(
+        diagnostic.error_message.contains("already exists"),
+        "{}",
+        diagnostic.error_message
+    );
+    assert_eq!(f.count(&existing.source).await, 1);
+}
+
+#[tokio::test]
+async fn what_cannot_be_restored_is_refused_before_anything_starts() {
+    let f = Fixture::new(1).await;
+    let other = Fixture::new(1).await;
+    let others_backup = other.backup("other").await;
+    let unknown = format!("{others_backup}0");
+    for (payload, expect) in [
+        (
+            json!({"source_table": f.source, "backup_arn": unknown}),
+            "does not exist",
+        ),
+        (
+            json!({"source_table": f.source, "backup_arn": others_backup}),
+            "is a backup of",
+        ),
+        (
+            json!({"source_table": f.source, "latest_backup": true}),
+            "has no available backup",
+        ),
+        (
+            json!({"source_table": f.source, "latest_restorable": true}),
+            "point-in-time recovery is not enabled",
+        ),
+        (
+            json!({"source_table": unique_name("gone"), "latest_restorable": true}),
+            "does not exist",
+        ),
+        (
+            json!({"source_table": f.source, "recovery_point_arn": "arn:aws:backup:us-east-1:1:recovery-point:x"}),
+            "RESTORE_ROLE_ARN",
+        ),
+    ] {
+        let diagnostic = f.refused(payload.clone()).await;
+        assert_eq!(diagnostic.error_type, "RestoreRefused", "{payload}");
+        assert!(
+            diagnostic.error_message.contains(expect),
+            "{payload}: {}",
+            diagnostic.error_message
+        );
+    }
+    f.enable_pitr(&f.source).await;
+    let diagnostic = f
+        .refused(json!({"source_table": f.source, "point_in_time": "2020-01-01T00:00:00Z"}))
+        .await;
+    assert!(
+        diagnostic.error_message.contains("outside")
+            && diagnostic.error_message.contains("restorable window"),
+        "{}",
+        diagnostic.error_message
+    );
+
+    let diagnostic = f
+        .refused(json!({"source_table": "no spaces please", "latest_backup": true}))
+        .await;
+    assert_eq!(diagnostic.error_type, "InvalidRequest");
+    // Nothing was created by any of these.
+    let tables = f.dynamodb.list_tables().send().await.unwrap();
+    assert!(
+        !tables
+            .table_names()
+            .iter()
+            .any(|t| t.starts_with(&format!("{}-restored", f.source)))
+    );
+}
+
+#[tokio::test]
+async fn without_waiting_the_finish_request_completes_the_job() {
+    let f = Fixture::new(3).await;
+    f.enable_pitr(&f.source).await;
+    let backup = f.backup("b").await;
+    let target = unique_name("orders-later");
+    let report = f
+        .invoke(json!({"source_table": f.source, "backup_arn": backup, "target_table": target}))
+        .await
+        .unwrap();
+    assert!(report.settings_reapplied.is_empty());
+    let hint = report.next_step.unwrap();
+    assert!(
+        hint.contains("\"action\": \"finish\"") && hint.contains(&target),
+        "{hint}"
+    );
+
+    // The source comes from the restored table's restore summary.
+    let report = f
+        .invoke(json!({"action": "finish", "target_table": target, "verify": true}))
+        .await
+        .unwrap();
+    assert_eq!(report.source_table, f.source);
+    assert_eq!(report.settings_reapplied, ["point-in-time recovery"]);
+    assert!(report.verification.unwrap().matches);
+
+    let diagnostic = f
+        .refused(json!({"action": "finish", "target_table": unique_name("nothing")}))
+        .await;
+    assert!(
+        diagnostic.error_message.contains("does not exist"),
+        "{}",
+        diagnostic.error_message
+    );
+}

@@ -1,0 +1,367 @@
+//! What the restore-handler is asked to do: restore a table from one source into a new table, or
+//! finish a restore (re-apply settings, verify) once the new table is `ACTIVE`.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::backup_request::check_table_name;
+use crate::request::{RequestError, kind_of};
+
+/// Where the data comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreSource {
+    /// A native DynamoDB backup.
+    Backup(String),
+    /// An AWS Backup recovery point.
+    RecoveryPoint(String),
+    /// Point-in-time recovery at this time.
+    PointInTime(DateTime<Utc>),
+    /// The newest available native backup of the source table.
+    LatestBackup,
+    /// Point-in-time recovery at the latest restorable time.
+    LatestRestorable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillingMode {
+    PayPerRequest,
+    Provisioned,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestoreOptions {
+    /// Encrypt with this customer managed KMS key instead of the default.
+    pub kms_key_arn: Option<String>,
+    /// Deletion protection on the new table; `None`: as the source table has it.
+    pub deletion_protection: Option<bool>,
+    pub billing_mode: Option<BillingMode>,
+    /// Wait for the new table within this invocation, then finish it.
+    pub wait: bool,
+    /// Count the restored items and compare.
+    pub verify: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestorePlan {
+    pub source_table: String,
+    pub source: RestoreSource,
+    /// `None`: `<source>-restored-<UTC time>`.
+    pub target_table: Option<String>,
+    pub options: RestoreOptions,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishRequest {
+    pub target_table: String,
+    /// `None`: from the new table's restore summary, else the configured source table.
+    pub source_table: Option<String>,
+    pub options: RestoreOptions,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreRequest {
+    Restore(RestorePlan),
+    Finish(FinishRequest),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    action: Option<String>,
+    source_table: Option<String>,
+    backup_arn: Option<String>,
+    recovery_point_arn: Option<String>,
+    point_in_time: Option<String>,
+    latest_backup: Option<bool>,
+    latest_restorable: Option<bool>,
+    target_table: Option<String>,
+    kms_key_arn: Option<String>,
+    deletion_protection: Option<bool>,
+    billing_mode: Option<String>,
+    wait: Option<bool>,
+    verify: Option<bool>,
+}
+
+const SOURCES: &str = "one of backup_arn, recovery_point_arn, point_in_time, latest_backup: true, \
+                       latest_restorable: true";
+
+/// Decodes a request. `{}` restores the newest backup of `default_source` (waiting and verifying, as
+/// a console test wants to see the result).
+pub fn parse_restore_request(
+    payload: Value,
+    default_source: Option<&str>,
+) -> Result<RestoreRequest, RequestError> {
+    let Value::Object(fields) = &payload else {
+        return Err(RequestError(format!(
+            "expected a restore request object; got {}",
+            kind_of(&payload)
+        )));
+    };
+    if fields.is_empty() {
+        let source_table = default_source.ok_or_else(|| {
+            RequestError("{} restores the newest backup of SOURCE_TABLE, which is not set".into())
+        })?;
+        return Ok(RestoreRequest::Restore(RestorePlan {
+            source_table: source_table.to_string(),
+            source: RestoreSource::LatestBackup,
+            target_table: None,
+            options: RestoreOptions {
+                wait: true,
+                verify: true,
+                ..RestoreOptions::default()
+            },
+        }));
+    }
+    let raw: Raw = serde_json::from_value(payload).map_err(|e| RequestError(e.to_string()))?;
+    let options = RestoreOptions {
+        kms_key_arn: raw.kms_key_arn.filter(|k| !k.is_empty()),
+        deletion_protection: raw.deletion_protection,
+        billing_mode: raw
+            .billing_mode
+            .as_deref()
+            .map(parse_billing_mode)
+            .transpose()?,
+        wait: raw.wait.unwrap_or(false),
+        verify: raw.verify.unwrap_or(false),
+    };
+    if let Some(key) = &options.kms_key_arn
+        && !key.starts_with("arn:")
+    {
+        return Err(RequestError(format!("kms_key_arn {key:?} is not an ARN")));
+    }
+    for table in [&raw.source_table, &raw.target_table].into_iter().flatten() {
+        check_table_name(table).map_err(RequestError)?;
+    }
+    match raw.action.as_deref().unwrap_or("restore") {
+        "restore" => {}
+        "finish" => {
+            let target_table = raw
+                .target_table
+                .ok_or_else(|| RequestError("\"finish\" needs target_table".into()))?;
+            let given = [
+                raw.backup_arn.is_some(),
+                raw.recovery_point_arn.is_some(),
+                raw.point_in_time.is_some(),
+                raw.latest_backup.is_some(),
+                raw.latest_restorable.is_some(),
+            ];
+            if given.contains(&true) {
+                return Err(RequestError(
+                    "\"finish\" works on a restored table; it takes no restore source".into(),
+                ));
+            }
+            return Ok(RestoreRequest::Finish(FinishRequest {
+                target_table,
+                source_table: raw.source_table,
+                options,
+            }));
+        }
+        other => {
+            return Err(RequestError(format!(
+                "action {other:?} is not \"restore\" or \"finish\""
+            )));
+        }
+    }
+    let source_table = raw
+        .source_table
+        .ok_or_else(|| RequestError(format!("source_table is required, with {SOURCES}")))?;
+    let mut sources = Vec::new();
+    if let Some(arn) = raw.backup_arn {
+        sources.push(RestoreSource::Backup(arn));
+    }
+    if let Some(arn) = raw.recovery_point_arn {
+        sources.push(RestoreSource::RecoveryPoint(arn));
+    }
+    if let Some(time) = raw.point_in_time {
+        let at = DateTime::parse_from_rfc3339(&time)
+            .map_err(|e| RequestError(format!("point_in_time {time:?} is not RFC 3339: {e}")))?;
+        sources.push(RestoreSource::PointInTime(at.with_timezone(&Utc)));
+    }
+    match raw.latest_backup {
+        Some(true) => sources.push(RestoreSource::LatestBackup),
+        Some(false) => return Err(RequestError("latest_backup can only be true".into())),
+        None => {}
+    }
+    match raw.latest_restorable {
+        Some(true) => sources.push(RestoreSource::LatestRestorable),
+        Some(false) => return Err(RequestError("latest_restorable can only be true".into())),
+        None => {}
+    }
+    if sources.len() != 1 {
+        return Err(RequestError(format!(
+            "give exactly {SOURCES}; got {}",
+            sources.len()
+        )));
+    }
+    if raw.target_table.as_deref() == Some(source_table.as_str()) {
+        return Err(RequestError(
+            "target_table must be a new table, not the source table".into(),
+        ));
+    }
+    Ok(RestoreRequest::Restore(RestorePlan {
+        source_table,
+        source: sources.remove(0),
+        target_table: raw.target_table,
+        options,
+    }))
+}
+
+fn parse_billing_mode(text: &str) -> Result<BillingMode, RequestError> {
+    match text {
+        "PAY_PER_REQUEST" => Ok(BillingMode::PayPerRequest),
+        "PROVISIONED" => Ok(BillingMode::Provisioned),
+        other => Err(RequestError(format!(
+            "billing_mode {other:?} is not PAY_PER_REQUEST or PROVISIONED"
+        ))),
+    }
+}
+
+/// `<source>-restored-<UTC time>`, cut so it is always a valid table name.
+pub fn default_target_name(source: &str, now: DateTime<Utc>) -> String {
+    let suffix = format!(
+        "-restored-{}",
+        now.trunc_subsecs(0).format("%Y%m%dT%H%M%SZ")
+    );
+    let room = 255 - suffix.len();
+    let cut = source.get(..room.min(source.len())).unwrap_or(source);
+    format!("{cut}{suffix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn restore(payload: Value) -> RestorePlan {
+        match parse_restore_request(payload, Some("orders")).unwrap() {
+            RestoreRequest::Restore(plan) => plan,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_source_mode() {
+        let p = restore(json!({"source_table": "orders", "backup_arn": "arn:b"}));
+        assert_eq!(p.source, RestoreSource::Backup("arn:b".into()));
+        let p = restore(json!({"source_table": "orders", "recovery_point_arn": "arn:rp"}));
+        assert_eq!(p.source, RestoreSource::RecoveryPoint("arn:rp".into()));
+        let p = restore(
+            json!({"source_table": "orders", "point_in_time": "2026-11-25T04:00:00+01:00"}),
+        );
+        assert_eq!(
+            p.source,
+            RestoreSource::PointInTime(Utc.with_ymd_and_hms(2026, 11, 25, 3, 0, 0).unwrap())
+        );
+        let p = restore(
+            json!({"source_table": "orders", "latest_backup": true, "target_table": "orders-copy",
+            "kms_key_arn": "arn:aws:kms:us-east-1:1:key/k", "deletion_protection": true,
+            "billing_mode": "PROVISIONED", "wait": true, "verify": true}),
+        );
+        assert_eq!(p.source, RestoreSource::LatestBackup);
+        assert_eq!(p.target_table.as_deref(), Some("orders-copy"));
+        assert_eq!(p.options.billing_mode, Some(BillingMode::Provisioned));
+        assert!(p.options.wait && p.options.verify && p.options.deletion_protection == Some(true));
+        let p = restore(json!({"source_table": "orders", "latest_restorable": true}));
+        assert_eq!(p.source, RestoreSource::LatestRestorable);
+    }
+
+    #[test]
+    fn a_console_test_restores_the_newest_backup_and_waits() {
+        let p = restore(json!({}));
+        assert_eq!(
+            (p.source_table.as_str(), &p.source),
+            ("orders", &RestoreSource::LatestBackup)
+        );
+        assert!(p.options.wait && p.options.verify);
+        let err = parse_restore_request(json!({}), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SOURCE_TABLE"), "{err}");
+    }
+
+    #[test]
+    fn finish_requests() {
+        let r = parse_restore_request(
+            json!({"action": "finish", "target_table": "orders-copy"}),
+            None,
+        )
+        .unwrap();
+        let RestoreRequest::Finish(f) = r else {
+            panic!()
+        };
+        assert_eq!(
+            (f.target_table.as_str(), f.source_table),
+            ("orders-copy", None)
+        );
+    }
+
+    #[test]
+    fn bad_or_ambiguous_requests_say_what_is_wrong() {
+        for (payload, expect) in [
+            (json!([]), "got an array"),
+            (json!({"backup_arn": "arn:b"}), "source_table is required"),
+            (json!({"source_table": "orders"}), "got 0"),
+            (
+                json!({"source_table": "orders", "backup_arn": "a", "latest_backup": true}),
+                "got 2",
+            ),
+            (
+                json!({"source_table": "orders", "point_in_time": "yesterday"}),
+                "not RFC 3339",
+            ),
+            (
+                json!({"source_table": "orders", "latest_backup": false}),
+                "can only be true",
+            ),
+            (
+                json!({"source_table": "or ders", "latest_backup": true}),
+                "not a table name",
+            ),
+            (
+                json!({"source_table": "orders", "latest_backup": true, "target_table": "x"}),
+                "not a table name",
+            ),
+            (
+                json!({"source_table": "orders", "latest_backup": true, "target_table": "orders"}),
+                "new table",
+            ),
+            (
+                json!({"source_table": "orders", "latest_backup": true, "billing_mode": "FREE"}),
+                "billing_mode",
+            ),
+            (
+                json!({"source_table": "orders", "latest_backup": true, "kms_key_arn": "alias/x"}),
+                "not an ARN",
+            ),
+            (
+                json!({"source_table": "orders", "latest_backup": true, "colour": "red"}),
+                "unknown field `colour`",
+            ),
+            (json!({"action": "finish"}), "needs target_table"),
+            (
+                json!({"action": "finish", "target_table": "abc", "latest_backup": true}),
+                "no restore source",
+            ),
+            (json!({"action": "undo"}), "action \"undo\""),
+        ] {
+            let err = parse_restore_request(payload.clone(), Some("orders"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expect), "{payload}: {err}");
+        }
+    }
+
+    #[test]
+    fn default_targets_are_valid_names() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 25, 5, 0, 0).unwrap();
+        assert_eq!(
+            default_target_name("orders", now),
+            "orders-restored-20261125T050000Z"
+        );
+        let long = default_target_name(&"t".repeat(255), now);
+        assert_eq!(long.len(), 255);
+        assert!(check_table_name(&long).is_ok());
+    }
+}
