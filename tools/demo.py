@@ -1,6 +1,6 @@
 """The demo: starts a local AWS, loads events/order_data.csv with the csv-loader through the real
 Lambda runtime (cargo lambda), shows what landed in the table, backs the table up with the
-backup-trigger, and stops everything.
+backup-trigger, restores that backup into a new table with the restore-handler, and stops everything.
 
 Run by tools/demo.sh, which installs the tools and builds the functions first.
 """
@@ -176,6 +176,23 @@ def demo_backup_trigger(endpoint):
         sys.exit("no backup was taken")
 
 
+def demo_restore_handler(endpoint):
+    dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION,
+                            aws_access_key_id="demo", aws_secret_access_key="demo")
+    env = {"SOURCE_TABLE": TABLE, "POLL_SECONDS": "1"}
+    with lambda_function("restore-handler", endpoint, env) as (port, _):
+        step("restore-handler: restore the newest backup into a new table, through the Lambda runtime")
+        response = invoke(port, "restore-latest-backup.json")
+    print(json.dumps(response, indent=2))
+    target = response["target_table"]
+    counts = {table: dynamodb.scan(TableName=table, Select="COUNT")["Count"] for table in (TABLE, target)}
+    step("restore-handler: item counts")
+    for table, count in counts.items():
+        print(f"{count:>4} items in {table}")
+    if len(set(counts.values())) != 1 or not response["verification"]["matches"]:
+        sys.exit("the restored table does not match")
+
+
 def main():
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     step("starting the local AWS (moto)")
@@ -183,6 +200,7 @@ def main():
         print(f"listening on {endpoint}")
         demo_csv_loader(endpoint)
         demo_backup_trigger(endpoint)
+        demo_restore_handler(endpoint)
         step("stopping the local AWS")
     print("demo finished")
 

@@ -1,0 +1,99 @@
+//! AWS Backup restores (`StartRestoreJob`), which the local AWS does not serve: the request is
+//! checked with an `aws-smithy-mocks` rule; DynamoDB stays real.
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_backup::operation::start_restore_job::{StartRestoreJobInput, StartRestoreJobOutput};
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use lambda_runtime::{Context, LambdaEvent};
+use local_aws::{LocalAws, unique_name};
+use restore_handler::handler::{State, function_handler};
+use serde_json::{Value, json};
+use shared::config::{RestoreEnv, from_vars};
+use shared::restore::{RestoreReport, RestoreService};
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/ddb-guard-restore";
+const RECOVERY_POINT: &str =
+    "arn:aws:backup:us-east-1:123456789012:recovery-point:1EB3B5E7-9EB0-435A-A80B-108B488B0D45";
+
+async fn invoke(state: &State, payload: Value) -> RestoreReport {
+    let mut context = Context::default();
+    context.request_id = unique_name("request");
+    context.deadline = 600_000;
+    function_handler(state, LambdaEvent::new(payload, context))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn start_restore_job_carries_metadata_role_and_a_stable_token() {
+    let seen: Arc<Mutex<Vec<StartRestoreJobInput>>> = Arc::default();
+    let record = Arc::clone(&seen);
+    let rule = mock!(aws_sdk_backup::Client::start_restore_job).then_compute_output(move |input| {
+        record.lock().unwrap().push(input.clone());
+        StartRestoreJobOutput::builder()
+            .restore_job_id("restore-job-7")
+            .build()
+    });
+    let aws = LocalAws::shared();
+    let vars = [("RESTORE_ROLE_ARN", ROLE)].map(|(k, v)| (k.to_string(), v.to_string()));
+    let state = State {
+        service: RestoreService {
+            dynamodb: aws.dynamodb().await,
+            backup: mock_client!(aws_sdk_backup, RuleMode::MatchAny, [&rule]),
+            settings: from_vars::<RestoreEnv>(vars).unwrap().validate().unwrap(),
+        },
+    };
+    let target = unique_name("orders-from-vault");
+    let request = json!({
+        "source_table": "orders", "recovery_point_arn": RECOVERY_POINT, "target_table": target,
+        "kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/0f3c", "deletion_protection": true
+    });
+    let report = invoke(&state, request.clone()).await;
+    assert_eq!(report.restore_job_id.as_deref(), Some("restore-job-7"));
+    assert_eq!(
+        report.restored_from,
+        Some(format!("recovery point {RECOVERY_POINT}"))
+    );
+    // The job runs in AWS Backup: the table does not exist yet, and finishing comes later.
+    assert_eq!(report.table_status, "NOT_CREATED_YET");
+    assert!(report.next_step.unwrap().contains("\"action\": \"finish\""));
+
+    invoke(&state, request).await; // a retried invocation
+    invoke(
+        &state,
+        json!({"source_table": "orders", "recovery_point_arn": RECOVERY_POINT}),
+    )
+    .await;
+
+    let seen = seen.lock().unwrap();
+    let job = &seen[0];
+    assert_eq!(job.recovery_point_arn(), Some(RECOVERY_POINT));
+    assert_eq!(job.iam_role_arn(), Some(ROLE));
+    assert_eq!(job.resource_type(), Some("DynamoDB"));
+    let metadata = job.metadata().unwrap();
+    assert_eq!(metadata["targetTableName"], target);
+    assert_eq!(metadata["encryptionType"], "KMS");
+    assert_eq!(
+        metadata["kmsMasterKeyArn"],
+        "arn:aws:kms:us-east-1:123456789012:key/0f3c"
+    );
+    assert_eq!(metadata["deletionProtection"], "true");
+    assert_eq!(
+        seen[1].idempotency_token(),
+        job.idempotency_token(),
+        "a retry sends the same token"
+    );
+    assert_ne!(
+        seen[2].idempotency_token(),
+        job.idempotency_token(),
+        "another target gets its own"
+    );
+    assert_eq!(seen[2].metadata().unwrap()["encryptionType"], "Default");
+    assert!(
+        !seen[2]
+            .metadata()
+            .unwrap()
+            .contains_key("deletionProtection")
+    );
+}

@@ -1,0 +1,124 @@
+//! The restore-handler through the real Lambda runtime, with the requests in `events/`.
+
+use std::path::Path;
+
+use aws_sdk_dynamodb::types::{AttributeValue, PointInTimeRecoverySpecification};
+use local_aws::{LocalAws, LocalFunction, workspace_root};
+use shared::restore_request::{RestoreRequest, RestoreSource, parse_restore_request};
+
+const TABLE: &str = "order_transaction-demo";
+
+#[test]
+fn every_sample_request_is_valid_and_means_its_mode() {
+    let read = |name: &str| {
+        let text = std::fs::read_to_string(workspace_root().join("events").join(name)).unwrap();
+        parse_restore_request(serde_json::from_str(&text).unwrap(), None).unwrap()
+    };
+    let source = |name: &str| match read(name) {
+        RestoreRequest::Restore(plan) => plan.source,
+        other => panic!("{name}: {other:?}"),
+    };
+    assert!(matches!(
+        source("restore-backup.json"),
+        RestoreSource::Backup(_)
+    ));
+    assert!(matches!(
+        source("restore-point-in-time.json"),
+        RestoreSource::PointInTime(_)
+    ));
+    assert_eq!(
+        source("restore-latest-backup.json"),
+        RestoreSource::LatestBackup
+    );
+    assert_eq!(
+        source("restore-latest-restorable.json"),
+        RestoreSource::LatestRestorable
+    );
+    assert!(matches!(
+        source("restore-recovery-point.json"),
+        RestoreSource::RecoveryPoint(_)
+    ));
+    assert!(matches!(
+        read("restore-finish.json"),
+        RestoreRequest::Finish(_)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restores_run_through_the_lambda_runtime() {
+    let aws = LocalAws::shared();
+    let dynamodb = aws.dynamodb().await;
+    local_aws::create_seed_table(&dynamodb, TABLE)
+        .await
+        .unwrap();
+    for i in 0..7 {
+        dynamodb
+            .put_item()
+            .table_name(TABLE)
+            .item("order_id", AttributeValue::S(format!("{i}")))
+            .item("item_id", AttributeValue::S("1".into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    dynamodb
+        .create_backup()
+        .table_name(TABLE)
+        .backup_name("nightly")
+        .send()
+        .await
+        .unwrap();
+    let pitr = PointInTimeRecoverySpecification::builder()
+        .point_in_time_recovery_enabled(true)
+        .build()
+        .unwrap();
+    dynamodb
+        .update_continuous_backups()
+        .table_name(TABLE)
+        .point_in_time_recovery_specification(pitr)
+        .send()
+        .await
+        .unwrap();
+
+    let function = LocalFunction::start(
+        Path::new(env!("CARGO_BIN_EXE_restore-handler")),
+        aws,
+        &[("SOURCE_TABLE", TABLE), ("POLL_SECONDS", "0.2")],
+    );
+
+    let latest = function.response("restore-latest-backup.json");
+    assert_eq!(
+        latest["target_table"],
+        "order_transaction-demo-latest-backup"
+    );
+    assert_eq!(latest["table_status"], "ACTIVE");
+    assert_eq!(latest["verification"]["restored_items"], 7);
+    assert_eq!(latest["verification"]["matches"], true);
+    assert_eq!(latest["settings_reapplied"][0], "point-in-time recovery");
+
+    let restorable = function.response("restore-latest-restorable.json");
+    assert_eq!(restorable["restored_from"], "latest restorable time");
+    assert_eq!(restorable["settings_reapplied"][1], "deletion protection");
+
+    let console = function.response("console-test.json");
+    assert!(
+        console["target_table"]
+            .as_str()
+            .unwrap()
+            .starts_with("order_transaction-demo-restored-")
+    );
+    assert_eq!(console["verification"]["restored_items"], 7);
+
+    // The same target again: refused, nothing touched.
+    let refused = function.error("restore-latest-backup.json");
+    assert!(
+        refused.contains("RestoreRefused")
+            && refused.contains("order_transaction-demo-latest-backup"),
+        "{refused}"
+    );
+    let refused = function.error("bad-request.json");
+    assert!(
+        refused.contains("InvalidRequest") && refused.contains("`bucket`"),
+        "{refused}"
+    );
+}
