@@ -222,48 +222,8 @@ impl BackupService {
         })
     }
 
-    /// The configured tables in their order, then every other table carrying the configured tag.
     async fn select_tables(&self) -> Result<Vec<String>, String> {
-        let selection = &self.settings.tables;
-        let mut tables = selection.names.clone();
-        if let Some((key, value)) = &selection.tag {
-            let mut tagged = BTreeSet::new();
-            let mut pages = self.dynamodb.list_tables().into_paginator().items().send();
-            while let Some(name) = pages.next().await {
-                let name = name.map_err(|e| format!("ListTables: {}", describe(&e)))?;
-                let arn = self.table_arn(&name).await?;
-                if !tables.contains(&name) && self.has_tag(&arn, key, value).await? {
-                    tagged.insert(name);
-                }
-            }
-            tables.extend(tagged);
-        }
-        Ok(tables)
-    }
-
-    async fn has_tag(&self, arn: &str, key: &str, value: &str) -> Result<bool, String> {
-        let mut next = None;
-        loop {
-            let page = self
-                .dynamodb
-                .list_tags_of_resource()
-                .resource_arn(arn)
-                .set_next_token(next)
-                .send()
-                .await
-                .map_err(|e| format!("ListTagsOfResource {arn}: {}", describe(&e)))?;
-            if page
-                .tags()
-                .iter()
-                .any(|t| t.key() == key && t.value() == value)
-            {
-                return Ok(true);
-            }
-            match page.next_token {
-                Some(token) => next = Some(token),
-                None => return Ok(false),
-            }
-        }
+        select_tables(&self.dynamodb, &self.settings.tables).await
     }
 
     async fn table_arn(&self, table: &str) -> Result<String, String> {
@@ -461,7 +421,70 @@ impl BackupService {
     }
 }
 
-fn to_chrono(time: &aws_smithy_types::DateTime) -> DateTime<Utc> {
+/// The selection's tables in their order, then every other table carrying its tag.
+pub async fn select_tables(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    selection: &TableSelection,
+) -> Result<Vec<String>, String> {
+    let mut tables = selection.names.clone();
+    if let Some((key, value)) = &selection.tag {
+        let mut tagged = BTreeSet::new();
+        let mut pages = dynamodb.list_tables().into_paginator().items().send();
+        while let Some(name) = pages.next().await {
+            let name = name.map_err(|e| format!("ListTables: {}", describe(&e)))?;
+            if tables.contains(&name) {
+                continue;
+            }
+            let described = dynamodb
+                .describe_table()
+                .table_name(&name)
+                .send()
+                .await
+                .map_err(|e| format!("DescribeTable {name}: {}", describe(&e)))?;
+            let arn = described
+                .table()
+                .and_then(|t| t.table_arn())
+                .unwrap_or_default()
+                .to_string();
+            if has_tag(dynamodb, &arn, key, value).await? {
+                tagged.insert(name);
+            }
+        }
+        tables.extend(tagged);
+    }
+    Ok(tables)
+}
+
+async fn has_tag(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    arn: &str,
+    key: &str,
+    value: &str,
+) -> Result<bool, String> {
+    let mut next = None;
+    loop {
+        let page = dynamodb
+            .list_tags_of_resource()
+            .resource_arn(arn)
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| format!("ListTagsOfResource {arn}: {}", describe(&e)))?;
+        if page
+            .tags()
+            .iter()
+            .any(|t| t.key() == key && t.value() == value)
+        {
+            return Ok(true);
+        }
+        match page.next_token {
+            Some(token) => next = Some(token),
+            None => return Ok(false),
+        }
+    }
+}
+
+pub fn to_chrono(time: &aws_smithy_types::DateTime) -> DateTime<Utc> {
     DateTime::from_timestamp(time.secs(), time.subsec_nanos()).unwrap_or_default()
 }
 

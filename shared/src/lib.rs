@@ -2,6 +2,7 @@
 
 pub mod aws_error;
 pub mod backup;
+pub mod backup_events;
 pub mod backup_name;
 pub mod backup_request;
 pub mod batch;
@@ -14,6 +15,8 @@ pub mod item_size;
 pub mod json_cell;
 pub mod loader;
 pub mod loader_request;
+pub mod notifier;
+pub mod notify;
 pub mod number;
 pub mod rejects_report;
 pub mod request;
@@ -23,6 +26,7 @@ pub mod retention;
 pub mod retry;
 pub mod s3_key;
 pub mod telemetry;
+pub mod watchdog;
 
 /// The Lambda deadline (epoch milliseconds, from the invocation context) as an `Instant`.
 ///

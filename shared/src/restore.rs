@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use crate::aws_error::describe;
+use crate::backup::to_chrono;
 use crate::backup_name::hex;
 use crate::restore_request::{
     BillingMode, FinishRequest, RestoreOptions, RestorePlan, RestoreSource, default_target_name,
@@ -815,8 +816,4 @@ fn sse(options: &RestoreOptions) -> Option<SseSpecification> {
             .kms_master_key_id(key)
             .build()
     })
-}
-
-fn to_chrono(time: &aws_smithy_types::DateTime) -> DateTime<Utc> {
-    DateTime::from_timestamp(time.secs(), time.subsec_nanos()).unwrap_or_default()
 }

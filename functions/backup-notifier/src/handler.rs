@@ -1,0 +1,65 @@
+use aws_config::SdkConfig;
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde_json::Value;
+use shared::config::{ConfigError, NotifierEnv, from_env};
+use shared::notifier::{
+    Notifier, NotifierError, NotifierResponse, NotifierSettings, parse_notifier_request,
+};
+use shared::request::RequestError;
+
+/// Clients and configuration, built once at cold start.
+pub struct State {
+    pub notifier: Notifier,
+}
+
+impl State {
+    pub fn from_env(aws: &SdkConfig) -> Result<State, ConfigError> {
+        Ok(State::new(aws, from_env::<NotifierEnv>()?.validate()?))
+    }
+
+    pub fn new(aws: &SdkConfig, settings: NotifierSettings) -> State {
+        State {
+            notifier: Notifier {
+                sns: aws_sdk_sns::Client::new(aws),
+                lambda: aws_sdk_lambda::Client::new(aws),
+                dynamodb: aws_sdk_dynamodb::Client::new(aws),
+                backup: aws_sdk_backup::Client::new(aws),
+                settings,
+            },
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error(transparent)]
+    Notify(#[from] NotifierError),
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(e: HandlerError) -> Diagnostic {
+        let error_type = match &e {
+            HandlerError::Request(_) => "InvalidRequest",
+            HandlerError::Notify(n) => n.error_type(),
+        };
+        Diagnostic {
+            error_type: error_type.to_string(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Alerts on a job event, runs the watchdog on a schedule, or sends a test alert for `{}`. A publish
+/// that fails fails the invocation, so Lambda retries it.
+pub async fn function_handler(
+    state: &State,
+    event: LambdaEvent<Value>,
+) -> Result<NotifierResponse, HandlerError> {
+    let request = parse_notifier_request(&event.payload)
+        .inspect_err(|e| tracing::error!(error = %e, "request refused"))?;
+    Ok(state.notifier.handle(request).await.inspect_err(
+        |e| tracing::error!(error = %e, error_type = e.error_type(), "notify failed"),
+    )?)
+}

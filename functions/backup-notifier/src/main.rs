@@ -1,0 +1,13 @@
+use backup_notifier::handler::{State, function_handler};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let state = State::from_env(&aws)?;
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        function_handler(&state, event)
+    }))
+    .await
+}

@@ -1,0 +1,441 @@
+//! The backup-notifier against the local AWS: alerts are really published to an SNS topic and read
+//! back through an SQS subscription. AWS Backup recovery points and Lambda invokes are mocked.
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_backup::operation::list_recovery_points_by_resource::ListRecoveryPointsByResourceOutput;
+use aws_sdk_backup::types::{RecoveryPointByResource, RecoveryPointStatus};
+use aws_sdk_lambda::operation::invoke::{InvokeInput, InvokeOutput};
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use backup_notifier::handler::{HandlerError, State, function_handler};
+use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use local_aws::{LocalAws, unique_name, workspace_root};
+use serde_json::{Value, json};
+use shared::config::{NotifierEnv, from_vars};
+use shared::notifier::NotifierResponse;
+
+/// A message as the SQS subscriber receives it.
+#[derive(Debug)]
+struct Received {
+    subject: String,
+    body: String,
+    attributes: Value,
+}
+
+struct Fixture {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    state: State,
+}
+
+impl Fixture {
+    async fn new(env: &[(&str, &str)]) -> Fixture {
+        let aws = LocalAws::shared();
+        let config = aws.sdk_config().await;
+        let sns = aws_sdk_sns::Client::new(&config);
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let topic = sns
+            .create_topic()
+            .name(unique_name("alerts"))
+            .send()
+            .await
+            .unwrap()
+            .topic_arn
+            .unwrap();
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(unique_name("inbox"))
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap();
+        let queue_arn =
+            attrs.attributes.unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+        sns.subscribe()
+            .topic_arn(&topic)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await
+            .unwrap();
+        let mut vars = vec![("TOPIC_ARN".to_string(), topic)];
+        for (name, value) in env {
+            vars.retain(|(existing, _)| existing != name);
+            vars.push((name.to_string(), value.to_string()));
+        }
+        let settings = from_vars::<NotifierEnv>(vars).unwrap().validate().unwrap();
+        Fixture {
+            sqs,
+            queue_url,
+            state: State::new(&config, settings),
+        }
+    }
+
+    async fn invoke(&self, payload: Value) -> Result<NotifierResponse, HandlerError> {
+        let mut context = Context::default();
+        context.request_id = unique_name("request");
+        context.deadline = 600_000;
+        function_handler(&self.state, LambdaEvent::new(payload, context)).await
+    }
+
+    /// Every message waiting in the subscribed queue.
+    async fn received(&self) -> Vec<Received> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let mut messages = Vec::new();
+        for m in out.messages() {
+            let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            messages.push(Received {
+                subject: envelope["Subject"].as_str().unwrap_or_default().to_string(),
+                body: envelope["Message"].as_str().unwrap().to_string(),
+                attributes: envelope["MessageAttributes"].clone(),
+            });
+            self.sqs
+                .delete_message()
+                .queue_url(&self.queue_url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+        messages
+    }
+}
+
+fn event(name: &str) -> Value {
+    let text = std::fs::read_to_string(workspace_root().join("events").join(name)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn attribute(message: &Received, name: &str) -> String {
+    message.attributes[name]["Value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn each_job_event_that_matters_becomes_one_clear_alert() {
+    let f = Fixture::new(&[]).await;
+    for (file, subject, lines, state, job_type) in [
+        (
+            "backup-job-failed.json",
+            "[ddb-guard] FAILED: backup of table order_transaction-demo",
+            vec![
+                "Status message: Insufficient privileges",
+                "Vault:          ddb-guard-vault",
+                "Duration:       20 min 4 s",
+                "Size:           0 bytes",
+                "#/jobs/backup/details/D1A4E6A0",
+            ],
+            "FAILED",
+            "backup",
+        ),
+        (
+            "backup-job-completed-with-issues.json",
+            "[ddb-guard] COMPLETED with issues: backup of table order_transaction-demo",
+            vec![
+                "Size:           1.5 GiB",
+                "Recovery point: arn:aws:dynamodb:us-east-1:123456789012:table/order_transaction-demo/backup/01795586400000-4b7c1e2f",
+                "Status message: Backup completed with issues",
+            ],
+            "COMPLETED",
+            "backup",
+        ),
+        (
+            "backup-job-aborted.json",
+            "[ddb-guard] ABORTED: backup of table order_transaction-demo",
+            vec![
+                "Started:        2026-11-25T05:00:04+00:00",
+                "Status message: Backup job was aborted by user",
+            ],
+            "ABORTED",
+            "backup",
+        ),
+        (
+            "copy-job-failed.json",
+            "[ddb-guard] FAILED: copy of table order_transaction-demo",
+            vec![
+                "Vault:          ddb-guard-dr",
+                "From vault:     ddb-guard-vault",
+                "Duration:       1 min 2 s",
+                "Size:           1.0 MiB",
+                "KMS key not accessible",
+            ],
+            "FAILED",
+            "copy",
+        ),
+        (
+            "restore-job-completed.json",
+            "[ddb-guard] COMPLETED: restore into table order_transaction-demo-from-vault",
+            vec![
+                "Table:          order_transaction-demo-from-vault",
+                "Duration:       3 min 30 s",
+            ],
+            "COMPLETED",
+            "restore",
+        ),
+        (
+            "restore-job-failed.json",
+            "[ddb-guard] FAILED: restore job",
+            vec!["Status message: Table already exists"],
+            "FAILED",
+            "restore",
+        ),
+    ] {
+        let response = f.invoke(event(file)).await.unwrap();
+        assert_eq!(response.published.len(), 1, "{file}");
+        let received = f.received().await;
+        let [message] = &received[..] else {
+            panic!("{file}: {received:?}")
+        };
+        assert_eq!(message.subject, subject, "{file}");
+        for line in lines {
+            assert!(
+                message.body.contains(line),
+                "{file}: {line:?} not in\n{}",
+                message.body
+            );
+        }
+        assert_eq!(attribute(message, "state"), state, "{file}");
+        assert_eq!(attribute(message, "job_type"), job_type, "{file}");
+        assert_eq!(attribute(message, "resource_type"), "DynamoDB", "{file}");
+    }
+}
+
+#[tokio::test]
+async fn states_that_do_not_alert_publish_nothing() {
+    let f = Fixture::new(&[]).await;
+    for file in ["backup-job-completed.json", "restore-job-created.json"] {
+        let response = f.invoke(event(file)).await.unwrap();
+        assert!(response.published.is_empty(), "{file}");
+        assert!(
+            response.ignored.unwrap().contains("does not alert"),
+            "{file}"
+        );
+    }
+    let configured = Fixture::new(&[("ALERT_BACKUP_STATES", "COMPLETED")]).await;
+    assert_eq!(
+        configured
+            .invoke(event("backup-job-completed.json"))
+            .await
+            .unwrap()
+            .published
+            .len(),
+        1
+    );
+    assert!(
+        configured
+            .invoke(event("backup-job-failed.json"))
+            .await
+            .unwrap()
+            .published
+            .is_empty()
+    );
+    assert!(f.received().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_console_test_sends_a_marked_test_alert() {
+    let f = Fixture::new(&[]).await;
+    f.invoke(json!({})).await.unwrap();
+    let received = f.received().await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0].subject,
+        "[ddb-guard] TEST alert: checking the wiring"
+    );
+    assert!(received[0].body.contains("Nothing is wrong"));
+    assert_eq!(attribute(&received[0], "state"), "TEST");
+}
+
+#[tokio::test]
+async fn a_completed_restore_asks_the_restore_handler_to_finish() {
+    let seen: Arc<Mutex<Vec<InvokeInput>>> = Arc::default();
+    let record = Arc::clone(&seen);
+    let rule = mock!(aws_sdk_lambda::Client::invoke).then_compute_output(move |input| {
+        record.lock().unwrap().push(input.clone());
+        InvokeOutput::builder().status_code(202).build()
+    });
+    let mut f = Fixture::new(&[("FINISH_RESTORE_FUNCTION", "ddb-guard-restore-handler")]).await;
+    f.state.notifier.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&rule]);
+
+    let response = f.invoke(event("restore-job-completed.json")).await.unwrap();
+    assert_eq!(
+        response.finish_requested.as_deref(),
+        Some("order_transaction-demo-from-vault")
+    );
+    let seen = seen.lock().unwrap();
+    let [invoke] = &seen[..] else {
+        panic!("{seen:?}")
+    };
+    assert_eq!(invoke.function_name(), Some("ddb-guard-restore-handler"));
+    assert_eq!(
+        invoke.invocation_type(),
+        Some(&aws_sdk_lambda::types::InvocationType::Event)
+    );
+    let payload: Value = serde_json::from_slice(invoke.payload().unwrap().as_ref()).unwrap();
+    assert_eq!(
+        payload,
+        json!({"action": "finish", "target_table": "order_transaction-demo-from-vault"})
+    );
+
+    // A failed restore asks for nothing.
+    assert!(
+        f.invoke(event("restore-job-failed.json"))
+            .await
+            .unwrap()
+            .finish_requested
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_publish_that_fails_fails_the_invocation() {
+    let f = Fixture::new(&[(
+        "TOPIC_ARN",
+        "arn:aws:sns:us-east-1:123456789012:no-such-topic",
+    )])
+    .await;
+    let err = Diagnostic::from(f.invoke(event("backup-job-failed.json")).await.unwrap_err());
+    assert_eq!(err.error_type, "PublishFailed");
+    assert!(
+        err.error_message.contains("no-such-topic"),
+        "{}",
+        err.error_message
+    );
+}
+
+#[tokio::test]
+async fn the_watchdog_alerts_on_stale_and_missing_tables_and_not_on_fresh_ones() {
+    let aws = LocalAws::shared();
+    let dynamodb = aws.dynamodb().await;
+    let (fresh, stale, never) = (
+        unique_name("fresh"),
+        unique_name("stale"),
+        unique_name("never"),
+    );
+    for table in [&fresh, &stale, &never] {
+        local_aws::create_seed_table(&dynamodb, table)
+            .await
+            .unwrap();
+    }
+    dynamodb
+        .create_backup()
+        .table_name(&fresh)
+        .backup_name("today")
+        .send()
+        .await
+        .unwrap();
+    let stale_arn = dynamodb
+        .describe_table()
+        .table_name(&stale)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap()
+        .table_arn
+        .unwrap();
+    let three_days_ago = chrono::Utc::now() - chrono::Duration::days(3);
+    let points = mock!(aws_sdk_backup::Client::list_recovery_points_by_resource)
+        .then_compute_output(move |input| {
+            let points = if input.resource_arn() == Some(stale_arn.as_str()) {
+                vec![
+                    RecoveryPointByResource::builder()
+                        .recovery_point_arn(
+                            "arn:aws:backup:us-east-1:123456789012:recovery-point:old",
+                        )
+                        .creation_date(aws_smithy_types::DateTime::from_secs(
+                            three_days_ago.timestamp(),
+                        ))
+                        .status(RecoveryPointStatus::Completed)
+                        .build(),
+                ]
+            } else {
+                vec![]
+            };
+            ListRecoveryPointsByResourceOutput::builder()
+                .set_recovery_points(Some(points))
+                .build()
+        });
+    let mut f = Fixture::new(&[("WATCH_TABLE_NAMES", &format!("{fresh},{stale},{never}"))]).await;
+    f.state.notifier.backup = mock_client!(aws_sdk_backup, RuleMode::MatchAny, [&points]);
+
+    let response = f.invoke(event("backup-schedule.json")).await.unwrap();
+    let verdicts: Vec<(&str, Value)> = response
+        .watched
+        .iter()
+        .map(|w| {
+            (
+                w.table.as_str(),
+                serde_json::to_value(&w.freshness).unwrap()["verdict"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            (fresh.as_str(), json!("fresh")),
+            (stale.as_str(), json!("stale")),
+            (never.as_str(), json!("missing"))
+        ]
+    );
+    let received = f.received().await;
+    let [alert] = &received[..] else {
+        panic!("{received:?}")
+    };
+    assert_eq!(
+        alert.subject,
+        "[ddb-guard] MISSING BACKUP: 2 tables have no recent backup"
+    );
+    assert!(
+        alert
+            .body
+            .contains(&format!("{stale}: newest backup is 72 hours old")),
+        "{}",
+        alert.body
+    );
+    assert!(
+        alert.body.contains(&format!("{never}: no backup at all")),
+        "{}",
+        alert.body
+    );
+    assert!(!alert.body.contains(&fresh), "{}", alert.body);
+    assert_eq!(attribute(alert, "state"), "MISSING_BACKUP");
+
+    // Only fresh tables: quiet.
+    let mut quiet = Fixture::new(&[("WATCH_TABLE_NAMES", fresh.as_str())]).await;
+    quiet.state.notifier.backup = mock_client!(aws_sdk_backup, RuleMode::MatchAny, [&points]);
+    let response = quiet.invoke(json!({"action": "watchdog"})).await.unwrap();
+    assert!(response.published.is_empty());
+    assert!(quiet.received().await.is_empty());
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused() {
+    let f = Fixture::new(&[]).await;
+    for payload in [
+        json!([]),
+        json!({"bucket": "x"}),
+        event("s3-put-order-data.json"),
+    ] {
+        let err = Diagnostic::from(f.invoke(payload.clone()).await.unwrap_err());
+        assert_eq!(err.error_type, "InvalidRequest", "{payload}");
+    }
+    assert!(f.received().await.is_empty());
+}

@@ -1,0 +1,425 @@
+//! The backup-notifier's work: AWS Backup job events become alerts on an SNS topic, a schedule runs
+//! the missing-backup watchdog, and a console test sends a marked test alert.
+
+use aws_sdk_backup::types::RecoveryPointStatus;
+use aws_sdk_dynamodb::types::{BackupStatus, BackupTypeFilter};
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+use aws_sdk_sns::types::MessageAttributeValue;
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::aws_error::describe;
+use crate::backup::{TableSelection, select_tables, to_chrono};
+use crate::backup_events::{JobEvent, JobType};
+use crate::notify::{Alert, AlertPolicy, job_alert, subject, test_alert};
+use crate::request::{RequestError, kind_of};
+use crate::watchdog::{Freshness, freshness};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotifierRequest {
+    Job(Box<JobEvent>),
+    /// An `aws.backup` event that is not a job state change.
+    Other(String),
+    Watchdog,
+    Test,
+}
+
+const SHAPES: &str = "expected an AWS Backup job event, an EventBridge \"Scheduled Event\" or \
+                      {\"action\": \"watchdog\"} (the watchdog), or {} (a test alert)";
+
+pub fn parse_notifier_request(payload: &Value) -> Result<NotifierRequest, RequestError> {
+    let Value::Object(fields) = payload else {
+        return Err(RequestError(format!("{SHAPES}; got {}", kind_of(payload))));
+    };
+    if fields.is_empty() {
+        return Ok(NotifierRequest::Test);
+    }
+    if payload.get("action").and_then(Value::as_str) == Some("watchdog") && fields.len() == 1 {
+        return Ok(NotifierRequest::Watchdog);
+    }
+    let detail_type = payload.get("detail-type").and_then(Value::as_str);
+    let source = payload
+        .get("source")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match detail_type {
+        Some("Scheduled Event") => Ok(NotifierRequest::Watchdog),
+        Some(kind) => match JobEvent::from_event(payload) {
+            Some(event) => Ok(NotifierRequest::Job(Box::new(event))),
+            None if source == "aws.backup" => Ok(NotifierRequest::Other(kind.to_string())),
+            None => Err(RequestError(format!(
+                "a {kind:?} event from {source:?}: {SHAPES}"
+            ))),
+        },
+        None => {
+            let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+            Err(RequestError(format!(
+                "{SHAPES}; got an object with {names:?}"
+            )))
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NotifierSettings {
+    pub topic_arn: String,
+    pub subject_prefix: String,
+    pub policy: AlertPolicy,
+    /// The restore-handler to send `{"action": "finish"}` when a restore job completes.
+    pub finish_function: Option<String>,
+    pub watch: TableSelection,
+    pub max_backup_age: Duration,
+    /// Also look at AWS Backup recovery points (`ListRecoveryPointsByResource`).
+    pub watch_aws_backup: bool,
+}
+
+/// One table's state, as the watchdog saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableWatch {
+    pub table: String,
+    #[serde(flatten)]
+    pub freshness: Freshness,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NotifierResponse {
+    /// SNS message ids of what was published.
+    pub published: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finish_requested: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub watched: Vec<TableWatch>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifierError {
+    #[error("could not publish the alert {subject:?} to {topic}: {reason}")]
+    Publish {
+        subject: String,
+        topic: String,
+        reason: String,
+    },
+    #[error(
+        "the alert was published, but asking {function} to finish the restore of {table} failed: {reason}"
+    )]
+    Finish {
+        function: String,
+        table: String,
+        reason: String,
+    },
+    #[error("the watchdog could not check the tables: {0}")]
+    Watchdog(String),
+}
+
+impl NotifierError {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            NotifierError::Publish { .. } => "PublishFailed",
+            NotifierError::Finish { .. } => "FinishRequestFailed",
+            NotifierError::Watchdog(_) => "WatchdogFailed",
+        }
+    }
+}
+
+pub struct Notifier {
+    pub sns: aws_sdk_sns::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub backup: aws_sdk_backup::Client,
+    pub settings: NotifierSettings,
+}
+
+impl Notifier {
+    pub async fn handle(
+        &self,
+        request: NotifierRequest,
+    ) -> Result<NotifierResponse, NotifierError> {
+        let prefix = &self.settings.subject_prefix;
+        match request {
+            NotifierRequest::Test => Ok(NotifierResponse {
+                published: vec![self.publish(&test_alert(prefix, Utc::now())).await?],
+                ..NotifierResponse::default()
+            }),
+            NotifierRequest::Other(kind) => {
+                tracing::info!(detail_type = %kind, "not a job state change: no alert");
+                Ok(NotifierResponse {
+                    ignored: Some(format!("{kind:?} is not a job state change")),
+                    ..NotifierResponse::default()
+                })
+            }
+            NotifierRequest::Job(event) => self.job(&event).await,
+            NotifierRequest::Watchdog => self.watchdog().await,
+        }
+    }
+
+    async fn job(&self, event: &JobEvent) -> Result<NotifierResponse, NotifierError> {
+        let mut response = NotifierResponse::default();
+        if !self.settings.policy.alerts_on(event) {
+            let reason = format!(
+                "{} job state {} does not alert",
+                event.job_type.as_str(),
+                event.state
+            );
+            tracing::info!(%reason, job_id = event.job_id.as_deref().unwrap_or_default(), "no alert");
+            response.ignored = Some(reason);
+            return Ok(response);
+        }
+        response.published.push(
+            self.publish(&job_alert(&self.settings.subject_prefix, event))
+                .await?,
+        );
+        if let (JobType::Restore, "COMPLETED", Some(function), Some(table)) = (
+            event.job_type,
+            event.state.as_str(),
+            &self.settings.finish_function,
+            event.table(),
+        ) {
+            self.request_finish(function, &table).await?;
+            response.finish_requested = Some(table);
+        }
+        Ok(response)
+    }
+
+    async fn request_finish(&self, function: &str, table: &str) -> Result<(), NotifierError> {
+        let payload = json!({"action": "finish", "target_table": table});
+        self.lambda
+            .invoke()
+            .function_name(function)
+            .invocation_type(InvocationType::Event)
+            .payload(Blob::new(payload.to_string()))
+            .send()
+            .await
+            .map_err(|e| NotifierError::Finish {
+                function: function.to_string(),
+                table: table.to_string(),
+                reason: describe(&e),
+            })?;
+        Ok(())
+    }
+
+    /// Checks every watched table's newest backup; one alert lists every table too old or without one.
+    async fn watchdog(&self) -> Result<NotifierResponse, NotifierError> {
+        let tables = select_tables(&self.dynamodb, &self.settings.watch)
+            .await
+            .map_err(NotifierError::Watchdog)?;
+        if tables.is_empty() {
+            return Err(NotifierError::Watchdog(
+                "no tables to watch: set WATCH_TABLE_NAMES or WATCH_TABLE_TAG".into(),
+            ));
+        }
+        let now = Utc::now();
+        let mut watched = Vec::new();
+        for table in tables {
+            let newest = self
+                .newest_backup(&table)
+                .await
+                .map_err(NotifierError::Watchdog)?;
+            let freshness = freshness(newest, self.settings.max_backup_age, now);
+            tracing::info!(%table, ?freshness, "watchdog");
+            watched.push(TableWatch { table, freshness });
+        }
+        let mut response = NotifierResponse::default();
+        if let Some(alert) = self.watchdog_alert(&watched) {
+            response.published.push(self.publish(&alert).await?);
+        }
+        response.watched = watched;
+        Ok(response)
+    }
+
+    fn watchdog_alert(&self, watched: &[TableWatch]) -> Option<Alert> {
+        let problems: Vec<String> = watched
+            .iter()
+            .filter_map(|w| match &w.freshness {
+                Freshness::Fresh { .. } => None,
+                Freshness::Stale { newest, age_hours } => Some(format!(
+                    "{}: newest backup is {age_hours} hours old ({})",
+                    w.table,
+                    newest.to_rfc3339()
+                )),
+                Freshness::Missing => Some(format!("{}: no backup at all", w.table)),
+            })
+            .collect();
+        if problems.is_empty() {
+            return None;
+        }
+        let hours = self.settings.max_backup_age.num_hours();
+        let what = match problems.len() {
+            1 => format!(
+                "table {} has no recent backup",
+                watched
+                    .iter()
+                    .find(|w| !matches!(w.freshness, Freshness::Fresh { .. }))?
+                    .table
+            ),
+            n => format!("{n} tables have no recent backup"),
+        };
+        let body = format!(
+            "The backup watchdog found tables without a backup in the last {hours} hours:\n\n{}\n\n\
+             Scheduled backups may have stopped: check the backup plan, the backup-trigger's \
+             schedule and recent job failures.\n",
+            problems
+                .iter()
+                .map(|p| format!("  - {p}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        Some(Alert {
+            subject: subject(&format!(
+                "{} MISSING BACKUP: {what}",
+                self.settings.subject_prefix
+            )),
+            body,
+            attributes: [
+                ("state", "MISSING_BACKUP"),
+                ("job_type", "watchdog"),
+                ("resource_type", "DynamoDB"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        })
+    }
+
+    /// The newest available native backup or completed AWS Backup recovery point of `table`.
+    async fn newest_backup(&self, table: &str) -> Result<Option<DateTime<Utc>>, String> {
+        let mut newest: Option<DateTime<Utc>> = None;
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamodb
+                .list_backups()
+                .table_name(table)
+                .backup_type(BackupTypeFilter::All)
+                .set_exclusive_start_backup_arn(start)
+                .send()
+                .await
+                .map_err(|e| format!("ListBackups {table}: {}", describe(&e)))?;
+            for b in page.backup_summaries() {
+                if b.backup_status() == Some(&BackupStatus::Available)
+                    && let Some(created) = b.backup_creation_date_time()
+                {
+                    newest = newest.max(Some(to_chrono(created)));
+                }
+            }
+            match page.last_evaluated_backup_arn {
+                Some(arn) => start = Some(arn),
+                None => break,
+            }
+        }
+        if self.settings.watch_aws_backup {
+            let arn = self
+                .dynamodb
+                .describe_table()
+                .table_name(table)
+                .send()
+                .await
+                .map_err(|e| format!("DescribeTable {table}: {}", describe(&e)))?
+                .table
+                .and_then(|t| t.table_arn)
+                .unwrap_or_default();
+            let mut points = self
+                .backup
+                .list_recovery_points_by_resource()
+                .resource_arn(&arn)
+                .into_paginator()
+                .items()
+                .send();
+            while let Some(point) = points.next().await {
+                let point = point.map_err(|e| {
+                    format!("ListRecoveryPointsByResource {table}: {}", describe(&e))
+                })?;
+                if point.status() == Some(&RecoveryPointStatus::Completed)
+                    && let Some(created) = point.creation_date()
+                {
+                    newest = newest.max(Some(to_chrono(created)));
+                }
+            }
+        }
+        Ok(newest)
+    }
+
+    /// Publishes to the topic; returns the message id.
+    async fn publish(&self, alert: &Alert) -> Result<String, NotifierError> {
+        let attributes = alert
+            .attributes
+            .iter()
+            .map(|(k, v)| {
+                MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(v)
+                    .build()
+                    .map(|value| (k.clone(), value))
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.publish_error(alert, e.to_string()))?;
+        let out = self
+            .sns
+            .publish()
+            .topic_arn(&self.settings.topic_arn)
+            .subject(&alert.subject)
+            .message(&alert.body)
+            .set_message_attributes(Some(attributes))
+            .send()
+            .await
+            .map_err(|e| self.publish_error(alert, describe(&e)))?;
+        let id = out.message_id.unwrap_or_default();
+        tracing::info!(subject = %alert.subject, message_id = %id, "alert published");
+        Ok(id)
+    }
+
+    fn publish_error(&self, alert: &Alert, reason: String) -> NotifierError {
+        NotifierError::Publish {
+            subject: alert.subject.clone(),
+            topic: self.settings.topic_arn.clone(),
+            reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_shapes() {
+        assert_eq!(
+            parse_notifier_request(&json!({})).unwrap(),
+            NotifierRequest::Test
+        );
+        assert_eq!(
+            parse_notifier_request(&json!({"action": "watchdog"})).unwrap(),
+            NotifierRequest::Watchdog
+        );
+        let schedule =
+            json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+        assert_eq!(
+            parse_notifier_request(&schedule).unwrap(),
+            NotifierRequest::Watchdog
+        );
+        let job = json!({"detail-type": "Backup Job State Change", "source": "aws.backup", "detail": {"state": "FAILED"}});
+        assert!(matches!(
+            parse_notifier_request(&job).unwrap(),
+            NotifierRequest::Job(_)
+        ));
+        let plan = json!({"detail-type": "Backup Plan State Change", "source": "aws.backup", "detail": {}});
+        assert!(matches!(
+            parse_notifier_request(&plan).unwrap(),
+            NotifierRequest::Other(_)
+        ));
+        for (payload, expect) in [
+            (json!("hi"), "got a string"),
+            (json!({"action": "panic"}), "[\"action\"]"),
+            (
+                json!({"detail-type": "Object Created", "source": "aws.s3"}),
+                "\"Object Created\"",
+            ),
+        ] {
+            let err = parse_notifier_request(&payload).unwrap_err().to_string();
+            assert!(err.contains(expect), "{payload}: {err}");
+        }
+    }
+}
