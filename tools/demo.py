@@ -1,6 +1,7 @@
 """The demo: starts a local AWS, loads events/order_data.csv with the csv-loader through the real
 Lambda runtime (cargo lambda), shows what landed in the table, backs the table up with the
-backup-trigger, restores that backup into a new table with the restore-handler, and stops everything.
+backup-trigger, restores that backup into a new table with the restore-handler, turns a failed AWS Backup job event
+into an alert with the backup-notifier, and stops everything.
 
 Run by tools/demo.sh, which installs the tools and builds the functions first.
 """
@@ -193,6 +194,29 @@ def demo_restore_handler(endpoint):
         sys.exit("the restored table does not match")
 
 
+def demo_backup_notifier(endpoint):
+    clients = dict(endpoint_url=endpoint, region_name=REGION,
+                   aws_access_key_id="demo", aws_secret_access_key="demo")
+    sns = boto3.client("sns", **clients)
+    sqs = boto3.client("sqs", **clients)
+    topic = sns.create_topic(Name="ddb-guard-alerts")["TopicArn"]
+    queue = sqs.create_queue(QueueName="ddb-guard-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    env = {"TOPIC_ARN": topic, "WATCH_TABLE_NAMES": TABLE, "WATCH_AWS_BACKUP": "false"}
+    with lambda_function("backup-notifier", endpoint, env) as (port, _):
+        step("backup-notifier: an AWS Backup job failed (events/backup-job-failed.json)")
+        print(json.dumps(invoke(port, "backup-job-failed.json")))
+    step("backup-notifier: the alert, as a subscriber of the SNS topic receives it")
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    if not messages:
+        sys.exit("no alert arrived")
+    for message in messages:
+        envelope = json.loads(message["Body"])
+        attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
+        print(f"Subject: {envelope['Subject']}\nAttributes: {attributes}\n\n{envelope['Message']}")
+
+
 def main():
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     step("starting the local AWS (moto)")
@@ -201,6 +225,7 @@ def main():
         demo_csv_loader(endpoint)
         demo_backup_trigger(endpoint)
         demo_restore_handler(endpoint)
+        demo_backup_notifier(endpoint)
         step("stopping the local AWS")
     print("demo finished")
 
