@@ -279,7 +279,7 @@ async fn a_completed_restore_asks_the_restore_handler_to_finish() {
         response.finish_requested.as_deref(),
         Some("order_transaction-demo-from-vault")
     );
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     let [invoke] = &seen[..] else {
         panic!("{seen:?}")
     };
