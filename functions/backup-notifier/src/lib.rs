@@ -1,2 +1,17 @@
 //! backup-notifier: alerts for AWS Backup jobs, and a watchdog for missing backups.
 pub mod handler;
+
+/// Every AWS action this function's code calls: its IAM policy in `template.yaml` grants exactly
+/// these (checked by `tools/template-check`).
+pub const AWS_ACTIONS: &[&str] = &[
+    "sns:Publish",
+    // Publishing to a topic encrypted with a customer managed key.
+    "kms:GenerateDataKey",
+    "kms:Decrypt",
+    "lambda:InvokeFunction",
+    "dynamodb:DescribeTable",
+    "dynamodb:ListBackups",
+    "dynamodb:ListTables",
+    "dynamodb:ListTagsOfResource",
+    "backup:ListRecoveryPointsByResource",
+];

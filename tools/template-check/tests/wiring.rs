@@ -1,0 +1,247 @@
+//! template.yaml against the code: every function's binary, environment, permissions and triggers.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+use shared::config::{BackupEnv, LoaderEnv, NotifierEnv, RestoreEnv, from_vars};
+use template_check::Template;
+
+/// The workspace's function packages (the `functions/*` crates).
+fn function_packages() -> BTreeSet<String> {
+    let dir = local_aws::workspace_root().join("functions");
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| {
+            let manifest =
+                std::fs::read_to_string(entry.unwrap().path().join("Cargo.toml")).unwrap();
+            let name = manifest
+                .lines()
+                .find_map(|l| l.strip_prefix("name = "))
+                .unwrap();
+            name.trim_matches('"').to_string()
+        })
+        .collect()
+}
+
+fn binary(function: &Value) -> &str {
+    assert_eq!(function["Metadata"]["BuildMethod"], "rust-cargolambda");
+    function["Metadata"]["BuildProperties"]["Binary"]
+        .as_str()
+        .unwrap()
+}
+
+/// The template's function for `package`.
+fn function<'a>(template: &'a Template, package: &str) -> &'a Value {
+    template
+        .functions()
+        .into_values()
+        .find(|f| binary(f) == package)
+        .unwrap_or_else(|| panic!("no function builds {package}"))
+}
+
+fn actions(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|a| a.to_string()).collect()
+}
+
+#[test]
+fn every_function_builds_a_workspace_package_for_arm64() {
+    let template = Template::load();
+    let binaries: BTreeSet<String> = template
+        .functions()
+        .values()
+        .map(|f| binary(f).to_string())
+        .collect();
+    assert_eq!(binaries, function_packages());
+    let globals = &template.json["Globals"]["Function"];
+    assert_eq!(globals["Runtime"], "provided.al2023");
+    assert_eq!(globals["Architectures"], serde_json::json!(["arm64"]));
+    assert_eq!(globals["CodeUri"], "./");
+    assert_eq!(globals["LoggingConfig"]["LogFormat"], "JSON");
+    assert!(Path::new(&local_aws::workspace_root().join("samconfig.toml")).exists());
+}
+
+#[test]
+fn every_function_gets_the_configuration_its_code_requires() {
+    let template = Template::load();
+    let env = |package: &str| {
+        template
+            .environment(function(&template, package))
+            .into_iter()
+    };
+    let loader = from_vars::<LoaderEnv>(env("csv-loader")).and_then(LoaderEnv::validate);
+    loader.unwrap_or_else(|e| panic!("csv-loader: {e}"));
+    let trigger = from_vars::<BackupEnv>(env("backup-trigger")).and_then(BackupEnv::validate);
+    let trigger = trigger.unwrap_or_else(|e| panic!("backup-trigger: {e}"));
+    assert_eq!(trigger.tables.names, ["order_transaction-ddb-guard"]);
+    assert!(trigger.aws_backup.is_some(), "the vault and role are wired");
+    let restore = from_vars::<RestoreEnv>(env("restore-handler")).and_then(RestoreEnv::validate);
+    let restore = restore.unwrap_or_else(|e| panic!("restore-handler: {e}"));
+    assert_eq!(
+        restore.source_table.as_deref(),
+        Some("order_transaction-ddb-guard")
+    );
+    assert!(restore.restore_role_arn.is_some());
+    let notifier = from_vars::<NotifierEnv>(env("backup-notifier")).and_then(NotifierEnv::validate);
+    let notifier = notifier.unwrap_or_else(|e| panic!("backup-notifier: {e}"));
+    assert_eq!(
+        notifier.finish_function.as_deref(),
+        Some("ddb-guard-restore-handler")
+    );
+}
+
+#[test]
+fn each_policy_allows_what_its_code_calls_and_no_more() {
+    let template = Template::load();
+    for (package, called) in [
+        ("csv-loader", csv_loader::AWS_ACTIONS),
+        ("backup-trigger", backup_trigger::AWS_ACTIONS),
+        ("restore-handler", restore_handler::AWS_ACTIONS),
+        ("backup-notifier", backup_notifier::AWS_ACTIONS),
+    ] {
+        let allowed = template.allowed_actions(function(&template, package));
+        assert_eq!(
+            allowed,
+            actions(called),
+            "{package}: the template allows, the code calls"
+        );
+    }
+}
+
+#[test]
+fn the_upload_trigger_matches_the_loaders_filter_and_never_its_reports() {
+    let template = Template::load();
+    let loader = function(&template, "csv-loader");
+    let config = from_vars::<LoaderEnv>(template.environment(loader))
+        .and_then(LoaderEnv::validate)
+        .unwrap();
+    let mut suffixes = BTreeSet::new();
+    for event in loader["Properties"]["Events"].as_object().unwrap().values() {
+        assert_eq!(event["Type"], "S3");
+        assert_eq!(
+            event["Properties"]["Bucket"],
+            serde_json::json!({"Ref": "DataBucket"})
+        );
+        let rules = event["Properties"]["Filter"]["S3Key"]["Rules"]
+            .as_array()
+            .unwrap();
+        let rule = |name: &str| {
+            let rule = rules.iter().find(|r| r["Name"] == name).unwrap();
+            template.resolve(&rule["Value"])
+        };
+        assert_eq!(rule("prefix"), config.filter.prefix);
+        suffixes.insert(rule("suffix"));
+    }
+    assert_eq!(suffixes, config.filter.suffixes.iter().cloned().collect());
+    // A report never lands where it would trigger a load.
+    let report = shared::rejects_report::report_key(
+        &config.settings.rejects_prefix,
+        "incoming/orders.csv",
+        1,
+    );
+    assert!(!report.starts_with(&config.filter.prefix), "{report}");
+    assert!(config.filter.check(&report).is_err());
+    // The failed-load destination exists.
+    let destination = &loader["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
+    assert_eq!(destination["Type"], "SQS");
+}
+
+#[test]
+fn schedules_and_backup_events_reach_the_right_functions() {
+    let template = Template::load();
+    let events = |package: &str| function(&template, package)["Properties"]["Events"].clone();
+    let trigger = events("backup-trigger");
+    assert_eq!(trigger["Schedule"]["Type"], "ScheduleV2");
+    let notifier = events("backup-notifier");
+    let pattern = &notifier["BackupJobEvents"]["Properties"]["Pattern"];
+    assert_eq!(pattern["source"], serde_json::json!(["aws.backup"]));
+    for detail_type in pattern["detail-type"].as_array().unwrap() {
+        let detail_type = detail_type.as_str().unwrap();
+        assert!(
+            shared::backup_events::JobType::from_detail_type(detail_type).is_some(),
+            "{detail_type}"
+        );
+    }
+    let input: Value = serde_json::from_str(
+        notifier["Watchdog"]["Properties"]["Input"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        shared::notifier::parse_notifier_request(&input).unwrap(),
+        shared::notifier::NotifierRequest::Watchdog
+    );
+}
+
+#[test]
+fn backups_cannot_be_deleted_by_people() {
+    let template = Template::load();
+    let resources = template.resources();
+    let vault_policy = &resources["BackupVault"]["Properties"]["AccessPolicy"]["Statement"][0];
+    assert_eq!(
+        (
+            vault_policy["Effect"].as_str(),
+            vault_policy["Principal"].as_str()
+        ),
+        (Some("Deny"), Some("*"))
+    );
+    let denied: BTreeSet<&str> = vault_policy["Action"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        denied,
+        BTreeSet::from([
+            "backup:DeleteRecoveryPoint",
+            "backup:UpdateRecoveryPointLifecycle",
+            "backup:PutBackupVaultAccessPolicy"
+        ])
+    );
+    let operator = resources["OperatorPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap();
+    let deny = operator.iter().find(|s| s["Effect"] == "Deny").unwrap();
+    let denied: BTreeSet<&str> = deny["Action"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for action in [
+        "dynamodb:DeleteBackup",
+        "backup:DeleteRecoveryPoint",
+        "backup:DeleteBackupSelection",
+    ] {
+        assert!(denied.contains(action), "{action}");
+    }
+    // The blog's plan: 05:00 UTC daily, 60/120 minute windows, deleted after 366 days, by tag.
+    let rule = &resources["BackupPlan"]["Properties"]["BackupPlan"]["BackupPlanRule"][0];
+    assert_eq!(rule["ScheduleExpression"], "cron(0 5 ? * * *)");
+    assert_eq!(
+        (
+            rule["StartWindowMinutes"].as_i64(),
+            rule["CompletionWindowMinutes"].as_i64()
+        ),
+        (Some(60), Some(120))
+    );
+    assert_eq!(
+        template.resolve(&rule["Lifecycle"]["DeleteAfterDays"]),
+        "366"
+    );
+    let tags = &resources["BackupSelection"]["Properties"]["BackupSelection"]["ListOfTags"][0];
+    assert_eq!(
+        (
+            tags["ConditionKey"].as_str(),
+            tags["ConditionValue"].as_str()
+        ),
+        (Some("backup"), Some("daily"))
+    );
+    let table_tags = &resources["OrdersTable"]["Properties"]["Tags"][0];
+    assert_eq!(
+        (table_tags["Key"].as_str(), table_tags["Value"].as_str()),
+        (Some("backup"), Some("daily"))
+    );
+}
