@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use crate::aws_error::describe;
 use crate::backup_name::{backup_name, hex};
 use crate::backup_request::{BackupRequest, Engine, Trigger};
+use crate::function_error::ErrorType;
 use crate::request::RequestError;
 use crate::retention::{BackupRecord, RetentionPolicy};
 use crate::retry::{Backoff, with_retries};
@@ -154,6 +155,30 @@ pub struct BackupReport {
 impl BackupReport {
     pub fn failures(&self) -> impl Iterator<Item = &TableOutcome> {
         self.tables.iter().filter(|t| t.error.is_some())
+    }
+}
+
+/// Some tables were not backed up (the others were): the report says which and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", describe_failures(.0))]
+pub struct BackupFailures(pub Box<BackupReport>);
+
+fn describe_failures(report: &BackupReport) -> String {
+    let failed: Vec<String> = report
+        .failures()
+        .map(|t| format!("{}: {}", t.table, t.error.as_deref().unwrap_or_default()))
+        .collect();
+    format!(
+        "{} of {} tables not backed up: {}",
+        failed.len(),
+        report.tables.len(),
+        failed.join("; ")
+    )
+}
+
+impl ErrorType for BackupFailures {
+    fn error_type(&self) -> &'static str {
+        "BackupsFailed"
     }
 }
 
@@ -301,6 +326,7 @@ impl BackupService {
                 name: details.backup_name,
                 created: to_chrono(&details.backup_creation_date_time),
                 backup_type: "USER".into(),
+                status: details.backup_status.as_str().to_string(),
             });
         }
         for expired in self.settings.retention.expired(&backups, Utc::now()) {
@@ -332,40 +358,7 @@ impl BackupService {
 
     /// Every `USER` backup of `table`, all pages.
     pub async fn list_backups(&self, table: &str) -> Result<Vec<BackupRecord>, String> {
-        let mut backups = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .dynamodb
-                .list_backups()
-                .table_name(table)
-                .backup_type(BackupTypeFilter::User)
-                .set_exclusive_start_backup_arn(start)
-                .send()
-                .await
-                .map_err(|e| format!("ListBackups {table}: {}", describe(&e)))?;
-            for summary in page.backup_summaries() {
-                let (Some(arn), Some(name), Some(created)) = (
-                    summary.backup_arn(),
-                    summary.backup_name(),
-                    summary.backup_creation_date_time(),
-                ) else {
-                    continue;
-                };
-                backups.push(BackupRecord {
-                    arn: arn.to_string(),
-                    name: name.to_string(),
-                    created: to_chrono(created),
-                    backup_type: summary
-                        .backup_type()
-                        .map_or_else(String::new, |t| t.as_str().to_string()),
-                });
-            }
-            match page.last_evaluated_backup_arn {
-                Some(arn) => start = Some(arn),
-                None => return Ok(backups),
-            }
-        }
+        list_table_backups(&self.dynamodb, table, BackupTypeFilter::User).await
     }
 
     /// `StartBackupJob` into the configured vault.
@@ -480,6 +473,48 @@ async fn has_tag(
         match page.next_token {
             Some(token) => next = Some(token),
             None => return Ok(false),
+        }
+    }
+}
+
+/// Every backup of `table` of the `kind` asked, all pages (`ListBackups` pages with
+/// `ExclusiveStartBackupArn`).
+pub async fn list_table_backups(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    kind: BackupTypeFilter,
+) -> Result<Vec<BackupRecord>, String> {
+    let mut backups = Vec::new();
+    let mut start = None;
+    loop {
+        let page = dynamodb
+            .list_backups()
+            .table_name(table)
+            .backup_type(kind.clone())
+            .set_exclusive_start_backup_arn(start)
+            .send()
+            .await
+            .map_err(|e| format!("ListBackups {table}: {}", describe(&e)))?;
+        for summary in page.backup_summaries() {
+            let (Some(arn), Some(name), Some(created)) = (
+                summary.backup_arn(),
+                summary.backup_name(),
+                summary.backup_creation_date_time(),
+            ) else {
+                continue;
+            };
+            let text = |value: Option<&str>| value.unwrap_or_default().to_string();
+            backups.push(BackupRecord {
+                arn: arn.to_string(),
+                name: name.to_string(),
+                created: to_chrono(created),
+                backup_type: text(summary.backup_type().map(|t| t.as_str())),
+                status: text(summary.backup_status().map(|s| s.as_str())),
+            });
+        }
+        match page.last_evaluated_backup_arn {
+            Some(arn) => start = Some(arn),
+            None => return Ok(backups),
         }
     }
 }

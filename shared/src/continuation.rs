@@ -14,6 +14,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::aws_error::describe;
+use crate::function_error::ErrorType;
 use crate::loader::{Checkpoint, FileError, FileSummary, LoadResult, Loader};
 use crate::loader_request::{Ignored, LoadPlan};
 
@@ -72,8 +73,8 @@ fn describe_failures(failures: &[FileError]) -> String {
     messages.join("; ")
 }
 
-impl RunError {
-    pub fn error_type(&self) -> &'static str {
+impl ErrorType for RunError {
+    fn error_type(&self) -> &'static str {
         match self {
             RunError::Files { failures, .. } if failures.len() == 1 => failures[0].error_type(),
             RunError::Files { .. } => "FilesNotLoaded",

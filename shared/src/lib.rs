@@ -11,6 +11,7 @@ pub mod config;
 pub mod continuation;
 pub mod csv_schema;
 pub mod csv_source;
+pub mod function_error;
 pub mod item_size;
 pub mod json_cell;
 pub mod loader;

@@ -2,7 +2,7 @@
 //! the missing-backup watchdog, and a console test sends a marked test alert.
 
 use aws_sdk_backup::types::RecoveryPointStatus;
-use aws_sdk_dynamodb::types::{BackupStatus, BackupTypeFilter};
+use aws_sdk_dynamodb::types::BackupTypeFilter;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 use aws_sdk_sns::types::MessageAttributeValue;
@@ -11,8 +11,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::aws_error::describe;
-use crate::backup::{TableSelection, select_tables, to_chrono};
+use crate::backup::{TableSelection, list_table_backups, select_tables, to_chrono};
 use crate::backup_events::{JobEvent, JobType};
+use crate::function_error::ErrorType;
 use crate::notify::{Alert, AlertPolicy, job_alert, subject, test_alert};
 use crate::request::{RequestError, kind_of};
 use crate::watchdog::{Freshness, freshness};
@@ -115,8 +116,8 @@ pub enum NotifierError {
     Watchdog(String),
 }
 
-impl NotifierError {
-    pub fn error_type(&self) -> &'static str {
+impl ErrorType for NotifierError {
+    fn error_type(&self) -> &'static str {
         match self {
             NotifierError::Publish { .. } => "PublishFailed",
             NotifierError::Finish { .. } => "FinishRequestFailed",
@@ -286,30 +287,12 @@ impl Notifier {
 
     /// The newest available native backup or completed AWS Backup recovery point of `table`.
     async fn newest_backup(&self, table: &str) -> Result<Option<DateTime<Utc>>, String> {
-        let mut newest: Option<DateTime<Utc>> = None;
-        let mut start = None;
-        loop {
-            let page = self
-                .dynamodb
-                .list_backups()
-                .table_name(table)
-                .backup_type(BackupTypeFilter::All)
-                .set_exclusive_start_backup_arn(start)
-                .send()
-                .await
-                .map_err(|e| format!("ListBackups {table}: {}", describe(&e)))?;
-            for b in page.backup_summaries() {
-                if b.backup_status() == Some(&BackupStatus::Available)
-                    && let Some(created) = b.backup_creation_date_time()
-                {
-                    newest = newest.max(Some(to_chrono(created)));
-                }
-            }
-            match page.last_evaluated_backup_arn {
-                Some(arn) => start = Some(arn),
-                None => break,
-            }
-        }
+        let mut newest = list_table_backups(&self.dynamodb, table, BackupTypeFilter::All)
+            .await?
+            .into_iter()
+            .filter(|b| b.is_available())
+            .map(|b| b.created)
+            .max();
         if self.settings.watch_aws_backup {
             let arn = self
                 .dynamodb

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_backup::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    BackupStatus, BackupType, BackupTypeFilter, BillingMode as DynamoBillingMode,
+    BackupStatus, BackupTypeFilter, BillingMode as DynamoBillingMode,
     PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, SseSpecification, SseType,
     TableDescription, TimeToLiveSpecification, TimeToLiveStatus,
 };
@@ -16,8 +16,9 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use crate::aws_error::describe;
-use crate::backup::to_chrono;
+use crate::backup::{list_table_backups, to_chrono};
 use crate::backup_name::hex;
+use crate::function_error::ErrorType;
 use crate::restore_request::{
     BillingMode, FinishRequest, RestoreOptions, RestorePlan, RestoreSource, default_target_name,
 };
@@ -78,8 +79,8 @@ pub enum RestoreError {
     SettingsNotRestored(Box<RestoreReport>),
 }
 
-impl RestoreError {
-    pub fn error_type(&self) -> &'static str {
+impl ErrorType for RestoreError {
+    fn error_type(&self) -> &'static str {
         match self {
             RestoreError::Refused(_) => "RestoreRefused",
             RestoreError::Failed(_) => "RestoreFailed",
@@ -305,39 +306,17 @@ impl RestoreService {
         Ok(())
     }
 
-    /// The newest `AVAILABLE` native backup of `source` (any page).
+    /// The newest `AVAILABLE` native backup of `source` (any page); AWS Backup's own are restored
+    /// through AWS Backup.
     async fn latest_backup(&self, source: &str) -> Result<String, RestoreError> {
-        let mut newest: Option<(aws_smithy_types::DateTime, String)> = None;
-        let mut start = None;
-        loop {
-            let page = self
-                .dynamodb
-                .list_backups()
-                .table_name(source)
-                .backup_type(BackupTypeFilter::All)
-                .set_exclusive_start_backup_arn(start)
-                .send()
-                .await
-                .map_err(|e| {
-                    RestoreError::Failed(format!("ListBackups {source}: {}", describe(&e)))
-                })?;
-            for b in page.backup_summaries() {
-                let usable = b.backup_status() == Some(&BackupStatus::Available)
-                    && b.backup_type() != Some(&BackupType::AwsBackup);
-                if let (true, Some(created), Some(arn)) =
-                    (usable, b.backup_creation_date_time(), b.backup_arn())
-                    && newest.as_ref().is_none_or(|(t, _)| created > t)
-                {
-                    newest = Some((*created, arn.to_string()));
-                }
-            }
-            match page.last_evaluated_backup_arn {
-                Some(arn) => start = Some(arn),
-                None => break,
-            }
-        }
-        newest
-            .map(|(_, arn)| arn)
+        let backups = list_table_backups(&self.dynamodb, source, BackupTypeFilter::All)
+            .await
+            .map_err(RestoreError::Failed)?;
+        backups
+            .into_iter()
+            .filter(|b| b.is_available() && b.backup_type != "AWS_BACKUP")
+            .max_by_key(|b| b.created)
+            .map(|b| b.arn)
             .ok_or_else(|| RestoreError::Refused(format!("table {source} has no available backup")))
     }
 

@@ -13,6 +13,14 @@ pub struct BackupRecord {
     pub created: DateTime<Utc>,
     /// `USER`, `SYSTEM` or `AWS_BACKUP`.
     pub backup_type: String,
+    /// `CREATING`, `AVAILABLE` or `DELETED`.
+    pub status: String,
+}
+
+impl BackupRecord {
+    pub fn is_available(&self) -> bool {
+        self.status == "AVAILABLE"
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +71,7 @@ mod tests {
             name: backup_name("orders", created),
             created,
             backup_type: "USER".into(),
+            status: "AVAILABLE".into(),
         }
     }
 

@@ -1,11 +1,11 @@
 use aws_config::SdkConfig;
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use shared::config::{ConfigError, NotifierEnv, from_env};
+use shared::function_error::{ErrorType, FunctionError};
 use shared::notifier::{
     Notifier, NotifierError, NotifierResponse, NotifierSettings, parse_notifier_request,
 };
-use shared::request::RequestError;
 
 /// Clients and configuration, built once at cold start.
 pub struct State {
@@ -30,26 +30,8 @@ impl State {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum HandlerError {
-    #[error(transparent)]
-    Request(#[from] RequestError),
-    #[error(transparent)]
-    Notify(#[from] NotifierError),
-}
-
-impl From<HandlerError> for Diagnostic {
-    fn from(e: HandlerError) -> Diagnostic {
-        let error_type = match &e {
-            HandlerError::Request(_) => "InvalidRequest",
-            HandlerError::Notify(n) => n.error_type(),
-        };
-        Diagnostic {
-            error_type: error_type.to_string(),
-            error_message: e.to_string(),
-        }
-    }
-}
+/// A refused request, or an alert that could not be sent.
+pub type HandlerError = FunctionError<NotifierError>;
 
 /// Alerts on a job event, runs the watchdog on a schedule, or sends a test alert for `{}`. A publish
 /// that fails fails the invocation, so Lambda retries it.
@@ -59,7 +41,10 @@ pub async fn function_handler(
 ) -> Result<NotifierResponse, HandlerError> {
     let request = parse_notifier_request(&event.payload)
         .inspect_err(|e| tracing::error!(error = %e, "request refused"))?;
-    Ok(state.notifier.handle(request).await.inspect_err(
-        |e| tracing::error!(error = %e, error_type = e.error_type(), "notify failed"),
-    )?)
+    state
+        .notifier
+        .handle(request)
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, error_type = e.error_type(), "notify failed"))
+        .map_err(FunctionError::Failed)
 }

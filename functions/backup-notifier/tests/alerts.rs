@@ -8,7 +8,7 @@ use aws_sdk_backup::types::{RecoveryPointByResource, RecoveryPointStatus};
 use aws_sdk_lambda::operation::invoke::{InvokeInput, InvokeOutput};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use backup_notifier::handler::{HandlerError, State, function_handler};
-use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use lambda_runtime::{Diagnostic, LambdaEvent};
 use local_aws::{LocalAws, unique_name, workspace_root};
 use serde_json::{Value, json};
 use shared::config::{NotifierEnv, from_vars};
@@ -80,10 +80,11 @@ impl Fixture {
     }
 
     async fn invoke(&self, payload: Value) -> Result<NotifierResponse, HandlerError> {
-        let mut context = Context::default();
-        context.request_id = unique_name("request");
-        context.deadline = 600_000;
-        function_handler(&self.state, LambdaEvent::new(payload, context)).await
+        function_handler(
+            &self.state,
+            LambdaEvent::new(payload, local_aws::lambda_context()),
+        )
+        .await
     }
 
     /// Every message waiting in the subscribed queue.

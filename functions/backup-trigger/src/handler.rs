@@ -1,10 +1,10 @@
 use aws_config::SdkConfig;
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::Value;
-use shared::backup::{BackupReport, BackupService, BackupSettings};
+use shared::backup::{BackupFailures, BackupReport, BackupService, BackupSettings};
 use shared::backup_request::parse_backup_request;
 use shared::config::{BackupEnv, ConfigError, from_env};
-use shared::request::RequestError;
+use shared::function_error::FunctionError;
 
 /// Clients and configuration, built once at cold start.
 pub struct State {
@@ -27,40 +27,8 @@ impl State {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum HandlerError {
-    #[error(transparent)]
-    Request(#[from] RequestError),
-    /// Some tables were not backed up; the others were.
-    #[error("{}", describe_failures(.0))]
-    Failed(Box<BackupReport>),
-}
-
-fn describe_failures(report: &BackupReport) -> String {
-    let failed: Vec<String> = report
-        .failures()
-        .map(|t| format!("{}: {}", t.table, t.error.as_deref().unwrap_or_default()))
-        .collect();
-    format!(
-        "{} of {} tables not backed up: {}",
-        failed.len(),
-        report.tables.len(),
-        failed.join("; ")
-    )
-}
-
-impl From<HandlerError> for Diagnostic {
-    fn from(e: HandlerError) -> Diagnostic {
-        let error_type = match &e {
-            HandlerError::Request(_) => "InvalidRequest",
-            HandlerError::Failed(_) => "BackupsFailed",
-        };
-        Diagnostic {
-            error_type: error_type.to_string(),
-            error_message: e.to_string(),
-        }
-    }
-}
+/// A refused request, or tables that were not backed up.
+pub type HandlerError = FunctionError<BackupFailures>;
 
 /// Backs up every table the event or the configuration names; fails (after doing all the others)
 /// if any table was not backed up, so Lambda's error metrics and alarms see it.
@@ -78,7 +46,7 @@ pub async fn function_handler(
         .await
         .inspect_err(|e| tracing::error!(error = %e, "request refused"))?;
     if report.failures().next().is_some() {
-        return Err(HandlerError::Failed(Box::new(report)));
+        return Err(FunctionError::Failed(BackupFailures(Box::new(report))));
     }
     Ok(report)
 }

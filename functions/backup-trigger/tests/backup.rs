@@ -4,10 +4,10 @@ use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::types::Tag;
 use backup_trigger::handler::{HandlerError, State, function_handler};
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use local_aws::{LocalAws, unique_name};
 use serde_json::{Value, json};
-use shared::backup::BackupReport;
+use shared::backup::{BackupFailures, BackupReport};
 use shared::config::{BackupEnv, from_vars};
 
 struct Fixture {
@@ -27,10 +27,11 @@ impl Fixture {
     }
 
     async fn invoke(&self, payload: Value) -> Result<BackupReport, HandlerError> {
-        let mut context = Context::default();
-        context.request_id = unique_name("request");
-        context.deadline = 600_000;
-        function_handler(&self.state, LambdaEvent::new(payload, context)).await
+        function_handler(
+            &self.state,
+            LambdaEvent::new(payload, local_aws::lambda_context()),
+        )
+        .await
     }
 
     /// Names of the table's backups, as DynamoDB lists them.
@@ -173,7 +174,7 @@ async fn a_missing_table_is_reported_and_the_others_backed_up() {
     let good = new_table("good").await;
     let missing = unique_name("missing");
     let f = Fixture::new(&[("TABLE_NAMES", &format!("{missing},{good}"))]).await;
-    let Err(HandlerError::Failed(report)) = f.invoke(json!({})).await else {
+    let Err(HandlerError::Failed(BackupFailures(report))) = f.invoke(json!({})).await else {
         panic!("a missing table must fail the invocation")
     };
     assert_eq!(
@@ -182,7 +183,7 @@ async fn a_missing_table_is_reported_and_the_others_backed_up() {
     );
     assert!(report.tables[1].error.is_none());
     assert_eq!(f.backups(&good).await.len(), 1);
-    let diagnostic = lambda_runtime::Diagnostic::from(HandlerError::Failed(report));
+    let diagnostic = lambda_runtime::Diagnostic::from(HandlerError::Failed(BackupFailures(report)));
     assert_eq!(diagnostic.error_type, "BackupsFailed");
     assert!(
         diagnostic

@@ -14,10 +14,10 @@ use aws_sdk_dynamodb::types::{
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use backup_trigger::handler::{HandlerError, State, function_handler};
 use chrono::{Duration, Utc};
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use local_aws::{LocalAws, unique_name};
 use serde_json::{Value, json};
-use shared::backup::{BackupReport, BackupService};
+use shared::backup::{BackupFailures, BackupReport, BackupService};
 use shared::backup_name::backup_name;
 use shared::config::{BackupEnv, from_vars};
 
@@ -29,10 +29,11 @@ fn settings(env: &[(&str, &str)]) -> shared::backup::BackupSettings {
 }
 
 async fn invoke(state: &State, payload: Value) -> Result<BackupReport, HandlerError> {
-    let mut context = Context::default();
-    context.request_id = unique_name("request");
-    context.deadline = 600_000;
-    function_handler(state, LambdaEvent::new(payload, context)).await
+    function_handler(
+        state,
+        LambdaEvent::new(payload, local_aws::lambda_context()),
+    )
+    .await
 }
 
 fn schedule(time: &str) -> Value {
@@ -161,7 +162,7 @@ async fn a_lifecycle_aws_rejects_fails_that_table() {
         .repeatedly()
         .build();
     let (table, _, state) = aws_backup_fixture(&[("DELETE_AFTER_DAYS", "1")], rule).await;
-    let Err(HandlerError::Failed(report)) = invoke(&state, json!({})).await else {
+    let Err(HandlerError::Failed(BackupFailures(report))) = invoke(&state, json!({})).await else {
         panic!("a refused job must fail the invocation")
     };
     let error = report.tables[0].error.as_deref().unwrap();

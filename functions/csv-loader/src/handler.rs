@@ -1,10 +1,11 @@
 use aws_config::SdkConfig;
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use shared::config::{ConfigError, LoaderConfig, LoaderEnv, from_env};
 use shared::continuation::{LoadResponse, RunError, SelfInvoke, run_plan};
+use shared::function_error::FunctionError;
 use shared::loader::{Loader, TableInfo};
-use shared::loader_request::{RequestError, plan_request};
+use shared::loader_request::plan_request;
 
 /// Clients and configuration, built once at cold start.
 pub struct State {
@@ -43,26 +44,8 @@ impl State {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum HandlerError {
-    #[error(transparent)]
-    Request(#[from] RequestError),
-    #[error(transparent)]
-    Run(#[from] RunError),
-}
-
-impl From<HandlerError> for Diagnostic {
-    fn from(e: HandlerError) -> Diagnostic {
-        let error_type = match &e {
-            HandlerError::Request(_) => "InvalidRequest",
-            HandlerError::Run(run) => run.error_type(),
-        };
-        Diagnostic {
-            error_type: error_type.to_string(),
-            error_message: e.to_string(),
-        }
-    }
-}
+/// A refused request, or a load that failed (`RunError` says which file and how).
+pub type HandlerError = FunctionError<RunError>;
 
 /// Decodes the request, loads every file it names, and hands unfinished work to a new invocation.
 pub async fn function_handler(
@@ -81,5 +64,7 @@ pub async fn function_handler(
         function: context.invoked_function_arn.clone(),
     };
     let deadline = shared::deadline_instant(context.deadline);
-    Ok(run_plan(&state.loader, plan, deadline, &continuation).await?)
+    run_plan(&state.loader, plan, deadline, &continuation)
+        .await
+        .map_err(FunctionError::Failed)
 }

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use common::{Fixture, gzip, n, s};
 use serde_json::json;
 use shared::continuation::{Continuation, LoadResponse, run_plan};
+use shared::function_error::ErrorType;
 use shared::loader::Checkpoint;
 use shared::loader_request::plan_request;
 use tokio::time::Instant;

@@ -1,8 +1,8 @@
 use aws_config::SdkConfig;
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use shared::config::{ConfigError, RestoreEnv, from_env};
-use shared::request::RequestError;
+use shared::function_error::{ErrorType, FunctionError};
 use shared::restore::{RestoreError, RestoreReport, RestoreService, RestoreSettings};
 use shared::restore_request::{RestoreRequest, parse_restore_request};
 
@@ -27,26 +27,8 @@ impl State {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum HandlerError {
-    #[error(transparent)]
-    Request(#[from] RequestError),
-    #[error(transparent)]
-    Restore(#[from] RestoreError),
-}
-
-impl From<HandlerError> for Diagnostic {
-    fn from(e: HandlerError) -> Diagnostic {
-        let error_type = match &e {
-            HandlerError::Request(_) => "InvalidRequest",
-            HandlerError::Restore(restore) => restore.error_type(),
-        };
-        Diagnostic {
-            error_type: error_type.to_string(),
-            error_message: e.to_string(),
-        }
-    }
-}
+/// A refused request, or a restore refused or failed (`RestoreError` says which).
+pub type HandlerError = FunctionError<RestoreError>;
 
 /// Restores (or finishes a restore) as the request says.
 pub async fn function_handler(
@@ -62,7 +44,7 @@ pub async fn function_handler(
         RestoreRequest::Restore(plan) => state.service.restore(plan, deadline).await,
         RestoreRequest::Finish(finish) => state.service.finish(finish, deadline).await,
     };
-    Ok(result.inspect_err(
-        |e| tracing::error!(error = %e, error_type = e.error_type(), "restore failed"),
-    )?)
+    result
+        .inspect_err(|e| tracing::error!(error = %e, error_type = e.error_type(), "restore failed"))
+        .map_err(FunctionError::Failed)
 }

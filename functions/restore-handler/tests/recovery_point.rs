@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_backup::operation::start_restore_job::{StartRestoreJobInput, StartRestoreJobOutput};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use local_aws::{LocalAws, unique_name};
 use restore_handler::handler::{State, function_handler};
 use serde_json::{Value, json};
@@ -17,12 +17,12 @@ const RECOVERY_POINT: &str =
     "arn:aws:backup:us-east-1:123456789012:recovery-point:1EB3B5E7-9EB0-435A-A80B-108B488B0D45";
 
 async fn invoke(state: &State, payload: Value) -> RestoreReport {
-    let mut context = Context::default();
-    context.request_id = unique_name("request");
-    context.deadline = 600_000;
-    function_handler(state, LambdaEvent::new(payload, context))
-        .await
-        .unwrap()
+    function_handler(
+        state,
+        LambdaEvent::new(payload, local_aws::lambda_context()),
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]

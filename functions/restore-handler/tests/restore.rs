@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
     StreamSpecification, StreamViewType, Tag, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use chrono::SecondsFormat;
-use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use lambda_runtime::{Diagnostic, LambdaEvent};
 use local_aws::{LocalAws, unique_name};
 use restore_handler::handler::{HandlerError, State, function_handler};
 use serde_json::{Value, json};
@@ -82,10 +82,11 @@ impl Fixture {
     }
 
     async fn invoke(&self, payload: Value) -> Result<RestoreReport, HandlerError> {
-        let mut context = Context::default();
-        context.request_id = unique_name("request");
-        context.deadline = 600_000;
-        function_handler(&self.state, LambdaEvent::new(payload, context)).await
+        function_handler(
+            &self.state,
+            LambdaEvent::new(payload, local_aws::lambda_context()),
+        )
+        .await
     }
 
     async fn refused(&self, payload: Value) -> Diagnostic {

@@ -221,6 +221,15 @@ fn python() -> anyhow::Result<PathBuf> {
     Ok(venv)
 }
 
+/// An invocation context as Lambda hands one to a handler: a fresh request id and, as
+/// `cargo lambda` gives it, ten minutes left.
+pub fn lambda_context() -> lambda_runtime::Context {
+    let mut context = lambda_runtime::Context::default();
+    context.request_id = unique_name("request");
+    context.deadline = 600_000;
+    context
+}
+
 /// A resource name unique to this test run and `label`, so tests sharing a server never collide.
 pub fn unique_name(label: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
