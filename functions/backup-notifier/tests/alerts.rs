@@ -342,16 +342,7 @@ async fn the_watchdog_alerts_on_stale_and_missing_tables_and_not_on_fresh_ones()
         .send()
         .await
         .unwrap();
-    let stale_arn = dynamodb
-        .describe_table()
-        .table_name(&stale)
-        .send()
-        .await
-        .unwrap()
-        .table
-        .unwrap()
-        .table_arn
-        .unwrap();
+    let stale_arn = local_aws::table_arn(&dynamodb, &stale).await.unwrap();
     let three_days_ago = chrono::Utc::now() - chrono::Duration::days(3);
     let points = mock!(aws_sdk_backup::Client::list_recovery_points_by_resource)
         .then_compute_output(move |input| {

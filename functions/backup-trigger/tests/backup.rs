@@ -142,16 +142,7 @@ async fn tables_are_selected_by_tag() {
         (&daily2, tag.as_str()),
         (&weekly, "weekly"),
     ] {
-        let arn = dynamodb
-            .describe_table()
-            .table_name(table)
-            .send()
-            .await
-            .unwrap()
-            .table
-            .unwrap()
-            .table_arn
-            .unwrap();
+        let arn = local_aws::table_arn(&dynamodb, table).await.unwrap();
         let tag = Tag::builder().key("backup").value(value).build().unwrap();
         dynamodb
             .tag_resource()

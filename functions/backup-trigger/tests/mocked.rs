@@ -54,16 +54,7 @@ async fn aws_backup_fixture(
     local_aws::create_seed_table(&dynamodb, &table)
         .await
         .unwrap();
-    let arn = dynamodb
-        .describe_table()
-        .table_name(&table)
-        .send()
-        .await
-        .unwrap()
-        .table
-        .unwrap()
-        .table_arn
-        .unwrap();
+    let arn = local_aws::table_arn(&dynamodb, &table).await.unwrap();
     let mut vars = vec![
         ("TABLE_NAMES", table.as_str()),
         ("BACKUP_ENGINE", "aws-backup"),

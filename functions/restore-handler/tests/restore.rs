@@ -105,16 +105,7 @@ impl Fixture {
 async fn a_backup_restores_its_items_and_the_settings_come_back() {
     let f = Fixture::new(5).await;
     let d = &f.dynamodb;
-    let arn = d
-        .describe_table()
-        .table_name(&f.source)
-        .send()
-        .await
-        .unwrap()
-        .table
-        .unwrap()
-        .table_arn
-        .unwrap();
+    let arn = local_aws::table_arn(d, &f.source).await.unwrap();
     let ttl = TimeToLiveSpecification::builder()
         .enabled(true)
         .attribute_name("expires_at")

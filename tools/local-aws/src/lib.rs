@@ -129,6 +129,15 @@ pub async fn create_seed_table(
     Ok(())
 }
 
+/// The table's ARN (tags and AWS Backup address tables by ARN).
+pub async fn table_arn(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<String> {
+    let described = dynamodb.describe_table().table_name(table).send().await?;
+    described
+        .table
+        .and_then(|t| t.table_arn)
+        .with_context(|| format!("{table} has no ARN"))
+}
+
 pub async fn create_bucket(s3: &aws_sdk_s3::Client, name: &str) -> anyhow::Result<()> {
     s3.create_bucket()
         .bucket(name)
