@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
@@ -15,6 +16,7 @@ use tokio::time::{Instant, sleep};
 
 use crate::aws_error::{ErrorClass, classify, describe};
 use crate::batch::PendingItem;
+use crate::concurrency::Concurrency;
 use crate::csv_schema::{ItemKey, KeySchema};
 use crate::retry::Backoff;
 
@@ -51,6 +53,15 @@ pub struct WriteOutcome {
     pub failed: Vec<FailedItem>,
     /// An error no retry can fix (table missing, access denied): writing stopped.
     pub fatal: Option<String>,
+    /// How many writes were allowed in flight at the end (it adapts to throttling).
+    pub in_flight_limit: usize,
+}
+
+/// How one batch's writing went, for the concurrency limit.
+struct BatchSignal {
+    throttled: bool,
+    /// The first call's round trip.
+    latency: Duration,
 }
 
 struct Shared {
@@ -61,10 +72,11 @@ struct Shared {
     deadline: Instant,
 }
 
-/// Keeps up to `max_in_flight` batches being written concurrently.
+/// Keeps several batches being written at once: up to `max_in_flight`, fewer while DynamoDB throttles.
 pub struct BatchWriter {
     shared: Arc<Shared>,
-    tasks: JoinSet<(Vec<ItemKey>, WriteOutcome)>,
+    tasks: JoinSet<(Vec<ItemKey>, WriteOutcome, BatchSignal)>,
+    concurrency: Concurrency,
     /// Keys of batches in flight: a batch repeating one waits, so the later row lands last.
     keys_in_flight: HashMap<ItemKey, u32>,
     outcome: WriteOutcome,
@@ -88,6 +100,7 @@ impl BatchWriter {
                 deadline,
             }),
             tasks: JoinSet::new(),
+            concurrency: Concurrency::new(settings.max_in_flight),
             keys_in_flight: HashMap::new(),
             outcome: WriteOutcome::default(),
         }
@@ -100,7 +113,7 @@ impl BatchWriter {
 
     /// Starts writing `batch`, first waiting for room and for in-flight batches sharing a key.
     pub async fn submit(&mut self, batch: Vec<PendingItem>) {
-        while self.tasks.len() >= self.shared.settings.max_in_flight.max(1)
+        while self.tasks.len() >= self.concurrency.limit()
             || batch
                 .iter()
                 .any(|p| self.keys_in_flight.contains_key(&p.key))
@@ -124,13 +137,16 @@ impl BatchWriter {
             *self.keys_in_flight.entry(key.clone()).or_default() += 1;
         }
         let shared = Arc::clone(&self.shared);
-        self.tasks
-            .spawn(async move { (keys, write_batch(&shared, batch).await) });
+        self.tasks.spawn(async move {
+            let (outcome, signal) = write_batch(&shared, batch).await;
+            (keys, outcome, signal)
+        });
     }
 
     /// Waits for every batch and returns the totals.
     pub async fn finish(mut self) -> WriteOutcome {
         while self.join_one().await {}
+        self.outcome.in_flight_limit = self.concurrency.limit();
         self.outcome
     }
 
@@ -139,7 +155,13 @@ impl BatchWriter {
             return false;
         };
         match joined {
-            Ok((keys, outcome)) => {
+            Ok((keys, outcome, signal)) => {
+                if signal.throttled {
+                    self.concurrency
+                        .on_throttled(Instant::now(), signal.latency);
+                } else {
+                    self.concurrency.on_clean();
+                }
                 for key in keys {
                     if let Some(n) = self.keys_in_flight.get_mut(&key) {
                         *n -= 1;
@@ -178,9 +200,13 @@ fn to_requests(items: &[PendingItem]) -> Result<Vec<WriteRequest>, String> {
 }
 
 /// Writes one batch until every item is taken, the attempts run out, or the deadline nears.
-async fn write_batch(shared: &Shared, batch: Vec<PendingItem>) -> WriteOutcome {
+async fn write_batch(shared: &Shared, batch: Vec<PendingItem>) -> (WriteOutcome, BatchSignal) {
     let settings = shared.settings;
     let mut outcome = WriteOutcome::default();
+    let mut signal = BatchSignal {
+        throttled: false,
+        latency: Duration::ZERO,
+    };
     let mut pending = batch;
     let mut attempt = 0;
     let mut last_problem;
@@ -193,6 +219,7 @@ async fn write_batch(shared: &Shared, batch: Vec<PendingItem>) -> WriteOutcome {
                 break;
             }
         };
+        let started = Instant::now();
         let sent = shared
             .client
             .batch_write_item()
@@ -204,6 +231,9 @@ async fn write_batch(shared: &Shared, batch: Vec<PendingItem>) -> WriteOutcome {
             )
             .send()
             .await;
+        if attempt == 1 {
+            signal.latency = started.elapsed();
+        }
         match sent {
             Ok(output) => {
                 let unprocessed = output
@@ -228,14 +258,20 @@ async fn write_batch(shared: &Shared, batch: Vec<PendingItem>) -> WriteOutcome {
                     pending.retain(|p| left.contains(&p.key));
                     outcome.written += (before - pending.len()) as u64;
                 }
+                signal.throttled = true;
                 last_problem = format!("{} items unprocessed (throttled)", pending.len());
             }
             Err(err) => match classify(&err) {
-                ErrorClass::Retryable => last_problem = describe(&err),
+                ErrorClass::Retryable => {
+                    signal.throttled = true;
+                    last_problem = describe(&err);
+                }
                 ErrorClass::Invalid if pending.len() > 1 => {
                     // One item spoils the whole call: write them one by one to find it.
                     for item in std::mem::take(&mut pending) {
-                        let single = Box::pin(write_batch(shared, vec![item])).await;
+                        let (single, single_signal) =
+                            Box::pin(write_batch(shared, vec![item])).await;
+                        signal.throttled |= single_signal.throttled;
                         outcome.merge(single);
                     }
                     break;
@@ -266,7 +302,7 @@ async fn write_batch(shared: &Shared, batch: Vec<PendingItem>) -> WriteOutcome {
         }
         sleep(delay).await;
     }
-    outcome
+    (outcome, signal)
 }
 
 impl WriteOutcome {

@@ -7,6 +7,7 @@ pub mod backup_name;
 pub mod backup_request;
 pub mod batch;
 pub mod batch_writer;
+pub mod concurrency;
 pub mod config;
 pub mod continuation;
 pub mod csv_schema;

@@ -359,3 +359,29 @@ fn validation_error(message: &str) -> HttpResponse {
     );
     HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::from(body))
 }
+
+#[tokio::test]
+async fn throttling_lowers_the_writes_in_flight_and_nothing_is_lost() {
+    // The first four calls are throttled, every later one goes through.
+    let (client, calls) = recording_client(|call, requests| {
+        MockResponse::Output(if call <= 4 {
+            unprocessed(requests)
+        } else {
+            BatchWriteItemOutput::builder().build()
+        })
+    });
+    let eight = WriteSettings {
+        max_in_flight: 8,
+        ..settings(10)
+    };
+    let mut writer = BatchWriter::new(client, TABLE.into(), keys(), eight, far_deadline());
+    for item in pending(20) {
+        writer.submit(vec![item]).await;
+    }
+    let outcome = writer.finish().await;
+    assert_eq!(outcome.written, 20);
+    assert!(outcome.failed.is_empty());
+    assert_eq!(calls.lock().unwrap().len(), 24);
+    // Halved at least once; 20 clean writes are too few to climb all the way back to 8.
+    assert!(outcome.in_flight_limit < 8, "{}", outcome.in_flight_limit);
+}
