@@ -43,6 +43,11 @@ def local_aws():
         server.stop()
 
 
+def client(service, endpoint):
+    return boto3.client(service, endpoint_url=endpoint, region_name=REGION,
+                        aws_access_key_id="demo", aws_secret_access_key="demo")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -119,10 +124,7 @@ def invoke(port, event_file):
 
 
 def demo_csv_loader(endpoint):
-    clients = dict(endpoint_url=endpoint, region_name=REGION,
-                   aws_access_key_id="demo", aws_secret_access_key="demo")
-    s3 = boto3.client("s3", **clients)
-    dynamodb = boto3.client("dynamodb", **clients)
+    s3, dynamodb = client("s3", endpoint), client("dynamodb", endpoint)
 
     step(f"csv-loader: bucket {BUCKET}, table {TABLE} (order_id + item_id, both strings)")
     s3.create_bucket(Bucket=BUCKET)
@@ -163,8 +165,7 @@ def demo_csv_loader(endpoint):
 
 
 def demo_backup_trigger(endpoint):
-    dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION,
-                            aws_access_key_id="demo", aws_secret_access_key="demo")
+    dynamodb = client("dynamodb", endpoint)
     env = {"TABLE_NAMES": TABLE, "RETENTION_DAYS": "35", "KEEP_LAST": "3"}
     with lambda_function("backup-trigger", endpoint, env) as (port, _):
         step("backup-trigger: back up now (a console test with {}), through the Lambda runtime")
@@ -178,8 +179,7 @@ def demo_backup_trigger(endpoint):
 
 
 def demo_restore_handler(endpoint):
-    dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION,
-                            aws_access_key_id="demo", aws_secret_access_key="demo")
+    dynamodb = client("dynamodb", endpoint)
     env = {"SOURCE_TABLE": TABLE, "POLL_SECONDS": "1"}
     with lambda_function("restore-handler", endpoint, env) as (port, _):
         step("restore-handler: restore the newest backup into a new table, through the Lambda runtime")
@@ -195,10 +195,7 @@ def demo_restore_handler(endpoint):
 
 
 def demo_backup_notifier(endpoint):
-    clients = dict(endpoint_url=endpoint, region_name=REGION,
-                   aws_access_key_id="demo", aws_secret_access_key="demo")
-    sns = boto3.client("sns", **clients)
-    sqs = boto3.client("sqs", **clients)
+    sns, sqs = client("sns", endpoint), client("sqs", endpoint)
     topic = sns.create_topic(Name="ddb-guard-alerts")["TopicArn"]
     queue = sqs.create_queue(QueueName="ddb-guard-inbox")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

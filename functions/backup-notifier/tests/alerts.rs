@@ -32,40 +32,10 @@ impl Fixture {
     async fn new(env: &[(&str, &str)]) -> Fixture {
         let aws = LocalAws::shared();
         let config = aws.sdk_config().await;
-        let sns = aws_sdk_sns::Client::new(&config);
-        let sqs = aws_sdk_sqs::Client::new(&config);
-        let topic = sns
-            .create_topic()
-            .name(unique_name("alerts"))
-            .send()
-            .await
-            .unwrap()
-            .topic_arn
-            .unwrap();
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(unique_name("inbox"))
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap();
-        let queue_arn =
-            attrs.attributes.unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
-        sns.subscribe()
-            .topic_arn(&topic)
-            .protocol("sqs")
-            .endpoint(queue_arn)
-            .send()
-            .await
-            .unwrap();
+        let (topic, queue_url) =
+            local_aws::topic_with_inbox(&config, &unique_name("alerts"), &unique_name("inbox"))
+                .await
+                .unwrap();
         let mut vars = vec![("TOPIC_ARN".to_string(), topic)];
         for (name, value) in env {
             vars.retain(|(existing, _)| existing != name);
@@ -73,7 +43,7 @@ impl Fixture {
         }
         let settings = from_vars::<NotifierEnv>(vars).unwrap().validate().unwrap();
         Fixture {
-            sqs,
+            sqs: aws_sdk_sqs::Client::new(&config),
             queue_url,
             state: State::new(&config, settings),
         }
@@ -89,31 +59,17 @@ impl Fixture {
 
     /// Every message waiting in the subscribed queue.
     async fn received(&self) -> Vec<Received> {
-        let out = self
-            .sqs
-            .receive_message()
-            .queue_url(&self.queue_url)
-            .max_number_of_messages(10)
-            .send()
+        let envelopes = local_aws::take_notifications(&self.sqs, &self.queue_url)
             .await
             .unwrap();
-        let mut messages = Vec::new();
-        for m in out.messages() {
-            let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-            messages.push(Received {
+        envelopes
+            .into_iter()
+            .map(|envelope| Received {
                 subject: envelope["Subject"].as_str().unwrap_or_default().to_string(),
-                body: envelope["Message"].as_str().unwrap().to_string(),
+                body: envelope["Message"].as_str().unwrap_or_default().to_string(),
                 attributes: envelope["MessageAttributes"].clone(),
-            });
-            self.sqs
-                .delete_message()
-                .queue_url(&self.queue_url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-        messages
+            })
+            .collect()
     }
 }
 

@@ -4,38 +4,15 @@
 use std::path::Path;
 
 use local_aws::{LocalAws, LocalFunction};
-use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_become_alerts_through_the_lambda_runtime() {
     let aws = LocalAws::shared();
     let config = aws.sdk_config().await;
-    let sns = aws_sdk_sns::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let topic = sns
-        .create_topic()
-        .name("ddb-guard-alerts")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("ddb-guard-inbox")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let queue_arn = "arn:aws:sqs:us-east-1:123456789012:ddb-guard-inbox";
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .send()
-        .await
-        .unwrap();
+    let (topic, queue_url) =
+        local_aws::topic_with_inbox(&config, "ddb-guard-alerts", "ddb-guard-inbox")
+            .await
+            .unwrap();
     let dynamodb = aws.dynamodb().await;
     local_aws::create_seed_table(&dynamodb, "order_transaction-demo")
         .await
@@ -60,20 +37,13 @@ async fn events_become_alerts_through_the_lambda_runtime() {
     let watchdog = function.response("backup-schedule.json");
     assert_eq!(watchdog["watched"][0]["verdict"], "missing");
 
-    let out = sqs
-        .receive_message()
-        .queue_url(&queue_url)
-        .max_number_of_messages(10)
-        .send()
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let envelopes = local_aws::take_notifications(&sqs, &queue_url)
         .await
         .unwrap();
-    let mut subjects: Vec<String> = out
-        .messages()
+    let mut subjects: Vec<&str> = envelopes
         .iter()
-        .map(|m| {
-            let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-            envelope["Subject"].as_str().unwrap().to_string()
-        })
+        .map(|envelope| envelope["Subject"].as_str().unwrap_or_default())
         .collect();
     subjects.sort();
     assert_eq!(

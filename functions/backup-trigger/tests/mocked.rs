@@ -230,32 +230,9 @@ fn paged_backups(delete: &aws_smithy_mocks::Rule) -> (State, aws_smithy_mocks::R
             .set_last_evaluated_backup_arn(next.map(str::to_string))
             .build()
     });
-    let describe = mock!(aws_sdk_dynamodb::Client::describe_table).then_output(|| {
-        DescribeTableOutput::builder()
-            .table(
-                TableDescription::builder()
-                    .table_name("orders")
-                    .table_arn("arn:aws:dynamodb:us-east-1:123456789012:table/orders")
-                    .build(),
-            )
-            .build()
-    });
-    let create = mock!(aws_sdk_dynamodb::Client::create_backup).then_compute_output(|input| {
-        CreateBackupOutput::builder()
-            .backup_details(
-                BackupDetails::builder()
-                    .backup_arn("arn:aws:dynamodb:us-east-1:123456789012:table/orders/backup/new")
-                    .backup_name(input.backup_name().unwrap())
-                    .backup_status(BackupStatus::Creating)
-                    .backup_type(BackupType::User)
-                    .backup_creation_date_time(aws_smithy_types::DateTime::from_secs(
-                        Utc::now().timestamp(),
-                    ))
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-    });
+    let describe = orders_table();
+    let create = mock!(aws_sdk_dynamodb::Client::create_backup)
+        .then_compute_output(|input| created(input.backup_name().unwrap(), Utc::now().timestamp()));
     let dynamodb = mock_client!(
         aws_sdk_dynamodb,
         RuleMode::MatchAny,
@@ -326,38 +303,14 @@ async fn a_deletion_refused_by_policy_is_reported_not_fatal() {
 async fn a_busy_table_is_retried_with_backoff() {
     let list = mock!(aws_sdk_dynamodb::Client::list_backups)
         .then_output(|| ListBackupsOutput::builder().build());
-    let describe = mock!(aws_sdk_dynamodb::Client::describe_table).then_output(|| {
-        DescribeTableOutput::builder()
-            .table(
-                TableDescription::builder()
-                    .table_name("orders")
-                    .table_arn("arn:aws:dynamodb:us-east-1:123456789012:table/orders")
-                    .build(),
-            )
-            .build()
-    });
+    let describe = orders_table();
     let busy = r#"{"__type":"com.amazonaws.dynamodb.v20120810#LimitExceededException","message":"Too many operations"}"#;
     let in_use = r#"{"__type":"com.amazonaws.dynamodb.v20120810#BackupInUseException","message":"Backup in use"}"#;
     let create = mock!(aws_sdk_dynamodb::Client::create_backup)
         .sequence()
         .http_status(400, Some(busy.to_string()))
         .http_status(400, Some(in_use.to_string()))
-        .output(|| {
-            CreateBackupOutput::builder()
-                .backup_details(
-                    BackupDetails::builder()
-                        .backup_arn(
-                            "arn:aws:dynamodb:us-east-1:123456789012:table/orders/backup/new",
-                        )
-                        .backup_name("orders.ddb-guard.20261125T050000Z")
-                        .backup_status(BackupStatus::Creating)
-                        .backup_type(BackupType::User)
-                        .backup_creation_date_time(aws_smithy_types::DateTime::from_secs(0))
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-        })
+        .output(|| created("orders.ddb-guard.20261125T050000Z", 0))
         .build();
     let dynamodb = mock_client!(
         aws_sdk_dynamodb,
@@ -386,4 +339,34 @@ async fn a_busy_table_is_retried_with_backoff() {
             .unwrap()
             .ends_with("/backup/new")
     );
+}
+
+/// `DescribeTable` of the mocked table `orders`.
+fn orders_table() -> aws_smithy_mocks::Rule {
+    mock!(aws_sdk_dynamodb::Client::describe_table).then_output(|| {
+        DescribeTableOutput::builder()
+            .table(
+                TableDescription::builder()
+                    .table_name("orders")
+                    .table_arn("arn:aws:dynamodb:us-east-1:123456789012:table/orders")
+                    .build(),
+            )
+            .build()
+    })
+}
+
+/// `CreateBackup`'s answer for a backup of `orders` named `name`, created at `epoch_seconds`.
+fn created(name: &str, epoch_seconds: i64) -> CreateBackupOutput {
+    CreateBackupOutput::builder()
+        .backup_details(
+            BackupDetails::builder()
+                .backup_arn("arn:aws:dynamodb:us-east-1:123456789012:table/orders/backup/new")
+                .backup_name(name)
+                .backup_status(BackupStatus::Creating)
+                .backup_type(BackupType::User)
+                .backup_creation_date_time(aws_smithy_types::DateTime::from_secs(epoch_seconds))
+                .build()
+                .unwrap(),
+        )
+        .build()
 }

@@ -138,6 +138,74 @@ pub async fn table_arn(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> anyh
         .with_context(|| format!("{table} has no ARN"))
 }
 
+/// An SNS topic with an SQS queue subscribed to it (the local AWS delivers between the two), so a
+/// test reads what was published. Returns the topic ARN and the queue URL.
+pub async fn topic_with_inbox(
+    config: &SdkConfig,
+    topic: &str,
+    queue: &str,
+) -> anyhow::Result<(String, String)> {
+    let sns = aws_sdk_sns::Client::new(config);
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let topic_arn = sns
+        .create_topic()
+        .name(topic)
+        .send()
+        .await?
+        .topic_arn
+        .context("CreateTopic returned no ARN")?;
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(queue)
+        .send()
+        .await?
+        .queue_url
+        .context("CreateQueue returned no URL")?;
+    let arn = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(arn.clone())
+        .send()
+        .await?
+        .attributes
+        .and_then(|mut a| a.remove(&arn))
+        .context("the queue has no ARN")?;
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await?;
+    Ok((topic_arn, queue_url))
+}
+
+/// Takes every message waiting in the queue: the SNS envelopes (`Subject`, `Message`,
+/// `MessageAttributes`) of what was published to its topic.
+pub async fn take_notifications(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    let out = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await?;
+    let mut envelopes = Vec::new();
+    for message in out.messages() {
+        envelopes.push(serde_json::from_str(message.body().unwrap_or_default())?);
+        if let Some(handle) = message.receipt_handle() {
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(handle)
+                .send()
+                .await?;
+        }
+    }
+    Ok(envelopes)
+}
+
 pub async fn create_bucket(s3: &aws_sdk_s3::Client, name: &str) -> anyhow::Result<()> {
     s3.create_bucket()
         .bucket(name)
