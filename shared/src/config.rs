@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use crate::backup::{AwsBackupSettings, BackupSettings, Lifecycle, TableSelection};
 use crate::backup_request::{Engine, check_table_name};
 use crate::batch_writer::WriteSettings;
+use crate::fan_out::FanOut;
 use crate::loader::LoaderSettings;
 use crate::loader_request::{DefaultObject, SourceFilter};
 use crate::notifier::NotifierSettings;
@@ -60,6 +61,12 @@ fn default_max_attempts() -> u32 {
 fn default_checkpoint_margin_seconds() -> f64 {
     30.0
 }
+fn default_fan_out_min_bytes() -> u64 {
+    FanOut::default().min_bytes
+}
+fn default_fan_out_ranges() -> u32 {
+    FanOut::default().ranges
+}
 
 /// The csv-loader's environment.
 #[derive(Debug, Clone, Deserialize)]
@@ -88,6 +95,12 @@ pub struct LoaderEnv {
     pub max_attempts: u32,
     #[serde(default = "default_checkpoint_margin_seconds")]
     pub checkpoint_margin_seconds: f64,
+    /// Uncompressed objects at least this large are split into byte ranges.
+    #[serde(default = "default_fan_out_min_bytes")]
+    pub fan_out_min_bytes: u64,
+    /// How many ranges (concurrent invocations) a split file becomes; 1 never splits.
+    #[serde(default = "default_fan_out_ranges")]
+    pub fan_out_ranges: u32,
 }
 
 /// The csv-loader's configuration, validated.
@@ -123,6 +136,10 @@ impl LoaderEnv {
         if !self.checkpoint_margin_seconds.is_finite() || self.checkpoint_margin_seconds < 0.0 {
             return Err(bad("CHECKPOINT_MARGIN_SECONDS", "must be 0 or more".into()));
         }
+        if !(1..=FanOut::MAX_RANGES).contains(&self.fan_out_ranges) {
+            let why = format!("must be from 1 (never split) to {}", FanOut::MAX_RANGES);
+            return Err(bad("FAN_OUT_RANGES", why));
+        }
         let default_object = match (self.bucket_name, self.default_object_key) {
             (Some(bucket), Some(key)) if !bucket.is_empty() && !key.is_empty() => {
                 Some(DefaultObject { bucket, key })
@@ -149,6 +166,10 @@ impl LoaderEnv {
                     backoff: Backoff::default(),
                 },
                 checkpoint_margin: Duration::from_secs_f64(self.checkpoint_margin_seconds),
+                fan_out: FanOut {
+                    min_bytes: self.fan_out_min_bytes,
+                    ranges: self.fan_out_ranges,
+                },
             },
         })
     }

@@ -14,6 +14,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::aws_error::describe;
+use crate::fan_out::{Split, split};
 use crate::function_error::ErrorType;
 use crate::loader::{Checkpoint, FileError, FileSummary, LoadResult, Loader};
 use crate::loader_request::{Ignored, LoadPlan};
@@ -53,6 +54,9 @@ pub struct LoadResponse {
     /// Files not started for lack of time, handed to new invocations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deferred: Vec<String>,
+    /// Byte ranges of split files handed to other invocations (this one loads the last range).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dispatched: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignored: Vec<Ignored>,
 }
@@ -66,6 +70,18 @@ pub enum RunError {
     },
     #[error("{0}")]
     Continuation(String),
+}
+
+/// `s3://bucket/key range 2: bytes 1000-1999 from line 51`.
+fn describe_range(job: &Checkpoint) -> String {
+    let (start, line) = job.resume.as_ref().map_or((0, 1), |r| (r.offset, r.line));
+    let (index, end) = job.range.map_or((0, 0), |r| (r.index, r.end));
+    format!(
+        "s3://{}/{} range {index}: bytes {start}-{} from line {line}",
+        job.bucket,
+        job.key,
+        end.saturating_sub(1)
+    )
 }
 
 fn describe_failures(failures: &[FileError]) -> String {
@@ -107,6 +123,16 @@ pub async fn run_plan<C: Continuation>(
             response.deferred.push(url);
             continue;
         }
+        let job = match split(loader, job, deadline, continuation).await {
+            Ok(Split::Whole(job)) => job,
+            Ok(Split::Ranges { dispatched, own }) => {
+                response
+                    .dispatched
+                    .extend(dispatched.iter().map(describe_range));
+                own
+            }
+            Err(e) => return Err(RunError::Continuation(e)),
+        };
         match loader.load(job, deadline).await {
             Ok(LoadResult::Done(summary)) => response.files.push(summary),
             Ok(LoadResult::Paused(summary, next)) => {

@@ -65,12 +65,14 @@ pub enum SourceError {
     },
 }
 
-/// Opens `s3://bucket/key`, from the start or from a resume point.
+/// Opens `s3://bucket/key`, from the start or from a resume point, and up to byte `end` (exclusive)
+/// when given (a fan-out range; plain text only).
 pub async fn open_object(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
     resume: Option<&ResumePoint>,
+    end: Option<u64>,
 ) -> Result<OpenedObject, SourceError> {
     let mut request = s3.get_object().bucket(bucket).key(key);
     if let Some(point) = resume {
@@ -78,8 +80,14 @@ pub async fn open_object(
             request = request.if_match(etag);
         }
         // Plain text can be fetched from the offset; gzip must be decompressed from the start.
-        if point.compression == Compression::None && point.offset > 0 {
-            request = request.range(format!("bytes={}-", point.offset));
+        if point.compression == Compression::None {
+            match end {
+                Some(end) => request = request.range(format!("bytes={}-{}", point.offset, end - 1)),
+                None if point.offset > 0 => {
+                    request = request.range(format!("bytes={}-", point.offset))
+                }
+                None => {}
+            }
         }
     }
     let output = request.send().await.map_err(|e| {

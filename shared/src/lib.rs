@@ -12,6 +12,7 @@ pub mod config;
 pub mod continuation;
 pub mod csv_schema;
 pub mod csv_source;
+pub mod fan_out;
 pub mod function_error;
 pub mod item_size;
 pub mod json_cell;

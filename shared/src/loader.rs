@@ -15,6 +15,7 @@ use crate::csv_schema::{
     BlankCells, ColumnTypes, HeaderError, KeyAttribute, KeyKind, KeySchema, RowSchema,
 };
 use crate::csv_source::{ResumePoint, RowReader, SourceError, open_object};
+use crate::fan_out::FanOut;
 use crate::rejects_report::{RejectsReport, report_key};
 
 /// The deadline is only checked every this many rows, which is also the least a segment loads,
@@ -83,6 +84,8 @@ pub struct LoaderSettings {
     pub write: WriteSettings,
     /// Time kept in hand before the Lambda deadline: past it, the loader pauses at a row boundary.
     pub checkpoint_margin: Duration,
+    /// When a large file is split into byte ranges loaded by concurrent invocations.
+    pub fan_out: FanOut,
 }
 
 /// Row counts. In a summary they are the file's totals so far, all segments included.
@@ -123,6 +126,9 @@ pub struct Checkpoint {
     /// The file's column names (the header is not re-read when resuming).
     #[serde(default)]
     pub header: Vec<String>,
+    /// Set when this is one byte range of a file split across invocations (fan-out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<ByteRange>,
     /// Which segment (invocation) of this file runs next, from 1.
     #[serde(default = "first_segment")]
     pub segment: u32,
@@ -135,6 +141,16 @@ fn first_segment() -> u32 {
     1
 }
 
+/// One of the byte ranges a large file is split into: it ends at a record boundary, where the next
+/// range begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ByteRange {
+    /// From 1, in file order.
+    pub index: u32,
+    /// Exclusive end offset in the file.
+    pub end: u64,
+}
+
 impl Checkpoint {
     pub fn start(bucket: impl Into<String>, key: impl Into<String>) -> Checkpoint {
         Checkpoint {
@@ -142,6 +158,7 @@ impl Checkpoint {
             key: key.into(),
             resume: None,
             header: Vec::new(),
+            range: None,
             segment: 1,
             counts: Counts::default(),
         }
@@ -158,6 +175,9 @@ pub struct FileSummary {
     /// `s3://` location of this segment's rejects report.
     pub report: String,
     pub elapsed_ms: u64,
+    /// The byte range this summary covers, when the file was split (its counts are the range's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<u32>,
     pub segment: u32,
     /// False when the rest of the file was handed to a new invocation (it continues after
     /// `rows_read` rows) or the load stopped with an error.
@@ -247,17 +267,20 @@ impl Loader {
             key,
             resume,
             header,
+            range,
             segment,
             counts: before,
         } = job;
-        let report_key = report_key(&self.settings.rejects_prefix, &key, segment);
+        let range_index = range.map(|r| r.index);
+        let report_key = report_key(&self.settings.rejects_prefix, &key, range_index, segment);
         let report_url = format!("s3://{bucket}/{report_key}");
         let report_error = |e: &dyn std::fmt::Display| FileError::Report {
             report: report_url.clone(),
             reason: e.to_string(),
         };
 
-        let opened = open_object(&self.s3, &bucket, &key, resume.as_ref()).await?;
+        let end = range.map(|r| r.end);
+        let opened = open_object(&self.s3, &bucket, &key, resume.as_ref(), end).await?;
         let base_offset = opened.offset;
         let mut reader = RowReader::new(opened.reader, opened.line);
         let mut record = ByteRecord::new();
@@ -389,6 +412,7 @@ impl Loader {
             counts: before.add(seg),
             report: report_url.clone(),
             elapsed_ms: started.elapsed().as_millis() as u64,
+            range: range_index,
             segment,
             complete: paused.is_none() && read_error.is_none() && outcome.fatal.is_none(),
         };
@@ -425,6 +449,7 @@ impl Loader {
                     key,
                     resume: Some(point),
                     header,
+                    range,
                     segment: segment + 1,
                     counts: summary.counts,
                 };
@@ -439,6 +464,7 @@ fn log_summary(s: &FileSummary) {
     tracing::info!(
         bucket = %s.bucket,
         key = %s.key,
+        range = s.range,
         rows_read = s.counts.rows_read,
         items_written = s.counts.items_written,
         rows_rejected = s.counts.rows_rejected,

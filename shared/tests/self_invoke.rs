@@ -23,6 +23,7 @@ fn checkpoint() -> Checkpoint {
             compression: Compression::Gzip,
         }),
         header: vec!["order_id".into(), "item_id".into()],
+        range: None,
         segment: 2,
         counts: Counts {
             rows_read: 40_000,

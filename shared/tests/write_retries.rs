@@ -17,6 +17,7 @@ use local_aws::{LocalAws, unique_name};
 use shared::batch::PendingItem;
 use shared::batch_writer::{BatchWriter, WriteSettings};
 use shared::csv_schema::{BlankCells, KeyAttribute, KeyKind, KeySchema};
+use shared::fan_out::FanOut;
 use shared::loader::{Checkpoint, FileError, LoadResult, Loader, LoaderSettings, TableInfo};
 use shared::retry::Backoff;
 use tokio::time::Instant;
@@ -261,6 +262,7 @@ async fn loader(dynamodb: Client, csv: &str) -> (Loader, String, String) {
             rejects_prefix: "rejected/".into(),
             write: settings(3),
             checkpoint_margin: Duration::ZERO,
+            fan_out: FanOut::default(),
         },
     };
     (loader, bucket, key)

@@ -2,26 +2,12 @@
 
 mod common;
 
-use std::sync::Mutex;
-
-use common::{Fixture, gzip, n, s};
+use common::{Fixture, Recorder, gzip, n, s};
 use serde_json::json;
-use shared::continuation::{Continuation, LoadResponse, run_plan};
+use shared::continuation::{LoadResponse, run_plan};
 use shared::function_error::ErrorType;
-use shared::loader::Checkpoint;
 use shared::loader_request::plan_request;
 use tokio::time::Instant;
-
-/// Records the hand-over instead of invoking Lambda.
-#[derive(Default)]
-struct Recorder(Mutex<Vec<Checkpoint>>);
-
-impl Continuation for Recorder {
-    async fn continue_later(&self, next: &Checkpoint) -> Result<(), String> {
-        self.0.lock().unwrap().push(next.clone());
-        Ok(())
-    }
-}
 
 /// 60 data rows; row 10 spans two lines, row 40 has a bad amount.
 fn sixty_rows() -> String {

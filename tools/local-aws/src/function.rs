@@ -22,8 +22,8 @@ impl Drop for Running {
 
 pub struct LocalFunction {
     port: u16,
-    // Dropped function first, then the runtime API it polls.
-    _function: Running,
+    // Dropped function processes first, then the runtime API they poll.
+    _processes: Vec<Running>,
     _watch: Running,
 }
 
@@ -50,6 +50,17 @@ fn cargo_lambda() -> Command {
 impl LocalFunction {
     /// Starts `binary` (a function built by cargo) with `env`, pointed at `aws`.
     pub fn start(binary: &Path, aws: &LocalAws, env: &[(&str, &str)]) -> LocalFunction {
+        LocalFunction::start_instances(binary, aws, env, 1)
+    }
+
+    /// Like `start`, with `instances` processes of the function polling the same runtime API, so
+    /// that many invocations run at once (as Lambda scales out).
+    pub fn start_instances(
+        binary: &Path,
+        aws: &LocalAws,
+        env: &[(&str, &str)],
+        instances: usize,
+    ) -> LocalFunction {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -77,39 +88,45 @@ impl LocalFunction {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        let function = Running(
-            Command::new(binary)
-                .envs(aws.env())
-                .env(
-                    "AWS_LAMBDA_RUNTIME_API",
-                    format!("http://127.0.0.1:{port}/.rt"),
-                )
-                .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-                .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-                .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-                .envs(env.iter().copied())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display())),
-        );
+        let start_instance = || {
+            Running(
+                Command::new(binary)
+                    .envs(aws.env())
+                    .env(
+                        "AWS_LAMBDA_RUNTIME_API",
+                        format!("http://127.0.0.1:{port}/.rt"),
+                    )
+                    .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+                    .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+                    .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+                    .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+                    .envs(env.iter().copied())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display())),
+            )
+        };
         LocalFunction {
             port,
-            _function: function,
+            _processes: (0..instances.max(1)).map(|_| start_instance()).collect(),
             _watch: watch,
         }
     }
 
     /// `cargo lambda invoke --data-file events/<event>`.
     pub fn invoke(&self, event: &str) -> Output {
-        let file = workspace_root().join("events").join(event);
+        self.invoke_file(&workspace_root().join("events").join(event))
+    }
+
+    /// `cargo lambda invoke --data-file <file>`.
+    pub fn invoke_file(&self, file: &Path) -> Output {
         assert!(file.exists(), "{} is missing", file.display());
         cargo_lambda()
             .args(["invoke", "--invoke-address", "127.0.0.1"])
             .args(["--invoke-port", &self.port.to_string()])
             .args(["--output-format", "json", "--data-file"])
-            .arg(&file)
+            .arg(file)
             .output()
             .expect("running cargo lambda invoke")
     }

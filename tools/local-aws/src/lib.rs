@@ -5,8 +5,10 @@
 //! outlives the tests, however they end.
 
 mod function;
+mod invoke_recorder;
 
 pub use function::LocalFunction;
+pub use invoke_recorder::InvokeRecorder;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -137,6 +137,7 @@ fn the_upload_trigger_matches_the_loaders_filter_and_never_its_reports() {
     let report = shared::rejects_report::report_key(
         &config.settings.rejects_prefix,
         "incoming/orders.csv",
+        Some(2),
         1,
     );
     assert!(!report.starts_with(&config.filter.prefix), "{report}");

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -10,7 +11,8 @@ use lambda_runtime::{Context, LambdaEvent};
 use local_aws::{Item, LocalAws, unique_name};
 use serde_json::{Value, json};
 use shared::config::{LoaderEnv, from_vars};
-use shared::continuation::LoadResponse;
+use shared::continuation::{Continuation, LoadResponse};
+use shared::loader::Checkpoint;
 
 pub const SEED_COLUMN_TYPES: &str = "customer_id:N,amount:N";
 
@@ -115,6 +117,17 @@ impl Fixture {
             .collect();
         event["Records"] = json!(records);
         event
+    }
+}
+
+/// Records hand-overs (continuations, dispatched ranges) instead of invoking Lambda.
+#[derive(Default)]
+pub struct Recorder(pub Mutex<Vec<Checkpoint>>);
+
+impl Continuation for Recorder {
+    async fn continue_later(&self, next: &Checkpoint) -> Result<(), String> {
+        self.0.lock().unwrap().push(next.clone());
+        Ok(())
     }
 }
 
