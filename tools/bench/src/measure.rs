@@ -1,0 +1,86 @@
+//! The measured runs: parse + convert a local file, and the csv-loader's load of an S3 object.
+//! Each prints one JSON line; the caller measures CPU time and peak RSS from outside.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use csv_async::ByteRecord;
+use serde_json::{Value, json};
+use shared::csv_schema::{BlankCells, KeyAttribute, KeyKind, KeySchema, RowSchema};
+use shared::csv_source::{ByteReader, RowReader};
+use shared::loader::{Checkpoint, LoadResult};
+
+/// The seed's key schema.
+pub fn seed_keys() -> KeySchema {
+    let string_key = |name: &str| KeyAttribute {
+        name: name.into(),
+        kind: KeyKind::S,
+    };
+    KeySchema {
+        partition: string_key("order_id"),
+        sort: Some(string_key("item_id")),
+    }
+}
+
+/// Reads and types every row of `bytes` (already in memory, so only the CPU work is timed).
+pub async fn parse_and_convert(bytes: Vec<u8>, column_types: &str) -> anyhow::Result<Value> {
+    let types = column_types.parse().map_err(anyhow::Error::msg)?;
+    let started = Instant::now();
+    let reader: ByteReader = Box::pin(std::io::Cursor::new(bytes));
+    let mut rows = RowReader::new(reader, 1);
+    let mut record = ByteRecord::new();
+    if rows.read(&mut record).await?.is_none() {
+        bail!("the file is empty");
+    }
+    let schema = RowSchema::from_header(&record, &seed_keys(), &types, BlankCells::Omit)?;
+    let (mut converted, mut rejected) = (0u64, 0u64);
+    while rows.read(&mut record).await?.is_some() {
+        match schema.to_item(&record) {
+            Ok(_) => converted += 1,
+            Err(_) => rejected += 1,
+        }
+    }
+    Ok(summary(
+        converted + rejected,
+        converted,
+        rejected,
+        started.elapsed(),
+    ))
+}
+
+/// Loads `s3://bucket/key` with the csv-loader's own code and configuration (its environment).
+pub async fn load(bucket: &str, key: &str) -> anyhow::Result<Value> {
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let state = csv_loader::handler::State::from_env(&aws).await?;
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3600);
+    let summary_of = match state
+        .loader
+        .load(Checkpoint::start(bucket, key), deadline)
+        .await
+        .context("the load failed")?
+    {
+        LoadResult::Done(summary) => summary,
+        LoadResult::Paused(..) => bail!("the load paused before an hour's deadline"),
+    };
+    let counts = summary_of.counts;
+    let mut out = summary(
+        counts.rows_read,
+        counts.items_written,
+        counts.rows_rejected,
+        started.elapsed(),
+    );
+    out["items_failed"] = json!(counts.items_failed);
+    Ok(out)
+}
+
+fn summary(rows: u64, done: u64, rejected: u64, elapsed: Duration) -> Value {
+    let seconds = elapsed.as_secs_f64();
+    json!({
+        "rows": rows,
+        "items": done,
+        "rows_rejected": rejected,
+        "elapsed_s": seconds,
+        "rows_per_s": rows as f64 / seconds.max(1e-9),
+    })
+}

@@ -1,0 +1,324 @@
+//! A DynamoDB-protocol sink for benchmarking: one table, `DescribeTable` and `BatchWriteItem` with
+//! DynamoDB's validation, an optional write capacity, and counters (`GET /stats`).
+//!
+//! It stores keys, not items, so a million-row load costs it tens of megabytes.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Map, Value, json};
+use tokio::net::TcpListener;
+
+use crate::token_bucket::TokenBucket;
+
+const MAX_BATCH: usize = 25;
+
+/// What happens to writes over the capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttle {
+    /// Returned in `UnprocessedItems` (HTTP 200), as DynamoDB does when part of a batch is throttled.
+    Unprocessed,
+    /// A batch that gets no capacity at all fails with `ProvisionedThroughputExceededException`.
+    Exception,
+}
+
+#[derive(Debug, Clone)]
+pub struct SinkSettings {
+    pub table: String,
+    pub partition_key: String,
+    pub sort_key: Option<String>,
+    /// Items per second; `None` accepts everything.
+    pub capacity: Option<u64>,
+    pub throttle: Throttle,
+}
+
+/// The counters `GET /stats` returns.
+#[derive(Debug, Default)]
+struct Stats {
+    requests: u64,
+    items_written: u64,
+    items_deleted: u64,
+    items_unprocessed: u64,
+    throttled_requests: u64,
+    rejected_requests: u64,
+    first_write: Option<Instant>,
+    last_write: Option<Instant>,
+}
+
+struct State {
+    stats: Stats,
+    keys: HashSet<Vec<u8>>,
+    bucket: Option<TokenBucket>,
+}
+
+pub struct Sink {
+    settings: SinkSettings,
+    state: Mutex<State>,
+}
+
+/// A DynamoDB error response: HTTP 400 with `__type` and `message`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn validation(message: impl Into<String>) -> ApiError {
+    ApiError {
+        code: "ValidationException",
+        message: message.into(),
+    }
+}
+
+impl Sink {
+    pub fn new(settings: SinkSettings) -> Sink {
+        let bucket = settings
+            .capacity
+            .map(|per_second| TokenBucket::new(per_second, Instant::now()));
+        Sink {
+            settings,
+            state: Mutex::new(State {
+                stats: Stats::default(),
+                keys: HashSet::new(),
+                bucket,
+            }),
+        }
+    }
+
+    /// Answers one call, named by its `X-Amz-Target` operation.
+    pub fn call(&self, operation: &str, body: &[u8], now: Instant) -> Result<Value, ApiError> {
+        let body: Value = serde_json::from_slice(body)
+            .map_err(|e| validation(format!("request body is not JSON: {e}")))?;
+        let mut state = self.state.lock().expect("sink state");
+        state.stats.requests += 1;
+        let result = match operation {
+            "DescribeTable" => self.describe_table(&body, &state),
+            "BatchWriteItem" => self.batch_write(&body, &mut state, now),
+            other => Err(ApiError {
+                code: "UnknownOperationException",
+                message: format!("the benchmark sink does not serve {other}"),
+            }),
+        };
+        if result.is_err() {
+            state.stats.rejected_requests += 1;
+        }
+        result
+    }
+
+    pub fn stats(&self) -> Value {
+        let state = self.state.lock().expect("sink state");
+        let s = &state.stats;
+        let window = match (s.first_write, s.last_write) {
+            (Some(first), Some(last)) => last.duration_since(first).as_secs_f64(),
+            _ => 0.0,
+        };
+        json!({
+            "requests": s.requests,
+            "items_written": s.items_written,
+            "items_deleted": s.items_deleted,
+            "distinct_keys": state.keys.len(),
+            "items_unprocessed": s.items_unprocessed,
+            "throttled_requests": s.throttled_requests,
+            "rejected_requests": s.rejected_requests,
+            "write_window_s": window,
+            "capacity": self.settings.capacity,
+        })
+    }
+
+    fn check_table(&self, name: Option<&str>) -> Result<(), ApiError> {
+        match name {
+            Some(name) if name == self.settings.table => Ok(()),
+            _ => Err(ApiError {
+                code: "ResourceNotFoundException",
+                message: "Requested resource not found".into(),
+            }),
+        }
+    }
+
+    fn describe_table(&self, body: &Value, state: &State) -> Result<Value, ApiError> {
+        self.check_table(body["TableName"].as_str())?;
+        let s = &self.settings;
+        let mut keys = vec![json!({"AttributeName": s.partition_key, "KeyType": "HASH"})];
+        let mut attributes = vec![json!({"AttributeName": s.partition_key, "AttributeType": "S"})];
+        if let Some(sort) = &s.sort_key {
+            keys.push(json!({"AttributeName": sort, "KeyType": "RANGE"}));
+            attributes.push(json!({"AttributeName": sort, "AttributeType": "S"}));
+        }
+        Ok(json!({"Table": {
+            "TableName": s.table,
+            "TableArn": format!("arn:aws:dynamodb:us-east-1:000000000000:table/{}", s.table),
+            "TableStatus": "ACTIVE",
+            "KeySchema": keys,
+            "AttributeDefinitions": attributes,
+            "ItemCount": state.keys.len(),
+        }}))
+    }
+
+    /// The item's key as bytes, refusing what DynamoDB refuses: a missing or empty key attribute.
+    fn key_of(&self, item: &Map<String, Value>) -> Result<Vec<u8>, ApiError> {
+        let mut key = Vec::new();
+        let names = std::iter::once(&self.settings.partition_key).chain(&self.settings.sort_key);
+        for name in names {
+            let value = item
+                .get(name)
+                .and_then(|v| v.get("S"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    validation(
+                        "The provided key element does not match the schema: \
+                         a string key attribute is missing",
+                    )
+                })?;
+            if value.is_empty() {
+                return Err(validation(format!(
+                    "One or more parameter values are not valid. The AttributeValue for a key \
+                     attribute cannot contain an empty string value. Key: {name}"
+                )));
+            }
+            key.extend_from_slice(value.as_bytes());
+            key.push(0);
+        }
+        Ok(key)
+    }
+
+    fn batch_write(
+        &self,
+        body: &Value,
+        state: &mut State,
+        now: Instant,
+    ) -> Result<Value, ApiError> {
+        let tables = body["RequestItems"]
+            .as_object()
+            .ok_or_else(|| validation("RequestItems is required"))?;
+        let mut requests = Vec::new();
+        for (table, writes) in tables {
+            self.check_table(Some(table))?;
+            let writes = writes
+                .as_array()
+                .ok_or_else(|| validation("RequestItems values must be lists"))?;
+            requests.extend(writes);
+        }
+        if requests.is_empty() || requests.len() > MAX_BATCH {
+            return Err(validation(format!(
+                "1 validation error detected: Value at 'requestItems' failed to satisfy \
+                 constraint: Member must have length less than or equal to {MAX_BATCH} and \
+                 greater than or equal to 1 (got {})",
+                requests.len()
+            )));
+        }
+        let mut keys = Vec::with_capacity(requests.len());
+        for request in &requests {
+            let (key, is_put) = if let Some(item) = request["PutRequest"]["Item"].as_object() {
+                (self.key_of(item)?, true)
+            } else if let Some(key) = request["DeleteRequest"]["Key"].as_object() {
+                (self.key_of(key)?, false)
+            } else {
+                return Err(validation(
+                    "each write needs a PutRequest.Item or DeleteRequest.Key",
+                ));
+            };
+            if keys.iter().any(|(k, _)| *k == key) {
+                return Err(validation("Provided list of item keys contains duplicates"));
+            }
+            keys.push((key, is_put));
+        }
+
+        let granted = match &mut state.bucket {
+            Some(bucket) => bucket.take(keys.len() as u64, now) as usize,
+            None => keys.len(),
+        };
+        if granted == 0 && self.settings.throttle == Throttle::Exception {
+            state.stats.throttled_requests += 1;
+            return Err(ApiError {
+                code: "ProvisionedThroughputExceededException",
+                message: "The level of configured provisioned throughput for the table was \
+                          exceeded."
+                    .into(),
+            });
+        }
+        for (key, is_put) in keys.drain(..granted) {
+            if is_put {
+                state.stats.items_written += 1;
+                state.keys.insert(key);
+            } else {
+                state.stats.items_deleted += 1;
+                state.keys.remove(&key);
+            }
+        }
+        if granted > 0 {
+            state.stats.first_write.get_or_insert(now);
+            state.stats.last_write = Some(now);
+        }
+        let unprocessed: Vec<&Value> = requests[granted..].to_vec();
+        if unprocessed.is_empty() {
+            return Ok(json!({"UnprocessedItems": {}}));
+        }
+        state.stats.throttled_requests += 1;
+        state.stats.items_unprocessed += unprocessed.len() as u64;
+        Ok(json!({"UnprocessedItems": {self.settings.table.clone(): unprocessed}}))
+    }
+}
+
+/// Serves the sink on `listener` until the process ends.
+pub async fn serve(sink: Arc<Sink>, listener: TcpListener) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let sink = Arc::clone(&sink);
+        tokio::spawn(async move {
+            let service = service_fn(move |request| respond(Arc::clone(&sink), request));
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn respond(
+    sink: Arc<Sink>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let reply = |status: StatusCode, body: Value| {
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/x-amz-json-1.0")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .expect("response")
+    };
+    if request.uri().path() == "/stats" {
+        return Ok(reply(StatusCode::OK, sink.stats()));
+    }
+    let operation = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.strip_prefix("DynamoDB_20120810."))
+        .unwrap_or_default()
+        .to_string();
+    let body = match request.into_body().collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let error = json!({"__type": "SerializationException", "message": e.to_string()});
+            return Ok(reply(StatusCode::BAD_REQUEST, error));
+        }
+    };
+    Ok(match sink.call(&operation, &body, Instant::now()) {
+        Ok(output) => reply(StatusCode::OK, output),
+        Err(e) => reply(
+            StatusCode::BAD_REQUEST,
+            json!({
+                "__type": format!("com.amazonaws.dynamodb.v20120810#{}", e.code),
+                "message": e.message,
+            }),
+        ),
+    })
+}
