@@ -53,7 +53,7 @@ fn default_blank_cells() -> String {
     "omit".into()
 }
 fn default_max_in_flight() -> usize {
-    8
+    WriteSettings::default().max_in_flight
 }
 fn default_max_attempts() -> u32 {
     10
@@ -514,7 +514,9 @@ mod tests {
         assert_eq!(c.filter.suffixes, [".csv", ".csv.gz"]);
         assert_eq!(c.settings.rejects_prefix, "rejected/");
         assert_eq!(c.settings.blanks, BlankCells::Omit);
-        assert_eq!(c.settings.write.max_in_flight, 8);
+        assert_eq!(c.settings.write.max_in_flight, 32);
+        assert_eq!(c.settings.fan_out.min_bytes, 256 * 1024 * 1024);
+        assert_eq!(c.settings.fan_out.ranges, 8);
         assert_eq!(c.default_object, None);
     }
 
@@ -534,6 +536,9 @@ mod tests {
             ("BLANK_CELLS", "zero", "BLANK_CELLS"),
             ("MAX_IN_FLIGHT", "0", "MAX_IN_FLIGHT"),
             ("MAX_IN_FLIGHT", "lots", "MAX_IN_FLIGHT"),
+            ("FAN_OUT_RANGES", "0", "FAN_OUT_RANGES"),
+            ("FAN_OUT_RANGES", "101", "FAN_OUT_RANGES"),
+            ("FAN_OUT_MIN_BYTES", "-1", "FAN_OUT_MIN_BYTES"),
             ("SOURCE_PREFIX", "", "trigger"),
             (
                 "CHECKPOINT_MARGIN_SECONDS",

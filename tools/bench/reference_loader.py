@@ -31,7 +31,14 @@ def main() -> None:
             count += 1
     elapsed = time.perf_counter() - started
     print(json.dumps({"rows": count, "items": count, "elapsed_s": elapsed,
-                      "rows_per_s": count / elapsed}))
+                      "rows_per_s": count / elapsed, "peak_rss_mib": peak_rss_mib()}))
+
+
+def peak_rss_mib() -> float:
+    """VmHWM: getrusage's ru_maxrss would count the memory of the parent this was forked from."""
+    with open("/proc/self/status") as status:
+        kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    return kib / 1024
 
 
 if __name__ == "__main__":

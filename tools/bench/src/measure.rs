@@ -82,5 +82,15 @@ fn summary(rows: u64, done: u64, rejected: u64, elapsed: Duration) -> Value {
         "rows_rejected": rejected,
         "elapsed_s": seconds,
         "rows_per_s": rows as f64 / seconds.max(1e-9),
+        "peak_rss_mib": peak_rss_mib(),
     })
+}
+
+/// This process's peak resident set (`VmHWM`). Not `getrusage`: its `ru_maxrss` also counts the
+/// parent's memory the process was forked with before it exec'd.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
