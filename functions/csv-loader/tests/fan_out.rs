@@ -14,6 +14,12 @@ use shared::loader_request::plan_request;
 use tokio::time::Instant;
 
 const ROWS: u32 = 400;
+/// Files from 1000 bytes on are split into four ranges.
+const SPLIT_IN_FOUR: &[(&str, &str)] = &[
+    ("FAN_OUT_MIN_BYTES", "1000"),
+    ("FAN_OUT_RANGES", "4"),
+    ("COLUMN_TYPES", "amount:N"),
+];
 
 /// Every row's product spans three lines, CRLF line ends, and row 333 has a bad amount.
 fn multiline_rows() -> String {
@@ -43,12 +49,7 @@ async fn invoke(f: &Fixture, payload: serde_json::Value, recorder: &Recorder) ->
 
 #[tokio::test]
 async fn ranges_start_at_record_boundaries_and_load_every_row_once() {
-    let f = Fixture::new(&[
-        ("FAN_OUT_MIN_BYTES", "1000"),
-        ("FAN_OUT_RANGES", "4"),
-        ("COLUMN_TYPES", "amount:N"),
-    ])
-    .await;
+    let f = Fixture::new(SPLIT_IN_FOUR).await;
     let body = multiline_rows();
     f.put("incoming/big.csv", body.clone()).await;
 
@@ -142,12 +143,7 @@ async fn ranges_start_at_record_boundaries_and_load_every_row_once() {
 
 #[tokio::test]
 async fn small_and_gzip_files_load_in_one_piece() {
-    let f = Fixture::new(&[
-        ("FAN_OUT_MIN_BYTES", "1000"),
-        ("FAN_OUT_RANGES", "4"),
-        ("COLUMN_TYPES", "amount:N"),
-    ])
-    .await;
+    let f = Fixture::new(SPLIT_IN_FOUR).await;
     f.put("incoming/big.csv.gz", gzip(multiline_rows().as_bytes()))
         .await;
     f.put("incoming/small.csv", "order_id,item_id,amount\na,1,1\n")
@@ -172,12 +168,13 @@ async fn ranges_run_as_concurrent_invocations_through_the_lambda_runtime() {
         Path::new(env!("CARGO_BIN_EXE_csv-loader")),
         LocalAws::shared(),
         &[
-            ("TABLE_NAME", &f.table),
-            ("COLUMN_TYPES", "amount:N"),
-            ("FAN_OUT_MIN_BYTES", "1000"),
-            ("FAN_OUT_RANGES", "4"),
-            ("AWS_ENDPOINT_URL_LAMBDA", handed_over.endpoint()),
-        ],
+            SPLIT_IN_FOUR,
+            &[
+                ("TABLE_NAME", f.table.as_str()),
+                ("AWS_ENDPOINT_URL_LAMBDA", handed_over.endpoint()),
+            ],
+        ]
+        .concat(),
         3,
     );
     let dir = tempfile::tempdir().unwrap();

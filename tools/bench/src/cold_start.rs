@@ -2,7 +2,6 @@
 //! protocol Lambda serves to `provided.al2023` functions), handed one event, and timed from process
 //! start to its first request for work (init) and to its answer (first event handled).
 
-use std::convert::Infallible;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -11,13 +10,12 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+
+use crate::http::Reply;
 
 const REQUEST_ID: &str = "cold-start-probe-1";
 
@@ -91,22 +89,13 @@ pub async fn measure(command: &[String], event: Vec<u8>) -> anyhow::Result<ColdS
 }
 
 async fn serve(probe: Arc<Probe>, listener: TcpListener) -> std::io::Result<()> {
-    loop {
-        let (stream, _) = listener.accept().await?;
-        let probe = Arc::clone(&probe);
-        tokio::spawn(async move {
-            let service = service_fn(move |request| runtime_api(Arc::clone(&probe), request));
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    crate::http::serve(listener, move |request| {
+        runtime_api(Arc::clone(&probe), request)
+    })
+    .await
 }
 
-async fn runtime_api(
-    probe: Arc<Probe>,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn runtime_api(probe: Arc<Probe>, request: Request<Incoming>) -> Reply {
     let now = Instant::now();
     let path = request.uri().path().to_string();
     let method = request.method().clone();

@@ -4,20 +4,17 @@
 //! It stores keys, not items, so a million-row load costs it tens of megabytes.
 
 use std::collections::HashSet;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
+use crate::http::Reply;
 use crate::token_bucket::TokenBucket;
 
 const MAX_BATCH: usize = 25;
@@ -268,25 +265,12 @@ impl Sink {
     }
 }
 
-/// Serves the sink on `listener` until the process ends.
+/// Serves the sink on `listener` until the task ends.
 pub async fn serve(sink: Arc<Sink>, listener: TcpListener) -> std::io::Result<()> {
-    loop {
-        let (stream, _) = listener.accept().await?;
-        let _ = stream.set_nodelay(true);
-        let sink = Arc::clone(&sink);
-        tokio::spawn(async move {
-            let service = service_fn(move |request| respond(Arc::clone(&sink), request));
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    crate::http::serve(listener, move |request| respond(Arc::clone(&sink), request)).await
 }
 
-async fn respond(
-    sink: Arc<Sink>,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn respond(sink: Arc<Sink>, request: Request<Incoming>) -> Reply {
     let reply = |status: StatusCode, body: Value| {
         Response::builder()
             .status(status)
