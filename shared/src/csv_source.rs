@@ -74,6 +74,19 @@ pub async fn open_object(
     resume: Option<&ResumePoint>,
     end: Option<u64>,
 ) -> Result<OpenedObject, SourceError> {
+    if let (Some(point), Some(end)) = (resume, end)
+        && point.offset >= end
+    {
+        // A range that paused after its last record: nothing is left. (A GET with an empty range
+        // would be ignored by S3 and return the whole object.)
+        return Ok(OpenedObject {
+            reader: Box::pin(tokio::io::empty()),
+            etag: point.etag.clone(),
+            compression: point.compression,
+            offset: point.offset,
+            line: point.line,
+        });
+    }
     let mut request = s3.get_object().bucket(bucket).key(key);
     if let Some(point) = resume {
         if let Some(etag) = &point.etag {

@@ -90,6 +90,18 @@ async fn ranges_start_at_record_boundaries_and_load_every_row_once() {
         assert_eq!(start.line, lines_before + 1, "{start:?}");
     }
 
+    // A range that paused right after its last record has nothing left, and reads nothing.
+    let mut finished = ranges[0].clone();
+    let end = finished.range.unwrap().end;
+    finished.resume.as_mut().unwrap().offset = end;
+    let empty = invoke(&f, json!({"continue": finished}), &recorder).await;
+    assert_eq!(empty.files[0].counts.rows_read, 0);
+    assert!(empty.files[0].complete);
+    assert!(
+        f.items().await.len() < 399,
+        "nothing beyond the range was loaded"
+    );
+
     let mut summaries = first.files.clone();
     for range in &ranges {
         let response = invoke(&f, json!({"continue": range}), &recorder).await;
