@@ -14,11 +14,11 @@ use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use csv_async::ByteRecord;
 use local_aws::{LocalAws, unique_name};
-use shared::batch::PendingItem;
-use shared::batch_writer::{BatchWriter, WriteSettings};
-use shared::csv_schema::{BlankCells, KeyAttribute, KeyKind, KeySchema};
-use shared::fan_out::FanOut;
-use shared::loader::{Checkpoint, FileError, LoadResult, Loader, LoaderSettings, TableInfo};
+use shared::load::file::{Checkpoint, FileError, LoadResult, Loader, LoaderSettings, TableInfo};
+use shared::load::read::columns::BlankCells;
+use shared::load::read::keys::{KeyAttribute, KeyKind, KeySchema};
+use shared::load::write::batch::PendingItem;
+use shared::load::write::writer::{BatchWriter, WriteSettings};
 use shared::retry::Backoff;
 use tokio::time::Instant;
 
@@ -262,7 +262,6 @@ async fn loader(dynamodb: Client, csv: &str) -> (Loader, String, String) {
             rejects_prefix: "rejected/".into(),
             write: settings(3),
             checkpoint_margin: Duration::ZERO,
-            fan_out: FanOut::default(),
         },
     };
     (loader, bucket, key)

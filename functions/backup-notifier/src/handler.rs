@@ -1,11 +1,11 @@
 use aws_config::SdkConfig;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
-use shared::config::{ConfigError, NotifierEnv, from_env};
+use shared::alert::config::{NotifierEnv, NotifierSettings};
+use shared::alert::notifier::{Notifier, NotifierError, NotifierResponse};
+use shared::alert::request::parse_notifier_request;
+use shared::env::{ConfigError, from_env};
 use shared::function_error::{ErrorType, FunctionError};
-use shared::notifier::{
-    Notifier, NotifierError, NotifierResponse, NotifierSettings, parse_notifier_request,
-};
 
 /// Clients and configuration, built once at cold start.
 pub struct State {

@@ -11,8 +11,9 @@ use backup_notifier::handler::{HandlerError, State, function_handler};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use local_aws::{LocalAws, unique_name, workspace_root};
 use serde_json::{Value, json};
-use shared::config::{NotifierEnv, from_vars};
-use shared::notifier::NotifierResponse;
+use shared::alert::config::NotifierEnv;
+use shared::alert::notifier::NotifierResponse;
+use shared::env::from_vars;
 
 /// A message as the SQS subscriber receives it.
 #[derive(Debug)]

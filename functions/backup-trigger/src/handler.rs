@@ -1,9 +1,10 @@
 use aws_config::SdkConfig;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
-use shared::backup::{BackupFailures, BackupReport, BackupService, BackupSettings};
-use shared::backup_request::parse_backup_request;
-use shared::config::{BackupEnv, ConfigError, from_env};
+use shared::backup::config::{BackupEnv, BackupSettings};
+use shared::backup::request::parse_backup_request;
+use shared::backup::service::{BackupFailures, BackupReport, BackupService};
+use shared::env::{ConfigError, from_env};
 use shared::function_error::FunctionError;
 
 /// Clients and configuration, built once at cold start.
@@ -39,7 +40,7 @@ pub async fn function_handler(
     let (payload, context) = event.into_parts();
     let request = parse_backup_request(payload)
         .inspect_err(|e| tracing::error!(error = %e, "request refused"))?;
-    let deadline = shared::deadline_instant(context.deadline);
+    let deadline = shared::deadline::deadline_instant(context.deadline);
     let report = state
         .service
         .run(request, &context.request_id, deadline)

@@ -7,8 +7,9 @@ use backup_trigger::handler::{HandlerError, State, function_handler};
 use lambda_runtime::LambdaEvent;
 use local_aws::{LocalAws, unique_name};
 use serde_json::{Value, json};
-use shared::backup::{BackupFailures, BackupReport};
-use shared::config::{BackupEnv, from_vars};
+use shared::backup::config::BackupEnv;
+use shared::backup::service::{BackupFailures, BackupReport};
+use shared::env::from_vars;
 
 struct Fixture {
     dynamodb: aws_sdk_dynamodb::Client,

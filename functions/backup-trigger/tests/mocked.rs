@@ -17,13 +17,14 @@ use chrono::{Duration, Utc};
 use lambda_runtime::LambdaEvent;
 use local_aws::{LocalAws, unique_name};
 use serde_json::{Value, json};
-use shared::backup::{BackupFailures, BackupReport, BackupService};
+use shared::backup::config::BackupEnv;
+use shared::backup::service::{BackupFailures, BackupReport, BackupService};
 use shared::backup_name::backup_name;
-use shared::config::{BackupEnv, from_vars};
+use shared::env::from_vars;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/ddb-guard-backup";
 
-fn settings(env: &[(&str, &str)]) -> shared::backup::BackupSettings {
+fn settings(env: &[(&str, &str)]) -> shared::backup::config::BackupSettings {
     let vars = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
     from_vars::<BackupEnv>(vars).unwrap().validate().unwrap()
 }

@@ -1,11 +1,13 @@
 use aws_config::SdkConfig;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
-use shared::config::{ConfigError, LoaderConfig, LoaderEnv, from_env};
-use shared::continuation::{LoadResponse, RunError, SelfInvoke, run_plan};
+use shared::env::{ConfigError, from_env};
 use shared::function_error::FunctionError;
-use shared::loader::{Loader, TableInfo};
-use shared::loader_request::plan_request;
+use shared::load::config::{LoaderConfig, LoaderEnv};
+use shared::load::file::{Loader, TableInfo};
+use shared::load::plan::continuation::SelfInvoke;
+use shared::load::plan::request::plan_request;
+use shared::load::plan::run::{LoadResponse, RunError, run_plan};
 
 /// Clients and configuration, built once at cold start.
 pub struct State {
@@ -63,8 +65,14 @@ pub async fn function_handler(
         lambda: state.lambda.clone(),
         function: context.invoked_function_arn.clone(),
     };
-    let deadline = shared::deadline_instant(context.deadline);
-    run_plan(&state.loader, plan, deadline, &continuation)
-        .await
-        .map_err(FunctionError::Failed)
+    let deadline = shared::deadline::deadline_instant(context.deadline);
+    run_plan(
+        &state.loader,
+        state.config.fan_out,
+        plan,
+        deadline,
+        &continuation,
+    )
+    .await
+    .map_err(FunctionError::Failed)
 }

@@ -4,9 +4,9 @@ mod common;
 
 use common::{Fixture, Recorder, gzip, n, s};
 use serde_json::json;
-use shared::continuation::{LoadResponse, run_plan};
 use shared::function_error::ErrorType;
-use shared::loader_request::plan_request;
+use shared::load::plan::request::plan_request;
+use shared::load::plan::run::{LoadResponse, run_plan};
 use tokio::time::Instant;
 
 /// 60 data rows; row 10 spans two lines, row 40 has a bad amount.
@@ -36,9 +36,15 @@ async fn load_in_segments(f: &Fixture, key: &str) -> Vec<LoadResponse> {
     let mut responses = Vec::new();
     loop {
         let plan = plan_request(payload, &f.state.config.filter, None).unwrap();
-        let response = run_plan(&f.state.loader, plan, Instant::now(), &recorder)
-            .await
-            .unwrap();
+        let response = run_plan(
+            &f.state.loader,
+            f.state.config.fan_out,
+            plan,
+            Instant::now(),
+            &recorder,
+        )
+        .await
+        .unwrap();
         responses.push(response);
         let Some(next) = recorder.0.lock().unwrap().pop() else {
             break;
@@ -112,16 +118,28 @@ async fn a_file_changed_between_segments_is_not_mixed() {
         None,
     )
     .unwrap();
-    run_plan(&f.state.loader, plan, Instant::now(), &recorder)
-        .await
-        .unwrap();
+    run_plan(
+        &f.state.loader,
+        f.state.config.fan_out,
+        plan,
+        Instant::now(),
+        &recorder,
+    )
+    .await
+    .unwrap();
     let next = recorder.0.lock().unwrap().pop().expect("handed over");
 
     f.put("incoming/big.csv", "order_id,item_id\nnew,1\n").await;
     let plan = plan_request(json!({"continue": next}), &f.state.config.filter, None).unwrap();
-    let err = run_plan(&f.state.loader, plan, Instant::now(), &recorder)
-        .await
-        .unwrap_err();
+    let err = run_plan(
+        &f.state.loader,
+        f.state.config.fan_out,
+        plan,
+        Instant::now(),
+        &recorder,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.error_type(), "ObjectChanged");
     assert!(err.to_string().contains("incoming/big.csv"), "{err}");
 }

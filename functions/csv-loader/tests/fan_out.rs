@@ -8,9 +8,9 @@ use std::path::Path;
 use common::{Fixture, Recorder, gzip, s};
 use local_aws::{InvokeRecorder, LocalAws, LocalFunction};
 use serde_json::{Value, json};
-use shared::continuation::{LoadResponse, run_plan};
-use shared::loader::Checkpoint;
-use shared::loader_request::plan_request;
+use shared::load::file::Checkpoint;
+use shared::load::plan::request::plan_request;
+use shared::load::plan::run::{LoadResponse, run_plan};
 use tokio::time::Instant;
 
 const ROWS: u32 = 400;
@@ -42,7 +42,7 @@ async fn invoke(f: &Fixture, payload: serde_json::Value, recorder: &Recorder) ->
     let payload = serde_json::from_str(&payload.to_string()).unwrap();
     let plan = plan_request(payload, &f.state.config.filter, None).unwrap();
     let far = Instant::now() + std::time::Duration::from_secs(600);
-    run_plan(&f.state.loader, plan, far, recorder)
+    run_plan(&f.state.loader, f.state.config.fan_out, plan, far, recorder)
         .await
         .unwrap()
 }

@@ -5,7 +5,7 @@ mod common;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::{Fixture, gzip, n, s, seed_csv};
 use serde_json::json;
-use shared::loader::{Counts, FileSummary};
+use shared::load::file::{Counts, FileSummary};
 
 const HEADER: &str =
     "order_id,item_id,customer_id,product,amount,currency,time_stamp,transaction_date";

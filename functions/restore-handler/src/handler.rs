@@ -1,10 +1,11 @@
 use aws_config::SdkConfig;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
-use shared::config::{ConfigError, RestoreEnv, from_env};
+use shared::env::{ConfigError, from_env};
 use shared::function_error::{ErrorType, FunctionError};
-use shared::restore::{RestoreError, RestoreReport, RestoreService, RestoreSettings};
-use shared::restore_request::{RestoreRequest, parse_restore_request};
+use shared::restore::config::{RestoreEnv, RestoreSettings};
+use shared::restore::request::{RestoreRequest, parse_restore_request};
+use shared::restore::service::{RestoreError, RestoreReport, RestoreService};
 
 /// Clients and configuration, built once at cold start.
 pub struct State {
@@ -39,7 +40,7 @@ pub async fn function_handler(
     let default_source = state.service.settings.source_table.as_deref();
     let request = parse_restore_request(payload, default_source)
         .inspect_err(|e| tracing::error!(error = %e, "request refused"))?;
-    let deadline = shared::deadline_instant(context.deadline);
+    let deadline = shared::deadline::deadline_instant(context.deadline);
     let result = match request {
         RestoreRequest::Restore(plan) => state.service.restore(plan, deadline).await,
         RestoreRequest::Finish(finish) => state.service.finish(finish, deadline).await,

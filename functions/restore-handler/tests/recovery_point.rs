@@ -9,8 +9,9 @@ use lambda_runtime::LambdaEvent;
 use local_aws::{LocalAws, unique_name};
 use restore_handler::handler::{State, function_handler};
 use serde_json::{Value, json};
-use shared::config::{RestoreEnv, from_vars};
-use shared::restore::{RestoreReport, RestoreService};
+use shared::env::from_vars;
+use shared::restore::config::RestoreEnv;
+use shared::restore::service::{RestoreReport, RestoreService};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/ddb-guard-restore";
 const RECOVERY_POINT: &str =

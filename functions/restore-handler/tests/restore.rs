@@ -11,8 +11,9 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use local_aws::{LocalAws, unique_name};
 use restore_handler::handler::{HandlerError, State, function_handler};
 use serde_json::{Value, json};
-use shared::config::{RestoreEnv, from_vars};
-use shared::restore::RestoreReport;
+use shared::env::from_vars;
+use shared::restore::config::RestoreEnv;
+use shared::restore::service::RestoreReport;
 
 struct Fixture {
     dynamodb: Client,

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PointInTimeRecoverySpecification};
 use local_aws::{LocalAws, LocalFunction, workspace_root};
-use shared::restore_request::{RestoreRequest, RestoreSource, parse_restore_request};
+use shared::restore::request::{RestoreRequest, RestoreSource, parse_restore_request};
 
 const TABLE: &str = "order_transaction-demo";
 

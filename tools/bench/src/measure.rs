@@ -6,9 +6,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use csv_async::ByteRecord;
 use serde_json::{Value, json};
-use shared::csv_schema::{BlankCells, KeyAttribute, KeyKind, KeySchema, RowSchema};
-use shared::csv_source::{ByteReader, RowReader};
-use shared::loader::{Checkpoint, LoadResult};
+use shared::load::file::{Checkpoint, LoadResult};
+use shared::load::read::columns::BlankCells;
+use shared::load::read::keys::{KeyAttribute, KeyKind, KeySchema};
+use shared::load::read::row::RowSchema;
+use shared::load::read::source::{ByteReader, RowReader};
 
 /// The seed's key schema.
 pub fn seed_keys() -> KeySchema {

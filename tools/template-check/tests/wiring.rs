@@ -4,7 +4,11 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_json::Value;
-use shared::config::{BackupEnv, LoaderEnv, NotifierEnv, RestoreEnv, from_vars};
+use shared::alert::config::NotifierEnv;
+use shared::backup::config::BackupEnv;
+use shared::env::from_vars;
+use shared::load::config::LoaderEnv;
+use shared::restore::config::RestoreEnv;
 use template_check::Template;
 
 /// The workspace's function packages (the `functions/*` crates).
@@ -134,7 +138,7 @@ fn the_upload_trigger_matches_the_loaders_filter_and_never_its_reports() {
     }
     assert_eq!(suffixes, config.filter.suffixes.iter().cloned().collect());
     // A report never lands where it would trigger a load.
-    let report = shared::rejects_report::report_key(
+    let report = shared::load::report::report_key(
         &config.settings.rejects_prefix,
         "incoming/orders.csv",
         Some(2),
@@ -159,7 +163,7 @@ fn schedules_and_backup_events_reach_the_right_functions() {
     for detail_type in pattern["detail-type"].as_array().unwrap() {
         let detail_type = detail_type.as_str().unwrap();
         assert!(
-            shared::backup_events::JobType::from_detail_type(detail_type).is_some(),
+            shared::alert::events::JobType::from_detail_type(detail_type).is_some(),
             "{detail_type}"
         );
     }
@@ -170,8 +174,8 @@ fn schedules_and_backup_events_reach_the_right_functions() {
     )
     .unwrap();
     assert_eq!(
-        shared::notifier::parse_notifier_request(&input).unwrap(),
-        shared::notifier::NotifierRequest::Watchdog
+        shared::alert::request::parse_notifier_request(&input).unwrap(),
+        shared::alert::request::NotifierRequest::Watchdog
     );
 }
 

@@ -10,9 +10,11 @@ use csv_loader::handler::{HandlerError, State, function_handler};
 use lambda_runtime::{Context, LambdaEvent};
 use local_aws::{Item, LocalAws, unique_name};
 use serde_json::{Value, json};
-use shared::config::{LoaderEnv, from_vars};
-use shared::continuation::{Continuation, LoadResponse};
-use shared::loader::Checkpoint;
+use shared::env::from_vars;
+use shared::load::config::LoaderEnv;
+use shared::load::file::Checkpoint;
+use shared::load::plan::continuation::Continuation;
+use shared::load::plan::run::LoadResponse;
 
 pub const SEED_COLUMN_TYPES: &str = "customer_id:N,amount:N";
 

@@ -14,10 +14,10 @@ use tokio::time::Instant;
 
 use csv_async::ByteRecord;
 
-use crate::continuation::Continuation;
-use crate::csv_schema::RowSchema;
-use crate::csv_source::{Compression, ResumePoint, RowReader, open_object};
-use crate::loader::{ByteRange, Checkpoint, Loader};
+use crate::load::file::{ByteRange, Checkpoint, Loader};
+use crate::load::plan::continuation::Continuation;
+use crate::load::read::row::RowSchema;
+use crate::load::read::source::{Compression, ResumePoint, RowReader, open_object};
 
 /// The deadline is checked every this many records of the pass.
 const RECORDS_BETWEEN_DEADLINE_CHECKS: u64 = 4096;
@@ -60,11 +60,11 @@ pub enum Split {
 /// `continuation` as soon as the range's end is known.
 pub async fn split<C: Continuation>(
     loader: &Loader,
+    fan_out: FanOut,
     job: Checkpoint,
     deadline: Instant,
     continuation: &C,
 ) -> Result<Split, String> {
-    let fan_out = loader.settings.fan_out;
     if job.resume.is_some() || job.range.is_some() || fan_out.ranges < 2 {
         return Ok(Split::Whole(job));
     }
@@ -118,7 +118,7 @@ pub async fn split<C: Continuation>(
         etag: opened.etag.clone(),
         compression: Compression::None,
     };
-    let pause_at = crate::before_deadline(deadline, loader.settings.checkpoint_margin);
+    let pause_at = crate::deadline::before_deadline(deadline, loader.settings.checkpoint_margin);
     let step = size.div_ceil(u64::from(fan_out.ranges));
     let mut start = point_here(&reader);
     let mut next_cut = step;

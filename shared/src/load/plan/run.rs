@@ -1,51 +1,14 @@
-//! Running a load plan within one invocation, and handing what is left to the next one.
-//!
-//! When the deadline nears, the loader pauses at a row boundary after every earlier row is written,
-//! and the rest of the file is sent to this same function as an asynchronous invocation
-//! (`InvocationType=Event`) carrying a checkpoint: byte offset, line, header, ETag and running
-//! totals. Needs `lambda:InvokeFunction` on the function itself.
+//! Running a load plan within one invocation: each file split or loaded whole, and what is left when
+//! the deadline nears handed to the next invocation.
 
-use std::future::Future;
-
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::InvocationType;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio::time::Instant;
 
-use crate::aws_error::describe;
-use crate::fan_out::{Split, split};
 use crate::function_error::ErrorType;
-use crate::loader::{Checkpoint, FileError, FileSummary, LoadResult, Loader};
-use crate::loader_request::{Ignored, LoadPlan};
-
-/// Somewhere to send the rest of the work.
-pub trait Continuation {
-    fn continue_later(&self, next: &Checkpoint) -> impl Future<Output = Result<(), String>> + Send;
-}
-
-/// Invokes this same function asynchronously with `{"continue": checkpoint}`.
-pub struct SelfInvoke {
-    pub lambda: aws_sdk_lambda::Client,
-    /// The invoked function's ARN (from the invocation context, so aliases and versions hold).
-    pub function: String,
-}
-
-impl Continuation for SelfInvoke {
-    async fn continue_later(&self, next: &Checkpoint) -> Result<(), String> {
-        let payload =
-            serde_json::to_vec(&json!({ "continue": next })).map_err(|e| e.to_string())?;
-        self.lambda
-            .invoke()
-            .function_name(&self.function)
-            .invocation_type(InvocationType::Event)
-            .payload(Blob::new(payload))
-            .send()
-            .await
-            .map_err(|e| format!("invoking {} to continue: {}", self.function, describe(&e)))?;
-        Ok(())
-    }
-}
+use crate::load::file::{Checkpoint, FileError, FileSummary, LoadResult, Loader};
+use crate::load::plan::continuation::Continuation;
+use crate::load::plan::fan_out::{FanOut, Split, split};
+use crate::load::plan::request::{Ignored, LoadPlan};
 
 /// What one invocation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +66,7 @@ impl ErrorType for RunError {
 /// the invocation at the end.
 pub async fn run_plan<C: Continuation>(
     loader: &Loader,
+    fan_out: FanOut,
     plan: LoadPlan,
     deadline: Instant,
     continuation: &C,
@@ -112,7 +76,7 @@ pub async fn run_plan<C: Continuation>(
         ..LoadResponse::default()
     };
     let mut failures = Vec::new();
-    let pause_at = crate::before_deadline(deadline, loader.settings.checkpoint_margin);
+    let pause_at = crate::deadline::before_deadline(deadline, loader.settings.checkpoint_margin);
     for (i, job) in plan.jobs.into_iter().enumerate() {
         if i > 0 && Instant::now() >= pause_at {
             let url = format!("s3://{}/{}", job.bucket, job.key);
@@ -123,7 +87,7 @@ pub async fn run_plan<C: Continuation>(
             response.deferred.push(url);
             continue;
         }
-        let job = match split(loader, job, deadline, continuation).await {
+        let job = match split(loader, fan_out, job, deadline, continuation).await {
             Ok(Split::Whole(job)) => job,
             Ok(Split::Ranges { dispatched, own }) => {
                 response

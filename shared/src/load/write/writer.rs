@@ -15,9 +15,9 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep};
 
 use crate::aws_error::{ErrorClass, classify, describe};
-use crate::batch::PendingItem;
-use crate::concurrency::Concurrency;
-use crate::csv_schema::{ItemKey, KeySchema};
+use crate::load::read::keys::{ItemKey, KeySchema};
+use crate::load::write::batch::PendingItem;
+use crate::load::write::concurrency::Concurrency;
 use crate::retry::Backoff;
 
 #[derive(Debug, Clone, Copy)]

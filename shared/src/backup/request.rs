@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::request::{RequestError, kind_of};
+use crate::table_selection::check_table_name;
 
 /// Which service takes the backup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,20 +141,6 @@ pub fn parse_backup_request(payload: Value) -> Result<BackupRequest, RequestErro
         dry_run: input.dry_run,
         scheduled_at: None,
     })
-}
-
-/// DynamoDB table names: 3-255 characters of `[A-Za-z0-9_.-]`.
-pub fn check_table_name(name: &str) -> Result<(), String> {
-    let valid_chars = name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-    if (3..=255).contains(&name.len()) && valid_chars {
-        Ok(())
-    } else {
-        Err(format!(
-            "{name:?} is not a table name (3-255 characters: letters, digits, '_', '-', '.')"
-        ))
-    }
 }
 
 #[cfg(test)]

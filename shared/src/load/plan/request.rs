@@ -4,10 +4,10 @@ use aws_lambda_events::event::s3::S3Event;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::loader::Checkpoint;
-pub use crate::request::RequestError;
+use crate::load::file::Checkpoint;
+use crate::load::plan::s3_key::decode_event_key;
+use crate::request::RequestError;
 use crate::request::kind_of;
-use crate::s3_key::decode_event_key;
 
 /// Which object keys the S3 trigger loads.
 #[derive(Debug, Clone, PartialEq, Eq)]

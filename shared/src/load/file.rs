@@ -9,14 +9,13 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::aws_error::describe;
-use crate::batch::{BatchBuilder, PendingItem};
-use crate::batch_writer::{BatchWriter, WriteSettings};
-use crate::csv_schema::{
-    BlankCells, ColumnTypes, HeaderError, KeyAttribute, KeyKind, KeySchema, RowSchema,
-};
-use crate::csv_source::{ResumePoint, RowReader, SourceError, open_object};
-use crate::fan_out::FanOut;
-use crate::rejects_report::{RejectsReport, report_key};
+use crate::load::read::columns::{BlankCells, ColumnTypes};
+use crate::load::read::keys::{KeyAttribute, KeyKind, KeySchema};
+use crate::load::read::row::{HeaderError, RowSchema};
+use crate::load::read::source::{ResumePoint, RowReader, SourceError, open_object};
+use crate::load::report::{RejectsReport, report_key};
+use crate::load::write::batch::{BatchBuilder, PendingItem};
+use crate::load::write::writer::{BatchWriter, WriteSettings};
 
 /// The deadline is only checked every this many rows, which is also the least a segment loads,
 /// so every invocation makes progress.
@@ -84,8 +83,6 @@ pub struct LoaderSettings {
     pub write: WriteSettings,
     /// Time kept in hand before the Lambda deadline: past it, the loader pauses at a row boundary.
     pub checkpoint_margin: Duration,
-    /// When a large file is split into byte ranges loaded by concurrent invocations.
-    pub fan_out: FanOut,
 }
 
 /// Row counts. In a summary they are the file's totals so far, all segments included.
@@ -330,13 +327,13 @@ impl Loader {
             .await
             .map_err(|e| report_error(&e))?;
 
-        let pause_at = crate::before_deadline(deadline, self.settings.checkpoint_margin);
+        let pause_at = crate::deadline::before_deadline(deadline, self.settings.checkpoint_margin);
         let mut writer = BatchWriter::new(
             self.dynamodb.clone(),
             self.table.name.clone(),
             self.table.keys.clone(),
             self.settings.write,
-            crate::before_deadline(deadline, REPORT_RESERVE),
+            crate::deadline::before_deadline(deadline, REPORT_RESERVE),
         );
         let mut builder = BatchBuilder::new();
         let mut seg = Counts::default();

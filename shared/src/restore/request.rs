@@ -5,8 +5,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::backup_request::check_table_name;
 use crate::request::{RequestError, kind_of};
+use crate::table_selection::check_table_name;
 
 /// Where the data comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

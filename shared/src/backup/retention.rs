@@ -2,26 +2,9 @@
 //! retention period, beyond the newest few kept whatever their age.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
 
 use crate::backup_name::parse_backup_name;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BackupRecord {
-    pub arn: String,
-    pub name: String,
-    pub created: DateTime<Utc>,
-    /// `USER`, `SYSTEM` or `AWS_BACKUP`.
-    pub backup_type: String,
-    /// `CREATING`, `AVAILABLE` or `DELETED`.
-    pub status: String,
-}
-
-impl BackupRecord {
-    pub fn is_available(&self) -> bool {
-        self.status == "AVAILABLE"
-    }
-}
+use crate::table_backups::BackupRecord;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetentionPolicy {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::number::parse_number;
+use crate::load::read::number::parse_number;
 
 /// DynamoDB allows 32 levels of nesting.
 const MAX_DEPTH: usize = 32;

@@ -1,234 +1,20 @@
-//! Typing CSV rows into DynamoDB items: declared column types, the table's key schema, blank cells.
+//! Typing CSV rows into DynamoDB items: the header read against the column types and the table's
+//! key schema, then each row's cells typed, blank cells handled, and the item's size checked.
+//!
+//! Longer than 500 lines because half of it is the typing cases its tests check, beside the code.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::str::FromStr;
 
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_types::base64;
 use csv_async::ByteRecord;
 
-use crate::item_size::{MAX_ITEM_BYTES, attribute_size, number_size};
-use crate::json_cell::parse_json_cell;
-use crate::number::parse_number;
-
-pub type Item = HashMap<String, AttributeValue>;
-
-/// How a column's text becomes an attribute. Undeclared columns are strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnType {
-    String,
-    Number,
-    Bool,
-    /// A JSON object or array, stored as a map or list.
-    Json,
-    /// Base64 text, stored as binary.
-    Binary,
-}
-
-impl FromStr for ColumnType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "S" | "STRING" => Ok(ColumnType::String),
-            "N" | "NUMBER" => Ok(ColumnType::Number),
-            "BOOL" | "BOOLEAN" => Ok(ColumnType::Bool),
-            "JSON" => Ok(ColumnType::Json),
-            "B" | "BINARY" => Ok(ColumnType::Binary),
-            other => Err(format!(
-                "unknown column type {other:?} (use S, N, BOOL, JSON or B)"
-            )),
-        }
-    }
-}
-
-/// Declared column types, parsed from `name:TYPE,name:TYPE` (for example `amount:N,active:BOOL`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ColumnTypes(HashMap<String, ColumnType>);
-
-impl FromStr for ColumnTypes {
-    type Err = String;
-    fn from_str(spec: &str) -> Result<Self, String> {
-        let mut types = HashMap::new();
-        for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (name, ty) = entry
-                .rsplit_once(':')
-                .ok_or_else(|| format!("column type {entry:?} must be NAME:TYPE"))?;
-            let name = name.trim();
-            if name.is_empty() {
-                return Err(format!("column type {entry:?} has no column name"));
-            }
-            let ty = ty.parse().map_err(|e| format!("column {name:?}: {e}"))?;
-            if types.insert(name.to_string(), ty).is_some() {
-                return Err(format!("column {name:?} is declared twice"));
-            }
-        }
-        Ok(ColumnTypes(types))
-    }
-}
-
-impl ColumnTypes {
-    pub fn get(&self, column: &str) -> ColumnType {
-        self.0.get(column).copied().unwrap_or(ColumnType::String)
-    }
-
-    pub fn declared(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(String::as_str)
-    }
-
-    /// A declared type must agree with the table's key schema.
-    pub fn check_keys(&self, keys: &KeySchema) -> Result<(), String> {
-        for key in keys.attributes() {
-            if let Some(&declared) = self.0.get(&key.name)
-                && declared != key.kind.column_type()
-            {
-                return Err(format!(
-                    "column {:?} is a key of type {} in the table, but is declared {declared:?}",
-                    key.name,
-                    key.kind.as_str()
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// What an empty non-key cell becomes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BlankCells {
-    /// The attribute is left out of the item.
-    #[default]
-    Omit,
-    /// The attribute is stored as NULL.
-    Null,
-    /// The attribute is stored as an empty string (number, bool and JSON columns: NULL).
-    EmptyString,
-}
-
-impl FromStr for BlankCells {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "omit" => Ok(BlankCells::Omit),
-            "null" => Ok(BlankCells::Null),
-            "empty" | "empty-string" => Ok(BlankCells::EmptyString),
-            other => Err(format!("{other:?} is not omit, null or empty")),
-        }
-    }
-}
-
-/// A key attribute's DynamoDB type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyKind {
-    S,
-    N,
-    B,
-}
-
-impl KeyKind {
-    pub fn from_scalar(t: &ScalarAttributeType) -> Option<KeyKind> {
-        match t {
-            ScalarAttributeType::S => Some(KeyKind::S),
-            ScalarAttributeType::N => Some(KeyKind::N),
-            ScalarAttributeType::B => Some(KeyKind::B),
-            _ => None,
-        }
-    }
-
-    fn column_type(self) -> ColumnType {
-        match self {
-            KeyKind::S => ColumnType::String,
-            KeyKind::N => ColumnType::Number,
-            KeyKind::B => ColumnType::Binary,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyKind::S => "S",
-            KeyKind::N => "N",
-            KeyKind::B => "B",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyAttribute {
-    pub name: String,
-    pub kind: KeyKind,
-}
-
-/// The table's primary key, as `DescribeTable` reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeySchema {
-    pub partition: KeyAttribute,
-    pub sort: Option<KeyAttribute>,
-}
-
-impl KeySchema {
-    pub fn attributes(&self) -> impl Iterator<Item = &KeyAttribute> {
-        std::iter::once(&self.partition).chain(self.sort.as_ref())
-    }
-
-    /// The key of an item (as returned in `UnprocessedItems`), if it has its key attributes.
-    pub fn key_of(&self, item: &Item) -> Option<ItemKey> {
-        let part = |attr: &KeyAttribute| KeyValue::from_attribute(item.get(&attr.name)?);
-        Some(ItemKey {
-            partition: part(&self.partition)?,
-            sort: match &self.sort {
-                Some(sort) => Some(part(sort)?),
-                None => None,
-            },
-        })
-    }
-}
-
-/// One key attribute's value, normalised so that keys DynamoDB considers equal compare equal.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum KeyValue {
-    S(String),
-    /// Canonical form of the number (`1.0` and `1` are the same key).
-    N(String),
-    B(Vec<u8>),
-}
-
-impl KeyValue {
-    fn from_attribute(value: &AttributeValue) -> Option<KeyValue> {
-        match value {
-            AttributeValue::S(s) => Some(KeyValue::S(s.clone())),
-            AttributeValue::N(n) => Some(KeyValue::N(parse_number(n).ok()?.canonical)),
-            AttributeValue::B(b) => Some(KeyValue::B(b.as_ref().to_vec())),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for KeyValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KeyValue::S(s) => write!(f, "{s:?}"),
-            KeyValue::N(n) => write!(f, "{n}"),
-            KeyValue::B(b) => write!(f, "<{} bytes>", b.len()),
-        }
-    }
-}
-
-/// An item's full primary key (partition + sort): what DynamoDB de-duplicates on.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ItemKey {
-    pub partition: KeyValue,
-    pub sort: Option<KeyValue>,
-}
-
-impl fmt::Display for ItemKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.sort {
-            Some(sort) => write!(f, "({}, {sort})", self.partition),
-            None => write!(f, "({})", self.partition),
-        }
-    }
-}
+use crate::load::read::columns::{BlankCells, ColumnType, ColumnTypes};
+use crate::load::read::item_size::{MAX_ITEM_BYTES, attribute_size, number_size};
+use crate::load::read::json_cell::parse_json_cell;
+use crate::load::read::keys::{Item, ItemKey, KeyAttribute, KeySchema, KeyValue};
+use crate::load::read::number::parse_number;
 
 /// Why a header cannot be loaded at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -351,7 +137,7 @@ impl RowSchema {
                 let key = keys.attributes().find(|k| &k.name == name);
                 Column {
                     name: name.clone(),
-                    ty: key.map_or_else(|| types.get(name), |k| k.kind.column_type()),
+                    ty: key.map_or_else(|| types.get(name), |k| ColumnType::from(k.kind)),
                     is_key: i == partition || Some(i) == sort,
                 }
             })
@@ -504,6 +290,7 @@ pub fn parse_bool(text: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::read::keys::KeyKind;
 
     fn seed_keys() -> KeySchema {
         KeySchema {
@@ -573,46 +360,6 @@ mod tests {
         assert_eq!(row.item["amount"], n("2756"));
         assert_eq!(row.item["transaction_date"], s("9-2-2020"));
         assert_eq!(row.key.to_string(), "(\"3801\", \"23\")");
-    }
-
-    #[test]
-    fn column_types_parse_and_reject_nonsense() {
-        let t: ColumnTypes = " amount:N , active:bool,meta:JSON,blob:B ".parse().unwrap();
-        assert_eq!(t.get("amount"), ColumnType::Number);
-        assert_eq!(t.get("active"), ColumnType::Bool);
-        assert_eq!(t.get("meta"), ColumnType::Json);
-        assert_eq!(t.get("blob"), ColumnType::Binary);
-        assert_eq!(t.get("other"), ColumnType::String);
-        assert!(
-            "".parse::<ColumnTypes>()
-                .unwrap()
-                .declared()
-                .next()
-                .is_none()
-        );
-        assert!(
-            "amount"
-                .parse::<ColumnTypes>()
-                .unwrap_err()
-                .contains("NAME:TYPE")
-        );
-        assert!(
-            "amount:FLOAT"
-                .parse::<ColumnTypes>()
-                .unwrap_err()
-                .contains("FLOAT")
-        );
-        assert!(
-            "a:N,a:S"
-                .parse::<ColumnTypes>()
-                .unwrap_err()
-                .contains("twice")
-        );
-        assert!(
-            ":N".parse::<ColumnTypes>()
-                .unwrap_err()
-                .contains("no column name")
-        );
     }
 
     #[test]

@@ -4,8 +4,6 @@
 //! One table's failure never stops the others: each table gets an outcome, and the caller fails the
 //! invocation afterwards if any outcome is an error.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use aws_sdk_dynamodb::types::BackupTypeFilter;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
@@ -13,98 +11,14 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use crate::aws_error::describe;
+use crate::backup::config::BackupSettings;
+use crate::backup::request::{BackupRequest, Engine, Trigger};
 use crate::backup_name::{backup_name, hex};
-use crate::backup_request::{BackupRequest, Engine, Trigger};
 use crate::function_error::ErrorType;
 use crate::request::RequestError;
-use crate::retention::{BackupRecord, RetentionPolicy};
-use crate::retry::{Backoff, with_retries};
-
-/// When AWS Backup moves a recovery point to cold storage and deletes it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Lifecycle {
-    pub cold_after_days: Option<i64>,
-    pub delete_after_days: Option<i64>,
-}
-
-impl Lifecycle {
-    /// Refuses what AWS Backup would refuse, before any job starts.
-    pub fn validate(&self) -> Result<(), String> {
-        if let Some(cold) = self.cold_after_days
-            && cold < 1
-        {
-            return Err(format!(
-                "COLD_STORAGE_AFTER_DAYS must be at least 1, not {cold}"
-            ));
-        }
-        if let Some(delete) = self.delete_after_days
-            && delete < 1
-        {
-            return Err(format!(
-                "DELETE_AFTER_DAYS must be at least 1, not {delete}"
-            ));
-        }
-        if let (Some(cold), Some(delete)) = (self.cold_after_days, self.delete_after_days)
-            && delete < cold + 90
-        {
-            return Err(format!(
-                "DELETE_AFTER_DAYS ({delete}) must be at least 90 days after \
-                 COLD_STORAGE_AFTER_DAYS ({cold}): cold storage keeps recovery points 90 days at least"
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// Where and how AWS Backup jobs run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AwsBackupSettings {
-    pub vault: String,
-    pub role_arn: String,
-    pub lifecycle: Lifecycle,
-    pub start_window_minutes: i64,
-    pub complete_window_minutes: i64,
-    pub recovery_point_tags: BTreeMap<String, String>,
-}
-
-impl AwsBackupSettings {
-    pub fn validate(&self) -> Result<(), String> {
-        self.lifecycle.validate()?;
-        if self.start_window_minutes < 60 {
-            return Err(format!(
-                "START_WINDOW_MINUTES must be at least 60, not {}",
-                self.start_window_minutes
-            ));
-        }
-        if self.complete_window_minutes < 1 {
-            return Err(format!(
-                "COMPLETE_WINDOW_MINUTES must be at least 1, not {}",
-                self.complete_window_minutes
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// Which tables a run backs up when the request does not name them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TableSelection {
-    pub names: Vec<String>,
-    /// Every table carrying this tag (key, value), like the blog's `backup=daily` assignment.
-    pub tag: Option<(String, String)>,
-}
-
-#[derive(Debug, Clone)]
-pub struct BackupSettings {
-    pub tables: TableSelection,
-    pub engine: Engine,
-    pub retention: RetentionPolicy,
-    /// Report the native backups retention would delete, delete none.
-    pub dry_run: bool,
-    pub aws_backup: Option<AwsBackupSettings>,
-    pub max_attempts: u32,
-    pub backoff: Backoff,
-}
+use crate::retry::with_retries;
+use crate::table_backups::{BackupRecord, list_table_backups, to_chrono};
+use crate::table_selection::select_tables;
 
 /// What happened to one table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -414,115 +328,6 @@ impl BackupService {
     }
 }
 
-/// The selection's tables in their order, then every other table carrying its tag.
-pub async fn select_tables(
-    dynamodb: &aws_sdk_dynamodb::Client,
-    selection: &TableSelection,
-) -> Result<Vec<String>, String> {
-    let mut tables = selection.names.clone();
-    if let Some((key, value)) = &selection.tag {
-        let mut tagged = BTreeSet::new();
-        let mut pages = dynamodb.list_tables().into_paginator().items().send();
-        while let Some(name) = pages.next().await {
-            let name = name.map_err(|e| format!("ListTables: {}", describe(&e)))?;
-            if tables.contains(&name) {
-                continue;
-            }
-            let described = dynamodb
-                .describe_table()
-                .table_name(&name)
-                .send()
-                .await
-                .map_err(|e| format!("DescribeTable {name}: {}", describe(&e)))?;
-            let arn = described
-                .table()
-                .and_then(|t| t.table_arn())
-                .unwrap_or_default()
-                .to_string();
-            if has_tag(dynamodb, &arn, key, value).await? {
-                tagged.insert(name);
-            }
-        }
-        tables.extend(tagged);
-    }
-    Ok(tables)
-}
-
-async fn has_tag(
-    dynamodb: &aws_sdk_dynamodb::Client,
-    arn: &str,
-    key: &str,
-    value: &str,
-) -> Result<bool, String> {
-    let mut next = None;
-    loop {
-        let page = dynamodb
-            .list_tags_of_resource()
-            .resource_arn(arn)
-            .set_next_token(next)
-            .send()
-            .await
-            .map_err(|e| format!("ListTagsOfResource {arn}: {}", describe(&e)))?;
-        if page
-            .tags()
-            .iter()
-            .any(|t| t.key() == key && t.value() == value)
-        {
-            return Ok(true);
-        }
-        match page.next_token {
-            Some(token) => next = Some(token),
-            None => return Ok(false),
-        }
-    }
-}
-
-/// Every backup of `table` of the `kind` asked, all pages (`ListBackups` pages with
-/// `ExclusiveStartBackupArn`).
-pub async fn list_table_backups(
-    dynamodb: &aws_sdk_dynamodb::Client,
-    table: &str,
-    kind: BackupTypeFilter,
-) -> Result<Vec<BackupRecord>, String> {
-    let mut backups = Vec::new();
-    let mut start = None;
-    loop {
-        let page = dynamodb
-            .list_backups()
-            .table_name(table)
-            .backup_type(kind.clone())
-            .set_exclusive_start_backup_arn(start)
-            .send()
-            .await
-            .map_err(|e| format!("ListBackups {table}: {}", describe(&e)))?;
-        for summary in page.backup_summaries() {
-            let (Some(arn), Some(name), Some(created)) = (
-                summary.backup_arn(),
-                summary.backup_name(),
-                summary.backup_creation_date_time(),
-            ) else {
-                continue;
-            };
-            let text = |value: Option<&str>| value.unwrap_or_default().to_string();
-            backups.push(BackupRecord {
-                arn: arn.to_string(),
-                name: name.to_string(),
-                created: to_chrono(created),
-                backup_type: text(summary.backup_type().map(|t| t.as_str())),
-                status: text(summary.backup_status().map(|s| s.as_str())),
-            });
-        }
-        match page.last_evaluated_backup_arn {
-            Some(arn) => start = Some(arn),
-            None => return Ok(backups),
-        }
-    }
-}
-
-pub fn to_chrono(time: &aws_smithy_types::DateTime) -> DateTime<Utc> {
-    DateTime::from_timestamp(time.secs(), time.subsec_nanos()).unwrap_or_default()
-}
-
 fn log_outcome(outcome: &TableOutcome) {
     match &outcome.error {
         Some(error) => tracing::error!(table = %outcome.table, %error, "backup failed"),
@@ -542,28 +347,6 @@ fn log_outcome(outcome: &TableOutcome) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lifecycles_aws_would_refuse_are_refused() {
-        let ok = |cold, delete| {
-            Lifecycle {
-                cold_after_days: cold,
-                delete_after_days: delete,
-            }
-            .validate()
-        };
-        assert!(ok(None, None).is_ok());
-        assert!(ok(None, Some(366)).is_ok());
-        assert!(ok(Some(31), Some(366)).is_ok());
-        assert!(ok(Some(31), Some(121)).is_ok());
-        let err = ok(Some(31), Some(120)).unwrap_err();
-        assert!(
-            err.contains("DELETE_AFTER_DAYS (120)") && err.contains("90 days"),
-            "{err}"
-        );
-        assert!(ok(Some(0), None).is_err());
-        assert!(ok(None, Some(0)).is_err());
-    }
 
     #[test]
     fn tokens_are_stable_per_table_and_run() {

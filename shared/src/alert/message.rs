@@ -1,62 +1,12 @@
-//! Alerts: which job events deserve one, and the message people read (subject, body, attributes).
+//! The messages people read: an AWS Backup job event, or a console test, as subject, body and
+//! attributes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
-use crate::backup_events::{JobEvent, JobType};
-
-/// SNS subjects must be ASCII, one line, under 100 characters.
-pub const MAX_SUBJECT: usize = 99;
-
-/// Which states alert, per job type.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AlertPolicy {
-    pub backup_states: BTreeSet<String>,
-    pub copy_states: BTreeSet<String>,
-    pub restore_states: BTreeSet<String>,
-    /// Alert on a `COMPLETED` backup or copy that carries a status message ("completed with issues").
-    pub completed_with_issues: bool,
-}
-
-impl Default for AlertPolicy {
-    fn default() -> Self {
-        let set = |states: &[&str]| states.iter().map(|s| s.to_string()).collect();
-        AlertPolicy {
-            backup_states: set(&["FAILED", "ABORTED", "EXPIRED"]),
-            copy_states: set(&["FAILED", "ABORTED", "EXPIRED"]),
-            restore_states: set(&["COMPLETED", "FAILED"]),
-            completed_with_issues: true,
-        }
-    }
-}
-
-impl AlertPolicy {
-    pub fn alerts_on(&self, event: &JobEvent) -> bool {
-        let states = match event.job_type {
-            JobType::Backup => &self.backup_states,
-            JobType::Copy => &self.copy_states,
-            JobType::Restore => &self.restore_states,
-        };
-        states.contains(&event.state) || self.completed_with_issues && has_issues(event)
-    }
-}
-
-fn has_issues(event: &JobEvent) -> bool {
-    event.job_type != JobType::Restore
-        && event.state == "COMPLETED"
-        && event.status_message.is_some()
-}
-
-/// A message for the SNS topic.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Alert {
-    pub subject: String,
-    pub body: String,
-    /// SNS message attributes (strings), so subscribers can filter.
-    pub attributes: BTreeMap<String, String>,
-}
+use crate::alert::events::{JobEvent, JobType};
+use crate::topic::{Alert, subject};
 
 /// The alert for a job event.
 pub fn job_alert(prefix: &str, event: &JobEvent) -> Alert {
@@ -66,7 +16,7 @@ pub fn job_alert(prefix: &str, event: &JobEvent) -> Alert {
         (kind, Some(t)) => format!("{} of table {t}", kind.as_str()),
         (kind, None) => format!("{} job", kind.as_str()),
     };
-    let state = if has_issues(event) {
+    let state = if event.has_issues() {
         "COMPLETED with issues".to_string()
     } else {
         event.state.clone()
@@ -141,25 +91,6 @@ pub fn test_alert(prefix: &str, now: DateTime<Utc>) -> Alert {
     }
 }
 
-/// One line, ASCII only, cut to SNS's limit.
-pub fn subject(text: &str) -> String {
-    let mut clean: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii() && !c.is_ascii_control() {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
-    if clean.len() > MAX_SUBJECT {
-        clean.truncate(MAX_SUBJECT - 3);
-        clean.push_str("...");
-    }
-    clean
-}
-
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut value = bytes as f64;
@@ -210,25 +141,6 @@ mod tests {
     }
 
     #[test]
-    fn default_policy() {
-        let p = AlertPolicy::default();
-        let backup = |state: &str, message: Option<&str>| {
-            event(
-                "Backup Job State Change",
-                json!({"state": state, "statusMessage": message}),
-            )
-        };
-        assert!(p.alerts_on(&backup("FAILED", None)));
-        assert!(p.alerts_on(&backup("EXPIRED", None)));
-        assert!(!p.alerts_on(&backup("COMPLETED", None)));
-        assert!(p.alerts_on(&backup("COMPLETED", Some("Windows VSS failed"))));
-        assert!(!p.alerts_on(&backup("RUNNING", None)));
-        let restore = |status: &str| event("Restore Job State Change", json!({"status": status}));
-        assert!(p.alerts_on(&restore("COMPLETED")) && p.alerts_on(&restore("FAILED")));
-        assert!(!p.alerts_on(&restore("RUNNING")));
-    }
-
-    #[test]
     fn a_failed_backup_reads_well() {
         let e = event(
             "Backup Job State Change",
@@ -257,17 +169,6 @@ mod tests {
         assert_eq!(alert.attributes["state"], "FAILED");
         assert_eq!(alert.attributes["job_type"], "backup");
         assert_eq!(alert.attributes["resource_type"], "DynamoDB");
-    }
-
-    #[test]
-    fn subjects_stay_within_sns_limits() {
-        let long = subject(&format!(
-            "[ddb-guard] FAILED: backup of table {}",
-            "t".repeat(255)
-        ));
-        assert_eq!(long.len(), MAX_SUBJECT);
-        assert!(long.ends_with("..."));
-        assert_eq!(subject("café\nau lait"), "caf??au lait");
     }
 
     #[test]

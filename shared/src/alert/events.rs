@@ -60,6 +60,13 @@ pub struct JobEvent {
 }
 
 impl JobEvent {
+    /// "Completed with issues": a backup or copy that completed with a status message.
+    pub fn has_issues(&self) -> bool {
+        self.job_type != JobType::Restore
+            && self.state == "COMPLETED"
+            && self.status_message.is_some()
+    }
+
     /// Reads an EventBridge event; `None` when it is not an AWS Backup job state change.
     pub fn from_event(event: &Value) -> Option<JobEvent> {
         let job_type = JobType::from_detail_type(text(event, "detail-type")?.as_str())?;

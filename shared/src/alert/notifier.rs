@@ -1,80 +1,25 @@
-//! The backup-notifier's work: AWS Backup job events become alerts on an SNS topic, a schedule runs
-//! the missing-backup watchdog, and a console test sends a marked test alert.
+//! The backup-notifier's work, once a request is read: AWS Backup job events become alerts on the
+//! topic (and completed restores a finish request), a schedule runs the missing-backup watchdog, and a
+//! console test sends a marked test alert.
 
 use aws_sdk_backup::types::RecoveryPointStatus;
 use aws_sdk_dynamodb::types::BackupTypeFilter;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
-use aws_sdk_sns::types::MessageAttributeValue;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::alert::config::NotifierSettings;
+use crate::alert::events::{JobEvent, JobType};
+use crate::alert::message::{job_alert, test_alert};
+use crate::alert::request::NotifierRequest;
+use crate::alert::watchdog::{Freshness, freshness};
 use crate::aws_error::describe;
-use crate::backup::{TableSelection, list_table_backups, select_tables, to_chrono};
-use crate::backup_events::{JobEvent, JobType};
 use crate::function_error::ErrorType;
-use crate::notify::{Alert, AlertPolicy, job_alert, subject, test_alert};
-use crate::request::{RequestError, kind_of};
-use crate::watchdog::{Freshness, freshness};
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum NotifierRequest {
-    Job(Box<JobEvent>),
-    /// An `aws.backup` event that is not a job state change.
-    Other(String),
-    Watchdog,
-    Test,
-}
-
-const SHAPES: &str = "expected an AWS Backup job event, an EventBridge \"Scheduled Event\" or \
-                      {\"action\": \"watchdog\"} (the watchdog), or {} (a test alert)";
-
-pub fn parse_notifier_request(payload: &Value) -> Result<NotifierRequest, RequestError> {
-    let Value::Object(fields) = payload else {
-        return Err(RequestError(format!("{SHAPES}; got {}", kind_of(payload))));
-    };
-    if fields.is_empty() {
-        return Ok(NotifierRequest::Test);
-    }
-    if payload.get("action").and_then(Value::as_str) == Some("watchdog") && fields.len() == 1 {
-        return Ok(NotifierRequest::Watchdog);
-    }
-    let detail_type = payload.get("detail-type").and_then(Value::as_str);
-    let source = payload
-        .get("source")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    match detail_type {
-        Some("Scheduled Event") => Ok(NotifierRequest::Watchdog),
-        Some(kind) => match JobEvent::from_event(payload) {
-            Some(event) => Ok(NotifierRequest::Job(Box::new(event))),
-            None if source == "aws.backup" => Ok(NotifierRequest::Other(kind.to_string())),
-            None => Err(RequestError(format!(
-                "a {kind:?} event from {source:?}: {SHAPES}"
-            ))),
-        },
-        None => {
-            let names: Vec<&str> = fields.keys().map(String::as_str).collect();
-            Err(RequestError(format!(
-                "{SHAPES}; got an object with {names:?}"
-            )))
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct NotifierSettings {
-    pub topic_arn: String,
-    pub subject_prefix: String,
-    pub policy: AlertPolicy,
-    /// The restore-handler to send `{"action": "finish"}` when a restore job completes.
-    pub finish_function: Option<String>,
-    pub watch: TableSelection,
-    pub max_backup_age: Duration,
-    /// Also look at AWS Backup recovery points (`ListRecoveryPointsByResource`).
-    pub watch_aws_backup: bool,
-}
+use crate::table_backups::{list_table_backups, to_chrono};
+use crate::table_selection::select_tables;
+use crate::topic::{self, Alert, subject};
 
 /// One table's state, as the watchdog saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -327,29 +272,9 @@ impl Notifier {
 
     /// Publishes to the topic; returns the message id.
     async fn publish(&self, alert: &Alert) -> Result<String, NotifierError> {
-        let attributes = alert
-            .attributes
-            .iter()
-            .map(|(k, v)| {
-                MessageAttributeValue::builder()
-                    .data_type("String")
-                    .string_value(v)
-                    .build()
-                    .map(|value| (k.clone(), value))
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.publish_error(alert, e.to_string()))?;
-        let out = self
-            .sns
-            .publish()
-            .topic_arn(&self.settings.topic_arn)
-            .subject(&alert.subject)
-            .message(&alert.body)
-            .set_message_attributes(Some(attributes))
-            .send()
+        let id = topic::publish(&self.sns, &self.settings.topic_arn, alert)
             .await
-            .map_err(|e| self.publish_error(alert, describe(&e)))?;
-        let id = out.message_id.unwrap_or_default();
+            .map_err(|reason| self.publish_error(alert, reason))?;
         tracing::info!(subject = %alert.subject, message_id = %id, "alert published");
         Ok(id)
     }
@@ -359,50 +284,6 @@ impl Notifier {
             subject: alert.subject.clone(),
             topic: self.settings.topic_arn.clone(),
             reason,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_shapes() {
-        assert_eq!(
-            parse_notifier_request(&json!({})).unwrap(),
-            NotifierRequest::Test
-        );
-        assert_eq!(
-            parse_notifier_request(&json!({"action": "watchdog"})).unwrap(),
-            NotifierRequest::Watchdog
-        );
-        let schedule =
-            json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
-        assert_eq!(
-            parse_notifier_request(&schedule).unwrap(),
-            NotifierRequest::Watchdog
-        );
-        let job = json!({"detail-type": "Backup Job State Change", "source": "aws.backup", "detail": {"state": "FAILED"}});
-        assert!(matches!(
-            parse_notifier_request(&job).unwrap(),
-            NotifierRequest::Job(_)
-        ));
-        let plan = json!({"detail-type": "Backup Plan State Change", "source": "aws.backup", "detail": {}});
-        assert!(matches!(
-            parse_notifier_request(&plan).unwrap(),
-            NotifierRequest::Other(_)
-        ));
-        for (payload, expect) in [
-            (json!("hi"), "got a string"),
-            (json!({"action": "panic"}), "[\"action\"]"),
-            (
-                json!({"detail-type": "Object Created", "source": "aws.s3"}),
-                "\"Object Created\"",
-            ),
-        ] {
-            let err = parse_notifier_request(&payload).unwrap_err().to_string();
-            assert!(err.contains(expect), "{payload}: {err}");
         }
     }
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use csv_async::ByteRecord;
 
-use crate::csv_schema::{Item, ItemKey};
+use crate::load::read::keys::{Item, ItemKey};
 
 /// DynamoDB's limit of requests in one `BatchWriteItem` call.
 pub const MAX_BATCH_ITEMS: usize = 25;
@@ -67,7 +67,7 @@ impl BatchBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::csv_schema::KeyValue;
+    use crate::load::read::keys::KeyValue;
     use aws_sdk_dynamodb::types::AttributeValue;
     use std::collections::HashSet;
 

@@ -1,0 +1,176 @@
+//! The backup-notifier's environment, read and checked at cold start.
+
+use std::collections::BTreeSet;
+
+use chrono::Duration;
+
+use serde::Deserialize;
+
+use crate::alert::policy::AlertPolicy;
+use crate::env::{ConfigError, key_value, list};
+use crate::table_selection::{TableSelection, check_table_name};
+
+#[derive(Debug, Clone)]
+pub struct NotifierSettings {
+    pub topic_arn: String,
+    pub subject_prefix: String,
+    pub policy: AlertPolicy,
+    /// The restore-handler to send `{"action": "finish"}` when a restore job completes.
+    pub finish_function: Option<String>,
+    pub watch: TableSelection,
+    pub max_backup_age: Duration,
+    /// Also look at AWS Backup recovery points (`ListRecoveryPointsByResource`).
+    pub watch_aws_backup: bool,
+}
+
+fn default_subject_prefix() -> String {
+    "[ddb-guard]".into()
+}
+fn default_failure_states() -> String {
+    "FAILED,ABORTED,EXPIRED".into()
+}
+fn default_restore_states() -> String {
+    "COMPLETED,FAILED".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_max_backup_age_hours() -> f64 {
+    26.0
+}
+
+/// The backup-notifier's environment.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NotifierEnv {
+    pub topic_arn: String,
+    #[serde(default = "default_subject_prefix")]
+    pub subject_prefix: String,
+    /// Comma-separated states that alert, per job type.
+    #[serde(default = "default_failure_states")]
+    pub alert_backup_states: String,
+    #[serde(default = "default_failure_states")]
+    pub alert_copy_states: String,
+    #[serde(default = "default_restore_states")]
+    pub alert_restore_states: String,
+    #[serde(default = "default_true")]
+    pub alert_completed_with_issues: bool,
+    /// The restore-handler to ask to finish a completed restore (name or ARN).
+    #[serde(default)]
+    pub finish_restore_function: String,
+    #[serde(default)]
+    pub watch_table_names: String,
+    /// `key=value`
+    #[serde(default)]
+    pub watch_table_tag: String,
+    #[serde(default = "default_max_backup_age_hours")]
+    pub max_backup_age_hours: f64,
+    #[serde(default = "default_true")]
+    pub watch_aws_backup: bool,
+}
+
+impl NotifierEnv {
+    pub fn validate(self) -> Result<NotifierSettings, ConfigError> {
+        let bad = |var: &str, why: String| ConfigError(format!("{var}: {why}"));
+        if !self.topic_arn.starts_with("arn:") {
+            return Err(bad(
+                "TOPIC_ARN",
+                format!("{:?} is not an SNS topic ARN", self.topic_arn),
+            ));
+        }
+        let states = |var: &str, text: &str| -> Result<BTreeSet<String>, ConfigError> {
+            const KNOWN: [&str; 7] = [
+                "CREATED",
+                "PENDING",
+                "RUNNING",
+                "COMPLETED",
+                "ABORTED",
+                "EXPIRED",
+                "FAILED",
+            ];
+            list(text)
+                .into_iter()
+                .map(|s| s.to_ascii_uppercase())
+                .map(|s| {
+                    if KNOWN.contains(&s.as_str()) {
+                        Ok(s)
+                    } else {
+                        Err(bad(
+                            var,
+                            format!("{s:?} is not one of {}", KNOWN.join(", ")),
+                        ))
+                    }
+                })
+                .collect()
+        };
+        let names = list(&self.watch_table_names);
+        for name in &names {
+            check_table_name(name).map_err(|e| bad("WATCH_TABLE_NAMES", e))?;
+        }
+        let tag = match self.watch_table_tag.trim() {
+            "" => None,
+            tag => Some(key_value(tag).map_err(|e| bad("WATCH_TABLE_TAG", e))?),
+        };
+        if !self.max_backup_age_hours.is_finite() || self.max_backup_age_hours <= 0.0 {
+            return Err(bad("MAX_BACKUP_AGE_HOURS", "must be more than 0".into()));
+        }
+        Ok(NotifierSettings {
+            topic_arn: self.topic_arn,
+            subject_prefix: self.subject_prefix,
+            policy: AlertPolicy {
+                backup_states: states("ALERT_BACKUP_STATES", &self.alert_backup_states)?,
+                copy_states: states("ALERT_COPY_STATES", &self.alert_copy_states)?,
+                restore_states: states("ALERT_RESTORE_STATES", &self.alert_restore_states)?,
+                completed_with_issues: self.alert_completed_with_issues,
+            },
+            finish_function: Some(self.finish_restore_function.trim().to_string())
+                .filter(|f| !f.is_empty()),
+            watch: TableSelection { names, tag },
+            max_backup_age: chrono::Duration::seconds((self.max_backup_age_hours * 3600.0) as i64),
+            watch_aws_backup: self.watch_aws_backup,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::{from_vars, vars};
+
+    #[test]
+    fn notifier_settings() {
+        let n = from_vars::<NotifierEnv>(vars(&[
+            ("TOPIC_ARN", "arn:aws:sns:us-east-1:1:alerts"),
+            ("ALERT_BACKUP_STATES", "failed, expired"),
+            ("WATCH_TABLE_TAG", "backup=daily"),
+        ]))
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert_eq!(
+            n.policy.backup_states,
+            BTreeSet::from(["FAILED".into(), "EXPIRED".into()])
+        );
+        assert_eq!(
+            n.policy.restore_states,
+            BTreeSet::from(["COMPLETED".into(), "FAILED".into()])
+        );
+        assert_eq!(n.max_backup_age, chrono::Duration::hours(26));
+        for (pairs, expect) in [
+            (vec![], "TOPIC_ARN"),
+            (vec![("TOPIC_ARN", "alerts")], "TOPIC_ARN"),
+            (
+                vec![("TOPIC_ARN", "arn:x"), ("ALERT_COPY_STATES", "BROKEN")],
+                "ALERT_COPY_STATES",
+            ),
+            (
+                vec![("TOPIC_ARN", "arn:x"), ("MAX_BACKUP_AGE_HOURS", "0")],
+                "MAX_BACKUP_AGE_HOURS",
+            ),
+        ] {
+            let err = from_vars::<NotifierEnv>(vars(&pairs))
+                .and_then(NotifierEnv::validate)
+                .unwrap_err();
+            assert!(err.to_string().contains(expect), "{pairs:?}: {err}");
+        }
+    }
+}

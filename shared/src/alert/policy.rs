@@ -1,0 +1,72 @@
+//! Which AWS Backup job events deserve an alert: the states configured per job type, and
+//! "completed with issues".
+
+use std::collections::BTreeSet;
+
+use crate::alert::events::{JobEvent, JobType};
+
+/// Which states alert, per job type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertPolicy {
+    pub backup_states: BTreeSet<String>,
+    pub copy_states: BTreeSet<String>,
+    pub restore_states: BTreeSet<String>,
+    /// Alert on a `COMPLETED` backup or copy that carries a status message ("completed with issues").
+    pub completed_with_issues: bool,
+}
+
+impl Default for AlertPolicy {
+    fn default() -> Self {
+        let set = |states: &[&str]| states.iter().map(|s| s.to_string()).collect();
+        AlertPolicy {
+            backup_states: set(&["FAILED", "ABORTED", "EXPIRED"]),
+            copy_states: set(&["FAILED", "ABORTED", "EXPIRED"]),
+            restore_states: set(&["COMPLETED", "FAILED"]),
+            completed_with_issues: true,
+        }
+    }
+}
+
+impl AlertPolicy {
+    pub fn alerts_on(&self, event: &JobEvent) -> bool {
+        let states = match event.job_type {
+            JobType::Backup => &self.backup_states,
+            JobType::Copy => &self.copy_states,
+            JobType::Restore => &self.restore_states,
+        };
+        states.contains(&event.state) || self.completed_with_issues && event.has_issues()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn event(detail_type: &str, detail: serde_json::Value) -> JobEvent {
+        JobEvent::from_event(
+            &json!({"detail-type": detail_type, "region": "eu-west-1", "detail": detail}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn default_policy() {
+        let p = AlertPolicy::default();
+        let backup = |state: &str, message: Option<&str>| {
+            event(
+                "Backup Job State Change",
+                json!({"state": state, "statusMessage": message}),
+            )
+        };
+        assert!(p.alerts_on(&backup("FAILED", None)));
+        assert!(p.alerts_on(&backup("EXPIRED", None)));
+        assert!(!p.alerts_on(&backup("COMPLETED", None)));
+        assert!(p.alerts_on(&backup("COMPLETED", Some("Windows VSS failed"))));
+        assert!(!p.alerts_on(&backup("RUNNING", None)));
+        let restore = |status: &str| event("Restore Job State Change", json!({"status": status}));
+        assert!(p.alerts_on(&restore("COMPLETED")) && p.alerts_on(&restore("FAILED")));
+        assert!(!p.alerts_on(&restore("RUNNING")));
+    }
+}

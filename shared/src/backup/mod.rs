@@ -1,0 +1,7 @@
+//! The backup wing: on-demand backups through DynamoDB or AWS Backup, and retention of this
+//! toolkit's own native backups.
+
+pub mod config;
+pub mod request;
+pub mod retention;
+pub mod service;

@@ -1,0 +1,10 @@
+//! Reading rows: the object's bytes (gzip or plain, resumable at a byte offset), CSV records, and
+//! each row typed into an item.
+
+pub mod columns;
+pub mod item_size;
+pub mod json_cell;
+pub mod keys;
+pub mod number;
+pub mod row;
+pub mod source;

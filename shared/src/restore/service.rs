@@ -1,0 +1,397 @@
+//! Restoring into a new table (native backup, point in time, or AWS Backup recovery point), safely,
+//! and finishing it: its settings brought back (`settings`) and its items counted (`verify`).
+
+use std::time::Duration;
+
+use aws_sdk_backup::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{
+    BillingMode as DynamoBillingMode, SseSpecification, SseType, TableDescription,
+};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use crate::aws_error::describe;
+use crate::backup_name::hex;
+use crate::function_error::ErrorType;
+use crate::restore::config::RestoreSettings;
+use crate::restore::request::{
+    BillingMode, FinishRequest, RestoreOptions, RestorePlan, RestoreSource, default_target_name,
+};
+use crate::restore::verify::Verification;
+
+/// What a restore (or a finish) did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RestoreReport {
+    pub source_table: String,
+    pub target_table: String,
+    /// `backup <arn>`, `point in time <time>`, `latest restorable time`, `recovery point <arn>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_job_id: Option<String>,
+    /// The new table's status when this invocation ended.
+    pub table_status: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub settings_reapplied: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub settings_not_reapplied: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+    /// What to do when the restore is still running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// Nothing was started.
+    #[error("restore refused: {0}")]
+    Refused(String),
+    #[error("{0}")]
+    Failed(String),
+    /// The table was restored, but some settings could not be brought back.
+    #[error(
+        "{} was restored but these settings were not brought back: {}",
+        .0.target_table, .0.settings_not_reapplied.join("; ")
+    )]
+    SettingsNotRestored(Box<RestoreReport>),
+}
+
+impl ErrorType for RestoreError {
+    fn error_type(&self) -> &'static str {
+        match self {
+            RestoreError::Refused(_) => "RestoreRefused",
+            RestoreError::Failed(_) => "RestoreFailed",
+            RestoreError::SettingsNotRestored(_) => "SettingsNotRestored",
+        }
+    }
+}
+
+const ACTIVE: &str = "ACTIVE";
+const NOT_CREATED_YET: &str = "NOT_CREATED_YET";
+/// Kept back from the deadline for re-applying settings after waiting.
+const FINISH_RESERVE: Duration = Duration::from_secs(30);
+
+pub struct RestoreService {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub backup: aws_sdk_backup::Client,
+    pub settings: RestoreSettings,
+}
+
+impl RestoreService {
+    /// Checks everything, starts the restore, and finishes it here if asked to wait and time allows.
+    pub async fn restore(
+        &self,
+        plan: RestorePlan,
+        deadline: Instant,
+    ) -> Result<RestoreReport, RestoreError> {
+        let source = plan.source_table.clone();
+        let target = plan
+            .target_table
+            .clone()
+            .unwrap_or_else(|| default_target_name(&source, Utc::now()));
+        if self.describe(&target).await?.is_some() {
+            return Err(RestoreError::Refused(format!(
+                "table {target} already exists; a restore only ever creates a new table"
+            )));
+        }
+        let mut report = RestoreReport {
+            source_table: source.clone(),
+            target_table: target.clone(),
+            ..RestoreReport::default()
+        };
+        match &plan.source {
+            RestoreSource::Backup(arn) => {
+                self.check_backup(arn, &source).await?;
+                self.restore_from_backup(arn, &target, &plan.options)
+                    .await?;
+                report.restored_from = Some(format!("backup {arn}"));
+            }
+            RestoreSource::LatestBackup => {
+                let arn = self.latest_backup(&source).await?;
+                self.restore_from_backup(&arn, &target, &plan.options)
+                    .await?;
+                report.restored_from = Some(format!("backup {arn}"));
+            }
+            RestoreSource::PointInTime(at) => {
+                self.check_point_in_time(&source, Some(*at)).await?;
+                self.restore_to_point_in_time(&source, &target, Some(*at), &plan.options)
+                    .await?;
+                report.restored_from = Some(format!("point in time {}", at.to_rfc3339()));
+            }
+            RestoreSource::LatestRestorable => {
+                self.check_point_in_time(&source, None).await?;
+                self.restore_to_point_in_time(&source, &target, None, &plan.options)
+                    .await?;
+                report.restored_from = Some("latest restorable time".into());
+            }
+            RestoreSource::RecoveryPoint(arn) => {
+                let job = self.start_restore_job(arn, &target, &plan.options).await?;
+                report.restore_job_id = Some(job);
+                report.restored_from = Some(format!("recovery point {arn}"));
+            }
+        }
+        tracing::info!(%source, %target, from = report.restored_from.as_deref().unwrap_or_default(), "restore started");
+        let wait_until = plan
+            .options
+            .wait
+            .then(|| crate::deadline::before_deadline(deadline, FINISH_RESERVE));
+        report.table_status = self.wait_active(&target, wait_until).await?;
+        if report.table_status == ACTIVE && plan.options.wait {
+            self.finish_table(&mut report, &plan.options, deadline)
+                .await?;
+        } else {
+            report.next_step = Some(finish_hint(&target, &source));
+        }
+        Ok(report)
+    }
+
+    /// Re-applies the source's settings to a restored table that is `ACTIVE`, and verifies it.
+    pub async fn finish(
+        &self,
+        request: FinishRequest,
+        deadline: Instant,
+    ) -> Result<RestoreReport, RestoreError> {
+        let target = request.target_table.clone();
+        let Some(described) = self.describe(&target).await? else {
+            return Err(RestoreError::Refused(format!(
+                "table {target} does not exist (yet)"
+            )));
+        };
+        let source = request
+            .source_table
+            .clone()
+            .or_else(|| {
+                described
+                    .restore_summary()
+                    .and_then(|s| s.source_table_arn())
+                    .and_then(|arn| arn.rsplit_once("table/"))
+                    .map(|(_, name)| name.to_string())
+            })
+            .or_else(|| self.settings.source_table.clone())
+            .ok_or_else(|| {
+                RestoreError::Refused(format!(
+                    "cannot tell which table {target} was restored from: give source_table"
+                ))
+            })?;
+        let mut report = RestoreReport {
+            source_table: source.clone(),
+            target_table: target.clone(),
+            ..RestoreReport::default()
+        };
+        let wait_until = request
+            .options
+            .wait
+            .then(|| crate::deadline::before_deadline(deadline, FINISH_RESERVE));
+        report.table_status = self.wait_active(&target, wait_until).await?;
+        if report.table_status != ACTIVE {
+            return Err(RestoreError::Refused(format!(
+                "table {target} is {}, not ACTIVE: send this request again once the restore \
+                 completes",
+                report.table_status
+            )));
+        }
+        self.finish_table(&mut report, &request.options, deadline)
+            .await?;
+        Ok(report)
+    }
+
+    async fn finish_table(
+        &self,
+        report: &mut RestoreReport,
+        options: &RestoreOptions,
+        deadline: Instant,
+    ) -> Result<(), RestoreError> {
+        self.reapply_settings(report, options.deletion_protection, deadline)
+            .await;
+        if options.verify {
+            report.verification = Some(
+                self.verify(&report.target_table, &report.source_table)
+                    .await?,
+            );
+        }
+        tracing::info!(
+            target = %report.target_table,
+            reapplied = ?report.settings_reapplied,
+            not_reapplied = ?report.settings_not_reapplied,
+            verification = ?report.verification,
+            "restore finished"
+        );
+        if report.settings_not_reapplied.is_empty() {
+            Ok(())
+        } else {
+            Err(RestoreError::SettingsNotRestored(Box::new(report.clone())))
+        }
+    }
+
+    /// `None` when the table does not exist.
+    pub(super) async fn describe(
+        &self,
+        table: &str,
+    ) -> Result<Option<TableDescription>, RestoreError> {
+        match self
+            .dynamodb
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.table),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(RestoreError::Failed(format!(
+                "DescribeTable {table}: {}",
+                describe(&e)
+            ))),
+        }
+    }
+
+    async fn restore_from_backup(
+        &self,
+        arn: &str,
+        target: &str,
+        options: &RestoreOptions,
+    ) -> Result<(), RestoreError> {
+        self.dynamodb
+            .restore_table_from_backup()
+            .backup_arn(arn)
+            .target_table_name(target)
+            .set_billing_mode_override(options.billing_mode.map(billing_mode))
+            .set_sse_specification_override(sse(options))
+            .send()
+            .await
+            .map_err(|e| restore_call_error("RestoreTableFromBackup", target, &e))?;
+        Ok(())
+    }
+
+    async fn restore_to_point_in_time(
+        &self,
+        source: &str,
+        target: &str,
+        at: Option<DateTime<Utc>>,
+        options: &RestoreOptions,
+    ) -> Result<(), RestoreError> {
+        let time = at.map(|t| {
+            aws_smithy_types::DateTime::from_secs_and_nanos(
+                t.timestamp(),
+                t.timestamp_subsec_nanos(),
+            )
+        });
+        self.dynamodb
+            .restore_table_to_point_in_time()
+            .source_table_name(source)
+            .target_table_name(target)
+            .set_restore_date_time(time)
+            .set_use_latest_restorable_time(at.is_none().then_some(true))
+            .set_billing_mode_override(options.billing_mode.map(billing_mode))
+            .set_sse_specification_override(sse(options))
+            .send()
+            .await
+            .map_err(|e| restore_call_error("RestoreTableToPointInTime", target, &e))?;
+        Ok(())
+    }
+
+    /// AWS Backup `StartRestoreJob`; returns the job id.
+    async fn start_restore_job(
+        &self,
+        recovery_point: &str,
+        target: &str,
+        options: &RestoreOptions,
+    ) -> Result<String, RestoreError> {
+        let role = self.settings.restore_role_arn.as_deref().ok_or_else(|| {
+            RestoreError::Refused(
+                "restoring a recovery point needs RESTORE_ROLE_ARN in the function's configuration"
+                    .into(),
+            )
+        })?;
+        let mut request = self
+            .backup
+            .start_restore_job()
+            .recovery_point_arn(recovery_point)
+            .iam_role_arn(role)
+            .resource_type("DynamoDB")
+            .idempotency_token(hex(&Sha256::digest(
+                format!("{recovery_point}\n{target}").as_bytes(),
+            )))
+            .metadata("targetTableName", target);
+        request = match &options.kms_key_arn {
+            Some(key) => request
+                .metadata("encryptionType", "KMS")
+                .metadata("kmsMasterKeyArn", key),
+            None => request.metadata("encryptionType", "Default"),
+        };
+        if let Some(protect) = options.deletion_protection {
+            request = request.metadata("deletionProtection", protect.to_string());
+        }
+        let job = request.send().await.map_err(|e| {
+            RestoreError::Failed(format!(
+                "StartRestoreJob {recovery_point}: {}",
+                describe(&e)
+            ))
+        })?;
+        job.restore_job_id
+            .ok_or_else(|| RestoreError::Failed("StartRestoreJob returned no job id".into()))
+    }
+
+    /// The table's status once `ACTIVE` or `until` passes (`None`: look once).
+    pub(super) async fn wait_active(
+        &self,
+        table: &str,
+        until: Option<Instant>,
+    ) -> Result<String, RestoreError> {
+        loop {
+            let status = match self.describe(table).await? {
+                Some(t) => t
+                    .table_status()
+                    .map_or("UNKNOWN".to_string(), |s| s.as_str().to_string()),
+                None => NOT_CREATED_YET.to_string(),
+            };
+            let poll = self.settings.poll_interval;
+            match until {
+                Some(until) if status != ACTIVE && Instant::now() + poll < until => {
+                    tokio::time::sleep(poll).await;
+                }
+                _ => return Ok(status),
+            }
+        }
+    }
+}
+
+fn finish_hint(target: &str, source: &str) -> String {
+    format!(
+        "once {target} is ACTIVE, send {{\"action\": \"finish\", \"target_table\": \"{target}\", \
+         \"source_table\": \"{source}\"}} to bring back its settings"
+    )
+}
+
+fn restore_call_error<E: ProvideErrorMetadata>(call: &str, target: &str, e: &E) -> RestoreError {
+    match e.code() {
+        Some("TableAlreadyExistsException") => RestoreError::Refused(format!(
+            "table {target} already exists; a restore only ever creates a new table"
+        )),
+        _ => RestoreError::Failed(format!("{call} into {target}: {}", describe(e))),
+    }
+}
+
+fn billing_mode(mode: BillingMode) -> DynamoBillingMode {
+    match mode {
+        BillingMode::PayPerRequest => DynamoBillingMode::PayPerRequest,
+        BillingMode::Provisioned => DynamoBillingMode::Provisioned,
+    }
+}
+
+fn sse(options: &RestoreOptions) -> Option<SseSpecification> {
+    options.kms_key_arn.as_ref().map(|key| {
+        SseSpecification::builder()
+            .enabled(true)
+            .sse_type(SseType::Kms)
+            .kms_master_key_id(key)
+            .build()
+    })
+}

@@ -1,0 +1,117 @@
+//! What a restore starts from, checked before anything is created: a backup of the right table that
+//! is available, the newest such backup, or a time inside the restorable window.
+
+use aws_sdk_dynamodb::types::{BackupStatus, BackupTypeFilter, PointInTimeRecoveryStatus};
+use chrono::{DateTime, Utc};
+
+use crate::aws_error::describe;
+use crate::restore::service::{RestoreError, RestoreService};
+use crate::table_backups::{list_table_backups, to_chrono};
+
+impl RestoreService {
+    /// The backup exists, is `AVAILABLE`, and is a backup of `source`.
+    pub(super) async fn check_backup(&self, arn: &str, source: &str) -> Result<(), RestoreError> {
+        let described = self
+            .dynamodb
+            .describe_backup()
+            .backup_arn(arn)
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(s) if s.is_backup_not_found_exception() => {
+                    RestoreError::Refused(format!("backup {arn} does not exist"))
+                }
+                _ => RestoreError::Failed(format!("DescribeBackup {arn}: {}", describe(&e))),
+            })?;
+        let backup = described.backup_description;
+        let status = backup
+            .as_ref()
+            .and_then(|b| b.backup_details())
+            .map(|d| d.backup_status().clone());
+        if status != Some(BackupStatus::Available) {
+            let status = status.map_or("unknown".to_string(), |s| s.as_str().to_string());
+            return Err(RestoreError::Refused(format!(
+                "backup {arn} is {status}, not AVAILABLE"
+            )));
+        }
+        let of_table = backup
+            .as_ref()
+            .and_then(|b| b.source_table_details())
+            .map(|d| d.table_name().to_string())
+            .unwrap_or_default();
+        if of_table != source {
+            return Err(RestoreError::Refused(format!(
+                "backup {arn} is a backup of {of_table}, not of {source}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The newest `AVAILABLE` native backup of `source` (any page); AWS Backup's own are restored
+    /// through AWS Backup.
+    pub(super) async fn latest_backup(&self, source: &str) -> Result<String, RestoreError> {
+        let backups = list_table_backups(&self.dynamodb, source, BackupTypeFilter::All)
+            .await
+            .map_err(RestoreError::Failed)?;
+        backups
+            .into_iter()
+            .filter(|b| b.is_available() && b.backup_type != "AWS_BACKUP")
+            .max_by_key(|b| b.created)
+            .map(|b| b.arn)
+            .ok_or_else(|| RestoreError::Refused(format!("table {source} has no available backup")))
+    }
+
+    /// Point-in-time recovery must be on, and `at` inside the restorable window.
+    pub(super) async fn check_point_in_time(
+        &self,
+        source: &str,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<(), RestoreError> {
+        let described = self
+            .dynamodb
+            .describe_continuous_backups()
+            .table_name(source)
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(s) if s.is_table_not_found_exception() => {
+                    RestoreError::Refused(format!("source table {source} does not exist"))
+                }
+                _ => RestoreError::Failed(format!(
+                    "DescribeContinuousBackups {source}: {}",
+                    describe(&e)
+                )),
+            })?;
+        let pitr = described
+            .continuous_backups_description
+            .and_then(|c| c.point_in_time_recovery_description);
+        let enabled = pitr
+            .as_ref()
+            .and_then(|p| p.point_in_time_recovery_status())
+            == Some(&PointInTimeRecoveryStatus::Enabled);
+        if !enabled {
+            return Err(RestoreError::Refused(format!(
+                "point-in-time recovery is not enabled on {source}"
+            )));
+        }
+        if let Some(at) = at {
+            let bound = |t: Option<&aws_smithy_types::DateTime>| t.map(to_chrono);
+            let earliest = bound(
+                pitr.as_ref()
+                    .and_then(|p| p.earliest_restorable_date_time()),
+            );
+            let latest = bound(pitr.as_ref().and_then(|p| p.latest_restorable_date_time()));
+            if let (Some(earliest), Some(latest)) = (earliest, latest)
+                && (at < earliest || at > latest)
+            {
+                return Err(RestoreError::Refused(format!(
+                    "{} is outside {source}'s restorable window, {} to {}",
+                    at.to_rfc3339(),
+                    earliest.to_rfc3339(),
+                    latest.to_rfc3339()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
