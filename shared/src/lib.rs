@@ -19,6 +19,7 @@ pub mod env;
 pub mod function_error;
 pub mod request;
 pub mod retry;
+pub mod state;
 pub mod table_backups;
 pub mod table_selection;
 pub mod telemetry;
