@@ -166,7 +166,7 @@ def demo_csv_loader(endpoint):
 
 def demo_backup_trigger(endpoint):
     dynamodb = client("dynamodb", endpoint)
-    env = {"TABLE_NAMES": TABLE, "RETENTION_DAYS": "35", "KEEP_LAST": "3"}
+    env = {"TABLE_NAMES": TABLE, "RETENTION_DAYS": "35", "KEEP_LAST": "3", "BACKUP_OWNER": "demo"}
     with lambda_function("backup-trigger", endpoint, env) as (port, _):
         step("backup-trigger: back up now (a console test with {}), through the Lambda runtime")
         response = invoke(port, "console-test.json")

@@ -19,6 +19,7 @@ pub mod env;
 pub mod function_error;
 pub mod request;
 pub mod retry;
+pub mod self_invoke;
 pub mod state;
 pub mod table_backups;
 pub mod table_selection;

@@ -39,6 +39,25 @@ impl Backoff {
     }
 }
 
+/// How hard to try one call: its backoff, its attempts, and the deadline no wait may pass.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    pub backoff: Backoff,
+    pub max_attempts: u32,
+    pub deadline: Instant,
+}
+
+impl Retry {
+    pub async fn call<T, E, F, Fut>(&self, call: F) -> Result<T, SdkError<E, Response>>
+    where
+        E: ProvideErrorMetadata,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, Response>>>,
+    {
+        with_retries(self.backoff, self.max_attempts, self.deadline, call).await
+    }
+}
+
 /// Calls `call` until it succeeds, fails in a way retrying cannot fix, has been tried `max_attempts`
 /// times, or the next wait would pass `deadline`; returns the last result.
 pub async fn with_retries<T, E, F, Fut>(

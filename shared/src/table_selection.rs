@@ -3,9 +3,12 @@
 
 use std::collections::BTreeSet;
 
-use crate::aws_error::describe;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 
-/// Which tables a run backs up when the request does not name them.
+use crate::aws_error::describe;
+use crate::retry::Retry;
+
+/// Which tables a run covers when the request does not name them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableSelection {
     pub names: Vec<String>,
@@ -13,53 +16,76 @@ pub struct TableSelection {
     pub tag: Option<(String, String)>,
 }
 
-/// The selection's tables in their order, then every other table carrying its tag.
+/// The selection's tables in their order, then every other table carrying its tag. Each call is
+/// retried when throttled (an account with many tables makes many calls), and a table deleted
+/// while the selection runs is left out.
 pub async fn select_tables(
     dynamodb: &aws_sdk_dynamodb::Client,
     selection: &TableSelection,
+    retry: &Retry,
 ) -> Result<Vec<String>, String> {
     let mut tables = selection.names.clone();
-    if let Some((key, value)) = &selection.tag {
-        let mut tagged = BTreeSet::new();
-        let mut pages = dynamodb.list_tables().into_paginator().items().send();
-        while let Some(name) = pages.next().await {
-            let name = name.map_err(|e| format!("ListTables: {}", describe(&e)))?;
-            if tables.contains(&name) {
+    let Some((key, value)) = &selection.tag else {
+        return Ok(tables);
+    };
+    let mut tagged = BTreeSet::new();
+    let mut start: Option<String> = None;
+    loop {
+        let page = retry
+            .call(|| {
+                dynamodb
+                    .list_tables()
+                    .set_exclusive_start_table_name(start.clone())
+                    .send()
+            })
+            .await
+            .map_err(|e| format!("ListTables: {}", describe(&e)))?;
+        for name in page.table_names() {
+            if tables.contains(name) {
                 continue;
             }
-            let described = dynamodb
-                .describe_table()
-                .table_name(&name)
-                .send()
-                .await
-                .map_err(|e| format!("DescribeTable {name}: {}", describe(&e)))?;
-            let arn = described
-                .table()
-                .and_then(|t| t.table_arn())
-                .unwrap_or_default()
-                .to_string();
-            if has_tag(dynamodb, &arn, key, value).await? {
-                tagged.insert(name);
+            let described = retry
+                .call(|| dynamodb.describe_table().table_name(name).send())
+                .await;
+            let arn = match described {
+                Ok(out) => out
+                    .table()
+                    .and_then(|t| t.table_arn())
+                    .unwrap_or_default()
+                    .to_string(),
+                Err(e) if e.code() == Some("ResourceNotFoundException") => continue,
+                Err(e) => return Err(format!("DescribeTable {name}: {}", describe(&e))),
+            };
+            if has_tag(dynamodb, retry, &arn, key, value).await? {
+                tagged.insert(name.clone());
             }
         }
-        tables.extend(tagged);
+        match page.last_evaluated_table_name {
+            Some(last) => start = Some(last),
+            None => break,
+        }
     }
+    tables.extend(tagged);
     Ok(tables)
 }
 
 async fn has_tag(
     dynamodb: &aws_sdk_dynamodb::Client,
+    retry: &Retry,
     arn: &str,
     key: &str,
     value: &str,
 ) -> Result<bool, String> {
     let mut next = None;
     loop {
-        let page = dynamodb
-            .list_tags_of_resource()
-            .resource_arn(arn)
-            .set_next_token(next)
-            .send()
+        let page = retry
+            .call(|| {
+                dynamodb
+                    .list_tags_of_resource()
+                    .resource_arn(arn)
+                    .set_next_token(next.clone())
+                    .send()
+            })
             .await
             .map_err(|e| format!("ListTagsOfResource {arn}: {}", describe(&e)))?;
         if page

@@ -7,8 +7,9 @@ use aws_sdk_lambda::types::InvocationType;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use serde_json::Value;
 use shared::load::file::{Checkpoint, Counts};
-use shared::load::plan::continuation::{Continuation, SelfInvoke};
+use shared::load::plan::continuation::Continuation;
 use shared::load::read::source::{Compression, ResumePoint};
+use shared::self_invoke::SelfInvoke;
 
 const ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:csv-loader:live";
 

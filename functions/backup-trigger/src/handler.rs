@@ -6,10 +6,12 @@ use shared::backup::request::parse_backup_request;
 use shared::backup::service::{BackupFailures, BackupReport, BackupService};
 use shared::env::{ConfigError, from_env};
 use shared::function_error::FunctionError;
+use shared::self_invoke::SelfInvoke;
 
 /// Clients and configuration, built once at cold start.
 pub struct State {
     pub service: BackupService,
+    pub lambda: aws_sdk_lambda::Client,
 }
 
 impl State {
@@ -24,6 +26,7 @@ impl State {
                 backup: aws_sdk_backup::Client::new(aws),
                 settings,
             },
+            lambda: aws_sdk_lambda::Client::new(aws),
         }
     }
 }
@@ -41,9 +44,13 @@ pub async fn function_handler(
     let request = parse_backup_request(payload)
         .inspect_err(|e| tracing::error!(error = %e, "request refused"))?;
     let deadline = shared::deadline::deadline_instant(context.deadline);
+    let hand_over = SelfInvoke {
+        lambda: state.lambda.clone(),
+        function: context.invoked_function_arn.clone(),
+    };
     let report = state
         .service
-        .run(request, &context.request_id, deadline)
+        .run(request, &context.request_id, deadline, &hand_over)
         .await
         .inspect_err(|e| tracing::error!(error = %e, "request refused"))?;
     if report.failures().next().is_some() {

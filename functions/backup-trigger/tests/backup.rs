@@ -11,15 +11,28 @@ use shared::backup::config::BackupEnv;
 use shared::backup::service::{BackupFailures, BackupReport};
 use shared::env::from_vars;
 
+const OWNER: &str = "test-stack";
+
+/// The name the trigger gives `table`'s backup of 25 November 2026, 05:00 UTC (or `day`).
+fn name_on(table: &str, day: &str) -> String {
+    format!("{table}.ddb-guard-{OWNER}.{day}T050000Z")
+}
+
 struct Fixture {
     dynamodb: aws_sdk_dynamodb::Client,
     state: State,
 }
 
 impl Fixture {
+    /// The trigger with the environment `env`, owned by `OWNER` unless `env` names another.
     async fn new(env: &[(&str, &str)]) -> Fixture {
         let aws = LocalAws::shared();
-        let vars = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let owned = env.iter().any(|(k, _)| *k == "BACKUP_OWNER");
+        let vars = [("BACKUP_OWNER", OWNER)]
+            .iter()
+            .filter(|_| !owned)
+            .chain(env)
+            .map(|(k, v)| (k.to_string(), v.to_string()));
         let settings = from_vars::<BackupEnv>(vars).unwrap().validate().unwrap();
         Fixture {
             dynamodb: aws.dynamodb().await,
@@ -81,7 +94,7 @@ async fn a_schedule_backs_up_the_configured_tables_once() {
     let report = f.invoke(event("backup-schedule.json")).await.unwrap();
     assert_eq!(names(&report), [a.as_str(), b.as_str()]);
     for (table, outcome) in [&a, &b].into_iter().zip(&report.tables) {
-        let name = format!("{table}.ddb-guard.20261125T050000Z");
+        let name = name_on(table, "20261125");
         assert_eq!(outcome.backup_name.as_deref(), Some(name.as_str()));
         assert!(
             outcome
@@ -125,7 +138,7 @@ async fn a_console_test_backs_up_now() {
         taken
             .first()
             .unwrap()
-            .starts_with(&format!("{table}.ddb-guard.20"))
+            .starts_with(&format!("{table}.ddb-guard-{OWNER}.20"))
     );
 }
 
@@ -223,8 +236,8 @@ async fn retention_keeps_the_newest_of_its_own_and_nothing_else_is_touched() {
         left,
         BTreeSet::from([
             "before-migration".to_string(),
-            format!("{table}.ddb-guard.20261123T050000Z"),
-            format!("{table}.ddb-guard.20261124T050000Z"),
+            name_on(&table, "20261123"),
+            name_on(&table, "20261124"),
         ])
     );
 }
@@ -274,6 +287,129 @@ async fn bad_requests_are_refused() {
             diagnostic.error_message.contains(expect),
             "{payload}: {}",
             diagnostic.error_message
+        );
+    }
+}
+
+#[tokio::test]
+async fn keep_last_one_never_leaves_the_table_without_a_backup() {
+    let table = new_table("last").await;
+    let f = Fixture::new(&[
+        ("TABLE_NAMES", table.as_str()),
+        ("RETENTION_DAYS", "0"),
+        ("KEEP_LAST", "1"),
+    ])
+    .await;
+    for day in ["21", "22", "23"] {
+        let report = f
+            .invoke(scheduled_at(&format!("2026-11-{day}T05:00:00Z")))
+            .await
+            .unwrap();
+        let outcome = &report.tables[0];
+        assert!(
+            !outcome
+                .deleted
+                .contains(outcome.backup_arn.as_ref().unwrap()),
+            "the backup just taken is never deleted"
+        );
+        assert_eq!(
+            f.backups(&table).await,
+            BTreeSet::from([name_on(&table, &format!("202611{day}"))])
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_stacks_backing_up_one_table_never_prune_each_other() {
+    let table = new_table("shared").await;
+    let stack = |owner: &'static str| {
+        let table = table.clone();
+        async move {
+            Fixture::new(&[
+                ("TABLE_NAMES", table.as_str()),
+                ("BACKUP_OWNER", owner),
+                ("RETENTION_DAYS", "0"),
+                ("KEEP_LAST", "1"),
+            ])
+            .await
+        }
+    };
+    let (blue, green) = (stack("blue").await, stack("green").await);
+    for day in ["21", "22", "23"] {
+        let at = scheduled_at(&format!("2026-11-{day}T05:00:00Z"));
+        blue.invoke(at.clone()).await.unwrap();
+        green.invoke(at).await.unwrap();
+    }
+    let name = |owner: &str, day: &str| format!("{table}.ddb-guard-{owner}.202611{day}T050000Z");
+    assert_eq!(
+        blue.backups(&table).await,
+        BTreeSet::from([name("blue", "23"), name("green", "23")]),
+        "each stack kept its own newest and left the other's alone"
+    );
+}
+
+#[tokio::test]
+async fn a_request_cannot_switch_a_configured_dry_run_off() {
+    let table = new_table("dry-off").await;
+    let f = Fixture::new(&[
+        ("TABLE_NAMES", table.as_str()),
+        ("RETENTION_DAYS", "0"),
+        ("KEEP_LAST", "1"),
+        ("DRY_RUN", "true"),
+    ])
+    .await;
+    f.invoke(scheduled_at("2026-11-21T05:00:00Z"))
+        .await
+        .unwrap();
+    let report = f
+        .invoke(json!({"tables": [table], "dry_run": false}))
+        .await
+        .unwrap();
+    assert!(report.dry_run);
+    assert_eq!(report.tables[0].would_delete.len(), 1);
+    assert_eq!(f.backups(&table).await.len(), 2);
+}
+
+#[tokio::test]
+async fn tables_with_no_time_left_are_handed_to_a_new_invocation() {
+    let tables = [
+        new_table("first").await,
+        new_table("second").await,
+        new_table("third").await,
+    ];
+    let recorder = local_aws::InvokeRecorder::start().await.unwrap();
+    let mut f = Fixture::new(&[("TABLE_NAMES", &tables.join(","))]).await;
+    let config = LocalAws::shared().sdk_config().await;
+    f.state.lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(&config)
+            .endpoint_url(recorder.endpoint())
+            .build(),
+    );
+    // One millisecond left: the first table is still backed up, the rest handed over.
+    let mut context = local_aws::lambda_context();
+    context.deadline = 1;
+    context.invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:trigger".into();
+    let report = function_handler(
+        &f.state,
+        LambdaEvent::new(scheduled_at("2026-11-25T05:00:00Z"), context),
+    )
+    .await
+    .unwrap();
+    assert_eq!(names(&report), [tables[0].as_str()]);
+    assert_eq!(report.handed_over, [tables[1].clone(), tables[2].clone()]);
+    let payloads = recorder.take();
+    let [handed] = &payloads[..] else {
+        panic!("{payloads:?}")
+    };
+    assert_eq!(handed["tables"], json!([tables[1], tables[2]]));
+
+    // The new invocation backs them up under the first invocation's time.
+    let rest = f.invoke(handed.clone()).await.unwrap();
+    assert_eq!(names(&rest), [tables[1].as_str(), tables[2].as_str()]);
+    for table in &tables {
+        assert_eq!(
+            f.backups(table).await,
+            BTreeSet::from([name_on(table, "20261125")])
         );
     }
 }

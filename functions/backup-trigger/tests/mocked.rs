@@ -19,14 +19,34 @@ use local_aws::{LocalAws, unique_name};
 use serde_json::{Value, json};
 use shared::backup::config::BackupEnv;
 use shared::backup::service::{BackupFailures, BackupReport, BackupService};
-use shared::backup_name::backup_name;
+use shared::backup_name::Ownership;
 use shared::env::from_vars;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/ddb-guard-backup";
 
+const OWNER: &str = "ddb-guard-test";
+
+/// The settings `env` makes, owned by `OWNER`.
 fn settings(env: &[(&str, &str)]) -> shared::backup::config::BackupSettings {
-    let vars = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    let owned = env.iter().any(|(k, _)| *k == "BACKUP_OWNER");
+    let vars = [("BACKUP_OWNER", OWNER)]
+        .iter()
+        .filter(|_| !owned)
+        .chain(env)
+        .map(|(k, v)| (k.to_string(), v.to_string()));
     from_vars::<BackupEnv>(vars).unwrap().validate().unwrap()
+}
+
+fn ownership() -> Ownership {
+    Ownership {
+        owner: OWNER.into(),
+        adopt_legacy: false,
+    }
+}
+
+/// A Lambda client for the local AWS: these tests never hand over.
+async fn lambda() -> aws_sdk_lambda::Client {
+    aws_sdk_lambda::Client::new(&LocalAws::shared().sdk_config().await)
 }
 
 async fn invoke(state: &State, payload: Value) -> Result<BackupReport, HandlerError> {
@@ -69,6 +89,7 @@ async fn aws_backup_fixture(
             backup: mock_client!(aws_sdk_backup, RuleMode::MatchAny, [&respond]),
             settings: settings(&vars),
         },
+        lambda: lambda().await,
     };
     (table, arn, state)
 }
@@ -195,7 +216,7 @@ fn summary(table: &str, days_ago: i64, n: usize) -> BackupSummary {
         .backup_arn(format!(
             "arn:aws:dynamodb:us-east-1:123456789012:table/{table}/backup/{n:03}"
         ))
-        .backup_name(backup_name(table, created))
+        .backup_name(ownership().backup_name(table, created))
         .backup_creation_date_time(aws_smithy_types::DateTime::from_secs(created.timestamp()))
         .backup_type(BackupType::User)
         .backup_status(BackupStatus::Available)
@@ -204,7 +225,7 @@ fn summary(table: &str, days_ago: i64, n: usize) -> BackupSummary {
 
 /// A mocked DynamoDB holding table `orders` whose backups come in three pages, the oldest (005)
 /// alone on the last; `delete` answers `DeleteBackup`.
-fn paged_backups(delete: &aws_smithy_mocks::Rule) -> (State, aws_smithy_mocks::Rule) {
+async fn paged_backups(delete: &aws_smithy_mocks::Rule) -> (State, aws_smithy_mocks::Rule) {
     let table = "orders";
     let pages = [
         (
@@ -253,6 +274,7 @@ fn paged_backups(delete: &aws_smithy_mocks::Rule) -> (State, aws_smithy_mocks::R
                 ("KEEP_LAST", "2"),
             ]),
         },
+        lambda: lambda().await,
     };
     (state, list)
 }
@@ -270,7 +292,7 @@ async fn retention_reads_every_page_of_list_backups() {
             .push(input.backup_arn().unwrap().to_string());
         DeleteBackupOutput::builder().build()
     });
-    let (state, list) = paged_backups(&delete);
+    let (state, list) = paged_backups(&delete).await;
     let report = invoke(&state, json!({})).await.unwrap();
     assert_eq!(list.num_calls(), 3, "every page was read");
     assert_eq!(*deleted.lock().unwrap(), [OLDEST]);
@@ -285,7 +307,7 @@ async fn a_deletion_refused_by_policy_is_reported_not_fatal() {
         .http_status(400, Some(denied.to_string()))
         .repeatedly()
         .build();
-    let (state, _) = paged_backups(&delete);
+    let (state, _) = paged_backups(&delete).await;
     let report = invoke(&state, json!({}))
         .await
         .expect("a refused deletion does not fail the run");
@@ -328,6 +350,7 @@ async fn a_busy_table_is_retried_with_backoff() {
             ),
             settings: settings(&[("TABLE_NAMES", "orders")]),
         },
+        lambda: lambda().await,
     };
     let report = invoke(&state, schedule("2026-11-25T05:00:00Z"))
         .await

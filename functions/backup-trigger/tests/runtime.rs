@@ -19,7 +19,11 @@ async fn the_three_trigger_shapes_run_through_the_lambda_runtime() {
     let function = LocalFunction::start(
         Path::new(env!("CARGO_BIN_EXE_backup-trigger")),
         aws,
-        &[("TABLE_NAMES", "customers-demo"), ("KEEP_LAST", "5")],
+        &[
+            ("TABLE_NAMES", "customers-demo"),
+            ("KEEP_LAST", "5"),
+            ("BACKUP_OWNER", "demo"),
+        ],
     );
 
     let scheduled = function.response("backup-schedule.json");
@@ -28,7 +32,15 @@ async fn the_three_trigger_shapes_run_through_the_lambda_runtime() {
     assert_eq!(scheduled["tables"][0]["table"], "customers-demo");
     assert_eq!(
         scheduled["tables"][0]["backup_name"],
-        "customers-demo.ddb-guard.20261125T050000Z"
+        "customers-demo.ddb-guard-demo.20261125T050000Z"
+    );
+
+    // EventBridge Scheduler's own event shape (no custom input): the same schedule.
+    let scheduler = function.response("backup-scheduler.json");
+    assert_eq!(scheduler["trigger"], "schedule");
+    assert_eq!(
+        scheduler["tables"][0]["backup_name"],
+        "customers-demo.ddb-guard-demo.20261125T030000Z"
     );
 
     let custom = function.response("backup-custom-input.json");
@@ -52,8 +64,8 @@ async fn the_three_trigger_shapes_run_through_the_lambda_runtime() {
         .filter_map(|b| b.backup_name())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 3, "{names:?}");
-    assert!(names.contains(&"customers-demo.ddb-guard.20261125T050000Z"));
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert!(names.contains(&"customers-demo.ddb-guard-demo.20261125T050000Z"));
 
     let refused = function.error("bad-request.json");
     assert!(

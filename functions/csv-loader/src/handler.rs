@@ -5,9 +5,9 @@ use shared::env::{ConfigError, from_env};
 use shared::function_error::FunctionError;
 use shared::load::config::{LoaderConfig, LoaderEnv};
 use shared::load::file::{Loader, TableInfo};
-use shared::load::plan::continuation::SelfInvoke;
 use shared::load::plan::request::plan_request;
 use shared::load::plan::run::{LoadResponse, RunError, run_plan};
+use shared::self_invoke::SelfInvoke;
 
 /// Clients and configuration, built once at cold start.
 pub struct State {

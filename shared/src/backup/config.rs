@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::backup::request::Engine;
 use crate::backup::retention::RetentionPolicy;
+use crate::backup_name::Ownership;
 use crate::env::{ConfigError, key_value, list, number};
 use crate::retry::Backoff;
 use crate::table_selection::{TableSelection, check_table_name};
@@ -56,11 +57,45 @@ pub struct AwsBackupSettings {
     pub start_window_minutes: i64,
     pub complete_window_minutes: i64,
     pub recovery_point_tags: BTreeMap<String, String>,
+    /// The vault's lock, when it has one: every recovery point's retention must fall inside it.
+    pub lock: Option<VaultLock>,
+}
+
+/// A Vault Lock's retention bounds, in days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VaultLock {
+    pub min_retention_days: i64,
+    pub max_retention_days: i64,
 }
 
 impl AwsBackupSettings {
     pub fn validate(&self) -> Result<(), String> {
         self.lifecycle.validate()?;
+        if let Some(lock) = self.lock {
+            if lock.min_retention_days > lock.max_retention_days {
+                return Err(format!(
+                    "VAULT_LOCK_MIN_RETENTION_DAYS ({}) is more than VAULT_LOCK_MAX_RETENTION_DAYS ({})",
+                    lock.min_retention_days, lock.max_retention_days
+                ));
+            }
+            match self.lifecycle.delete_after_days {
+                None => {
+                    return Err(format!(
+                        "DELETE_AFTER_DAYS is required with a vault lock: recovery points kept \
+                         forever break its {} day maximum, and AWS Backup fails such jobs",
+                        lock.max_retention_days
+                    ));
+                }
+                Some(days) if days < lock.min_retention_days || days > lock.max_retention_days => {
+                    return Err(format!(
+                        "DELETE_AFTER_DAYS ({days}) is outside the vault lock's {} to {} days: \
+                         AWS Backup would fail every job",
+                        lock.min_retention_days, lock.max_retention_days
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
         if self.start_window_minutes < 60 {
             return Err(format!(
                 "START_WINDOW_MINUTES must be at least 60, not {}",
@@ -82,7 +117,10 @@ pub struct BackupSettings {
     pub tables: TableSelection,
     pub engine: Engine,
     pub retention: RetentionPolicy,
-    /// Report the native backups retention would delete, delete none.
+    /// Which native backups are this stack's to prune.
+    pub ownership: Ownership,
+    /// Report the native backups retention would delete, delete none. A request can ask for a dry
+    /// run, never switch a configured one off.
     pub dry_run: bool,
     pub aws_backup: Option<AwsBackupSettings>,
     pub max_attempts: u32,
@@ -127,6 +165,18 @@ pub struct BackupEnv {
     pub keep_last: usize,
     #[serde(default)]
     pub dry_run: bool,
+    /// The stack whose backups these are: part of every backup name, so two stacks covering one
+    /// table never prune each other's.
+    #[serde(default)]
+    pub backup_owner: String,
+    /// Also prune backups named by earlier versions (`<table>.ddb-guard.<time>`, no owner).
+    #[serde(default)]
+    pub adopt_legacy_backups: bool,
+    /// The vault's lock bounds, when it has a lock.
+    #[serde(default)]
+    pub vault_lock_min_retention_days: String,
+    #[serde(default)]
+    pub vault_lock_max_retention_days: String,
     #[serde(default)]
     pub backup_vault_name: String,
     #[serde(default)]
@@ -196,6 +246,22 @@ impl BackupEnv {
                         &self.complete_window_minutes,
                     )?
                     .unwrap_or(120),
+                    lock: match (
+                        number(
+                            "VAULT_LOCK_MIN_RETENTION_DAYS",
+                            &self.vault_lock_min_retention_days,
+                        )?,
+                        number(
+                            "VAULT_LOCK_MAX_RETENTION_DAYS",
+                            &self.vault_lock_max_retention_days,
+                        )?,
+                    ) {
+                        (None, None) => None,
+                        (min, max) => Some(VaultLock {
+                            min_retention_days: min.unwrap_or(1),
+                            max_retention_days: max.unwrap_or(i64::MAX),
+                        }),
+                    },
                     recovery_point_tags: list(&self.recovery_point_tags)
                         .iter()
                         .map(|pair| key_value(pair))
@@ -215,12 +281,30 @@ impl BackupEnv {
         if self.max_attempts == 0 {
             return Err(bad("MAX_ATTEMPTS", "must be at least 1".into()));
         }
+        if self.keep_last == 0 {
+            return Err(bad(
+                "KEEP_LAST",
+                "must be at least 1: retention never leaves a table without a backup".into(),
+            ));
+        }
+        Ownership::check_owner(self.backup_owner.trim()).map_err(|e| {
+            bad(
+                "BACKUP_OWNER",
+                format!(
+                    "{e}; set it to the stack's name so this stack prunes only its own backups"
+                ),
+            )
+        })?;
         Ok(BackupSettings {
             tables: TableSelection { names, tag },
             engine,
             retention: RetentionPolicy {
                 max_age_days: self.retention_days,
                 keep_last: self.keep_last,
+            },
+            ownership: Ownership {
+                owner: self.backup_owner.trim().to_string(),
+                adopt_legacy: self.adopt_legacy_backups,
             },
             dry_run: self.dry_run,
             aws_backup,
@@ -238,8 +322,16 @@ mod tests {
     use super::*;
     use crate::env::{from_vars, vars};
 
+    /// The environment `pairs`, with an owner unless they set one.
     fn backup(pairs: &[(&str, &str)]) -> Result<BackupSettings, ConfigError> {
-        from_vars::<BackupEnv>(vars(pairs))?.validate()
+        let owned = pairs.iter().any(|(k, _)| *k == "BACKUP_OWNER");
+        let mut all = if owned {
+            vec![]
+        } else {
+            vec![("BACKUP_OWNER", "prod")]
+        };
+        all.extend_from_slice(pairs);
+        from_vars::<BackupEnv>(vars(&all))?.validate()
     }
 
     #[test]
@@ -260,6 +352,70 @@ mod tests {
             }
         );
         assert!(!b.dry_run && b.aws_backup.is_none());
+        assert_eq!(
+            b.ownership,
+            Ownership {
+                owner: "prod".into(),
+                adopt_legacy: false
+            }
+        );
+    }
+
+    #[test]
+    fn retention_can_never_leave_a_table_bare() {
+        let err = backup(&[("KEEP_LAST", "0"), ("RETENTION_DAYS", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("KEEP_LAST: must be at least 1"), "{err}");
+        assert_eq!(
+            backup(&[("KEEP_LAST", "1")]).unwrap().retention.keep_last,
+            1
+        );
+    }
+
+    #[test]
+    fn backups_belong_to_a_named_stack() {
+        for owner in ["", "my.stack", "has space"] {
+            let err = backup(&[("BACKUP_OWNER", owner)]).unwrap_err().to_string();
+            assert!(err.contains("BACKUP_OWNER"), "{owner:?}: {err}");
+        }
+        let b = backup(&[("BACKUP_OWNER", "team-a"), ("ADOPT_LEGACY_BACKUPS", "true")]).unwrap();
+        assert!(b.ownership.adopt_legacy && b.ownership.owner == "team-a");
+    }
+
+    #[test]
+    fn the_lifecycle_must_fit_the_vault_lock() {
+        let aws = [
+            ("BACKUP_VAULT_NAME", "v"),
+            ("BACKUP_ROLE_ARN", "r"),
+            ("VAULT_LOCK_MIN_RETENTION_DAYS", "7"),
+            ("VAULT_LOCK_MAX_RETENTION_DAYS", "365"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| backup(&[&aws[..], extra].concat());
+        let lock = with(&[("DELETE_AFTER_DAYS", "35")])
+            .unwrap()
+            .aws_backup
+            .unwrap()
+            .lock;
+        assert_eq!(
+            lock,
+            Some(VaultLock {
+                min_retention_days: 7,
+                max_retention_days: 365
+            })
+        );
+        for (delete, expect) in [
+            ("366", "outside the vault lock's 7 to 365 days"),
+            ("3", "outside the vault lock's 7 to 365 days"),
+            ("", "DELETE_AFTER_DAYS is required with a vault lock"),
+        ] {
+            let err = with(&[("DELETE_AFTER_DAYS", delete)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expect), "{delete:?}: {err}");
+        }
+        // No lock: no bounds.
+        assert!(backup(&[aws[0], aws[1], ("DELETE_AFTER_DAYS", "4000")]).is_ok());
     }
 
     #[test]

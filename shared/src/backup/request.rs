@@ -50,6 +50,8 @@ pub enum Trigger {
     Schedule,
     CustomInput,
     Console,
+    /// The tables an earlier invocation had no time for.
+    HandOver,
 }
 
 /// A decoded request; `None` fields fall back to the configuration.
@@ -70,6 +72,10 @@ struct CustomInput {
     tables: Option<Vec<String>>,
     engine: Option<Engine>,
     dry_run: Option<bool>,
+    /// Set by a hand-over: the run's time, so names and tokens stay those of the first invocation.
+    scheduled_at: Option<DateTime<Utc>>,
+    /// Set by a hand-over: the request id of the invocation that handed the tables over.
+    handed_over_by: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -135,11 +141,32 @@ pub fn parse_backup_request(payload: Value) -> Result<BackupRequest, RequestErro
         }
     }
     Ok(BackupRequest {
-        trigger: Trigger::CustomInput,
+        trigger: match input.handed_over_by {
+            Some(_) => Trigger::HandOver,
+            None => Trigger::CustomInput,
+        },
         tables: input.tables,
         engine: input.engine,
         dry_run: input.dry_run,
-        scheduled_at: None,
+        scheduled_at: input.scheduled_at,
+    })
+}
+
+/// The request that hands `tables` to a new invocation, keeping the run's engine, dry run and
+/// time (so native backup names and AWS Backup idempotency tokens are those of the first).
+pub fn hand_over_request(
+    tables: &[String],
+    engine: Engine,
+    dry_run: bool,
+    at: DateTime<Utc>,
+    request_id: &str,
+) -> Value {
+    serde_json::json!({
+        "tables": tables,
+        "engine": engine.to_string(),
+        "dry_run": dry_run,
+        "scheduled_at": at.to_rfc3339(),
+        "handed_over_by": request_id,
     })
 }
 
@@ -147,6 +174,44 @@ pub fn parse_backup_request(payload: Value) -> Result<BackupRequest, RequestErro
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_hand_over_round_trips() {
+        let at = DateTime::parse_from_rfc3339("2026-11-25T05:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let payload = hand_over_request(
+            &["b".repeat(3), "c".repeat(3)],
+            Engine::AwsBackup,
+            true,
+            at,
+            "req-1",
+        );
+        let r = parse_backup_request(payload).unwrap();
+        assert_eq!(r.trigger, Trigger::HandOver);
+        assert_eq!(r.tables.unwrap(), ["bbb", "ccc"]);
+        assert_eq!(
+            (r.engine, r.dry_run, r.scheduled_at),
+            (Some(Engine::AwsBackup), Some(true), Some(at))
+        );
+    }
+
+    #[test]
+    fn the_scheduler_event_is_a_schedule() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../events/backup-scheduler.json"
+        );
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(event["source"], "aws.scheduler");
+        assert!(
+            event["detail"].is_string(),
+            "Scheduler sends detail as a string"
+        );
+        let r = parse_backup_request(event).unwrap();
+        assert_eq!(r.trigger, Trigger::Schedule);
+        assert!(r.scheduled_at.is_some());
+    }
 
     #[test]
     fn a_console_test_uses_the_configuration() {

@@ -2,7 +2,10 @@
 //! and pruning of this toolkit's expired native backups.
 //!
 //! One table's failure never stops the others: each table gets an outcome, and the caller fails the
-//! invocation afterwards if any outcome is an error.
+//! invocation afterwards if any outcome is an error. Tables the invocation has no time left for are
+//! handed to a new invocation rather than run into the deadline.
+
+use std::time::Duration;
 
 use aws_sdk_dynamodb::types::BackupTypeFilter;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -12,11 +15,13 @@ use tokio::time::Instant;
 
 use crate::aws_error::describe;
 use crate::backup::config::BackupSettings;
-use crate::backup::request::{BackupRequest, Engine, Trigger};
-use crate::backup_name::{backup_name, hex};
+use crate::backup::request::{BackupRequest, Engine, Trigger, hand_over_request};
+use crate::backup_name::hex;
+use crate::deadline::before_deadline;
 use crate::function_error::ErrorType;
 use crate::request::RequestError;
-use crate::retry::with_retries;
+use crate::retry::{Retry, with_retries};
+use crate::self_invoke::SelfInvoke;
 use crate::table_backups::{BackupRecord, list_table_backups, to_chrono};
 use crate::table_selection::select_tables;
 
@@ -64,6 +69,9 @@ pub struct BackupReport {
     pub engine: Engine,
     pub dry_run: bool,
     pub tables: Vec<TableOutcome>,
+    /// Tables handed to a new invocation for lack of time.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub handed_over: Vec<String>,
 }
 
 impl BackupReport {
@@ -102,6 +110,9 @@ pub fn idempotency_token(table_arn: &str, run: &str) -> String {
     hex(&Sha256::digest(format!("{table_arn}\n{run}").as_bytes()))
 }
 
+/// Kept back from the deadline before starting another table: one table's calls, retries included.
+const TABLE_RESERVE: Duration = Duration::from_secs(60);
+
 pub struct BackupService {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub backup: aws_sdk_backup::Client,
@@ -109,12 +120,14 @@ pub struct BackupService {
 }
 
 impl BackupService {
-    /// Backs up every table the request (or the configuration) names.
+    /// Backs up every table the request (or the configuration) names; hands the tables it has no
+    /// time for to `hand_over`.
     pub async fn run(
         &self,
         request: BackupRequest,
         request_id: &str,
         deadline: Instant,
+        hand_over: &SelfInvoke,
     ) -> Result<BackupReport, RequestError> {
         let engine = request.engine.unwrap_or(self.settings.engine);
         if engine == Engine::AwsBackup && self.settings.aws_backup.is_none() {
@@ -124,10 +137,11 @@ impl BackupService {
                     .into(),
             ));
         }
-        let dry_run = request.dry_run.unwrap_or(self.settings.dry_run);
+        // A request may ask for a dry run; it can never switch a configured one off.
+        let dry_run = self.settings.dry_run || request.dry_run == Some(true);
         let tables = match request.tables {
             Some(tables) => tables,
-            None => self.select_tables().await.map_err(RequestError)?,
+            None => self.select_tables(deadline).await.map_err(RequestError)?,
         };
         if tables.is_empty() {
             return Err(RequestError(
@@ -145,7 +159,25 @@ impl BackupService {
             None => request_id.to_string(),
         };
         let mut outcomes = Vec::new();
-        for table in &tables {
+        let mut handed_over = Vec::new();
+        let pause_at = before_deadline(deadline, TABLE_RESERVE);
+        for (i, table) in tables.iter().enumerate() {
+            if i > 0 && Instant::now() >= pause_at {
+                let rest = &tables[i..];
+                let payload = hand_over_request(rest, engine, dry_run, at, request_id);
+                if let Err(e) = hand_over.send(&payload, "back up the rest").await {
+                    // Nothing else will back these up: each is a failed table.
+                    outcomes.extend(
+                        rest.iter().map(|t| {
+                            TableOutcome::failed(t, format!("not reached in time, and {e}"))
+                        }),
+                    );
+                    break;
+                }
+                tracing::warn!(tables = ?rest, "no time left: handed to a new invocation");
+                handed_over = rest.to_vec();
+                break;
+            }
             let outcome = match engine {
                 Engine::DynamoDb => self.native_backup(table, at, dry_run, deadline).await,
                 Engine::AwsBackup => self.aws_backup_job(table, &run, deadline).await,
@@ -158,11 +190,17 @@ impl BackupService {
             engine,
             dry_run,
             tables: outcomes,
+            handed_over,
         })
     }
 
-    async fn select_tables(&self) -> Result<Vec<String>, String> {
-        select_tables(&self.dynamodb, &self.settings.tables).await
+    async fn select_tables(&self, deadline: Instant) -> Result<Vec<String>, String> {
+        let retry = Retry {
+            backoff: self.settings.backoff,
+            max_attempts: self.settings.max_attempts,
+            deadline,
+        };
+        select_tables(&self.dynamodb, &self.settings.tables, &retry).await
     }
 
     async fn table_arn(&self, table: &str) -> Result<String, String> {
@@ -200,7 +238,7 @@ impl BackupService {
             Ok(b) => b,
             Err(e) => return TableOutcome::failed(table, e),
         };
-        let name = backup_name(table, at);
+        let name = self.settings.ownership.backup_name(table, at);
         let mut outcome = TableOutcome {
             table: table.to_string(),
             backup_name: Some(name.clone()),
@@ -243,7 +281,14 @@ impl BackupService {
                 status: details.backup_status.as_str().to_string(),
             });
         }
-        for expired in self.settings.retention.expired(&backups, Utc::now()) {
+        let expired = self.settings.retention.expired(
+            &backups,
+            table,
+            &self.settings.ownership,
+            outcome.backup_arn.as_deref(),
+            Utc::now(),
+        );
+        for expired in expired {
             if dry_run {
                 outcome.would_delete.push(expired.arn.clone());
                 continue;
