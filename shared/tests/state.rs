@@ -1,10 +1,6 @@
 //! The state store against the local AWS: conditional writes decide races, leases expire and pass
 //! on, and expired records read as absent before TTL has removed them.
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
-};
 use chrono::{DateTime, Duration, Utc};
 use local_aws::{LocalAws, unique_name};
 use serde_json::json;
@@ -13,42 +9,7 @@ use shared::state::{EXPIRES_AT, PK, SK, StateKey, StateStore};
 async fn store() -> (StateStore, aws_sdk_dynamodb::Client, String) {
     let dynamodb = LocalAws::shared().dynamodb().await;
     let table = unique_name("state");
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    let string = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    dynamodb
-        .create_table()
-        .table_name(&table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key(PK, KeyType::Hash))
-        .key_schema(key(SK, KeyType::Range))
-        .attribute_definitions(string(PK))
-        .attribute_definitions(string(SK))
-        .send()
-        .await
-        .unwrap();
-    dynamodb
-        .update_time_to_live()
-        .table_name(&table)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name(EXPIRES_AT)
-                .enabled(true)
-                .build()
-                .unwrap(),
-        )
-        .send()
+    local_aws::create_state_table(&dynamodb, &table)
         .await
         .unwrap();
     (StateStore::new(dynamodb.clone(), &table), dynamodb, table)
@@ -204,6 +165,36 @@ async fn records_are_grouped_by_partition_and_written_with_a_ttl() {
         ttl.time_to_live_description()
             .and_then(|d| d.attribute_name()),
         Some(EXPIRES_AT)
+    );
+}
+
+#[tokio::test]
+async fn the_test_tables_have_the_stores_schema() {
+    let (_, dynamodb, table) = store().await;
+    let described = dynamodb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<(String, String)> = described
+        .table()
+        .unwrap()
+        .key_schema()
+        .iter()
+        .map(|k| {
+            (
+                k.attribute_name().to_string(),
+                k.key_type().as_str().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            (PK.to_string(), "HASH".to_string()),
+            (SK.to_string(), "RANGE".to_string())
+        ]
     );
 }
 

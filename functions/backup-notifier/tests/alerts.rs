@@ -332,7 +332,7 @@ async fn the_watchdog_alerts_on_stale_and_missing_tables_and_not_on_fresh_ones()
         .map(|w| {
             (
                 w.table.as_str(),
-                serde_json::to_value(&w.freshness).unwrap()["verdict"].clone(),
+                serde_json::to_value(&w.sources[0].result).unwrap()["verdict"].clone(),
             )
         })
         .collect();
@@ -350,7 +350,7 @@ async fn the_watchdog_alerts_on_stale_and_missing_tables_and_not_on_fresh_ones()
     };
     assert_eq!(
         alert.subject,
-        "[ddb-guard] MISSING BACKUP: 2 tables have no recent backup"
+        "[ddb-guard] MISSING BACKUP: 2 tables need attention"
     );
     assert!(
         alert
@@ -387,4 +387,204 @@ async fn bad_requests_are_refused() {
         assert_eq!(err.error_type, "InvalidRequest", "{payload}");
     }
     assert!(f.received().await.is_empty());
+}
+
+/// A fixture remembering published alerts in a fresh state table.
+async fn remembering(env: &[(&str, &str)]) -> Fixture {
+    let state_table = unique_name("state");
+    let dynamodb = LocalAws::shared().dynamodb().await;
+    local_aws::create_state_table(&dynamodb, &state_table)
+        .await
+        .unwrap();
+    Fixture::new(&[env, &[("STATE_TABLE", state_table.as_str())]].concat()).await
+}
+
+#[tokio::test]
+async fn an_event_with_an_unknown_state_alerts_once() {
+    let f = remembering(&[]).await;
+    let mut renamed = event("backup-job-failed.json");
+    let detail = renamed["detail"].as_object_mut().unwrap();
+    let state = detail.remove("state").unwrap();
+    detail.insert("jobState".into(), state);
+
+    let first = f.invoke(renamed.clone()).await.unwrap();
+    assert_eq!(first.published.len(), 1);
+    // EventBridge delivers the same event again: remembered, not repeated.
+    let again = f.invoke(renamed).await.unwrap();
+    assert!(again.published.is_empty());
+    assert_eq!(again.already_published.as_ref(), Some(&first.published[0]));
+    let received = f.received().await;
+    let [alert] = &received[..] else {
+        panic!("{received:?}")
+    };
+    assert!(alert.subject.contains("UNKNOWN"), "{}", alert.subject);
+}
+
+#[tokio::test]
+async fn a_finish_that_fails_is_retried_without_repeating_the_alert() {
+    let refuse = mock!(aws_sdk_lambda::Client::invoke).then_http_response(|| {
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(500).unwrap(),
+            aws_smithy_types::body::SdkBody::from(r#"{"message": "busy"}"#),
+        )
+    });
+    let mut f = remembering(&[("FINISH_RESTORE_FUNCTION", "ddb-guard-restore-handler")]).await;
+    f.state.notifier.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&refuse]);
+    for _ in 0..2 {
+        let err = Diagnostic::from(
+            f.invoke(event("restore-job-completed.json"))
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(err.error_type, "FinishRequestFailed");
+    }
+    assert_eq!(f.received().await.len(), 1, "one alert for one event");
+
+    // The finish is asked for after every completed restore, even when restores do not alert.
+    let ok = mock!(aws_sdk_lambda::Client::invoke)
+        .then_output(|| InvokeOutput::builder().status_code(202).build());
+    let mut quiet = Fixture::new(&[
+        ("FINISH_RESTORE_FUNCTION", "ddb-guard-restore-handler"),
+        ("ALERT_RESTORE_STATES", "FAILED"),
+    ])
+    .await;
+    quiet.state.notifier.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&ok]);
+    let response = quiet
+        .invoke(event("restore-job-completed.json"))
+        .await
+        .unwrap();
+    assert!(response.published.is_empty());
+    assert!(response.finish_requested.is_some());
+}
+
+#[tokio::test]
+async fn jobs_of_other_resource_types_are_not_ours() {
+    let f = Fixture::new(&[]).await;
+    let mut ec2 = event("backup-job-failed.json");
+    ec2["detail"]["resourceType"] = json!("EC2");
+    let response = f.invoke(ec2).await.unwrap();
+    assert!(response.published.is_empty());
+    assert!(response.ignored.unwrap().contains("EC2"));
+    // Without a resource type the event is taken: a missing field never silences a failure.
+    let mut unknown = event("backup-job-failed.json");
+    unknown["detail"]
+        .as_object_mut()
+        .unwrap()
+        .remove("resourceType");
+    assert_eq!(f.invoke(unknown).await.unwrap().published.len(), 1);
+}
+
+/// `table`'s recovery points in the vault: one from `plan` taken `plan_age` ago.
+fn vault_points(
+    arn: String,
+    plan: &'static str,
+    plan_age: chrono::Duration,
+) -> aws_smithy_mocks::Rule {
+    use aws_sdk_backup::operation::list_recovery_points_by_backup_vault::ListRecoveryPointsByBackupVaultOutput;
+    use aws_sdk_backup::types::{RecoveryPointByBackupVault, RecoveryPointCreator};
+    mock!(aws_sdk_backup::Client::list_recovery_points_by_backup_vault).then_compute_output(
+        move |input| {
+            assert_eq!(input.backup_vault_name(), Some("ddb-guard-vault"));
+            assert_eq!(input.by_backup_plan_id(), Some(plan));
+            let points = if input.by_resource_arn() == Some(arn.as_str()) {
+                let created = chrono::Utc::now() - plan_age;
+                vec![
+                    RecoveryPointByBackupVault::builder()
+                        .recovery_point_arn(
+                            "arn:aws:backup:us-east-1:123456789012:recovery-point:p1",
+                        )
+                        .resource_arn(&arn)
+                        .created_by(RecoveryPointCreator::builder().backup_plan_id(plan).build())
+                        .creation_date(aws_smithy_types::DateTime::from_secs(created.timestamp()))
+                        .status(RecoveryPointStatus::Completed)
+                        .build(),
+                ]
+            } else {
+                vec![]
+            };
+            ListRecoveryPointsByBackupVaultOutput::builder()
+                .set_recovery_points(Some(points))
+                .build()
+        },
+    )
+}
+
+#[tokio::test]
+async fn each_source_and_table_is_judged_on_its_own() {
+    let aws = LocalAws::shared();
+    let dynamodb = aws.dynamodb().await;
+    let (orders, deleted) = (unique_name("orders"), unique_name("deleted"));
+    local_aws::create_seed_table(&dynamodb, &orders)
+        .await
+        .unwrap();
+    // The trigger's native backups are fresh: one taken now, named by the stack.
+    let ownership = shared::backup_name::Ownership {
+        owner: "watched-stack".into(),
+        adopt_legacy: false,
+    };
+    dynamodb
+        .create_backup()
+        .table_name(&orders)
+        .backup_name(ownership.backup_name(&orders, chrono::Utc::now()))
+        .send()
+        .await
+        .unwrap();
+    // The plan stopped 40 days ago.
+    let arn = local_aws::table_arn(&dynamodb, &orders).await.unwrap();
+    let points = vault_points(arn, "plan-1", chrono::Duration::days(40));
+    let mut f = Fixture::new(&[
+        ("WATCH_TABLE_NAMES", &format!("{deleted},{orders}")),
+        ("EXPECTED_BACKUPS", "native,plan"),
+        ("BACKUP_OWNER", "watched-stack"),
+        ("BACKUP_VAULT_NAME", "ddb-guard-vault"),
+        ("BACKUP_PLAN_ID", "plan-1"),
+        ("WATCH_PITR", "true"),
+    ])
+    .await;
+    f.state.notifier.backup = mock_client!(aws_sdk_backup, RuleMode::MatchAny, [&points]);
+
+    let response = f.invoke(json!({"action": "watchdog"})).await.unwrap();
+    let verdicts: Vec<(String, Value)> = response
+        .watched
+        .iter()
+        .flat_map(|w| {
+            w.sources.iter().map(|s| {
+                let verdict = serde_json::to_value(&s.result).unwrap();
+                (format!("{} {:?}", w.table, s.source), verdict)
+            })
+        })
+        .map(|(who, v)| (who, v.get("verdict").cloned().unwrap_or(json!("unchecked"))))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            (format!("{deleted} Native"), json!("unchecked")),
+            (format!("{deleted} Plan"), json!("unchecked")),
+            (format!("{orders} Native"), json!("fresh")),
+            (format!("{orders} Plan"), json!("stale")),
+        ]
+    );
+    let received = f.received().await;
+    let [alert] = &received[..] else {
+        panic!("{received:?}")
+    };
+    assert_eq!(
+        alert.subject,
+        "[ddb-guard] MISSING BACKUP: 2 tables need attention"
+    );
+    for line in [
+        format!(
+            "{deleted}: could not check native backup (backup-trigger): the table does not exist"
+        ),
+        format!("{orders}: newest recovery point of the backup plan is 960 hours old"),
+        // The seed table has no point-in-time recovery.
+        format!("{orders}: point-in-time recovery is disabled"),
+    ] {
+        assert!(alert.body.contains(&line), "{line}\n{}", alert.body);
+    }
+    assert!(
+        !alert.body.contains(&format!("{orders}: newest native")),
+        "{}",
+        alert.body
+    );
 }

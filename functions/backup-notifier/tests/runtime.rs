@@ -35,7 +35,7 @@ async fn events_become_alerts_through_the_lambda_runtime() {
     let test = function.response("console-test.json");
     assert_eq!(test["published"].as_array().unwrap().len(), 1);
     let watchdog = function.response("backup-schedule.json");
-    assert_eq!(watchdog["watched"][0]["verdict"], "missing");
+    assert_eq!(watchdog["watched"][0]["sources"][0]["verdict"], "missing");
 
     let sqs = aws_sdk_sqs::Client::new(&config);
     let envelopes = local_aws::take_notifications(&sqs, &queue_url)
@@ -50,7 +50,7 @@ async fn events_become_alerts_through_the_lambda_runtime() {
         subjects,
         [
             "[ddb-guard] FAILED: backup of table order_transaction-demo",
-            "[ddb-guard] MISSING BACKUP: table order_transaction-demo has no recent backup",
+            "[ddb-guard] MISSING BACKUP: table order_transaction-demo needs attention",
             "[ddb-guard] TEST alert: checking the wiring",
         ]
     );

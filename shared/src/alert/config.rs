@@ -6,7 +6,9 @@ use chrono::Duration;
 
 use serde::Deserialize;
 
-use crate::alert::policy::AlertPolicy;
+use crate::alert::policy::{AlertPolicy, KNOWN_STATES};
+use crate::alert::watchdog::BackupSource;
+use crate::backup_name::Ownership;
 use crate::env::{ConfigError, key_value, list};
 use crate::table_selection::{TableSelection, check_table_name};
 
@@ -19,8 +21,20 @@ pub struct NotifierSettings {
     pub finish_function: Option<String>,
     pub watch: TableSelection,
     pub max_backup_age: Duration,
-    /// Also look at AWS Backup recovery points (`ListRecoveryPointsByResource`).
+    /// Each source of backups the watchdog expects, each judged on its own.
+    pub expected: Vec<BackupSource>,
+    /// For `any`: also look at AWS Backup recovery points (`ListRecoveryPointsByResource`).
     pub watch_aws_backup: bool,
+    /// The stack whose native backups `native` looks for.
+    pub ownership: Option<Ownership>,
+    /// The vault `on-demand` and `plan` look in.
+    pub vault: Option<String>,
+    /// The plan whose recovery points `plan` looks for.
+    pub plan_id: Option<String>,
+    /// Check point-in-time recovery too: on, and not lagging more than this.
+    pub max_pitr_lag: Option<Duration>,
+    /// Where alerts already published are remembered, so a retried event does not repeat one.
+    pub state_table: Option<String>,
 }
 
 fn default_subject_prefix() -> String {
@@ -66,6 +80,30 @@ pub struct NotifierEnv {
     pub max_backup_age_hours: f64,
     #[serde(default = "default_true")]
     pub watch_aws_backup: bool,
+    /// Comma-separated: any, native, on-demand, plan.
+    #[serde(default = "default_expected_backups")]
+    pub expected_backups: String,
+    #[serde(default)]
+    pub backup_owner: String,
+    #[serde(default)]
+    pub adopt_legacy_backups: bool,
+    #[serde(default)]
+    pub backup_vault_name: String,
+    #[serde(default)]
+    pub backup_plan_id: String,
+    #[serde(default)]
+    pub watch_pitr: bool,
+    #[serde(default = "default_max_pitr_lag_minutes")]
+    pub max_pitr_lag_minutes: f64,
+    #[serde(default)]
+    pub state_table: String,
+}
+
+fn default_expected_backups() -> String {
+    "any".into()
+}
+fn default_max_pitr_lag_minutes() -> f64 {
+    60.0
 }
 
 impl NotifierEnv {
@@ -78,25 +116,16 @@ impl NotifierEnv {
             ));
         }
         let states = |var: &str, text: &str| -> Result<BTreeSet<String>, ConfigError> {
-            const KNOWN: [&str; 7] = [
-                "CREATED",
-                "PENDING",
-                "RUNNING",
-                "COMPLETED",
-                "ABORTED",
-                "EXPIRED",
-                "FAILED",
-            ];
             list(text)
                 .into_iter()
                 .map(|s| s.to_ascii_uppercase())
                 .map(|s| {
-                    if KNOWN.contains(&s.as_str()) {
+                    if KNOWN_STATES.contains(&s.as_str()) {
                         Ok(s)
                     } else {
                         Err(bad(
                             var,
-                            format!("{s:?} is not one of {}", KNOWN.join(", ")),
+                            format!("{s:?} is not one of {}", KNOWN_STATES.join(", ")),
                         ))
                     }
                 })
@@ -113,6 +142,48 @@ impl NotifierEnv {
         if !self.max_backup_age_hours.is_finite() || self.max_backup_age_hours <= 0.0 {
             return Err(bad("MAX_BACKUP_AGE_HOURS", "must be more than 0".into()));
         }
+        let expected: Vec<BackupSource> = list(&self.expected_backups)
+            .iter()
+            .map(|s| s.parse())
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad("EXPECTED_BACKUPS", e))?;
+        if expected.is_empty() {
+            return Err(bad(
+                "EXPECTED_BACKUPS",
+                "name at least one source (any, native, on-demand, plan)".into(),
+            ));
+        }
+        let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        let ownership = match text(&self.backup_owner) {
+            Some(owner) => {
+                Ownership::check_owner(&owner).map_err(|e| bad("BACKUP_OWNER", e))?;
+                Some(Ownership {
+                    owner,
+                    adopt_legacy: self.adopt_legacy_backups,
+                })
+            }
+            None => None,
+        };
+        let (vault, plan_id) = (text(&self.backup_vault_name), text(&self.backup_plan_id));
+        for source in &expected {
+            let missing = match source {
+                BackupSource::Native if ownership.is_none() => Some("BACKUP_OWNER"),
+                BackupSource::OnDemand | BackupSource::Plan if vault.is_none() => {
+                    Some("BACKUP_VAULT_NAME")
+                }
+                BackupSource::Plan if plan_id.is_none() => Some("BACKUP_PLAN_ID"),
+                _ => None,
+            };
+            if let Some(var) = missing {
+                return Err(bad(
+                    "EXPECTED_BACKUPS",
+                    format!("watching {source} needs {var}"),
+                ));
+            }
+        }
+        if !self.max_pitr_lag_minutes.is_finite() || self.max_pitr_lag_minutes <= 0.0 {
+            return Err(bad("MAX_PITR_LAG_MINUTES", "must be more than 0".into()));
+        }
         Ok(NotifierSettings {
             topic_arn: self.topic_arn,
             subject_prefix: self.subject_prefix,
@@ -126,7 +197,15 @@ impl NotifierEnv {
                 .filter(|f| !f.is_empty()),
             watch: TableSelection { names, tag },
             max_backup_age: chrono::Duration::seconds((self.max_backup_age_hours * 3600.0) as i64),
+            expected,
             watch_aws_backup: self.watch_aws_backup,
+            ownership,
+            vault,
+            plan_id,
+            max_pitr_lag: self
+                .watch_pitr
+                .then(|| Duration::seconds((self.max_pitr_lag_minutes * 60.0) as i64)),
+            state_table: text(&self.state_table),
         })
     }
 }
@@ -155,6 +234,21 @@ mod tests {
             BTreeSet::from(["COMPLETED".into(), "FAILED".into()])
         );
         assert_eq!(n.max_backup_age, chrono::Duration::hours(26));
+        assert_eq!(n.expected, [BackupSource::Any]);
+        assert_eq!((n.max_pitr_lag, n.state_table), (None, None));
+        let sourced = from_vars::<NotifierEnv>(vars(&[
+            ("TOPIC_ARN", "arn:aws:sns:us-east-1:1:alerts"),
+            ("EXPECTED_BACKUPS", "native,plan"),
+            ("BACKUP_OWNER", "prod"),
+            ("BACKUP_VAULT_NAME", "prod-vault"),
+            ("BACKUP_PLAN_ID", "plan-1"),
+            ("WATCH_PITR", "true"),
+        ]))
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert_eq!(sourced.expected, [BackupSource::Native, BackupSource::Plan]);
+        assert_eq!(sourced.max_pitr_lag, Some(chrono::Duration::hours(1)));
         for (pairs, expect) in [
             (vec![], "TOPIC_ARN"),
             (vec![("TOPIC_ARN", "alerts")], "TOPIC_ARN"),
@@ -165,6 +259,22 @@ mod tests {
             (
                 vec![("TOPIC_ARN", "arn:x"), ("MAX_BACKUP_AGE_HOURS", "0")],
                 "MAX_BACKUP_AGE_HOURS",
+            ),
+            (
+                vec![("TOPIC_ARN", "arn:x"), ("EXPECTED_BACKUPS", "weekly")],
+                "EXPECTED_BACKUPS",
+            ),
+            (
+                vec![("TOPIC_ARN", "arn:x"), ("EXPECTED_BACKUPS", "native")],
+                "needs BACKUP_OWNER",
+            ),
+            (
+                vec![
+                    ("TOPIC_ARN", "arn:x"),
+                    ("EXPECTED_BACKUPS", "plan"),
+                    ("BACKUP_VAULT_NAME", "v"),
+                ],
+                "needs BACKUP_PLAN_ID",
             ),
         ] {
             let err = from_vars::<NotifierEnv>(vars(&pairs))

@@ -38,6 +38,8 @@ impl JobType {
 /// One job state change, with whatever the event carried.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobEvent {
+    /// EventBridge's id of the event: the same on every delivery of it.
+    pub event_id: Option<String>,
     pub job_type: JobType,
     /// Upper case: CREATED, PENDING, RUNNING, COMPLETED, ABORTED, EXPIRED, FAILED, ...
     pub state: String,
@@ -106,6 +108,7 @@ impl JobEvent {
             .or_else(|| field("backupVaultArn").map(|arn| last_segment(&arn, ':')))
             .or_else(|| field("destinationBackupVaultArn").map(|arn| last_segment(&arn, ':')));
         Some(JobEvent {
+            event_id: text(event, "id"),
             job_type,
             state,
             job_id: field("backupJobId")

@@ -1,12 +1,13 @@
-//! The backup-notifier's work, once a request is read: AWS Backup job events become alerts on the
-//! topic (and completed restores a finish request), a schedule runs the missing-backup watchdog, and a
-//! console test sends a marked test alert.
+//! The backup-notifier's work, once a request is read: AWS Backup job events for DynamoDB become
+//! alerts on the topic (and completed restores a finish request), a schedule runs the watchdog, and
+//! a console test sends a marked test alert.
+//!
+//! An alert is published once per event: with a state table, a retried delivery of an event whose
+//! alert went out (because, say, the finish request after it failed) does not publish it again.
 
-use aws_sdk_backup::types::RecoveryPointStatus;
-use aws_sdk_dynamodb::types::BackupTypeFilter;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
-use chrono::{DateTime, Utc};
+use chrono::{Duration, Utc};
 use serde::Serialize;
 use serde_json::json;
 
@@ -14,25 +15,24 @@ use crate::alert::config::NotifierSettings;
 use crate::alert::events::{JobEvent, JobType};
 use crate::alert::message::{job_alert, test_alert};
 use crate::alert::request::NotifierRequest;
-use crate::alert::watchdog::{Freshness, freshness};
+use crate::alert::watchdog::{TableWatch, watchdog_alert};
 use crate::aws_error::describe;
 use crate::function_error::ErrorType;
-use crate::table_backups::{list_table_backups, to_chrono};
+use crate::retry::{Backoff, Retry};
+use crate::state::{StateKey, StateStore};
 use crate::table_selection::select_tables;
-use crate::topic::{self, Alert, subject};
+use crate::topic::{self, Alert};
 
-/// One table's state, as the watchdog saw it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TableWatch {
-    pub table: String,
-    #[serde(flatten)]
-    pub freshness: Freshness,
-}
+/// How long a published alert is remembered: longer than EventBridge and Lambda retry an event.
+const ALERT_MEMORY_DAYS: i64 = 7;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct NotifierResponse {
     /// SNS message ids of what was published.
     pub published: Vec<String>,
+    /// The alert for this event went out on an earlier delivery (its message id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub already_published: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ignored: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -104,7 +104,30 @@ impl Notifier {
 
     async fn job(&self, event: &JobEvent) -> Result<NotifierResponse, NotifierError> {
         let mut response = NotifierResponse::default();
-        if !self.settings.policy.alerts_on(event) {
+        // A job without a resource type is taken, so a renamed field never silences an alert.
+        if let Some(kind) = event.resource_type.as_deref().filter(|k| *k != "DynamoDB") {
+            let reason = format!(
+                "a {} job of a {kind} resource, not DynamoDB",
+                event.job_type.as_str()
+            );
+            tracing::info!(%reason, "no alert");
+            response.ignored = Some(reason);
+            return Ok(response);
+        }
+        if self.settings.policy.alerts_on(event) {
+            match self.published_before(event).await {
+                Some(id) => {
+                    tracing::info!(message_id = %id, "alert already published for this event");
+                    response.already_published = Some(id);
+                }
+                None => {
+                    let alert = job_alert(&self.settings.subject_prefix, event);
+                    let id = self.publish(&alert).await?;
+                    self.remember_published(event, &id).await;
+                    response.published.push(id);
+                }
+            }
+        } else {
             let reason = format!(
                 "{} job state {} does not alert",
                 event.job_type.as_str(),
@@ -112,12 +135,8 @@ impl Notifier {
             );
             tracing::info!(%reason, job_id = event.job_id.as_deref().unwrap_or_default(), "no alert");
             response.ignored = Some(reason);
-            return Ok(response);
         }
-        response.published.push(
-            self.publish(&job_alert(&self.settings.subject_prefix, event))
-                .await?,
-        );
+        // Settings come back after every completed restore, whichever states alert.
         if let (JobType::Restore, "COMPLETED", Some(function), Some(table)) = (
             event.job_type,
             event.state.as_str(),
@@ -128,6 +147,48 @@ impl Notifier {
             response.finish_requested = Some(table);
         }
         Ok(response)
+    }
+
+    fn alert_key(event: &JobEvent) -> Option<StateKey> {
+        Some(StateKey::new(
+            format!("alert#{}", event.event_id.as_deref()?),
+            "published",
+        ))
+    }
+
+    fn state(&self) -> Option<StateStore> {
+        let table = self.settings.state_table.as_deref()?;
+        Some(StateStore::new(self.dynamodb.clone(), table))
+    }
+
+    /// The message id of this event's alert if an earlier delivery published it. A state table
+    /// that cannot be read does not stop the alert: a repeat is better than silence.
+    async fn published_before(&self, event: &JobEvent) -> Option<String> {
+        let (store, key) = (self.state()?, Self::alert_key(event)?);
+        match store.get(&key, Utc::now()).await {
+            Ok(record) => record.map(|r| {
+                r.body["message_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read which alerts went out; publishing");
+                None
+            }
+        }
+    }
+
+    async fn remember_published(&self, event: &JobEvent, message_id: &str) {
+        let (Some(store), Some(key)) = (self.state(), Self::alert_key(event)) else {
+            return;
+        };
+        let now = Utc::now();
+        let body = json!({"message_id": message_id, "job_id": event.job_id});
+        let expires = now + Duration::days(ALERT_MEMORY_DAYS);
+        if let Err(e) = store.create(&key, &body, expires, now).await {
+            tracing::warn!(error = %e, "could not record the published alert: a retry may repeat it");
+        }
     }
 
     async fn request_finish(&self, function: &str, table: &str) -> Result<(), NotifierError> {
@@ -147,127 +208,50 @@ impl Notifier {
         Ok(())
     }
 
-    /// Checks every watched table's newest backup; one alert lists every table too old or without one.
+    /// Checks every watched table, each source of backups and point-in-time recovery on its own; one
+    /// alert lists every problem, including the tables that could not be checked.
     async fn watchdog(&self) -> Result<NotifierResponse, NotifierError> {
-        let tables = select_tables(&self.dynamodb, &self.settings.watch)
-            .await
-            .map_err(NotifierError::Watchdog)?;
-        if tables.is_empty() {
+        let retry = Retry {
+            backoff: Backoff::default(),
+            max_attempts: 8,
+            deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(120),
+        };
+        let (tables, not_selected) =
+            match select_tables(&self.dynamodb, &self.settings.watch, &retry).await {
+                Ok(tables) => (tables, None),
+                // The named tables are still known: check them, and say the rest was not.
+                Err(e) => (self.settings.watch.names.clone(), Some(e)),
+            };
+        if tables.is_empty() && not_selected.is_none() {
             return Err(NotifierError::Watchdog(
                 "no tables to watch: set WATCH_TABLE_NAMES or WATCH_TABLE_TAG".into(),
             ));
         }
         let now = Utc::now();
         let mut watched = Vec::new();
-        for table in tables {
-            let newest = self
-                .newest_backup(&table)
-                .await
-                .map_err(NotifierError::Watchdog)?;
-            let freshness = freshness(newest, self.settings.max_backup_age, now);
-            tracing::info!(%table, ?freshness, "watchdog");
-            watched.push(TableWatch { table, freshness });
+        for table in &tables {
+            let watch = self.watch_table(table, now).await;
+            tracing::info!(table = %table, problems = watch.problems().len(), "watchdog checked");
+            watched.push(watch);
         }
         let mut response = NotifierResponse::default();
-        if let Some(alert) = self.watchdog_alert(&watched) {
+        let alert = watchdog_alert(
+            &self.settings.subject_prefix,
+            &watched,
+            not_selected.as_deref(),
+            self.settings.max_backup_age,
+        );
+        if let Some(alert) = alert {
             response.published.push(self.publish(&alert).await?);
         }
+        // The dead-man's switch in the template counts these lines: one per finished run.
+        tracing::info!(
+            tables = watched.len(),
+            alerted = !response.published.is_empty(),
+            "watchdog finished"
+        );
         response.watched = watched;
         Ok(response)
-    }
-
-    fn watchdog_alert(&self, watched: &[TableWatch]) -> Option<Alert> {
-        let problems: Vec<String> = watched
-            .iter()
-            .filter_map(|w| match &w.freshness {
-                Freshness::Fresh { .. } => None,
-                Freshness::Stale { newest, age_hours } => Some(format!(
-                    "{}: newest backup is {age_hours} hours old ({})",
-                    w.table,
-                    newest.to_rfc3339()
-                )),
-                Freshness::Missing => Some(format!("{}: no backup at all", w.table)),
-            })
-            .collect();
-        if problems.is_empty() {
-            return None;
-        }
-        let hours = self.settings.max_backup_age.num_hours();
-        let what = match problems.len() {
-            1 => format!(
-                "table {} has no recent backup",
-                watched
-                    .iter()
-                    .find(|w| !matches!(w.freshness, Freshness::Fresh { .. }))?
-                    .table
-            ),
-            n => format!("{n} tables have no recent backup"),
-        };
-        let body = format!(
-            "The backup watchdog found tables without a backup in the last {hours} hours:\n\n{}\n\n\
-             Scheduled backups may have stopped: check the backup plan, the backup-trigger's \
-             schedule and recent job failures.\n",
-            problems
-                .iter()
-                .map(|p| format!("  - {p}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        Some(Alert {
-            subject: subject(&format!(
-                "{} MISSING BACKUP: {what}",
-                self.settings.subject_prefix
-            )),
-            body,
-            attributes: [
-                ("state", "MISSING_BACKUP"),
-                ("job_type", "watchdog"),
-                ("resource_type", "DynamoDB"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        })
-    }
-
-    /// The newest available native backup or completed AWS Backup recovery point of `table`.
-    async fn newest_backup(&self, table: &str) -> Result<Option<DateTime<Utc>>, String> {
-        let mut newest = list_table_backups(&self.dynamodb, table, BackupTypeFilter::All)
-            .await?
-            .into_iter()
-            .filter(|b| b.is_available())
-            .map(|b| b.created)
-            .max();
-        if self.settings.watch_aws_backup {
-            let arn = self
-                .dynamodb
-                .describe_table()
-                .table_name(table)
-                .send()
-                .await
-                .map_err(|e| format!("DescribeTable {table}: {}", describe(&e)))?
-                .table
-                .and_then(|t| t.table_arn)
-                .unwrap_or_default();
-            let mut points = self
-                .backup
-                .list_recovery_points_by_resource()
-                .resource_arn(&arn)
-                .into_paginator()
-                .items()
-                .send();
-            while let Some(point) = points.next().await {
-                let point = point.map_err(|e| {
-                    format!("ListRecoveryPointsByResource {table}: {}", describe(&e))
-                })?;
-                if point.status() == Some(&RecoveryPointStatus::Completed)
-                    && let Some(created) = point.creation_date()
-                {
-                    newest = newest.max(Some(to_chrono(created)));
-                }
-            }
-        }
-        Ok(newest)
     }
 
     /// Publishes to the topic; returns the message id.

@@ -5,6 +5,20 @@ use std::collections::BTreeSet;
 
 use crate::alert::events::{JobEvent, JobType};
 
+/// Every state AWS Backup documents for its jobs; an event with any other (or none) alerts, since
+/// an event nobody understands must not go unheard.
+pub const KNOWN_STATES: [&str; 9] = [
+    "CREATED",
+    "PENDING",
+    "RUNNING",
+    "ABORTING",
+    "COMPLETED",
+    "PARTIAL",
+    "ABORTED",
+    "EXPIRED",
+    "FAILED",
+];
+
 /// Which states alert, per job type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertPolicy {
@@ -34,7 +48,9 @@ impl AlertPolicy {
             JobType::Copy => &self.copy_states,
             JobType::Restore => &self.restore_states,
         };
-        states.contains(&event.state) || self.completed_with_issues && event.has_issues()
+        states.contains(&event.state)
+            || !KNOWN_STATES.contains(&event.state.as_str())
+            || self.completed_with_issues && event.has_issues()
     }
 }
 
@@ -68,5 +84,17 @@ mod tests {
         let restore = |status: &str| event("Restore Job State Change", json!({"status": status}));
         assert!(p.alerts_on(&restore("COMPLETED")) && p.alerts_on(&restore("FAILED")));
         assert!(!p.alerts_on(&restore("RUNNING")));
+    }
+
+    #[test]
+    fn an_event_nobody_understands_alerts() {
+        let p = AlertPolicy::default();
+        let renamed = event("Backup Job State Change", json!({"jobState": "FAILED"}));
+        assert_eq!(renamed.state, "UNKNOWN");
+        assert!(p.alerts_on(&renamed));
+        let new_state = event("Copy Job State Change", json!({"state": "QUARANTINED"}));
+        assert!(p.alerts_on(&new_state));
+        let known_quiet = event("Backup Job State Change", json!({"state": "PARTIAL"}));
+        assert!(!p.alerts_on(&known_quiet));
     }
 }

@@ -1,7 +1,54 @@
-//! The missing-backup watchdog's judgement: is a table's newest backup recent enough?
+//! The missing-backup watchdog's judgement, table by table and source by source: is each expected
+//! kind of backup recent enough, is point-in-time recovery on and current, and what could not be
+//! checked. A source that stopped hides behind no other: each one is judged on its own.
+
+use std::fmt;
+use std::str::FromStr;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
+
+use crate::topic::{Alert, subject};
+
+/// Where a table's backups come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackupSource {
+    /// The newest backup of any kind, native or AWS Backup, whoever took it.
+    Any,
+    /// The backup-trigger's native backups (recognised by the stack's name marker).
+    Native,
+    /// The backup-trigger's on-demand AWS Backup recovery points (in the vault, not from a plan).
+    OnDemand,
+    /// The backup plan's recovery points (in the vault, created by the plan).
+    Plan,
+}
+
+impl FromStr for BackupSource {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "any" => Ok(BackupSource::Any),
+            "native" => Ok(BackupSource::Native),
+            "on-demand" => Ok(BackupSource::OnDemand),
+            "plan" => Ok(BackupSource::Plan),
+            other => Err(format!(
+                "{other:?} is not a backup source (any, native, on-demand, plan)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for BackupSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackupSource::Any => "backup",
+            BackupSource::Native => "native backup (backup-trigger)",
+            BackupSource::OnDemand => "on-demand recovery point (backup-trigger)",
+            BackupSource::Plan => "recovery point of the backup plan",
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
@@ -16,7 +63,7 @@ pub enum Freshness {
     Missing,
 }
 
-/// `newest`: the newest completed backup or recovery point of the table, from any engine.
+/// `newest`: the newest completed backup or recovery point of the table from one source.
 pub fn freshness(
     newest: Option<DateTime<Utc>>,
     max_age: Duration,
@@ -32,28 +79,310 @@ pub fn freshness(
     }
 }
 
+/// Point-in-time recovery as `DescribeContinuousBackups` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Pitr {
+    Current { lag_minutes: i64 },
+    Lagging { lag_minutes: i64 },
+    Disabled,
+}
+
+/// `latest_restorable`: `None` when point-in-time recovery is off.
+pub fn pitr(
+    latest_restorable: Option<DateTime<Utc>>,
+    max_lag: Duration,
+    now: DateTime<Utc>,
+) -> Pitr {
+    match latest_restorable {
+        None => Pitr::Disabled,
+        Some(latest) => {
+            let lag_minutes = (now - latest).num_minutes().max(0);
+            if now - latest > max_lag {
+                Pitr::Lagging { lag_minutes }
+            } else {
+                Pitr::Current { lag_minutes }
+            }
+        }
+    }
+}
+
+/// One source's verdict for one table, or why it could not be checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceWatch {
+    pub source: BackupSource,
+    #[serde(flatten)]
+    pub result: Checked<Freshness>,
+}
+
+/// A verdict, or why there is none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Checked<T> {
+    Done(T),
+    Unchecked { unchecked: String },
+}
+
+/// One table, as the watchdog saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableWatch {
+    pub table: String,
+    pub sources: Vec<SourceWatch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pitr: Option<Checked<Pitr>>,
+}
+
+impl TableWatch {
+    /// A table that could not be looked at at all (deleted, access denied): every check says why.
+    pub fn unchecked(table: &str, sources: &[BackupSource], pitr: bool, why: &str) -> TableWatch {
+        fn unchecked<T>(why: &str) -> Checked<T> {
+            Checked::Unchecked {
+                unchecked: why.to_string(),
+            }
+        }
+        TableWatch {
+            table: table.to_string(),
+            sources: sources
+                .iter()
+                .map(|&source| SourceWatch {
+                    source,
+                    result: unchecked(why),
+                })
+                .collect(),
+            pitr: pitr.then(|| unchecked(why)),
+        }
+    }
+
+    /// What is wrong with this table, one line each; empty when all is well.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for s in &self.sources {
+            match &s.result {
+                Checked::Done(Freshness::Fresh { .. }) => {}
+                Checked::Done(Freshness::Stale { newest, age_hours }) => problems.push(format!(
+                    "{}: newest {} is {age_hours} hours old ({})",
+                    self.table,
+                    s.source,
+                    newest.to_rfc3339()
+                )),
+                Checked::Done(Freshness::Missing) => {
+                    problems.push(format!("{}: no {} at all", self.table, s.source))
+                }
+                Checked::Unchecked { unchecked } => problems.push(format!(
+                    "{}: could not check {}: {unchecked}",
+                    self.table, s.source
+                )),
+            }
+        }
+        match &self.pitr {
+            None | Some(Checked::Done(Pitr::Current { .. })) => {}
+            Some(Checked::Done(Pitr::Lagging { lag_minutes })) => problems.push(format!(
+                "{}: point-in-time recovery lags {lag_minutes} minutes behind",
+                self.table
+            )),
+            Some(Checked::Done(Pitr::Disabled)) => problems.push(format!(
+                "{}: point-in-time recovery is disabled",
+                self.table
+            )),
+            Some(Checked::Unchecked { unchecked }) => problems.push(format!(
+                "{}: could not check point-in-time recovery: {unchecked}",
+                self.table
+            )),
+        }
+        problems
+    }
+}
+
+/// One alert for everything wrong with every watched table, or `None` when all is well.
+/// `not_selected`: why some tables may be missing from the list (a tag selection that failed).
+pub fn watchdog_alert(
+    prefix: &str,
+    watched: &[TableWatch],
+    not_selected: Option<&str>,
+    max_backup_age: Duration,
+) -> Option<Alert> {
+    let mut problems: Vec<String> = watched.iter().flat_map(TableWatch::problems).collect();
+    if let Some(why) = not_selected {
+        problems.push(format!(
+            "tables selected by tag could not be listed, so they were not checked: {why}"
+        ));
+    }
+    if problems.is_empty() {
+        return None;
+    }
+    let troubled: Vec<&str> = watched
+        .iter()
+        .filter(|w| !w.problems().is_empty())
+        .map(|w| w.table.as_str())
+        .collect();
+    let what = match troubled.as_slice() {
+        [one] => format!("table {one} needs attention"),
+        [] => "the watched tables could not all be checked".to_string(),
+        many => format!("{} tables need attention", many.len()),
+    };
+    let body = format!(
+        "The backup watchdog (newest backup at most {} hours old) found:\n\n{}\n\n\
+         A source of backups may have stopped: check the backup plan, the backup-trigger's \
+         schedule and recent job failures. A table that could not be checked may have been \
+         deleted, or the watchdog lacks access to it.\n",
+        max_backup_age.num_hours(),
+        problems
+            .iter()
+            .map(|p| format!("  - {p}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    Some(Alert {
+        subject: subject(&format!("{prefix} MISSING BACKUP: {what}")),
+        body,
+        attributes: [
+            ("state", "MISSING_BACKUP"),
+            ("job_type", "watchdog"),
+            ("resource_type", "DynamoDB"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+    }
+
     #[test]
     fn verdicts() {
-        let now = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
         let max = Duration::hours(26);
-        assert_eq!(freshness(None, max, now), Freshness::Missing);
-        let recent = now - Duration::hours(7);
+        assert_eq!(freshness(None, max, now()), Freshness::Missing);
+        let recent = now() - Duration::hours(7);
         assert_eq!(
-            freshness(Some(recent), max, now),
+            freshness(Some(recent), max, now()),
             Freshness::Fresh { newest: recent }
         );
-        let old = now - Duration::hours(50);
+        let old = now() - Duration::hours(50);
         assert_eq!(
-            freshness(Some(old), max, now),
+            freshness(Some(old), max, now()),
             Freshness::Stale {
                 newest: old,
                 age_hours: 50
             }
+        );
+        let lag = Duration::minutes(60);
+        assert_eq!(pitr(None, lag, now()), Pitr::Disabled);
+        assert_eq!(
+            pitr(Some(now() - Duration::minutes(5)), lag, now()),
+            Pitr::Current { lag_minutes: 5 }
+        );
+        assert_eq!(
+            pitr(Some(now() - Duration::minutes(90)), lag, now()),
+            Pitr::Lagging { lag_minutes: 90 }
+        );
+    }
+
+    fn source(source: BackupSource, result: Freshness) -> SourceWatch {
+        SourceWatch {
+            source,
+            result: Checked::Done(result),
+        }
+    }
+
+    #[test]
+    fn a_dead_source_alerts_while_another_is_fresh() {
+        let fresh = Freshness::Fresh {
+            newest: now() - Duration::hours(2),
+        };
+        let dead = Freshness::Stale {
+            newest: now() - Duration::days(40),
+            age_hours: 960,
+        };
+        let orders = TableWatch {
+            table: "orders".into(),
+            sources: vec![
+                source(BackupSource::Plan, fresh.clone()),
+                source(BackupSource::Native, dead),
+            ],
+            pitr: Some(Checked::Done(Pitr::Current { lag_minutes: 5 })),
+        };
+        assert_eq!(
+            orders.problems(),
+            [
+                "orders: newest native backup (backup-trigger) is 960 hours old (2026-10-16T12:00:00+00:00)"
+            ]
+        );
+        let alert = watchdog_alert("[g]", &[orders], None, Duration::hours(26)).unwrap();
+        assert_eq!(
+            alert.subject,
+            "[g] MISSING BACKUP: table orders needs attention"
+        );
+        assert!(
+            alert
+                .body
+                .contains("native backup (backup-trigger) is 960 hours old")
+        );
+        assert!(!alert.body.contains("plan"), "{}", alert.body);
+    }
+
+    #[test]
+    fn a_table_that_cannot_be_checked_is_named_beside_the_others() {
+        let sources = [BackupSource::Native, BackupSource::Plan];
+        let gone = TableWatch::unchecked("old", &sources, true, "the table does not exist");
+        let missing = TableWatch {
+            table: "orders".into(),
+            sources: vec![source(BackupSource::Native, Freshness::Missing)],
+            pitr: Some(Checked::Done(Pitr::Disabled)),
+        };
+        let alert = watchdog_alert("[g]", &[gone, missing], None, Duration::hours(26)).unwrap();
+        assert_eq!(alert.subject, "[g] MISSING BACKUP: 2 tables need attention");
+        for line in [
+            "old: could not check native backup (backup-trigger): the table does not exist",
+            "old: could not check point-in-time recovery: the table does not exist",
+            "orders: no native backup (backup-trigger) at all",
+            "orders: point-in-time recovery is disabled",
+        ] {
+            assert!(alert.body.contains(line), "{line}\n{}", alert.body);
+        }
+    }
+
+    #[test]
+    fn all_well_is_quiet_and_a_failed_selection_is_said() {
+        let ok = TableWatch {
+            table: "orders".into(),
+            sources: vec![source(
+                BackupSource::Any,
+                Freshness::Fresh {
+                    newest: now() - Duration::hours(1),
+                },
+            )],
+            pitr: None,
+        };
+        assert_eq!(
+            watchdog_alert("[g]", std::slice::from_ref(&ok), None, Duration::hours(26)),
+            None
+        );
+        let alert = watchdog_alert(
+            "[g]",
+            &[ok],
+            Some("ListTables: throttled"),
+            Duration::hours(26),
+        )
+        .unwrap();
+        assert!(alert.body.contains("could not be listed"), "{}", alert.body);
+    }
+
+    #[test]
+    fn sources_parse() {
+        assert_eq!("on-demand".parse(), Ok(BackupSource::OnDemand));
+        assert_eq!(" Plan ".parse(), Ok(BackupSource::Plan));
+        assert!(
+            "weekly"
+                .parse::<BackupSource>()
+                .unwrap_err()
+                .contains("any, native")
         );
     }
 }

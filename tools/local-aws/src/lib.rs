@@ -102,6 +102,38 @@ pub async fn create_seed_table(
     dynamodb: &aws_sdk_dynamodb::Client,
     name: &str,
 ) -> anyhow::Result<()> {
+    create_string_keyed_table(dynamodb, name, "order_id", "item_id").await
+}
+
+/// Creates a table with a stack's state-table schema (`shared::state`: `pk` and `sk`, strings,
+/// TTL on `expires_at`), as the template declares it.
+pub async fn create_state_table(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> anyhow::Result<()> {
+    use aws_sdk_dynamodb::types::TimeToLiveSpecification;
+    create_string_keyed_table(dynamodb, name, "pk", "sk").await?;
+    dynamodb
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("expires_at")
+                .enabled(true)
+                .build()?,
+        )
+        .send()
+        .await
+        .with_context(|| format!("enabling TTL on {name}"))?;
+    Ok(())
+}
+
+async fn create_string_keyed_table(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    name: &str,
+    partition: &str,
+    sort: &str,
+) -> anyhow::Result<()> {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
     };
@@ -120,10 +152,10 @@ pub async fn create_seed_table(
     dynamodb
         .create_table()
         .table_name(name)
-        .key_schema(key("order_id", KeyType::Hash)?)
-        .key_schema(key("item_id", KeyType::Range)?)
-        .attribute_definitions(attribute("order_id")?)
-        .attribute_definitions(attribute("item_id")?)
+        .key_schema(key(partition, KeyType::Hash)?)
+        .key_schema(key(sort, KeyType::Range)?)
+        .attribute_definitions(attribute(partition)?)
+        .attribute_definitions(attribute(sort)?)
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
