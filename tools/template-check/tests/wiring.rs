@@ -9,7 +9,7 @@ use shared::backup::config::BackupEnv;
 use shared::env::from_vars;
 use shared::load::config::LoaderEnv;
 use shared::restore::config::RestoreEnv;
-use template_check::Template;
+use template_check::{STACK, Template};
 
 /// The workspace's function packages (the `functions/*` crates).
 fn function_packages() -> BTreeSet<String> {
@@ -37,11 +37,7 @@ fn binary(function: &Value) -> &str {
 
 /// The template's function for `package`.
 fn function<'a>(template: &'a Template, package: &str) -> &'a Value {
-    template
-        .functions()
-        .into_values()
-        .find(|f| binary(f) == package)
-        .unwrap_or_else(|| panic!("no function builds {package}"))
+    template.function(package).1
 }
 
 fn actions(list: &[&str]) -> BTreeSet<String> {
@@ -249,4 +245,58 @@ fn backups_cannot_be_deleted_by_people() {
         (table_tags["Key"].as_str(), table_tags["Value"].as_str()),
         (Some("backup"), Some("daily"))
     );
+}
+
+/// The log group sizes CloudWatch Logs accepts for `RetentionInDays`.
+const LOG_RETENTION_DAYS: [i64; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+#[test]
+fn every_function_logs_json_to_its_own_group_with_retention() {
+    let template = Template::load();
+    let retention = &template.json["Parameters"]["LogRetentionDays"];
+    assert_eq!(retention["Type"], "Number");
+    assert_eq!(template.number("LogRetentionDays"), 90);
+    let allowed: Vec<i64> = retention["AllowedValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        allowed, LOG_RETENTION_DAYS,
+        "only what CloudWatch Logs accepts"
+    );
+
+    let mut groups = BTreeSet::new();
+    for function in template.functions().values() {
+        let package = binary(function);
+        let group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{package}: LoggingConfig.LogGroup is not a Ref"));
+        let resource = &template.resources()[group];
+        assert_eq!(resource["Type"], "AWS::Logs::LogGroup", "{package}");
+        let name = template.resolve(&resource["Properties"]["LogGroupName"]);
+        // /aws/lambda/<name> exists already on a deployed stack: declaring it would fail.
+        assert_eq!(name, format!("/ddb-guard/{STACK}/{package}"));
+        assert_eq!(
+            resource["Properties"]["RetentionInDays"],
+            serde_json::json!({"Ref": "LogRetentionDays"}),
+            "{package}"
+        );
+        assert!(groups.insert(group), "{package} shares {group}");
+    }
+
+    // What SAM deploys: the function's group merged with the global JSON format, not replacing it.
+    let deployed = template.transformed();
+    for (id, function) in template.functions() {
+        let logging = &deployed.resources()[id]["Properties"]["LoggingConfig"];
+        assert_eq!(logging["LogFormat"], "JSON", "{id}");
+        assert_eq!(
+            logging["LogGroup"], function["Properties"]["LoggingConfig"]["LogGroup"],
+            "{id}"
+        );
+    }
 }
