@@ -247,6 +247,18 @@ fn backups_cannot_be_deleted_by_people() {
     );
 }
 
+#[test]
+fn schedules_are_named_for_their_stack() {
+    // Schedule names are unique per account and region: a second stack must not collide.
+    let template = Template::load().transformed();
+    let schedules = template.of_type("AWS::Scheduler::Schedule");
+    assert!(!schedules.is_empty());
+    for (id, schedule) in schedules {
+        let name = template.resolve(&schedule["Properties"]["Name"]);
+        assert!(name.starts_with(&format!("{STACK}-")), "{id}: {name}");
+    }
+}
+
 /// The log group sizes CloudWatch Logs accepts for `RetentionInDays`.
 const LOG_RETENTION_DAYS: [i64; 22] = [
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
