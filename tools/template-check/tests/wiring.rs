@@ -156,6 +156,11 @@ fn schedules_and_backup_events_reach_the_right_functions() {
     let notifier = events("backup-notifier");
     let pattern = &notifier["BackupJobEvents"]["Properties"]["Pattern"];
     assert_eq!(pattern["source"], serde_json::json!(["aws.backup"]));
+    // Jobs of other resource types (EBS, RDS...) in the same account are not ours to report.
+    assert_eq!(
+        pattern["detail"]["resourceType"],
+        serde_json::json!(["DynamoDB"])
+    );
     for detail_type in pattern["detail-type"].as_array().unwrap() {
         let detail_type = detail_type.as_str().unwrap();
         assert!(
@@ -311,4 +316,126 @@ fn every_function_logs_json_to_its_own_group_with_retention() {
             "{id}"
         );
     }
+}
+
+#[test]
+fn the_notifier_expects_the_backups_its_engine_takes_from_the_same_owner() {
+    let template = Template::load();
+    let engines = template.json["Parameters"]["BackupEngine"]["AllowedValues"]
+        .as_array()
+        .unwrap();
+    for engine in engines {
+        let engine = engine.as_str().unwrap();
+        let template = Template::with(&[("BackupEngine", engine)]);
+        let trigger = template.environment(function(&template, "backup-trigger"));
+        let notifier = template.environment(function(&template, "backup-notifier"));
+        assert_eq!(trigger["BACKUP_ENGINE"], engine);
+        // The trigger's on-demand backups by engine, and the AWS Backup plan's, which always runs.
+        let on_demand = match engine {
+            "dynamodb" => "native",
+            "aws-backup" => "on-demand",
+            other => panic!("the notifier expects nothing of engine {other}"),
+        };
+        assert_eq!(notifier["EXPECTED_BACKUPS"], format!("{on_demand},plan"));
+        // The notifier looks for the backups this stack's trigger makes, in this stack's vault.
+        assert_eq!(trigger["BACKUP_OWNER"], notifier["BACKUP_OWNER"]);
+        assert_eq!(trigger["BACKUP_OWNER"], STACK);
+        assert_eq!(trigger["BACKUP_VAULT_NAME"], notifier["BACKUP_VAULT_NAME"]);
+    }
+
+    let notifier = function(&template, "backup-notifier");
+    let vars = &notifier["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        vars["BACKUP_VAULT_NAME"],
+        serde_json::json!({"Ref": "BackupVault"})
+    );
+    assert_eq!(
+        vars["BACKUP_PLAN_ID"],
+        serde_json::json!({"Fn::GetAtt": ["BackupPlan", "BackupPlanId"]})
+    );
+    let env = template.environment(notifier);
+    assert_eq!(env["WATCH_PITR"], "true");
+    assert_eq!(env["MAX_PITR_LAG_MINUTES"], "60");
+    // DynamoDB's latest restorable time trails by about five minutes even when all is well.
+    let lag = &template.json["Parameters"]["MaxPitrLagMinutes"];
+    assert!(lag["MinValue"].as_i64().unwrap() >= 5, "{lag}");
+    assert_eq!(env["STATE_TABLE"], format!("{STACK}-state"));
+}
+
+#[test]
+fn the_state_table_is_what_the_state_store_expects_and_the_notifier_touches_no_other_items() {
+    use shared::state::{EXPIRES_AT, PK, SK};
+    let template = Template::load();
+    let table = &template.resources()["StateTable"];
+    assert_eq!(table["Type"], "AWS::DynamoDB::Table");
+    let properties = template.expand(&table["Properties"]);
+    assert_eq!(properties["TableName"], format!("{STACK}-state"));
+    assert_eq!(properties["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        properties["KeySchema"],
+        serde_json::json!([
+            {"AttributeName": PK, "KeyType": "HASH"},
+            {"AttributeName": SK, "KeyType": "RANGE"}
+        ])
+    );
+    assert_eq!(
+        properties["AttributeDefinitions"],
+        serde_json::json!([
+            {"AttributeName": PK, "AttributeType": "S"},
+            {"AttributeName": SK, "AttributeType": "S"}
+        ])
+    );
+    assert_eq!(
+        properties["TimeToLiveSpecification"],
+        serde_json::json!({"AttributeName": EXPIRES_AT, "Enabled": true})
+    );
+    assert_eq!(properties["SSESpecification"]["SSEEnabled"], true);
+
+    let state_arn = template.resolve(&serde_json::json!({"Fn::GetAtt": ["StateTable", "Arn"]}));
+    let grants = template.grants(function(&template, "backup-notifier"));
+    for action in ["dynamodb:GetItem", "dynamodb:PutItem"] {
+        assert_eq!(
+            grants[action],
+            BTreeSet::from([state_arn.clone()]),
+            "{action}"
+        );
+    }
+}
+
+#[test]
+fn the_notifier_reads_only_what_it_watches() {
+    let template = Template::load();
+    let grants = template.grants(function(&template, "backup-notifier"));
+    let arn = |id: &str, attribute: &str| {
+        template.resolve(&serde_json::json!({"Fn::GetAtt": [id, attribute]}))
+    };
+    let orders = arn("OrdersTable", "Arn");
+    assert!(
+        grants["dynamodb:DescribeContinuousBackups"]
+            .iter()
+            .any(|p| template_check::arn_matches(p, &orders)),
+        "the watched table's PITR"
+    );
+    assert_eq!(
+        grants["backup:ListRecoveryPointsByBackupVault"],
+        BTreeSet::from([arn("BackupVault", "BackupVaultArn")])
+    );
+}
+
+#[test]
+fn the_trigger_may_invoke_itself_and_no_other_function() {
+    let template = Template::load();
+    let grants = template.grants(function(&template, "backup-trigger"));
+    let patterns = &grants["lambda:InvokeFunction"];
+    let may_invoke = |arn: &str| patterns.iter().any(|p| template_check::arn_matches(p, arn));
+    for (id, _) in template.functions() {
+        let arn = template.resolve(&serde_json::json!({"Fn::GetAtt": [id, "Arn"]}));
+        let itself = id == template.function("backup-trigger").0;
+        assert_eq!(may_invoke(&arn), itself, "{arn}");
+        assert_eq!(may_invoke(&format!("{arn}:$LATEST")), itself, "{arn}");
+    }
+    // Nor another stack's function whose name starts like this one's.
+    let trigger =
+        template.resolve(&serde_json::json!({"Fn::GetAtt": ["BackupTriggerFunction", "Arn"]}));
+    assert!(!may_invoke(&format!("{trigger}-2")));
 }
