@@ -14,4 +14,9 @@ pub const AWS_ACTIONS: &[&str] = &[
     "dynamodb:ListTables",
     "dynamodb:ListTagsOfResource",
     "backup:ListRecoveryPointsByResource",
+    "dynamodb:DescribeContinuousBackups",
+    "backup:ListRecoveryPointsByBackupVault",
+    // The state table.
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
 ];

@@ -1,7 +1,9 @@
-//! Reads `template.yaml` (as JSON, through `tools/template_json.py`) and resolves the intrinsic
-//! functions a check needs, with parameters at their defaults and made-up values for resources.
+//! Reads `template.yaml` (as JSON, through `tools/template_json.py`, or as SAM translates it, through
+//! `sam_translate.py`) and resolves the intrinsic functions a check needs, with parameters at their
+//! defaults (or at values a check sets) and made-up but well-formed names and ARNs for resources.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
@@ -12,29 +14,76 @@ pub const REGION: &str = "us-east-1";
 
 pub struct Template {
     pub json: Value,
+    /// Parameter values that replace the defaults.
+    parameters: BTreeMap<String, String>,
+}
+
+/// Runs one of the template readers on `template.yaml` and parses what it prints.
+fn read(script: &Path, parameters: &BTreeMap<String, String>) -> Value {
+    let root = local_aws::workspace_root();
+    let python = local_aws::venv_bin().join("python");
+    assert!(
+        python.exists(),
+        "{} is missing: run tools/setup.sh",
+        python.display()
+    );
+    let out = Command::new(python)
+        .arg(script)
+        .arg(root.join("template.yaml"))
+        .args(parameters.iter().map(|(k, v)| format!("{k}={v}")))
+        .env("AWS_DEFAULT_REGION", REGION)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("template JSON")
 }
 
 impl Template {
+    /// The template as written, parameters at their defaults.
     pub fn load() -> Template {
-        let root = local_aws::workspace_root();
-        let python = local_aws::venv_bin().join("python");
-        assert!(
-            python.exists(),
-            "{} is missing: run tools/setup.sh",
-            python.display()
-        );
-        let out = Command::new(python)
-            .arg(root.join("tools/template_json.py"))
-            .arg(root.join("template.yaml"))
-            .output()
-            .expect("running tools/template_json.py");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        Template::with(&[])
+    }
+
+    /// The template as written, deployed with these parameter values (each must be one the
+    /// template accepts).
+    pub fn with(parameters: &[(&str, &str)]) -> Template {
+        let script = local_aws::workspace_root().join("tools/template_json.py");
+        let template = Template {
+            json: read(&script, &BTreeMap::new()),
+            parameters: parameters
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        for (name, value) in &template.parameters {
+            template.check_parameter(name, value);
+        }
+        template
+    }
+
+    /// What SAM makes of the template (the CloudFormation it deploys), same parameter values.
+    pub fn transformed(&self) -> Template {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("sam_translate.py");
         Template {
-            json: serde_json::from_slice(&out.stdout).expect("template JSON"),
+            json: read(&script, &self.parameters),
+            parameters: self.parameters.clone(),
+        }
+    }
+
+    fn check_parameter(&self, name: &str, value: &str) {
+        let spec = self.json["Parameters"]
+            .get(name)
+            .unwrap_or_else(|| panic!("no parameter {name}"));
+        if let Some(allowed) = spec["AllowedValues"].as_array() {
+            let allowed: Vec<String> = allowed.iter().map(|v| self.resolve(v)).collect();
+            assert!(allowed.iter().any(|a| a == value), "{name}={value}");
+        }
+        if let Some(min) = spec["MinValue"].as_f64() {
+            assert!(value.parse::<f64>().unwrap() >= min, "{name}={value}");
         }
     }
 
@@ -42,43 +91,99 @@ impl Template {
         self.json["Resources"].as_object().expect("Resources")
     }
 
-    /// The serverless functions, by logical id.
-    pub fn functions(&self) -> BTreeMap<&str, &Value> {
+    /// The resources of one type, by logical id.
+    pub fn of_type(&self, kind: &str) -> BTreeMap<&str, &Value> {
         self.resources()
             .iter()
-            .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+            .filter(|(_, r)| r["Type"] == kind)
             .map(|(id, r)| (id.as_str(), r))
             .collect()
     }
 
-    /// A value with its intrinsic functions worked out.
+    /// The serverless functions, by logical id.
+    pub fn functions(&self) -> BTreeMap<&str, &Value> {
+        self.of_type("AWS::Serverless::Function")
+    }
+
+    /// The function that builds `package` (its SAM `Binary`), with its logical id.
+    pub fn function(&self, package: &str) -> (&str, &Value) {
+        self.functions()
+            .into_iter()
+            .find(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"] == package)
+            .unwrap_or_else(|| panic!("no function builds {package}"))
+    }
+
+    /// A parameter's value: the one set for this check, or its default.
+    pub fn parameter(&self, name: &str) -> String {
+        match self.parameters.get(name) {
+            Some(value) => value.clone(),
+            None => self.resolve(&self.json["Parameters"][name]["Default"]),
+        }
+    }
+
+    /// A parameter's value as a whole number.
+    pub fn number(&self, name: &str) -> i64 {
+        let value = self.parameter(name);
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value:?} is not a number"))
+    }
+
+    /// A scalar value with its intrinsic functions worked out; `AWS::NoValue` is "".
     pub fn resolve(&self, value: &Value) -> String {
-        match value {
-            Value::String(s) => s.clone(),
+        match self.expand(value) {
+            Value::String(s) => s,
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
-            Value::Object(o) if o.contains_key("Ref") => self.reference(o["Ref"].as_str().unwrap()),
-            Value::Object(o) if o.contains_key("Fn::Sub") => {
-                self.substitute(o["Fn::Sub"].as_str().unwrap())
-            }
-            Value::Object(o) if o.contains_key("Fn::GetAtt") => {
-                let parts = o["Fn::GetAtt"].as_array().unwrap();
-                let id = parts[0].as_str().unwrap();
-                format!(
-                    "arn:aws:made-up:{REGION}:{ACCOUNT}:{}/{id}",
-                    parts[1].as_str().unwrap()
-                )
-            }
-            Value::Object(o) if o.contains_key("Fn::If") => {
-                let branches = o["Fn::If"].as_array().unwrap();
-                let index = if self.condition(branches[0].as_str().unwrap()) {
-                    1
-                } else {
-                    2
+            Value::Null => String::new(),
+            other => panic!("{other} is not a scalar"),
+        }
+    }
+
+    /// Any value with its intrinsic functions worked out, as CloudFormation would: conditions
+    /// chosen, `AWS::NoValue` dropped from objects and lists (and `null` on its own).
+    pub fn expand(&self, value: &Value) -> Value {
+        self.expand_present(value).unwrap_or(Value::Null)
+    }
+
+    /// `None` for `AWS::NoValue`.
+    fn expand_present(&self, value: &Value) -> Option<Value> {
+        match value {
+            Value::Array(items) => Some(Value::Array(
+                items
+                    .iter()
+                    .filter_map(|i| self.expand_present(i))
+                    .collect(),
+            )),
+            Value::Object(o) if o.len() == 1 && is_intrinsic(o.keys().next().unwrap()) => {
+                let (function, args) = o.iter().next().unwrap();
+                let text = |v: &Value| -> String {
+                    v.as_str()
+                        .unwrap_or_else(|| panic!("{function} {v}"))
+                        .to_string()
                 };
-                self.resolve(&branches[index])
+                match function.as_str() {
+                    "Ref" if args == "AWS::NoValue" => None,
+                    "Ref" => Some(self.reference(&text(args)).into()),
+                    "Fn::Sub" => Some(self.substitute(&text(args)).into()),
+                    "Fn::GetAtt" => Some(self.attribute(&text(&args[0]), &text(&args[1])).into()),
+                    "Fn::If" => {
+                        let chosen = if self.condition(&text(&args[0])) {
+                            &args[1]
+                        } else {
+                            &args[2]
+                        };
+                        self.expand_present(chosen)
+                    }
+                    _ => panic!("cannot resolve {value}"),
+                }
             }
-            other => panic!("cannot resolve {other}"),
+            Value::Object(o) => Some(Value::Object(
+                o.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), self.expand_present(v)?)))
+                    .collect(),
+            )),
+            other => Some(other.clone()),
         }
     }
 
@@ -88,29 +193,56 @@ impl Template {
             "AWS::AccountId" => ACCOUNT.into(),
             "AWS::Region" => REGION.into(),
             "AWS::Partition" => "aws".into(),
-            "AWS::NoValue" => String::new(),
+            _ if self.json["Parameters"].get(name).is_some() => self.parameter(name),
             _ => {
-                if let Some(parameter) = self.json["Parameters"].get(name) {
-                    return self.resolve(&parameter["Default"]);
-                }
-                let resource = &self.resources()[name];
+                let Some(resource) = self.resources().get(name) else {
+                    // A resource SAM generates (`<function><event>`), named by CloudFormation.
+                    return format!("{STACK}-{name}");
+                };
                 match resource["Type"].as_str().unwrap() {
                     "AWS::SNS::Topic" => format!("arn:aws:sns:{REGION}:{ACCOUNT}:{STACK}-{name}"),
                     "AWS::SQS::Queue" => {
-                        format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}")
+                        format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{STACK}-{name}")
                     }
-                    "AWS::DynamoDB::Table" | "AWS::S3::Bucket" | "AWS::Backup::BackupVault" => {
-                        let named = ["TableName", "BucketName", "BackupVaultName"]
-                            .iter()
-                            .find_map(|p| resource["Properties"].get(*p));
-                        named.map_or_else(|| format!("{STACK}-{name}"), |n| self.resolve(n))
-                    }
-                    "AWS::Serverless::Function" => resource["Properties"]
-                        .get("FunctionName")
-                        .map_or_else(|| format!("{STACK}-{name}"), |n| self.resolve(n)),
-                    _ => format!("{STACK}-{name}"),
+                    "AWS::KMS::Key" => format!("key-id-of-{name}"),
+                    _ => [
+                        "TableName",
+                        "BucketName",
+                        "BackupVaultName",
+                        "FunctionName",
+                        "LogGroupName",
+                    ]
+                    .iter()
+                    .find_map(|p| resource["Properties"].get(*p))
+                    .map_or_else(|| format!("{STACK}-{name}"), |n| self.resolve(n)),
                 }
             }
+        }
+    }
+
+    /// `Fn::GetAtt`: ARNs in each service's format, so that a policy's patterns can be matched
+    /// against them; other attributes made up.
+    fn attribute(&self, id: &str, attribute: &str) -> String {
+        let kind = self
+            .resources()
+            .get(id)
+            .map(|r| r["Type"].as_str().unwrap());
+        let name = || self.reference(id);
+        match (kind.unwrap_or_default(), attribute) {
+            ("AWS::DynamoDB::Table", "Arn") => {
+                format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{}", name())
+            }
+            ("AWS::Serverless::Function" | "AWS::Lambda::Function", "Arn") => {
+                format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}", name())
+            }
+            ("AWS::Backup::BackupVault", "BackupVaultArn") => {
+                format!("arn:aws:backup:{REGION}:{ACCOUNT}:backup-vault:{}", name())
+            }
+            ("AWS::SQS::Queue", "Arn") => format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-{id}"),
+            ("AWS::SQS::Queue", "QueueName") => format!("{STACK}-{id}"),
+            ("AWS::SNS::Topic", "TopicName") => format!("{STACK}-{id}"),
+            (_, a) if a.ends_with("Arn") => format!("arn:aws:made-up:{REGION}:{ACCOUNT}:{a}/{id}"),
+            (_, a) => format!("{a}-of-{id}"),
         }
     }
 
@@ -122,9 +254,7 @@ impl Template {
             let end = rest[start..].find('}').expect("closing brace") + start;
             let name = &rest[start + 2..end];
             out.push_str(&match name.split_once('.') {
-                Some((id, attribute)) => {
-                    self.resolve(&serde_json::json!({"Fn::GetAtt": [id, attribute]}))
-                }
+                Some((id, attribute)) => self.attribute(id, attribute),
                 None => self.reference(name),
             });
             rest = &rest[end + 1..];
@@ -134,7 +264,9 @@ impl Template {
     }
 
     pub fn condition(&self, name: &str) -> bool {
-        self.evaluate(&self.json["Conditions"][name])
+        let condition = &self.json["Conditions"][name];
+        assert!(!condition.is_null(), "no condition {name}");
+        self.evaluate(condition)
     }
 
     fn evaluate(&self, condition: &Value) -> bool {
@@ -160,27 +292,84 @@ impl Template {
             .unwrap_or_default()
     }
 
-    /// The actions a function's inline policies allow.
-    pub fn allowed_actions(&self, function: &Value) -> BTreeSet<String> {
-        let mut actions = BTreeSet::new();
+    /// What a function's inline policies allow: each action with the resources it is allowed on.
+    pub fn grants(&self, function: &Value) -> BTreeMap<String, BTreeSet<String>> {
+        let mut grants: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for policy in function["Properties"]["Policies"]
             .as_array()
             .into_iter()
             .flatten()
         {
-            for statement in policy["Statement"].as_array().into_iter().flatten() {
+            for statement in self.expand(&policy["Statement"]).as_array().unwrap() {
                 assert_eq!(statement["Effect"], "Allow", "{statement}");
-                match &statement["Action"] {
-                    Value::String(a) => {
-                        actions.insert(a.clone());
-                    }
-                    Value::Array(list) => {
-                        actions.extend(list.iter().map(|a| a.as_str().unwrap().to_string()));
-                    }
-                    other => panic!("Action {other}"),
+                let resources = strings(&statement["Resource"]);
+                for action in strings(&statement["Action"]) {
+                    grants
+                        .entry(action)
+                        .or_default()
+                        .extend(resources.iter().cloned());
                 }
             }
         }
-        actions
+        grants
+    }
+
+    /// The actions a function's inline policies allow.
+    pub fn allowed_actions(&self, function: &Value) -> BTreeSet<String> {
+        self.grants(function).into_keys().collect()
+    }
+}
+
+fn is_intrinsic(key: &str) -> bool {
+    key == "Ref" || key.starts_with("Fn::")
+}
+
+/// A string or a list of strings (as IAM's `Action` and `Resource` are), already expanded.
+pub fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(list) => list
+            .iter()
+            .map(|s| s.as_str().expect("a string").to_string())
+            .collect(),
+        other => panic!("{other} is not a string or a list of strings"),
+    }
+}
+
+/// Whether an IAM resource pattern (`*` any run of characters, `?` one) matches an ARN.
+pub fn arn_matches(pattern: &str, arn: &str) -> bool {
+    match pattern.chars().next() {
+        None => arn.is_empty(),
+        Some('*') => (0..=arn.len())
+            .filter(|&i| arn.is_char_boundary(i))
+            .any(|i| arn_matches(&pattern[1..], &arn[i..])),
+        Some(p) => {
+            let mut rest = arn.chars();
+            match rest.next() {
+                Some(c) if p == '?' || p == c => {
+                    arn_matches(&pattern[p.len_utf8()..], rest.as_str())
+                }
+                _ => false,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::arn_matches;
+
+    #[test]
+    fn resource_patterns_match_like_iam() {
+        assert!(arn_matches(
+            "arn:aws:dynamodb:r:a:table/*",
+            "arn:aws:dynamodb:r:a:table/t"
+        ));
+        assert!(arn_matches("a*b*c", "a-b-b-c"));
+        assert!(arn_matches("fn:x:*", "fn:x:$LATEST"));
+        assert!(arn_matches("t?", "t1"));
+        assert!(!arn_matches("fn:x", "fn:x-2"));
+        assert!(!arn_matches("fn:x:*", "fn:x"));
+        assert!(!arn_matches("a*c", "abd"));
     }
 }

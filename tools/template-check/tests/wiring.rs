@@ -9,7 +9,7 @@ use shared::backup::config::BackupEnv;
 use shared::env::from_vars;
 use shared::load::config::LoaderEnv;
 use shared::restore::config::RestoreEnv;
-use template_check::Template;
+use template_check::{STACK, Template};
 
 /// The workspace's function packages (the `functions/*` crates).
 fn function_packages() -> BTreeSet<String> {
@@ -37,11 +37,7 @@ fn binary(function: &Value) -> &str {
 
 /// The template's function for `package`.
 fn function<'a>(template: &'a Template, package: &str) -> &'a Value {
-    template
-        .functions()
-        .into_values()
-        .find(|f| binary(f) == package)
-        .unwrap_or_else(|| panic!("no function builds {package}"))
+    template.function(package).1
 }
 
 fn actions(list: &[&str]) -> BTreeSet<String> {
@@ -160,6 +156,11 @@ fn schedules_and_backup_events_reach_the_right_functions() {
     let notifier = events("backup-notifier");
     let pattern = &notifier["BackupJobEvents"]["Properties"]["Pattern"];
     assert_eq!(pattern["source"], serde_json::json!(["aws.backup"]));
+    // Jobs of other resource types (EBS, RDS...) in the same account are not ours to report.
+    assert_eq!(
+        pattern["detail"]["resourceType"],
+        serde_json::json!(["DynamoDB"])
+    );
     for detail_type in pattern["detail-type"].as_array().unwrap() {
         let detail_type = detail_type.as_str().unwrap();
         assert!(
@@ -180,73 +181,189 @@ fn schedules_and_backup_events_reach_the_right_functions() {
 }
 
 #[test]
-fn backups_cannot_be_deleted_by_people() {
+fn schedules_are_named_for_their_stack() {
+    // Schedule names are unique per account and region: a second stack must not collide.
+    let template = Template::load().transformed();
+    let schedules = template.of_type("AWS::Scheduler::Schedule");
+    assert!(!schedules.is_empty());
+    for (id, schedule) in schedules {
+        let name = template.resolve(&schedule["Properties"]["Name"]);
+        assert!(name.starts_with(&format!("{STACK}-")), "{id}: {name}");
+    }
+}
+
+/// The log group sizes CloudWatch Logs accepts for `RetentionInDays`.
+const LOG_RETENTION_DAYS: [i64; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+#[test]
+fn every_function_logs_json_to_its_own_group_with_retention() {
     let template = Template::load();
-    let resources = template.resources();
-    let vault_policy = &resources["BackupVault"]["Properties"]["AccessPolicy"]["Statement"][0];
-    assert_eq!(
-        (
-            vault_policy["Effect"].as_str(),
-            vault_policy["Principal"].as_str()
-        ),
-        (Some("Deny"), Some("*"))
-    );
-    let denied: BTreeSet<&str> = vault_policy["Action"]
+    let retention = &template.json["Parameters"]["LogRetentionDays"];
+    assert_eq!(retention["Type"], "Number");
+    assert_eq!(template.number("LogRetentionDays"), 90);
+    let allowed: Vec<i64> = retention["AllowedValues"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| a.as_str().unwrap())
+        .map(|v| v.as_i64().unwrap())
         .collect();
     assert_eq!(
-        denied,
-        BTreeSet::from([
-            "backup:DeleteRecoveryPoint",
-            "backup:UpdateRecoveryPointLifecycle",
-            "backup:PutBackupVaultAccessPolicy"
-        ])
+        allowed, LOG_RETENTION_DAYS,
+        "only what CloudWatch Logs accepts"
     );
-    let operator = resources["OperatorPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+
+    let mut groups = BTreeSet::new();
+    for function in template.functions().values() {
+        let package = binary(function);
+        let group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{package}: LoggingConfig.LogGroup is not a Ref"));
+        let resource = &template.resources()[group];
+        assert_eq!(resource["Type"], "AWS::Logs::LogGroup", "{package}");
+        let name = template.resolve(&resource["Properties"]["LogGroupName"]);
+        // /aws/lambda/<name> exists already on a deployed stack: declaring it would fail.
+        assert_eq!(name, format!("/ddb-guard/{STACK}/{package}"));
+        assert_eq!(
+            resource["Properties"]["RetentionInDays"],
+            serde_json::json!({"Ref": "LogRetentionDays"}),
+            "{package}"
+        );
+        assert!(groups.insert(group), "{package} shares {group}");
+    }
+
+    // What SAM deploys: the function's group merged with the global JSON format, not replacing it.
+    let deployed = template.transformed();
+    for (id, function) in template.functions() {
+        let logging = &deployed.resources()[id]["Properties"]["LoggingConfig"];
+        assert_eq!(logging["LogFormat"], "JSON", "{id}");
+        assert_eq!(
+            logging["LogGroup"], function["Properties"]["LoggingConfig"]["LogGroup"],
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn the_notifier_expects_the_backups_its_engine_takes_from_the_same_owner() {
+    let template = Template::load();
+    let engines = template.json["Parameters"]["BackupEngine"]["AllowedValues"]
         .as_array()
         .unwrap();
-    let deny = operator.iter().find(|s| s["Effect"] == "Deny").unwrap();
-    let denied: BTreeSet<&str> = deny["Action"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
-    for action in [
-        "dynamodb:DeleteBackup",
-        "backup:DeleteRecoveryPoint",
-        "backup:DeleteBackupSelection",
-    ] {
-        assert!(denied.contains(action), "{action}");
+    for engine in engines {
+        let engine = engine.as_str().unwrap();
+        let template = Template::with(&[("BackupEngine", engine)]);
+        let trigger = template.environment(function(&template, "backup-trigger"));
+        let notifier = template.environment(function(&template, "backup-notifier"));
+        assert_eq!(trigger["BACKUP_ENGINE"], engine);
+        // The trigger's on-demand backups by engine, and the AWS Backup plan's, which always runs.
+        let on_demand = match engine {
+            "dynamodb" => "native",
+            "aws-backup" => "on-demand",
+            other => panic!("the notifier expects nothing of engine {other}"),
+        };
+        assert_eq!(notifier["EXPECTED_BACKUPS"], format!("{on_demand},plan"));
+        // The notifier looks for the backups this stack's trigger makes, in this stack's vault.
+        assert_eq!(trigger["BACKUP_OWNER"], notifier["BACKUP_OWNER"]);
+        assert_eq!(trigger["BACKUP_OWNER"], STACK);
+        assert_eq!(trigger["BACKUP_VAULT_NAME"], notifier["BACKUP_VAULT_NAME"]);
     }
-    // The blog's plan: 05:00 UTC daily, 60/120 minute windows, deleted after 366 days, by tag.
-    let rule = &resources["BackupPlan"]["Properties"]["BackupPlan"]["BackupPlanRule"][0];
-    assert_eq!(rule["ScheduleExpression"], "cron(0 5 ? * * *)");
+
+    let notifier = function(&template, "backup-notifier");
+    let vars = &notifier["Properties"]["Environment"]["Variables"];
     assert_eq!(
-        (
-            rule["StartWindowMinutes"].as_i64(),
-            rule["CompletionWindowMinutes"].as_i64()
-        ),
-        (Some(60), Some(120))
+        vars["BACKUP_VAULT_NAME"],
+        serde_json::json!({"Ref": "BackupVault"})
     );
     assert_eq!(
-        template.resolve(&rule["Lifecycle"]["DeleteAfterDays"]),
-        "366"
+        vars["BACKUP_PLAN_ID"],
+        serde_json::json!({"Fn::GetAtt": ["BackupPlan", "BackupPlanId"]})
     );
-    let tags = &resources["BackupSelection"]["Properties"]["BackupSelection"]["ListOfTags"][0];
+    let env = template.environment(notifier);
+    assert_eq!(env["WATCH_PITR"], "true");
+    assert_eq!(env["MAX_PITR_LAG_MINUTES"], "60");
+    // DynamoDB's latest restorable time trails by about five minutes even when all is well.
+    let lag = &template.json["Parameters"]["MaxPitrLagMinutes"];
+    assert!(lag["MinValue"].as_i64().unwrap() >= 5, "{lag}");
+    assert_eq!(env["STATE_TABLE"], format!("{STACK}-state"));
+}
+
+#[test]
+fn the_state_table_is_what_the_state_store_expects_and_the_notifier_touches_no_other_items() {
+    use shared::state::{EXPIRES_AT, PK, SK};
+    let template = Template::load();
+    let table = &template.resources()["StateTable"];
+    assert_eq!(table["Type"], "AWS::DynamoDB::Table");
+    let properties = template.expand(&table["Properties"]);
+    assert_eq!(properties["TableName"], format!("{STACK}-state"));
+    assert_eq!(properties["BillingMode"], "PAY_PER_REQUEST");
     assert_eq!(
-        (
-            tags["ConditionKey"].as_str(),
-            tags["ConditionValue"].as_str()
-        ),
-        (Some("backup"), Some("daily"))
+        properties["KeySchema"],
+        serde_json::json!([
+            {"AttributeName": PK, "KeyType": "HASH"},
+            {"AttributeName": SK, "KeyType": "RANGE"}
+        ])
     );
-    let table_tags = &resources["OrdersTable"]["Properties"]["Tags"][0];
     assert_eq!(
-        (table_tags["Key"].as_str(), table_tags["Value"].as_str()),
-        (Some("backup"), Some("daily"))
+        properties["AttributeDefinitions"],
+        serde_json::json!([
+            {"AttributeName": PK, "AttributeType": "S"},
+            {"AttributeName": SK, "AttributeType": "S"}
+        ])
     );
+    assert_eq!(
+        properties["TimeToLiveSpecification"],
+        serde_json::json!({"AttributeName": EXPIRES_AT, "Enabled": true})
+    );
+    assert_eq!(properties["SSESpecification"]["SSEEnabled"], true);
+
+    let state_arn = template.resolve(&serde_json::json!({"Fn::GetAtt": ["StateTable", "Arn"]}));
+    let grants = template.grants(function(&template, "backup-notifier"));
+    for action in ["dynamodb:GetItem", "dynamodb:PutItem"] {
+        assert_eq!(
+            grants[action],
+            BTreeSet::from([state_arn.clone()]),
+            "{action}"
+        );
+    }
+}
+
+#[test]
+fn the_notifier_reads_only_what_it_watches() {
+    let template = Template::load();
+    let grants = template.grants(function(&template, "backup-notifier"));
+    let arn = |id: &str, attribute: &str| {
+        template.resolve(&serde_json::json!({"Fn::GetAtt": [id, attribute]}))
+    };
+    let orders = arn("OrdersTable", "Arn");
+    assert!(
+        grants["dynamodb:DescribeContinuousBackups"]
+            .iter()
+            .any(|p| template_check::arn_matches(p, &orders)),
+        "the watched table's PITR"
+    );
+    assert_eq!(
+        grants["backup:ListRecoveryPointsByBackupVault"],
+        BTreeSet::from([arn("BackupVault", "BackupVaultArn")])
+    );
+}
+
+#[test]
+fn the_trigger_may_invoke_itself_and_no_other_function() {
+    let template = Template::load();
+    let grants = template.grants(function(&template, "backup-trigger"));
+    let patterns = &grants["lambda:InvokeFunction"];
+    let may_invoke = |arn: &str| patterns.iter().any(|p| template_check::arn_matches(p, arn));
+    for (id, _) in template.functions() {
+        let arn = template.resolve(&serde_json::json!({"Fn::GetAtt": [id, "Arn"]}));
+        let itself = id == template.function("backup-trigger").0;
+        assert_eq!(may_invoke(&arn), itself, "{arn}");
+        assert_eq!(may_invoke(&format!("{arn}:$LATEST")), itself, "{arn}");
+    }
+    // Nor another stack's function whose name starts like this one's.
+    let trigger =
+        template.resolve(&serde_json::json!({"Fn::GetAtt": ["BackupTriggerFunction", "Arn"]}));
+    assert!(!may_invoke(&format!("{trigger}-2")));
 }
