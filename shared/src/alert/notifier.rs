@@ -245,7 +245,9 @@ impl Notifier {
             response.published.push(self.publish(&alert).await?);
         }
         // The dead-man's switch in the template counts these lines: one per finished run.
+        let stack = self.settings.ownership.as_ref().map(|o| o.owner.as_str());
         tracing::info!(
+            stack = stack.unwrap_or("default"),
             tables = watched.len(),
             alerted = !response.published.is_empty(),
             "watchdog finished"

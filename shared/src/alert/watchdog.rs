@@ -324,7 +324,11 @@ mod tests {
                 .body
                 .contains("native backup (backup-trigger) is 960 hours old")
         );
-        assert!(!alert.body.contains("plan"), "{}", alert.body);
+        assert!(
+            !alert.body.contains("recovery point of the backup plan"),
+            "{}",
+            alert.body
+        );
     }
 
     #[test]

@@ -5,3 +5,4 @@ pub mod config;
 pub mod request;
 pub mod retention;
 pub mod service;
+pub mod vault;

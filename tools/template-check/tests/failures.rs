@@ -331,7 +331,7 @@ fn a_watchdog_that_stops_running_pages() {
     );
     // It counts the one line a run ends with (Lambda's JSON format, tracing's JSON layout)...
     let pattern = filter["FilterPattern"].as_str().unwrap();
-    let finished = r#"{"timestamp":"2025-01-01T06:00:01.5Z","level":"INFO","fields":{"message":"watchdog finished","tables":1,"missing":0},"target":"backup_notifier"}"#;
+    let finished = r#"{"timestamp":"2025-01-01T06:00:01.5Z","level":"INFO","fields":{"message":"watchdog finished","stack":"ddb-guard","tables":1,"alerted":false},"target":"backup_notifier"}"#;
     assert!(selects(pattern, finished), "{pattern}");
     // ...and nothing else the notifier says.
     for other in [
@@ -347,7 +347,22 @@ fn a_watchdog_that_stops_running_pages() {
         (&json!("ddb-guard"), &json!("1"))
     );
 
-    let found = alarms_on(&template, "ddb-guard", "WatchdogRuns", Value::Null);
+    // Counted per stack: the line's `stack` field (the notifier logs its BACKUP_OWNER, which is
+    // the stack's name) is the metric's dimension, so another stack's runs hide nothing.
+    assert_eq!(
+        metric["Dimensions"],
+        json!([{"Key": "Stack", "Value": "$.fields.stack"}])
+    );
+    assert_eq!(
+        template.environment(notifier)["BACKUP_OWNER"],
+        template.resolve(&json!({"Ref": "AWS::StackName"}))
+    );
+    let found = alarms_on(
+        &template,
+        "ddb-guard",
+        "WatchdogRuns",
+        json!([{"Name": "Stack", "Value": {"Ref": "AWS::StackName"}}]),
+    );
     assert_eq!(found.len(), 1);
     let alarm = found[0];
     assert_eq!(alarm["Statistic"], "Sum");
