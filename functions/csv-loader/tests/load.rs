@@ -3,7 +3,7 @@
 mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::{Fixture, gzip, n, s, seed_csv};
+use common::{Fixture, gzip, n, s, sample_event, seed_csv};
 use serde_json::json;
 use shared::load::file::{Counts, FileSummary};
 
@@ -131,6 +131,57 @@ async fn gzip_file_with_a_gz_name_loads() {
     assert_eq!(response.files[0].counts, counts(40, 40, 0, 0));
     assert_eq!(f.items().await.len(), 40);
     assert_eq!(f.item("3802", "38").await.unwrap()["amount"], n("8463"));
+}
+
+#[tokio::test]
+async fn every_way_s3_delivers_an_upload_loads() {
+    let f = Fixture::new(&[]).await;
+    f.put("incoming/ORDERS.CSV", seed_csv()).await;
+    f.put("incoming/data.Csv.gz", gzip(&seed_csv())).await;
+    f.put("incoming/through eventbridge.csv", seed_csv()).await;
+    f.put("incoming/minimal.csv", seed_csv()).await;
+    // Suffixes in any case, through S3's own notification.
+    let response = f
+        .invoke(f.s3_event(&["incoming/ORDERS.CSV", "incoming/data.Csv.gz"]))
+        .await
+        .unwrap();
+    let loaded: Vec<_> = response
+        .files
+        .iter()
+        .map(|s| (s.key.as_str(), s.counts))
+        .collect();
+    assert_eq!(
+        loaded,
+        [
+            ("incoming/ORDERS.CSV", counts(40, 40, 0, 0)),
+            ("incoming/data.Csv.gz", counts(40, 40, 0, 0))
+        ]
+    );
+    // Through EventBridge: the key is not URL-encoded.
+    let eventbridge = json!({
+        "version": "0", "id": "7e1f", "detail-type": "Object Created", "source": "aws.s3",
+        "account": "123456789012", "time": "2026-11-25T05:00:00Z", "region": "us-east-1",
+        "resources": [format!("arn:aws:s3:::{}", f.bucket)],
+        "detail": {"version": "0", "bucket": {"name": f.bucket},
+                   "object": {"key": "incoming/through eventbridge.csv", "size": 3200, "etag": "e"},
+                   "request-id": "R", "requester": "123456789012", "reason": "PutObject"}
+    });
+    let response = f.invoke(eventbridge).await.unwrap();
+    assert_eq!(response.files[0].key, "incoming/through eventbridge.csv");
+    assert_eq!(response.files[0].counts, counts(40, 40, 0, 0));
+    // Only the fields the loader reads.
+    let minimal = json!({"Records": [{"s3": {"bucket": {"name": f.bucket},
+                                              "object": {"key": "incoming/minimal.csv"}}}]});
+    let response = f.invoke(minimal).await.unwrap();
+    assert_eq!(response.files[0].counts, counts(40, 40, 0, 0));
+    // A schedule (EventBridge Scheduler's own event here) loads the default object, as {} does.
+    f.put("incoming/order_data.csv", seed_csv()).await;
+    let response = f
+        .invoke(sample_event("backup-scheduler.json"))
+        .await
+        .unwrap();
+    assert_eq!(response.files[0].key, "incoming/order_data.csv");
+    assert_eq!(response.files[0].counts, counts(40, 40, 0, 0));
 }
 
 #[tokio::test]

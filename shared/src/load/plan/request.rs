@@ -1,6 +1,11 @@
-//! What the csv-loader is asked to do: an S3 event, `{}`, `{"bucket","key"}` or a continuation.
+//! What the csv-loader is asked to do: an S3 event (from S3's notification or through EventBridge),
+//! a schedule or `{}` (the default object), `{"bucket","key"}`, or a continuation.
+//!
+//! S3 events are read for the fields the loader uses and nothing else, so an event that lacks the
+//! others (`userIdentity`, `requestParameters`, ...) still loads. Which keys load is decided here,
+//! case-insensitively, not by the notification's filter (S3's suffix filters are case-sensitive:
+//! `ORDERS.CSV` would never arrive).
 
-use aws_lambda_events::event::s3::S3Event;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -75,6 +80,45 @@ pub struct LoadPlan {
     pub ignored: Vec<Ignored>,
 }
 
+/// An S3 notification: only what the loader reads.
+#[derive(Deserialize)]
+struct S3Notification {
+    #[serde(rename = "Records")]
+    records: Vec<S3Record>,
+}
+
+#[derive(Deserialize)]
+struct S3Record {
+    /// `ObjectCreated:Put`, ...; an event without one is taken for a creation.
+    #[serde(rename = "eventName")]
+    event_name: Option<String>,
+    s3: S3Entity,
+}
+
+#[derive(Deserialize)]
+struct S3Entity {
+    bucket: S3Bucket,
+    object: S3Object,
+}
+
+#[derive(Deserialize)]
+struct S3Bucket {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct S3Object {
+    /// URL-encoded in a notification, plain through EventBridge.
+    key: String,
+}
+
+/// The `detail` of an EventBridge `Object Created` event from `aws.s3`.
+#[derive(Deserialize)]
+struct EventBridgeS3Detail {
+    bucket: S3Bucket,
+    object: S3Object,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ExplicitRequest {
@@ -96,8 +140,9 @@ pub struct DefaultObject {
     pub key: String,
 }
 
-const SHAPES: &str = "expected an S3 event (\"Records\"), {\"bucket\": ..., \"key\": ...}, {} \
-                      (the configured default object) or a continuation ({\"continue\": ...})";
+const SHAPES: &str = "expected an S3 event (\"Records\", or an EventBridge \"Object Created\" from \
+                      aws.s3), {\"bucket\": ..., \"key\": ...}, {} or a \"Scheduled Event\" (the \
+                      configured default object), or a continuation ({\"continue\": ...})";
 
 /// Decodes the invocation payload.
 pub fn plan_request(
@@ -108,11 +153,12 @@ pub fn plan_request(
     let Value::Object(fields) = &payload else {
         return Err(RequestError(format!("{SHAPES}; got {}", kind_of(&payload))));
     };
-    if fields.is_empty() {
+    let detail_type = fields.get("detail-type").and_then(Value::as_str);
+    if fields.is_empty() || detail_type == Some("Scheduled Event") {
         let object = default_object.ok_or_else(|| {
             RequestError(
-                "{} loads the default object, but BUCKET_NAME and DEFAULT_OBJECT_KEY are not \
-                 both set"
+                "{} or a schedule loads the default object, but BUCKET_NAME and \
+                 DEFAULT_OBJECT_KEY are not both set"
                     .into(),
             )
         })?;
@@ -122,9 +168,28 @@ pub fn plan_request(
         });
     }
     if fields.contains_key("Records") {
-        let event: S3Event = serde_json::from_value(payload)
+        let event: S3Notification = serde_json::from_value(payload)
             .map_err(|e| RequestError(format!("not a valid S3 event: {e}")))?;
         return plan_s3_event(event, filter);
+    }
+    if let Some(detail_type) = detail_type {
+        let source = fields
+            .get("source")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if (source, detail_type) != ("aws.s3", "Object Created") {
+            return Err(RequestError(format!(
+                "a {detail_type:?} event from {source:?}: {SHAPES}"
+            )));
+        }
+        let detail: EventBridgeS3Detail = serde_json::from_value(
+            payload.get("detail").cloned().unwrap_or_default(),
+        )
+        .map_err(|e| RequestError(format!("not a valid S3 \"Object Created\" event: {e}")))?;
+        let mut plan = LoadPlan::default();
+        let verdict = filter.check(&detail.object.key);
+        plan.add(detail.bucket.name, detail.object.key, verdict);
+        return Ok(plan);
     }
     // S3 sends this once when a notification is configured.
     if fields.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
@@ -162,34 +227,40 @@ pub fn plan_request(
     )))
 }
 
-fn plan_s3_event(event: S3Event, filter: &SourceFilter) -> Result<LoadPlan, RequestError> {
-    let mut plan = LoadPlan::default();
-    for record in event.records {
-        let bucket = record.s3.bucket.name.clone().unwrap_or_default();
-        let raw_key = record.s3.object.key.clone().unwrap_or_default();
-        if bucket.is_empty() || raw_key.is_empty() {
-            return Err(RequestError(
-                "an S3 record has no bucket name or object key".into(),
-            ));
-        }
-        let key = decode_event_key(&raw_key).map_err(|e| RequestError(e.to_string()))?;
-        let event_name = record.event_name.as_deref().unwrap_or_default();
-        let verdict = if !event_name.starts_with("ObjectCreated:") {
-            Err(format!("event {event_name:?} is not an object creation"))
-        } else {
-            filter.check(&key)
-        };
+impl LoadPlan {
+    /// The object as a job when `verdict` is `Ok`, or as ignored with the reason (also logged).
+    fn add(&mut self, bucket: String, key: String, verdict: Result<(), String>) {
         match verdict {
-            Ok(()) => plan.jobs.push(Checkpoint::start(bucket, key)),
+            Ok(()) => self.jobs.push(Checkpoint::start(bucket, key)),
             Err(reason) => {
                 tracing::info!(%bucket, %key, %reason, "ignoring object");
-                plan.ignored.push(Ignored {
+                self.ignored.push(Ignored {
                     bucket,
                     key,
                     reason,
                 });
             }
         }
+    }
+}
+
+fn plan_s3_event(event: S3Notification, filter: &SourceFilter) -> Result<LoadPlan, RequestError> {
+    let mut plan = LoadPlan::default();
+    for record in event.records {
+        let (bucket, raw_key) = (record.s3.bucket.name, record.s3.object.key);
+        if bucket.is_empty() || raw_key.is_empty() {
+            return Err(RequestError(
+                "an S3 record has no bucket name or object key".into(),
+            ));
+        }
+        let key = decode_event_key(&raw_key).map_err(|e| RequestError(e.to_string()))?;
+        let verdict = match record.event_name.as_deref() {
+            Some(name) if !name.starts_with("ObjectCreated:") => {
+                Err(format!("event {name:?} is not an object creation"))
+            }
+            _ => filter.check(&key),
+        };
+        plan.add(bucket, key, verdict);
     }
     Ok(plan)
 }
@@ -312,6 +383,61 @@ mod tests {
         }
         let err = plan_request(json!({"Records": [{"s3": {}}]}), &filter(), None).unwrap_err();
         assert!(err.to_string().contains("not a valid S3 event"));
+    }
+
+    #[test]
+    fn suffixes_match_whatever_their_case() {
+        let event = json!({"Records": [
+            record("ObjectCreated:Put", "b", "incoming/ORDERS.CSV"),
+            record("ObjectCreated:Put", "b", "incoming/data.Csv.gz"),
+        ]});
+        let plan = plan_request(event, &filter(), None).unwrap();
+        let keys: Vec<_> = plan.jobs.iter().map(|j| j.key.as_str()).collect();
+        assert_eq!(keys, ["incoming/ORDERS.CSV", "incoming/data.Csv.gz"]);
+    }
+
+    #[test]
+    fn a_minimal_s3_event_loads() {
+        let event = json!({"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": "incoming/a+b.csv"}}}]});
+        let plan = plan_request(event, &filter(), None).unwrap();
+        assert_eq!(plan.jobs, vec![Checkpoint::start("b", "incoming/a b.csv")]);
+    }
+
+    #[test]
+    fn s3_events_through_eventbridge_load_with_their_key_as_is() {
+        let event = |key: &str| {
+            json!({"version": "0", "id": "1", "detail-type": "Object Created", "source": "aws.s3",
+                   "detail": {"version": "0", "bucket": {"name": "b"},
+                              "object": {"key": key, "size": 10, "etag": "e"}, "reason": "PutObject"}})
+        };
+        // Not URL-encoded: a `+` is a plus.
+        let plan = plan_request(event("incoming/a+b.csv"), &filter(), None).unwrap();
+        assert_eq!(plan.jobs, vec![Checkpoint::start("b", "incoming/a+b.csv")]);
+        let plan = plan_request(event("incoming/notes.txt"), &filter(), None).unwrap();
+        assert!(plan.jobs.is_empty() && plan.ignored[0].reason.contains("suffixes"));
+        let other = json!({"detail-type": "Object Deleted", "source": "aws.s3", "detail": {}});
+        let err = plan_request(other, &filter(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"Object Deleted\""), "{err}");
+    }
+
+    #[test]
+    fn a_schedule_loads_the_default_object() {
+        let default = DefaultObject {
+            bucket: "b".into(),
+            key: "incoming/order_data.csv".into(),
+        };
+        for event in [
+            json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}),
+            json!({"detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": "{}"}),
+        ] {
+            let plan = plan_request(event, &filter(), Some(&default)).unwrap();
+            assert_eq!(
+                plan.jobs,
+                vec![Checkpoint::start("b", "incoming/order_data.csv")]
+            );
+        }
     }
 
     #[test]

@@ -9,7 +9,6 @@ pub struct KeyDecodeError {
 }
 
 /// Decodes a key from an S3 event: form-URL-encoded, so `+` is a space and `%XX` is a UTF-8 byte.
-/// (`aws_lambda_events`' `url_decoded_key` is never filled in by S3.)
 pub fn decode_event_key(raw: &str) -> Result<String, KeyDecodeError> {
     let spaced = raw.replace('+', " ");
     percent_decode_str(&spaced)
