@@ -41,6 +41,21 @@ impl StateKey {
             sk: sk.into(),
         }
     }
+
+    /// The restore-handler started restoring `target` (written before the restore starts).
+    pub fn restore_started(target: &str) -> StateKey {
+        StateKey::new(format!("restore#{target}"), "started")
+    }
+
+    /// The target a restore request (by its idempotency key) restores into.
+    pub fn restore_request(idempotency_key: &str) -> StateKey {
+        StateKey::new(format!("restore-request#{idempotency_key}"), "target")
+    }
+
+    /// The alert for an EventBridge event was published.
+    pub fn alert_published(event_id: &str) -> StateKey {
+        StateKey::new(format!("alert#{event_id}"), "published")
+    }
 }
 
 /// One record as stored.

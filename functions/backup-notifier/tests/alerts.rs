@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use shared::alert::config::NotifierEnv;
 use shared::alert::notifier::NotifierResponse;
 use shared::env::from_vars;
+use shared::state::{StateKey, StateStore};
 
 /// A message as the SQS subscriber receives it.
 #[derive(Debug)]
@@ -139,9 +140,9 @@ async fn each_job_event_that_matters_becomes_one_clear_alert() {
         ),
         (
             "restore-job-completed.json",
-            "[ddb-guard] COMPLETED: restore into table order_transaction-demo-from-vault",
+            "[ddb-guard] COMPLETED: restore into table order_transaction-demo-restored-from-vault",
             vec![
-                "Table:          order_transaction-demo-from-vault",
+                "Table:          order_transaction-demo-restored-from-vault",
                 "Duration:       3 min 30 s",
             ],
             "COMPLETED",
@@ -235,7 +236,7 @@ async fn a_completed_restore_asks_the_restore_handler_to_finish() {
     let response = f.invoke(event("restore-job-completed.json")).await.unwrap();
     assert_eq!(
         response.finish_requested.as_deref(),
-        Some("order_transaction-demo-from-vault")
+        Some("order_transaction-demo-restored-from-vault")
     );
     let seen = seen.lock().unwrap().clone();
     let [invoke] = &seen[..] else {
@@ -249,7 +250,7 @@ async fn a_completed_restore_asks_the_restore_handler_to_finish() {
     let payload: Value = serde_json::from_slice(invoke.payload().unwrap().as_ref()).unwrap();
     assert_eq!(
         payload,
-        json!({"action": "finish", "target_table": "order_transaction-demo-from-vault"})
+        json!({"action": "finish", "target_table": "order_transaction-demo-restored-from-vault"})
     );
 
     // A failed restore asks for nothing.
@@ -389,19 +390,32 @@ async fn bad_requests_are_refused() {
     assert!(f.received().await.is_empty());
 }
 
-/// A fixture remembering published alerts in a fresh state table.
-async fn remembering(env: &[(&str, &str)]) -> Fixture {
+/// A fixture remembering published alerts in a fresh state table, where the restore-handler has
+/// recorded starting the restore into each of `restored`.
+async fn remembering(env: &[(&str, &str)], restored: &[&str]) -> Fixture {
     let state_table = unique_name("state");
     let dynamodb = LocalAws::shared().dynamodb().await;
     local_aws::create_state_table(&dynamodb, &state_table)
         .await
         .unwrap();
+    let store = StateStore::new(dynamodb, &state_table);
+    let now = chrono::Utc::now();
+    for table in restored {
+        let key = StateKey::restore_started(table);
+        let body = json!({"source": "order_transaction-demo", "from": "recovery point"});
+        assert!(
+            store
+                .create(&key, &body, now + chrono::Duration::days(1), now)
+                .await
+                .unwrap()
+        );
+    }
     Fixture::new(&[env, &[("STATE_TABLE", state_table.as_str())]].concat()).await
 }
 
 #[tokio::test]
 async fn an_event_with_an_unknown_state_alerts_once() {
-    let f = remembering(&[]).await;
+    let f = remembering(&[], &[]).await;
     let mut renamed = event("backup-job-failed.json");
     let detail = renamed["detail"].as_object_mut().unwrap();
     let state = detail.remove("state").unwrap();
@@ -428,7 +442,11 @@ async fn a_finish_that_fails_is_retried_without_repeating_the_alert() {
             aws_smithy_types::body::SdkBody::from(r#"{"message": "busy"}"#),
         )
     });
-    let mut f = remembering(&[("FINISH_RESTORE_FUNCTION", "ddb-guard-restore-handler")]).await;
+    let mut f = remembering(
+        &[("FINISH_RESTORE_FUNCTION", "ddb-guard-restore-handler")],
+        &["order_transaction-demo-restored-from-vault"],
+    )
+    .await;
     f.state.notifier.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&refuse]);
     for _ in 0..2 {
         let err = Diagnostic::from(
@@ -455,6 +473,23 @@ async fn a_finish_that_fails_is_retried_without_repeating_the_alert() {
         .unwrap();
     assert!(response.published.is_empty());
     assert!(response.finish_requested.is_some());
+
+    // A restore this stack did not start (another team's job, restore testing's): no finish.
+    let never = mock!(aws_sdk_lambda::Client::invoke).then_output(|| {
+        panic!("the restore-handler must not be asked to finish a restore it did not start")
+    });
+    let mut theirs = remembering(
+        &[("FINISH_RESTORE_FUNCTION", "ddb-guard-restore-handler")],
+        &[],
+    )
+    .await;
+    theirs.state.notifier.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&never]);
+    let response = theirs
+        .invoke(event("restore-job-completed.json"))
+        .await
+        .unwrap();
+    assert_eq!(response.published.len(), 1, "the alert still goes out");
+    assert!(response.finish_requested.is_none());
 }
 
 #[tokio::test]

@@ -42,7 +42,11 @@ pub async fn function_handler(
         .inspect_err(|e| tracing::error!(error = %e, "request refused"))?;
     let deadline = shared::deadline::deadline_instant(context.deadline);
     let result = match request {
-        RestoreRequest::Restore(plan) => state.service.restore(plan, deadline).await,
+        RestoreRequest::Restore(plan) => {
+            (state.service)
+                .restore(plan, &context.request_id, deadline)
+                .await
+        }
         RestoreRequest::Finish(finish) => state.service.finish(finish, deadline).await,
     };
     result

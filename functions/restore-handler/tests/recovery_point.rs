@@ -45,7 +45,7 @@ async fn start_restore_job_carries_metadata_role_and_a_stable_token() {
             settings: from_vars::<RestoreEnv>(vars).unwrap().validate().unwrap(),
         },
     };
-    let target = unique_name("orders-from-vault");
+    let target = unique_name("orders-restored-from-vault");
     let request = json!({
         "source_table": "orders", "recovery_point_arn": RECOVERY_POINT, "target_table": target,
         "kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/0f3c", "deletion_protection": true

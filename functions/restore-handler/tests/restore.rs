@@ -30,8 +30,16 @@ impl Fixture {
         local_aws::create_seed_table(&dynamodb, &source)
             .await
             .unwrap();
-        let vars = [("SOURCE_TABLE", source.as_str()), ("POLL_SECONDS", "0.1")]
-            .map(|(k, v)| (k.to_string(), v.to_string()));
+        let state_table = unique_name("state");
+        local_aws::create_state_table(&dynamodb, &state_table)
+            .await
+            .unwrap();
+        let vars = [
+            ("SOURCE_TABLE", source.as_str()),
+            ("POLL_SECONDS", "0.1"),
+            ("STATE_TABLE", state_table.as_str()),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
         let settings = from_vars::<RestoreEnv>(vars).unwrap().validate().unwrap();
         let f = Fixture {
             state: State::new(&aws.sdk_config().await, settings),
@@ -147,11 +155,11 @@ async fn a_backup_restores_its_items_and_the_settings_come_back() {
     let backup = f.backup("before-change").await;
     f.add_items(5..8).await; // after the backup: must not be restored
 
-    let target = unique_name("orders-copy");
+    let target = unique_name("orders-restored-copy");
     let report = f
         .invoke(
             json!({"source_table": f.source, "backup_arn": backup, "target_table": target,
-                       "wait": true, "verify": true}),
+                       "wait": true, "verify": true, "ttl": true, "deletion_protection": true}),
         )
         .await
         .unwrap();
@@ -162,7 +170,7 @@ async fn a_backup_restores_its_items_and_the_settings_come_back() {
         [
             "time to live on expires_at".to_string(),
             "point-in-time recovery".into(),
-            "tags backup, team".into(),
+            "tags ddb-guard:restored-from, ddb-guard:restored-from-table, team".into(),
             "stream (NEW_AND_OLD_IMAGES)".into(),
             "deletion protection".into(),
         ]
@@ -227,13 +235,178 @@ async fn a_backup_restores_its_items_and_the_settings_come_back() {
         .map(|t| (t.key().into(), t.value().into()))
         .collect();
     tags.sort();
+    // Not the plan's selection tag: the copy is not enrolled in the backup plan.
     assert_eq!(
         tags,
         [
-            ("backup".into(), "daily".into()),
+            ("ddb-guard:restored-from".into(), format!("backup {backup}")),
+            ("ddb-guard:restored-from-table".into(), f.source.clone()),
             ("team".into(), "data".into())
         ]
     );
+
+    // A second finish (Lambda's retry, a re-send) changes nothing and succeeds.
+    let again = f
+        .invoke(json!({"action": "finish", "target_table": target, "ttl": true}))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.settings_reapplied,
+        [
+            "time to live on expires_at (already on)".to_string(),
+            "point-in-time recovery".into(),
+            "tags ddb-guard:restored-from, ddb-guard:restored-from-table, team".into(),
+            "stream (NEW_AND_OLD_IMAGES, already on)".into(),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn ttl_and_deletion_protection_come_back_only_when_asked() {
+    let f = Fixture::new(2).await;
+    let ttl = TimeToLiveSpecification::builder()
+        .enabled(true)
+        .attribute_name("expires_at")
+        .build()
+        .unwrap();
+    f.dynamodb
+        .update_time_to_live()
+        .table_name(&f.source)
+        .time_to_live_specification(ttl)
+        .send()
+        .await
+        .unwrap();
+    f.dynamodb
+        .update_table()
+        .table_name(&f.source)
+        .deletion_protection_enabled(true)
+        .send()
+        .await
+        .unwrap();
+    let backup = f.backup("b").await;
+    let target = unique_name("orders-restored-plain");
+    let report = f
+        .invoke(json!({"source_table": f.source, "backup_arn": backup, "target_table": target, "wait": true}))
+        .await
+        .unwrap();
+    assert!(
+        !report
+            .settings_reapplied
+            .iter()
+            .any(|s| s.contains("time to live") || s.contains("deletion")),
+        "{:?}",
+        report.settings_reapplied
+    );
+    let ttl = f
+        .dynamodb
+        .describe_time_to_live()
+        .table_name(&target)
+        .send()
+        .await
+        .unwrap()
+        .time_to_live_description
+        .unwrap();
+    assert_ne!(ttl.time_to_live_status, Some(TimeToLiveStatus::Enabled));
+}
+
+#[tokio::test]
+async fn finish_touches_only_what_this_handler_restored() {
+    let f = Fixture::new(2).await;
+    let ttl = TimeToLiveSpecification::builder()
+        .enabled(true)
+        .attribute_name("expires_at")
+        .build()
+        .unwrap();
+    f.dynamodb
+        .update_time_to_live()
+        .table_name(&f.source)
+        .time_to_live_specification(ttl)
+        .send()
+        .await
+        .unwrap();
+    // A table named like a restore target that this handler never restored (another team's copy),
+    // and the production table itself.
+    let stranger = unique_name("prod-restored-by-hand");
+    local_aws::create_seed_table(&f.dynamodb, &stranger)
+        .await
+        .unwrap();
+    for (payload, expect) in [
+        (
+            json!({"action": "finish", "target_table": stranger, "source_table": f.source, "ttl": true}),
+            "was not restored by this handler",
+        ),
+        (
+            json!({"action": "finish", "target_table": f.source, "ttl": true}),
+            "must contain \"-restored-\"",
+        ),
+        // What the notifier would forward for someone else's AWS Backup restore job.
+        (
+            json!({"action": "finish", "target_table": stranger}),
+            "was not restored by this handler",
+        ),
+    ] {
+        let diagnostic = f.refused(payload.clone()).await;
+        assert_eq!(diagnostic.error_type, "RestoreRefused", "{payload}");
+        assert!(
+            diagnostic.error_message.contains(expect),
+            "{payload}: {}",
+            diagnostic.error_message
+        );
+    }
+    let ttl = f
+        .dynamodb
+        .describe_time_to_live()
+        .table_name(&stranger)
+        .send()
+        .await
+        .unwrap()
+        .time_to_live_description
+        .unwrap();
+    assert_ne!(
+        ttl.time_to_live_status,
+        Some(TimeToLiveStatus::Enabled),
+        "the table it did not restore is untouched"
+    );
+    let tags = f
+        .dynamodb
+        .list_tags_of_resource()
+        .resource_arn(local_aws::table_arn(&f.dynamodb, &stranger).await.unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(tags.tags().is_empty());
+}
+
+#[tokio::test]
+async fn a_retried_or_resent_request_makes_no_second_table() {
+    let f = Fixture::new(2).await;
+    f.backup("b").await;
+    let request = json!({"source_table": f.source, "latest_backup": true, "wait": true});
+    // Lambda retries an invocation with the same request id.
+    let mut context = local_aws::lambda_context();
+    context.request_id = unique_name("request");
+    let first = function_handler(&f.state, LambdaEvent::new(request.clone(), context.clone()))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let retry = function_handler(&f.state, LambdaEvent::new(request.clone(), context))
+        .await
+        .unwrap();
+    assert_eq!(retry.target_table, first.target_table);
+    // A re-send from a console or CLI carries its own key.
+    let keyed =
+        json!({"source_table": f.source, "latest_backup": true, "idempotency_key": "ticket-42"});
+    let once = f.invoke(keyed.clone()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let twice = f.invoke(keyed).await.unwrap();
+    assert_eq!(twice.target_table, once.target_table);
+    let tables = f.dynamodb.list_tables().send().await.unwrap();
+    let restored: Vec<&String> = tables
+        .table_names()
+        .iter()
+        .filter(|t| t.starts_with(&format!("{}-restored-", f.source)))
+        .collect();
+    assert_eq!(restored.len(), 2, "{restored:?}");
 }
 
 #[tokio::test]
@@ -257,7 +430,7 @@ async fn point_in_time_restores_at_a_time_in_the_window_and_at_the_latest() {
     let latest = chrono::DateTime::from_timestamp(latest.secs(), latest.subsec_nanos()).unwrap();
     let at = latest.to_rfc3339_opts(SecondsFormat::Nanos, true);
 
-    let target = unique_name("orders-pitr");
+    let target = unique_name("orders-restored-pitr");
     let report = f
         .invoke(json!({"source_table": f.source, "point_in_time": at, "target_table": target, "wait": true, "verify": true}))
         .await
@@ -272,9 +445,15 @@ async fn point_in_time_restores_at_a_time_in_the_window_and_at_the_latest() {
         verification.matches && verification.compared_with.contains("now"),
         "{verification:?}"
     );
-    assert_eq!(report.settings_reapplied, ["point-in-time recovery"]);
+    assert_eq!(
+        report.settings_reapplied,
+        [
+            "point-in-time recovery",
+            "tags ddb-guard:restored-from, ddb-guard:restored-from-table"
+        ]
+    );
 
-    let latest_target = unique_name("orders-latest");
+    let latest_target = unique_name("orders-restored-latest");
     let report = f
         .invoke(json!({"source_table": f.source, "latest_restorable": true, "target_table": latest_target}))
         .await
@@ -305,7 +484,7 @@ async fn the_console_test_restores_the_newest_backup() {
     assert_eq!(report.verification.unwrap().restored_items, 6);
     assert_eq!(f.count(&report.target_table).await, 6);
 
-    let target = unique_name("orders-latest");
+    let target = unique_name("orders-restored-latest");
     let report = f
         .invoke(json!({"source_table": f.source, "latest_backup": true, "target_table": target}))
         .await
@@ -317,9 +496,20 @@ async fn the_console_test_restores_the_newest_backup() {
 async fn an_existing_target_is_refused_and_left_untouched() {
     let f = Fixture::new(3).await;
     let backup = f.backup("b").await;
-    let existing = Fixture::new(1).await;
+    let existing = unique_name("taken-restored");
+    local_aws::create_seed_table(&f.dynamodb, &existing)
+        .await
+        .unwrap();
+    f.dynamodb
+        .put_item()
+        .table_name(&existing)
+        .item("order_id", AttributeValue::S("kept".into()))
+        .item("item_id", AttributeValue::S("1".into()))
+        .send()
+        .await
+        .unwrap();
     let diagnostic = f
-        .refused(json!({"source_table": f.source, "backup_arn": backup, "target_table": existing.source}))
+        .refused(json!({"source_table": f.source, "backup_arn": backup, "target_table": existing}))
         .await;
     assert_eq!(diagnostic.error_type, "RestoreRefused");
     assert!(
@@ -327,7 +517,19 @@ async fn an_existing_target_is_refused_and_left_untouched() {
         "{}",
         diagnostic.error_message
     );
-    assert_eq!(f.count(&existing.source).await, 1);
+    assert_eq!(f.count(&existing).await, 1);
+    let diagnostic = f
+        .refused(
+            json!({"source_table": f.source, "backup_arn": backup, "target_table": "orders-copy"}),
+        )
+        .await;
+    assert!(
+        diagnostic
+            .error_message
+            .contains("must contain \"-restored-\""),
+        "{}",
+        diagnostic.error_message
+    );
 }
 
 #[tokio::test]
@@ -400,7 +602,7 @@ async fn without_waiting_the_finish_request_completes_the_job() {
     let f = Fixture::new(3).await;
     f.enable_pitr(&f.source).await;
     let backup = f.backup("b").await;
-    let target = unique_name("orders-later");
+    let target = unique_name("orders-restored-later");
     let report = f
         .invoke(json!({"source_table": f.source, "backup_arn": backup, "target_table": target}))
         .await
@@ -412,20 +614,28 @@ async fn without_waiting_the_finish_request_completes_the_job() {
         "{hint}"
     );
 
-    // The source comes from the restored table's restore summary.
+    // The source comes from the handler's record of the restore it started.
     let report = f
         .invoke(json!({"action": "finish", "target_table": target, "verify": true}))
         .await
         .unwrap();
     assert_eq!(report.source_table, f.source);
-    assert_eq!(report.settings_reapplied, ["point-in-time recovery"]);
+    assert_eq!(
+        report.settings_reapplied,
+        [
+            "point-in-time recovery",
+            "tags ddb-guard:restored-from, ddb-guard:restored-from-table"
+        ]
+    );
     assert!(report.verification.unwrap().matches);
 
     let diagnostic = f
-        .refused(json!({"action": "finish", "target_table": unique_name("nothing")}))
+        .refused(json!({"action": "finish", "target_table": unique_name("nothing-restored")}))
         .await;
     assert!(
-        diagnostic.error_message.contains("does not exist"),
+        diagnostic
+            .error_message
+            .contains("was not restored by this handler"),
         "{}",
         diagnostic.error_message
     );

@@ -80,16 +80,23 @@ async fn restores_run_through_the_lambda_runtime() {
         .await
         .unwrap();
 
+    local_aws::create_state_table(&dynamodb, "ddb-guard-state")
+        .await
+        .unwrap();
     let function = LocalFunction::start(
         Path::new(env!("CARGO_BIN_EXE_restore-handler")),
         aws,
-        &[("SOURCE_TABLE", TABLE), ("POLL_SECONDS", "0.2")],
+        &[
+            ("SOURCE_TABLE", TABLE),
+            ("POLL_SECONDS", "0.2"),
+            ("STATE_TABLE", "ddb-guard-state"),
+        ],
     );
 
     let latest = function.response("restore-latest-backup.json");
     assert_eq!(
         latest["target_table"],
-        "order_transaction-demo-latest-backup"
+        "order_transaction-demo-restored-latest-backup"
     );
     assert_eq!(latest["table_status"], "ACTIVE");
     assert_eq!(latest["verification"]["restored_items"], 7);
@@ -98,7 +105,8 @@ async fn restores_run_through_the_lambda_runtime() {
 
     let restorable = function.response("restore-latest-restorable.json");
     assert_eq!(restorable["restored_from"], "latest restorable time");
-    assert_eq!(restorable["settings_reapplied"][1], "deletion protection");
+    // Deletion protection because the request asks for it.
+    assert_eq!(restorable["settings_reapplied"][2], "deletion protection");
 
     let console = function.response("console-test.json");
     assert!(
@@ -113,7 +121,7 @@ async fn restores_run_through_the_lambda_runtime() {
     let refused = function.error("restore-latest-backup.json");
     assert!(
         refused.contains("RestoreRefused")
-            && refused.contains("order_transaction-demo-latest-backup"),
+            && refused.contains("order_transaction-demo-restored-latest-backup"),
         "{refused}"
     );
     let refused = function.error("bad-request.json");

@@ -143,17 +143,36 @@ impl Notifier {
             &self.settings.finish_function,
             event.table(),
         ) {
-            self.request_finish(function, &table).await?;
-            response.finish_requested = Some(table);
+            if self.restored_by_this_stack(&table).await? {
+                self.request_finish(function, &table).await?;
+                response.finish_requested = Some(table);
+            } else {
+                tracing::info!(%table, "a restore this stack did not start: no finish request");
+            }
         }
         Ok(response)
     }
 
     fn alert_key(event: &JobEvent) -> Option<StateKey> {
-        Some(StateKey::new(
-            format!("alert#{}", event.event_id.as_deref()?),
-            "published",
-        ))
+        Some(StateKey::alert_published(event.event_id.as_deref()?))
+    }
+
+    /// Whether the restore-handler of this stack started the restore into `table`: only those are
+    /// asked to finish (not other teams' restore jobs, not restore testing's). Without a state
+    /// table it cannot tell, and asks: the restore-handler refuses what it did not restore.
+    async fn restored_by_this_stack(&self, table: &str) -> Result<bool, NotifierError> {
+        let Some(store) = self.state() else {
+            return Ok(true);
+        };
+        let record = store
+            .get(&StateKey::restore_started(table), Utc::now())
+            .await
+            .map_err(|e| NotifierError::Finish {
+                function: self.settings.finish_function.clone().unwrap_or_default(),
+                table: table.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(record.is_some())
     }
 
     fn state(&self) -> Option<StateStore> {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::env::ConfigError;
+use crate::env::{ConfigError, list};
 use crate::table_selection::check_table_name;
 
 #[derive(Debug, Clone)]
@@ -15,6 +15,13 @@ pub struct RestoreSettings {
     pub restore_role_arn: Option<String>,
     /// How often to look at a table being created while waiting.
     pub poll_interval: Duration,
+    /// Every restore target's name contains this, so IAM can limit writes to restore targets.
+    pub target_marker: String,
+    /// Where the restores this handler started are recorded; `finish` acts only on those.
+    pub state_table: Option<String>,
+    /// Tag keys never copied to a restored table (besides `aws:` ones): the backup plan's
+    /// selection tag would enrol every copy in the plan.
+    pub skip_tags: Vec<String>,
 }
 
 fn default_poll_seconds() -> f64 {
@@ -33,6 +40,20 @@ pub struct RestoreEnv {
     /// How often a waiting restore looks at the new table.
     #[serde(default = "default_poll_seconds")]
     pub poll_seconds: f64,
+    #[serde(default = "default_target_marker")]
+    pub restore_target_marker: String,
+    #[serde(default)]
+    pub state_table: String,
+    /// Comma-separated tag keys.
+    #[serde(default = "default_skip_tags")]
+    pub skip_tags: String,
+}
+
+fn default_target_marker() -> String {
+    "-restored-".into()
+}
+fn default_skip_tags() -> String {
+    "backup".into()
 }
 
 impl RestoreEnv {
@@ -47,11 +68,23 @@ impl RestoreEnv {
         if !self.poll_seconds.is_finite() || self.poll_seconds <= 0.0 {
             return Err(ConfigError("POLL_SECONDS: must be more than 0".into()));
         }
+        let marker = self.restore_target_marker.trim().to_string();
+        let marker_chars = marker
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if marker.len() < 3 || !marker_chars {
+            return Err(ConfigError(format!(
+                "RESTORE_TARGET_MARKER: {marker:?} must be 3 or more of [A-Za-z0-9_.-]"
+            )));
+        }
         Ok(RestoreSettings {
             source_table,
             restore_role_arn: Some(self.restore_role_arn.trim().to_string())
                 .filter(|r| !r.is_empty()),
             poll_interval: Duration::from_secs_f64(self.poll_seconds),
+            target_marker: marker,
+            state_table: Some(self.state_table.trim().to_string()).filter(|t| !t.is_empty()),
+            skip_tags: list(&self.skip_tags),
         })
     }
 }

@@ -2,6 +2,7 @@
 //! settings a restore drops brought back, and the result checked.
 
 pub mod config;
+pub mod provenance;
 pub mod request;
 pub mod service;
 pub mod settings;

@@ -40,6 +40,9 @@ pub struct RestoreOptions {
     pub wait: bool,
     /// Count the restored items and compare.
     pub verify: bool,
+    /// Turn TTL on as the source has it. Off unless asked: after a restore to a past time, TTL
+    /// would purge the items that had expired since, under whoever is checking the copy.
+    pub copy_ttl: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +51,9 @@ pub struct RestorePlan {
     pub source: RestoreSource,
     /// `None`: `<source>-restored-<UTC time>`.
     pub target_table: Option<String>,
+    /// The same key makes no second restore (a re-send from a console or CLI); `None`: the Lambda
+    /// request id, which Lambda's retries keep.
+    pub idempotency_key: Option<String>,
     pub options: RestoreOptions,
 }
 
@@ -81,6 +87,8 @@ struct Raw {
     billing_mode: Option<String>,
     wait: Option<bool>,
     verify: Option<bool>,
+    ttl: Option<bool>,
+    idempotency_key: Option<String>,
 }
 
 const SOURCES: &str = "one of backup_arn, recovery_point_arn, point_in_time, latest_backup: true, \
@@ -106,6 +114,7 @@ pub fn parse_restore_request(
             source_table: source_table.to_string(),
             source: RestoreSource::LatestBackup,
             target_table: None,
+            idempotency_key: None,
             options: RestoreOptions {
                 wait: true,
                 verify: true,
@@ -124,6 +133,7 @@ pub fn parse_restore_request(
             .transpose()?,
         wait: raw.wait.unwrap_or(false),
         verify: raw.verify.unwrap_or(false),
+        copy_ttl: raw.ttl.unwrap_or(false),
     };
     if let Some(key) = &options.kms_key_arn
         && !key.starts_with("arn:")
@@ -203,6 +213,7 @@ pub fn parse_restore_request(
         source_table,
         source: sources.remove(0),
         target_table: raw.target_table,
+        idempotency_key: raw.idempotency_key.filter(|k| !k.trim().is_empty()),
         options,
     }))
 }

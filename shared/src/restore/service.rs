@@ -82,70 +82,115 @@ pub struct RestoreService {
 
 impl RestoreService {
     /// Checks everything, starts the restore, and finishes it here if asked to wait and time allows.
+    /// `request_id`: the Lambda request id, the idempotency key when the request carries none.
     pub async fn restore(
         &self,
         plan: RestorePlan,
+        request_id: &str,
         deadline: Instant,
     ) -> Result<RestoreReport, RestoreError> {
         let source = plan.source_table.clone();
-        let target = plan
+        let chosen = plan
             .target_table
             .clone()
             .unwrap_or_else(|| default_target_name(&source, Utc::now()));
-        if self.describe(&target).await?.is_some() {
-            return Err(RestoreError::Refused(format!(
-                "table {target} already exists; a restore only ever creates a new table"
-            )));
-        }
+        self.check_target_name(&chosen, &source)?;
+        let key = plan.idempotency_key.as_deref().unwrap_or(request_id);
+        let claim = self.claim_target(key, &chosen).await?;
+        let target = claim.target;
         let mut report = RestoreReport {
             source_table: source.clone(),
             target_table: target.clone(),
             ..RestoreReport::default()
         };
-        match &plan.source {
+        if self.describe(&target).await?.is_some() {
+            if claim.earlier {
+                // The same request again (Lambda's retry, a re-send): its restore is under way.
+                tracing::info!(%target, "this request's restore was started before");
+                report.restored_from = Some("an earlier attempt of this request".into());
+                return self.wait_and_finish(report, &plan.options, deadline).await;
+            }
+            return Err(RestoreError::Refused(format!(
+                "table {target} already exists; a restore only ever creates a new table"
+            )));
+        }
+        // Where from, checked before anything is created.
+        let from = match &plan.source {
             RestoreSource::Backup(arn) => {
                 self.check_backup(arn, &source).await?;
-                self.restore_from_backup(arn, &target, &plan.options)
-                    .await?;
-                report.restored_from = Some(format!("backup {arn}"));
+                format!("backup {arn}")
             }
-            RestoreSource::LatestBackup => {
-                let arn = self.latest_backup(&source).await?;
-                self.restore_from_backup(&arn, &target, &plan.options)
-                    .await?;
-                report.restored_from = Some(format!("backup {arn}"));
-            }
+            RestoreSource::LatestBackup => format!("backup {}", self.latest_backup(&source).await?),
             RestoreSource::PointInTime(at) => {
                 self.check_point_in_time(&source, Some(*at)).await?;
-                self.restore_to_point_in_time(&source, &target, Some(*at), &plan.options)
-                    .await?;
-                report.restored_from = Some(format!("point in time {}", at.to_rfc3339()));
+                format!("point in time {}", at.to_rfc3339())
             }
             RestoreSource::LatestRestorable => {
                 self.check_point_in_time(&source, None).await?;
+                "latest restorable time".to_string()
+            }
+            RestoreSource::RecoveryPoint(arn) => format!("recovery point {arn}"),
+        };
+        self.record_started(&target, &source, &from).await?;
+        match &plan.source {
+            RestoreSource::Backup(_) | RestoreSource::LatestBackup => {
+                let arn = from.trim_start_matches("backup ");
+                self.restore_from_backup(arn, &target, &plan.options)
+                    .await?;
+            }
+            RestoreSource::PointInTime(at) => {
+                self.restore_to_point_in_time(&source, &target, Some(*at), &plan.options)
+                    .await?;
+            }
+            RestoreSource::LatestRestorable => {
                 self.restore_to_point_in_time(&source, &target, None, &plan.options)
                     .await?;
-                report.restored_from = Some("latest restorable time".into());
             }
             RestoreSource::RecoveryPoint(arn) => {
                 let job = self.start_restore_job(arn, &target, &plan.options).await?;
                 report.restore_job_id = Some(job);
-                report.restored_from = Some(format!("recovery point {arn}"));
             }
         }
+        report.restored_from = Some(from);
         tracing::info!(%source, %target, from = report.restored_from.as_deref().unwrap_or_default(), "restore started");
-        let wait_until = plan
-            .options
+        self.wait_and_finish(report, &plan.options, deadline).await
+    }
+
+    /// Waits for the new table if asked (and time allows), then finishes it; otherwise says how.
+    async fn wait_and_finish(
+        &self,
+        mut report: RestoreReport,
+        options: &RestoreOptions,
+        deadline: Instant,
+    ) -> Result<RestoreReport, RestoreError> {
+        let wait_until = options
             .wait
             .then(|| crate::deadline::before_deadline(deadline, FINISH_RESERVE));
-        report.table_status = self.wait_active(&target, wait_until).await?;
-        if report.table_status == ACTIVE && plan.options.wait {
-            self.finish_table(&mut report, &plan.options, deadline)
-                .await?;
+        report.table_status = self.wait_active(&report.target_table, wait_until).await?;
+        if report.table_status == ACTIVE && options.wait {
+            self.finish_table(&mut report, options, deadline).await?;
         } else {
-            report.next_step = Some(finish_hint(&target, &source));
+            report.next_step = Some(finish_hint(&report.target_table, &report.source_table));
         }
         Ok(report)
+    }
+
+    /// A restore target's name carries the marker IAM scopes writes by, and is never the source.
+    fn check_target_name(&self, target: &str, source: &str) -> Result<(), RestoreError> {
+        let marker = &self.settings.target_marker;
+        if !target.contains(marker.as_str()) {
+            return Err(RestoreError::Refused(format!(
+                "target table {target:?} must contain {marker:?} (like the default \
+                 <source>{marker}<time>): the handler writes only to tables named so"
+            )));
+        }
+        let configured = self.settings.source_table.as_deref();
+        if target == source || Some(target) == configured {
+            return Err(RestoreError::Refused(format!(
+                "{target} is a source table, never a restore target"
+            )));
+        }
+        Ok(())
     }
 
     /// Re-applies the source's settings to a restored table that is `ACTIVE`, and verifies it.
@@ -155,30 +200,36 @@ impl RestoreService {
         deadline: Instant,
     ) -> Result<RestoreReport, RestoreError> {
         let target = request.target_table.clone();
+        // Only a table this handler restored: named as a restore target, recorded when its
+        // restore started, and listed by DynamoDB as restored. Never a source, never a guess.
+        self.check_target_name(&target, request.source_table.as_deref().unwrap_or_default())?;
+        let Some((source, from)) = self.started_here(&target).await? else {
+            return Err(RestoreError::Refused(format!(
+                "{target} was not restored by this handler (no record of it): finish acts only \
+                 on the tables it restored"
+            )));
+        };
         let Some(described) = self.describe(&target).await? else {
             return Err(RestoreError::Refused(format!(
                 "table {target} does not exist (yet)"
             )));
         };
-        let source = request
-            .source_table
-            .clone()
-            .or_else(|| {
-                described
-                    .restore_summary()
-                    .and_then(|s| s.source_table_arn())
-                    .and_then(|arn| arn.rsplit_once("table/"))
-                    .map(|(_, name)| name.to_string())
-            })
-            .or_else(|| self.settings.source_table.clone())
-            .ok_or_else(|| {
-                RestoreError::Refused(format!(
-                    "cannot tell which table {target} was restored from: give source_table"
-                ))
-            })?;
+        if described.restore_summary().is_none() {
+            return Err(RestoreError::Refused(format!(
+                "DynamoDB does not list {target} as a restored table: it is left alone"
+            )));
+        }
+        if let Some(asked) = &request.source_table
+            && *asked != source
+        {
+            return Err(RestoreError::Refused(format!(
+                "{target} was restored from {source}, not {asked}"
+            )));
+        }
         let mut report = RestoreReport {
             source_table: source.clone(),
             target_table: target.clone(),
+            restored_from: Some(from),
             ..RestoreReport::default()
         };
         let wait_until = request
@@ -204,8 +255,7 @@ impl RestoreService {
         options: &RestoreOptions,
         deadline: Instant,
     ) -> Result<(), RestoreError> {
-        self.reapply_settings(report, options.deletion_protection, deadline)
-            .await;
+        self.reapply_settings(report, options, deadline).await;
         if options.verify {
             report.verification = Some(
                 self.verify(&report.target_table, &report.source_table)

@@ -382,3 +382,76 @@ fn the_trigger_may_invoke_itself_and_no_other_function() {
         template.resolve(&serde_json::json!({"Fn::GetAtt": ["BackupTriggerFunction", "Arn"]}));
     assert!(!may_invoke(&format!("{trigger}-2")));
 }
+
+#[test]
+fn the_restore_handler_writes_only_to_restore_targets() {
+    let template = Template::load();
+    let handler = function(&template, "restore-handler");
+    let settings = from_vars::<RestoreEnv>(template.environment(handler))
+        .and_then(RestoreEnv::validate)
+        .unwrap();
+    let marker = &settings.target_marker;
+    let account = format!("{}:{}", template_check::REGION, template_check::ACCOUNT);
+    let table = |name: &str| format!("arn:aws:dynamodb:{account}:table/{name}");
+    let restore_target = table(&format!(
+        "order_transaction-ddb-guard{marker}20261125T050000Z"
+    ));
+    let production = table("order_transaction-ddb-guard");
+    let state = template.resolve(&serde_json::json!({"Fn::GetAtt": ["StateTable", "Arn"]}));
+    let grants = template.grants(handler);
+    let allows = |action: &str, arn: &str| {
+        grants.get(action).is_some_and(|resources| {
+            resources
+                .iter()
+                .any(|r| template_check::arn_matches(r, arn))
+        })
+    };
+    for action in [
+        "dynamodb:UpdateTable",
+        "dynamodb:UpdateTimeToLive",
+        "dynamodb:UpdateContinuousBackups",
+        "dynamodb:TagResource",
+        "dynamodb:PutItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:RestoreTableFromBackup",
+    ] {
+        assert!(
+            allows(action, &restore_target),
+            "{action} on a restore target"
+        );
+        assert!(
+            !allows(action, &production),
+            "{action} must not reach {production}"
+        );
+        assert!(
+            !allows(action, &table("customers")),
+            "{action} must not reach any other table"
+        );
+    }
+    // Its record of the restores it started, in the stack's state table, and nothing else there.
+    assert!(allows("dynamodb:PutItem", &state) && allows("dynamodb:GetItem", &state));
+    assert!(!allows("dynamodb:DeleteItem", &state));
+    assert_eq!(
+        settings.state_table.as_deref(),
+        Some(
+            template
+                .resolve(&serde_json::json!({"Ref": "StateTable"}))
+                .as_str()
+        )
+    );
+    // The plan's selection tag is never copied onto a restored table.
+    let selection = &template.resources()["BackupSelection"]["Properties"]["BackupSelection"];
+    let tag_key = selection["Conditions"]["StringEquals"][0]["ConditionKey"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("aws:ResourceTag/");
+    assert!(settings.skip_tags.iter().any(|t| t == tag_key), "{tag_key}");
+    // Every default target name carries the marker.
+    let default = shared::restore::request::default_target_name(
+        "order_transaction-ddb-guard",
+        chrono::Utc::now(),
+    );
+    assert!(default.contains(marker.as_str()), "{default}");
+}

@@ -1,0 +1,125 @@
+//! Which restores this handler started, so that `finish` acts on nothing else: a record per restore
+//! in the stack's state table (written before the restore starts), a record per request (so a
+//! retried or re-sent request makes no second restore), and tags on every table it restored.
+
+use aws_sdk_dynamodb::types::Tag;
+use chrono::{Duration, Utc};
+use serde_json::json;
+
+use crate::restore::service::{RestoreError, RestoreService};
+use crate::state::{StateKey, StateStore};
+
+/// How long the records are kept: a restore is finished (or abandoned) well within this.
+const RECORD_DAYS: i64 = 90;
+/// The tags every restored table gets, saying where it came from.
+pub const SOURCE_TAG: &str = "ddb-guard:restored-from-table";
+pub const FROM_TAG: &str = "ddb-guard:restored-from";
+
+/// The provenance tags for a table restored from `source` (`from`: the backup, recovery point or
+/// time). Tag values are at most 256 characters.
+pub fn provenance_tags(source: &str, from: &str) -> Vec<Tag> {
+    [(SOURCE_TAG, source), (FROM_TAG, from)]
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let value: String = value.chars().take(256).collect();
+            Tag::builder().key(key).value(value).build().ok()
+        })
+        .collect()
+}
+
+/// The target a request restores into, and whether an earlier attempt of it chose it.
+pub struct Claim {
+    pub target: String,
+    pub earlier: bool,
+}
+
+impl RestoreService {
+    fn state(&self) -> Option<StateStore> {
+        let table = self.settings.state_table.as_deref()?;
+        Some(StateStore::new(self.dynamodb.clone(), table))
+    }
+
+    /// The target for this request: `chosen`, unless an earlier attempt of the same request already
+    /// chose one (then that, so a retry makes no second restore). Without a state table, `chosen`.
+    pub(super) async fn claim_target(
+        &self,
+        idempotency_key: &str,
+        chosen: &str,
+    ) -> Result<Claim, RestoreError> {
+        let fresh = || Claim {
+            target: chosen.to_string(),
+            earlier: false,
+        };
+        let Some(state) = self.state() else {
+            return Ok(fresh());
+        };
+        let now = Utc::now();
+        let key = StateKey::restore_request(idempotency_key);
+        let body = json!({ "target": chosen });
+        let expires = now + Duration::days(RECORD_DAYS);
+        if state
+            .create(&key, &body, expires, now)
+            .await
+            .map_err(failed)?
+        {
+            return Ok(fresh());
+        }
+        let record = state.get(&key, now).await.map_err(failed)?;
+        Ok(
+            match record.and_then(|r| r.body["target"].as_str().map(str::to_string)) {
+                Some(target) => Claim {
+                    target,
+                    earlier: true,
+                },
+                None => fresh(),
+            },
+        )
+    }
+
+    /// Records that this handler is restoring `target`, before the restore starts.
+    pub(super) async fn record_started(
+        &self,
+        target: &str,
+        source: &str,
+        from: &str,
+    ) -> Result<(), RestoreError> {
+        let Some(state) = self.state() else {
+            return Ok(());
+        };
+        let now = Utc::now();
+        let body = json!({ "source": source, "from": from, "started": now.to_rfc3339() });
+        let expires = now + Duration::days(RECORD_DAYS);
+        state
+            .create(&StateKey::restore_started(target), &body, expires, now)
+            .await
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    /// Whether this handler started restoring `target` (and from where); `Err` when it cannot
+    /// know, so nothing is touched on a guess.
+    pub(super) async fn started_here(
+        &self,
+        target: &str,
+    ) -> Result<Option<(String, String)>, RestoreError> {
+        let Some(state) = self.state() else {
+            return Err(RestoreError::Refused(
+                "finish acts only on tables this handler restored, which it records in its state \
+                 table: STATE_TABLE is not set"
+                    .into(),
+            ));
+        };
+        let record = state
+            .get(&StateKey::restore_started(target), Utc::now())
+            .await
+            .map_err(failed)?;
+        Ok(record.map(|r| {
+            let text = |f: &str| r.body[f].as_str().unwrap_or_default().to_string();
+            (text("source"), text("from"))
+        }))
+    }
+}
+
+fn failed(e: crate::state::StateError) -> RestoreError {
+    RestoreError::Failed(e.to_string())
+}
