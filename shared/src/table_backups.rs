@@ -1,7 +1,7 @@
-//! A table's native backups, every page of them: what retention prunes, restores pick from and the
-//! watchdog dates.
+//! A table's backups: its native backups, every page of them (what retention prunes, restores pick
+//! from and the watchdog dates), and the window point-in-time recovery can restore from.
 
-use aws_sdk_dynamodb::types::BackupTypeFilter;
+use aws_sdk_dynamodb::types::{BackupTypeFilter, PointInTimeRecoveryStatus};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -64,6 +64,30 @@ pub async fn list_table_backups(
             None => return Ok(backups),
         }
     }
+}
+
+/// The times point-in-time recovery can restore to; both `None` when DynamoDB does not say (just
+/// enabled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestorableWindow {
+    pub earliest: Option<DateTime<Utc>>,
+    pub latest: Option<DateTime<Utc>>,
+}
+
+/// The restorable window from `DescribeContinuousBackups`, or `None` when point-in-time recovery
+/// is not enabled.
+pub fn restorable_window(
+    out: &aws_sdk_dynamodb::operation::describe_continuous_backups::DescribeContinuousBackupsOutput,
+) -> Option<RestorableWindow> {
+    let pitr = out
+        .continuous_backups_description()?
+        .point_in_time_recovery_description()?;
+    (pitr.point_in_time_recovery_status() == Some(&PointInTimeRecoveryStatus::Enabled)).then(|| {
+        RestorableWindow {
+            earliest: pitr.earliest_restorable_date_time().map(to_chrono),
+            latest: pitr.latest_restorable_date_time().map(to_chrono),
+        }
+    })
 }
 
 pub fn to_chrono(time: &aws_smithy_types::DateTime) -> DateTime<Utc> {

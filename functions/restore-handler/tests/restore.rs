@@ -90,6 +90,22 @@ impl Fixture {
             .unwrap();
     }
 
+    /// TTL on `expires_at`, as a production table might have it.
+    async fn enable_ttl(&self, table: &str) {
+        let ttl = TimeToLiveSpecification::builder()
+            .enabled(true)
+            .attribute_name("expires_at")
+            .build()
+            .unwrap();
+        self.dynamodb
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(ttl)
+            .send()
+            .await
+            .unwrap();
+    }
+
     async fn invoke(&self, payload: Value) -> Result<RestoreReport, HandlerError> {
         function_handler(
             &self.state,
@@ -264,18 +280,7 @@ async fn a_backup_restores_its_items_and_the_settings_come_back() {
 #[tokio::test]
 async fn ttl_and_deletion_protection_come_back_only_when_asked() {
     let f = Fixture::new(2).await;
-    let ttl = TimeToLiveSpecification::builder()
-        .enabled(true)
-        .attribute_name("expires_at")
-        .build()
-        .unwrap();
-    f.dynamodb
-        .update_time_to_live()
-        .table_name(&f.source)
-        .time_to_live_specification(ttl)
-        .send()
-        .await
-        .unwrap();
+    f.enable_ttl(&f.source).await;
     f.dynamodb
         .update_table()
         .table_name(&f.source)
@@ -312,18 +317,7 @@ async fn ttl_and_deletion_protection_come_back_only_when_asked() {
 #[tokio::test]
 async fn finish_touches_only_what_this_handler_restored() {
     let f = Fixture::new(2).await;
-    let ttl = TimeToLiveSpecification::builder()
-        .enabled(true)
-        .attribute_name("expires_at")
-        .build()
-        .unwrap();
-    f.dynamodb
-        .update_time_to_live()
-        .table_name(&f.source)
-        .time_to_live_specification(ttl)
-        .send()
-        .await
-        .unwrap();
+    f.enable_ttl(&f.source).await;
     // A table named like a restore target that this handler never restored (another team's copy),
     // and the production table itself.
     let stranger = unique_name("prod-restored-by-hand");

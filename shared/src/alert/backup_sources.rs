@@ -4,13 +4,13 @@
 
 use aws_sdk_backup::types::RecoveryPointStatus;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{BackupTypeFilter, PointInTimeRecoveryStatus};
+use aws_sdk_dynamodb::types::BackupTypeFilter;
 use chrono::{DateTime, Utc};
 
 use crate::alert::notifier::Notifier;
 use crate::alert::watchdog::{BackupSource, Checked, SourceWatch, TableWatch, freshness, pitr};
 use crate::aws_error::describe;
-use crate::table_backups::{list_table_backups, to_chrono};
+use crate::table_backups::{list_table_backups, restorable_window, to_chrono};
 
 impl Notifier {
     /// Every check of one table; a table that cannot be described is reported, not skipped.
@@ -168,17 +168,7 @@ impl Notifier {
             .send()
             .await
             .map_err(|e| format!("DescribeContinuousBackups: {}", describe(&e)))?;
-        let pitr = out
-            .continuous_backups_description
-            .and_then(|c| c.point_in_time_recovery_description);
-        let enabled = pitr
-            .as_ref()
-            .and_then(|p| p.point_in_time_recovery_status())
-            == Some(&PointInTimeRecoveryStatus::Enabled);
         // Just enabled, DynamoDB may not report a latest time yet: that is no lag.
-        Ok(enabled.then(|| {
-            pitr.and_then(|p| p.latest_restorable_date_time().map(to_chrono))
-                .unwrap_or_else(Utc::now)
-        }))
+        Ok(restorable_window(&out).map(|w| w.latest.unwrap_or_else(Utc::now)))
     }
 }

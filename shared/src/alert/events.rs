@@ -61,6 +61,15 @@ pub struct JobEvent {
     pub status_message: Option<String>,
 }
 
+/// An AWS Backup job event of `detail_type` with `detail`, for tests of what reads them.
+#[cfg(test)]
+pub(crate) fn test_event(detail_type: &str, detail: Value) -> JobEvent {
+    JobEvent::from_event(&serde_json::json!(
+        {"detail-type": detail_type, "region": "eu-west-1", "detail": detail}
+    ))
+    .expect("a job event")
+}
+
 impl JobEvent {
     /// "Completed with issues": a backup or copy that completed with a status message.
     pub fn has_issues(&self) -> bool {

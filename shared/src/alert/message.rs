@@ -133,12 +133,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn event(detail_type: &str, detail: serde_json::Value) -> JobEvent {
-        JobEvent::from_event(
-            &json!({"detail-type": detail_type, "region": "eu-west-1", "detail": detail}),
-        )
-        .unwrap()
-    }
+    use crate::alert::events::test_event as event;
 
     #[test]
     fn a_failed_backup_reads_well() {

@@ -60,12 +60,7 @@ mod tests {
 
     use super::*;
 
-    fn event(detail_type: &str, detail: serde_json::Value) -> JobEvent {
-        JobEvent::from_event(
-            &json!({"detail-type": detail_type, "region": "eu-west-1", "detail": detail}),
-        )
-        .unwrap()
-    }
+    use crate::alert::events::test_event as event;
 
     #[test]
     fn default_policy() {

@@ -20,6 +20,7 @@ use crate::restore::request::{
     BillingMode, FinishRequest, RestoreOptions, RestorePlan, RestoreSource, default_target_name,
 };
 use crate::restore::verify::Verification;
+use crate::retry::{Backoff, Retry};
 
 /// What a restore (or a finish) did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -135,15 +136,15 @@ impl RestoreService {
         match &plan.source {
             RestoreSource::Backup(_) | RestoreSource::LatestBackup => {
                 let arn = from.trim_start_matches("backup ");
-                self.restore_from_backup(arn, &target, &plan.options)
+                self.restore_from_backup(arn, &target, &plan.options, deadline)
                     .await?;
             }
             RestoreSource::PointInTime(at) => {
-                self.restore_to_point_in_time(&source, &target, Some(*at), &plan.options)
+                self.restore_to_point_in_time(&source, &target, Some(*at), &plan.options, deadline)
                     .await?;
             }
             RestoreSource::LatestRestorable => {
-                self.restore_to_point_in_time(&source, &target, None, &plan.options)
+                self.restore_to_point_in_time(&source, &target, None, &plan.options, deadline)
                     .await?;
             }
             RestoreSource::RecoveryPoint(arn) => {
@@ -302,19 +303,36 @@ impl RestoreService {
         }
     }
 
+    /// How a restore call is retried while DynamoDB is busy (`LimitExceededException`: 50 table
+    /// operations at once; `BackupInUseException`; throttling), within the deadline.
+    fn busy_retry(deadline: Instant) -> Retry {
+        Retry {
+            backoff: Backoff {
+                base: Duration::from_secs(1),
+                cap: Duration::from_secs(20),
+            },
+            max_attempts: 8,
+            deadline: crate::deadline::before_deadline(deadline, FINISH_RESERVE),
+        }
+    }
+
     async fn restore_from_backup(
         &self,
         arn: &str,
         target: &str,
         options: &RestoreOptions,
+        deadline: Instant,
     ) -> Result<(), RestoreError> {
-        self.dynamodb
-            .restore_table_from_backup()
-            .backup_arn(arn)
-            .target_table_name(target)
-            .set_billing_mode_override(options.billing_mode.map(billing_mode))
-            .set_sse_specification_override(sse(options))
-            .send()
+        Self::busy_retry(deadline)
+            .call(|| {
+                self.dynamodb
+                    .restore_table_from_backup()
+                    .backup_arn(arn)
+                    .target_table_name(target)
+                    .set_billing_mode_override(options.billing_mode.map(billing_mode))
+                    .set_sse_specification_override(sse(options))
+                    .send()
+            })
             .await
             .map_err(|e| restore_call_error("RestoreTableFromBackup", target, &e))?;
         Ok(())
@@ -326,6 +344,7 @@ impl RestoreService {
         target: &str,
         at: Option<DateTime<Utc>>,
         options: &RestoreOptions,
+        deadline: Instant,
     ) -> Result<(), RestoreError> {
         let time = at.map(|t| {
             aws_smithy_types::DateTime::from_secs_and_nanos(
@@ -333,15 +352,18 @@ impl RestoreService {
                 t.timestamp_subsec_nanos(),
             )
         });
-        self.dynamodb
-            .restore_table_to_point_in_time()
-            .source_table_name(source)
-            .target_table_name(target)
-            .set_restore_date_time(time)
-            .set_use_latest_restorable_time(at.is_none().then_some(true))
-            .set_billing_mode_override(options.billing_mode.map(billing_mode))
-            .set_sse_specification_override(sse(options))
-            .send()
+        Self::busy_retry(deadline)
+            .call(|| {
+                self.dynamodb
+                    .restore_table_to_point_in_time()
+                    .source_table_name(source)
+                    .target_table_name(target)
+                    .set_restore_date_time(time)
+                    .set_use_latest_restorable_time(at.is_none().then_some(true))
+                    .set_billing_mode_override(options.billing_mode.map(billing_mode))
+                    .set_sse_specification_override(sse(options))
+                    .send()
+            })
             .await
             .map_err(|e| restore_call_error("RestoreTableToPointInTime", target, &e))?;
         Ok(())

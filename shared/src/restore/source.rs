@@ -1,12 +1,12 @@
 //! What a restore starts from, checked before anything is created: a backup of the right table that
 //! is available, the newest such backup, or a time inside the restorable window.
 
-use aws_sdk_dynamodb::types::{BackupStatus, BackupTypeFilter, PointInTimeRecoveryStatus};
+use aws_sdk_dynamodb::types::{BackupStatus, BackupTypeFilter};
 use chrono::{DateTime, Utc};
 
 use crate::aws_error::describe;
 use crate::restore::service::{RestoreError, RestoreService};
-use crate::table_backups::{list_table_backups, to_chrono};
+use crate::table_backups::{list_table_backups, restorable_window};
 
 impl RestoreService {
     /// The backup exists, is `AVAILABLE`, and is a backup of `source`.
@@ -82,35 +82,20 @@ impl RestoreService {
                     describe(&e)
                 )),
             })?;
-        let pitr = described
-            .continuous_backups_description
-            .and_then(|c| c.point_in_time_recovery_description);
-        let enabled = pitr
-            .as_ref()
-            .and_then(|p| p.point_in_time_recovery_status())
-            == Some(&PointInTimeRecoveryStatus::Enabled);
-        if !enabled {
+        let Some(window) = restorable_window(&described) else {
             return Err(RestoreError::Refused(format!(
                 "point-in-time recovery is not enabled on {source}"
             )));
-        }
-        if let Some(at) = at {
-            let bound = |t: Option<&aws_smithy_types::DateTime>| t.map(to_chrono);
-            let earliest = bound(
-                pitr.as_ref()
-                    .and_then(|p| p.earliest_restorable_date_time()),
-            );
-            let latest = bound(pitr.as_ref().and_then(|p| p.latest_restorable_date_time()));
-            if let (Some(earliest), Some(latest)) = (earliest, latest)
-                && (at < earliest || at > latest)
-            {
-                return Err(RestoreError::Refused(format!(
-                    "{} is outside {source}'s restorable window, {} to {}",
-                    at.to_rfc3339(),
-                    earliest.to_rfc3339(),
-                    latest.to_rfc3339()
-                )));
-            }
+        };
+        if let (Some(at), Some(earliest), Some(latest)) = (at, window.earliest, window.latest)
+            && (at < earliest || at > latest)
+        {
+            return Err(RestoreError::Refused(format!(
+                "{} is outside {source}'s restorable window, {} to {}",
+                at.to_rfc3339(),
+                earliest.to_rfc3339(),
+                latest.to_rfc3339()
+            )));
         }
         Ok(())
     }

@@ -1,0 +1,263 @@
+//! What real DynamoDB answers and the local AWS does not, played with `aws-smithy-mocks`: a
+//! restore refused while 50 table operations run, enabling point-in-time recovery on a table just
+//! restored (`ContinuousBackupsUnavailableException`), and TTL that is already on (a second finish).
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::operation::describe_backup::DescribeBackupOutput;
+use aws_sdk_dynamodb::operation::describe_continuous_backups::DescribeContinuousBackupsOutput;
+use aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput;
+use aws_sdk_dynamodb::operation::describe_time_to_live::{
+    DescribeTimeToLiveInput, DescribeTimeToLiveOutput,
+};
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::operation::list_tags_of_resource::ListTagsOfResourceOutput;
+use aws_sdk_dynamodb::operation::restore_table_from_backup::RestoreTableFromBackupOutput;
+use aws_sdk_dynamodb::operation::tag_resource::TagResourceOutput;
+use aws_sdk_dynamodb::operation::update_continuous_backups::UpdateContinuousBackupsOutput;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, BackupDescription, BackupDetails, BackupStatus, BackupType,
+    ContinuousBackupsDescription, ContinuousBackupsStatus, PointInTimeRecoveryDescription,
+    PointInTimeRecoveryStatus, RestoreSummary, SourceTableDetails, TableDescription, TableStatus,
+    TimeToLiveDescription, TimeToLiveStatus,
+};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use lambda_runtime::LambdaEvent;
+use restore_handler::handler::{State, function_handler};
+use serde_json::{Value, json};
+use shared::env::from_vars;
+use shared::restore::config::RestoreEnv;
+use shared::restore::service::{RestoreReport, RestoreService};
+
+const SOURCE: &str = "orders";
+const TARGET: &str = "orders-restored-20261125T050000Z";
+const BACKUP: &str = "arn:aws:dynamodb:us-east-1:123456789012:table/orders/backup/0001";
+
+fn arn(table: &str) -> String {
+    format!("arn:aws:dynamodb:us-east-1:123456789012:table/{table}")
+}
+
+fn dynamo_error(code: &str) -> aws_smithy_runtime_api::client::orchestrator::HttpResponse {
+    aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+        aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+        aws_smithy_types::body::SdkBody::from(format!(
+            r#"{{"__type": "com.amazonaws.dynamodb.v20120810#{code}", "message": "{code}"}}"#
+        )),
+    )
+}
+
+fn state(rules: &[&Rule]) -> State {
+    let vars = [("STATE_TABLE", "ddb-guard-state"), ("POLL_SECONDS", "0.01")]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+    State {
+        service: RestoreService {
+            dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules),
+            backup: mock_client!(aws_sdk_backup, RuleMode::MatchAny, Vec::<&Rule>::new()),
+            settings: from_vars::<RestoreEnv>(vars).unwrap().validate().unwrap(),
+        },
+    }
+}
+
+async fn invoke(state: &State, payload: Value) -> RestoreReport {
+    function_handler(
+        state,
+        LambdaEvent::new(payload, local_aws::lambda_context()),
+    )
+    .await
+    .unwrap()
+}
+
+fn table(name: &str, restored: bool) -> TableDescription {
+    table_in(name, restored, TableStatus::Active)
+}
+
+fn table_in(name: &str, restored: bool, status: TableStatus) -> TableDescription {
+    TableDescription::builder()
+        .table_name(name)
+        .table_arn(arn(name))
+        .table_status(status)
+        .set_restore_summary(restored.then(|| {
+            RestoreSummary::builder()
+                .source_backup_arn(BACKUP)
+                .restore_date_time(aws_smithy_types::DateTime::from_secs(0))
+                .restore_in_progress(false)
+                .build()
+                .unwrap()
+        }))
+        .build()
+}
+
+#[tokio::test]
+async fn a_restore_refused_while_dynamodb_is_busy_is_tried_again() {
+    let calls = Arc::new(Mutex::new(0));
+    let counted = Arc::clone(&calls);
+    // The target does not exist yet; once restored it is being created.
+    let describe = mock!(aws_sdk_dynamodb::Client::describe_table)
+        .sequence()
+        .http_response(|| dynamo_error("ResourceNotFoundException"))
+        .output(|| {
+            DescribeTableOutput::builder()
+                .table(table_in(TARGET, true, TableStatus::Creating))
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let backup = mock!(aws_sdk_dynamodb::Client::describe_backup).then_output(|| {
+        let details = BackupDetails::builder()
+            .backup_arn(BACKUP)
+            .backup_name("nightly")
+            .backup_status(BackupStatus::Available)
+            .backup_type(BackupType::User)
+            .backup_creation_date_time(aws_smithy_types::DateTime::from_secs(0))
+            .build()
+            .unwrap();
+        let source = SourceTableDetails::builder()
+            .table_name(SOURCE)
+            .table_id("1")
+            .set_key_schema(Some(vec![]))
+            .table_creation_date_time(aws_smithy_types::DateTime::from_secs(0))
+            .provisioned_throughput(
+                aws_sdk_dynamodb::types::ProvisionedThroughput::builder()
+                    .read_capacity_units(0)
+                    .write_capacity_units(0)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        DescribeBackupOutput::builder()
+            .backup_description(
+                BackupDescription::builder()
+                    .backup_details(details)
+                    .source_table_details(source)
+                    .build(),
+            )
+            .build()
+    });
+    let restore = mock!(aws_sdk_dynamodb::Client::restore_table_from_backup)
+        .sequence()
+        .http_response(|| dynamo_error("LimitExceededException"))
+        .http_response(|| dynamo_error("LimitExceededException"))
+        .output(move || {
+            *counted.lock().unwrap() += 1;
+            RestoreTableFromBackupOutput::builder().build()
+        })
+        .build();
+    let no_record =
+        mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
+    let put = mock!(aws_sdk_dynamodb::Client::put_item)
+        .then_output(|| aws_sdk_dynamodb::operation::put_item::PutItemOutput::builder().build());
+    let state = state(&[&describe, &backup, &restore, &no_record, &put]);
+    let report = invoke(
+        &state,
+        json!({"source_table": SOURCE, "backup_arn": BACKUP, "target_table": TARGET}),
+    )
+    .await;
+    assert_eq!(report.table_status, "CREATING");
+    assert_eq!(
+        *calls.lock().unwrap(),
+        1,
+        "restored once, after two refusals"
+    );
+    assert_eq!(restore.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn a_second_finish_settles_where_dynamodb_would_refuse() {
+    // The handler's record of the restore it started.
+    let record = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
+        let item = [
+            ("pk", AttributeValue::S(format!("restore#{TARGET}"))),
+            ("sk", AttributeValue::S("started".into())),
+            (
+                "body",
+                AttributeValue::S(
+                    json!({"source": SOURCE, "from": format!("backup {BACKUP}")}).to_string(),
+                ),
+            ),
+            ("version", AttributeValue::N("1".into())),
+            ("expires_at", AttributeValue::N("4102444800".into())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        GetItemOutput::builder().set_item(Some(item)).build()
+    });
+    let describe = mock!(aws_sdk_dynamodb::Client::describe_table).then_compute_output(|input| {
+        let name = input.table_name().unwrap();
+        DescribeTableOutput::builder()
+            .table(table(name, name == TARGET))
+            .build()
+    });
+    // TTL is on in both tables already: a second finish must not enable it again.
+    let ttl = mock!(aws_sdk_dynamodb::Client::describe_time_to_live).then_compute_output(
+        |_: &DescribeTimeToLiveInput| {
+            DescribeTimeToLiveOutput::builder()
+                .time_to_live_description(
+                    TimeToLiveDescription::builder()
+                        .time_to_live_status(TimeToLiveStatus::Enabled)
+                        .attribute_name("expires_at")
+                        .build(),
+                )
+                .build()
+        },
+    );
+    let enable_ttl = mock!(aws_sdk_dynamodb::Client::update_time_to_live)
+        .then_http_response(|| dynamo_error("ValidationException"));
+    let pitr = mock!(aws_sdk_dynamodb::Client::describe_continuous_backups).then_output(|| {
+        DescribeContinuousBackupsOutput::builder()
+            .continuous_backups_description(
+                ContinuousBackupsDescription::builder()
+                    .continuous_backups_status(ContinuousBackupsStatus::Enabled)
+                    .point_in_time_recovery_description(
+                        PointInTimeRecoveryDescription::builder()
+                            .point_in_time_recovery_status(PointInTimeRecoveryStatus::Enabled)
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    });
+    // A table just restored: continuous backups are not available at first.
+    let enable_pitr = mock!(aws_sdk_dynamodb::Client::update_continuous_backups)
+        .sequence()
+        .http_response(|| dynamo_error("ContinuousBackupsUnavailableException"))
+        .output(|| UpdateContinuousBackupsOutput::builder().build())
+        .repeatedly()
+        .build();
+    let tags = mock!(aws_sdk_dynamodb::Client::list_tags_of_resource)
+        .then_output(|| ListTagsOfResourceOutput::builder().build());
+    let tag = mock!(aws_sdk_dynamodb::Client::tag_resource)
+        .then_output(|| TagResourceOutput::builder().build());
+    let state = state(&[
+        &record,
+        &describe,
+        &ttl,
+        &enable_ttl,
+        &pitr,
+        &enable_pitr,
+        &tags,
+        &tag,
+    ]);
+    let finish = json!({"action": "finish", "target_table": TARGET, "ttl": true});
+    let report = invoke(&state, finish.clone()).await;
+    assert_eq!(
+        report.settings_reapplied,
+        [
+            "time to live on expires_at (already on)",
+            "point-in-time recovery",
+            "tags ddb-guard:restored-from, ddb-guard:restored-from-table"
+        ]
+    );
+    assert!(report.settings_not_reapplied.is_empty());
+    assert_eq!(enable_ttl.num_calls(), 0, "TTL already on is left alone");
+    assert_eq!(
+        enable_pitr.num_calls(),
+        2,
+        "tried again once continuous backups were available"
+    );
+    // And again: the same answer, nothing refused.
+    let again = invoke(&state, finish).await;
+    assert_eq!(again.settings_reapplied, report.settings_reapplied);
+}
