@@ -6,10 +6,12 @@ use shared::function_error::{ErrorType, FunctionError};
 use shared::restore::config::{RestoreEnv, RestoreSettings};
 use shared::restore::request::{RestoreRequest, parse_restore_request};
 use shared::restore::service::{RestoreError, RestoreReport, RestoreService};
+use shared::self_invoke::SelfInvoke;
 
 /// Clients and configuration, built once at cold start.
 pub struct State {
     pub service: RestoreService,
+    pub lambda: aws_sdk_lambda::Client,
 }
 
 impl State {
@@ -24,6 +26,7 @@ impl State {
                 backup: aws_sdk_backup::Client::new(aws),
                 settings,
             },
+            lambda: aws_sdk_lambda::Client::new(aws),
         }
     }
 }
@@ -41,13 +44,20 @@ pub async fn function_handler(
     let request = parse_restore_request(payload, default_source)
         .inspect_err(|e| tracing::error!(error = %e, "request refused"))?;
     let deadline = shared::deadline::deadline_instant(context.deadline);
+    // A restore still running when this invocation ends is finished by a new one.
+    let hand_over = SelfInvoke {
+        lambda: state.lambda.clone(),
+        function: context.invoked_function_arn.clone(),
+    };
     let result = match request {
         RestoreRequest::Restore(plan) => {
             (state.service)
-                .restore(plan, &context.request_id, deadline)
+                .restore(plan, &context.request_id, deadline, &hand_over)
                 .await
         }
-        RestoreRequest::Finish(finish) => state.service.finish(finish, deadline).await,
+        RestoreRequest::Finish(finish) => {
+            (state.service).finish(finish, deadline, &hand_over).await
+        }
     };
     result
         .inspect_err(|e| tracing::error!(error = %e, error_type = e.error_type(), "restore failed"))

@@ -27,4 +27,6 @@ pub const AWS_ACTIONS: &[&str] = &[
     "backup:StartRestoreJob",
     // StartRestoreJob passes AWS Backup its role.
     "iam:PassRole",
+    // A restore still running at the deadline is handed to a new invocation of itself.
+    "lambda:InvokeFunction",
 ];

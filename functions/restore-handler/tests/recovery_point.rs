@@ -44,6 +44,8 @@ async fn start_restore_job_carries_metadata_role_and_a_stable_token() {
             backup: mock_client!(aws_sdk_backup, RuleMode::MatchAny, [&rule]),
             settings: from_vars::<RestoreEnv>(vars).unwrap().validate().unwrap(),
         },
+        // An AWS Backup job not waited for is finished on its completion event, never handed over.
+        lambda: aws_sdk_lambda::Client::new(&aws.sdk_config().await),
     };
     let target = unique_name("orders-restored-from-vault");
     let request = json!({

@@ -46,7 +46,19 @@ fn dynamo_error(code: &str) -> aws_smithy_runtime_api::client::orchestrator::Htt
     )
 }
 
-fn state(rules: &[&Rule]) -> State {
+/// A Lambda client for `endpoint` (an `InvokeRecorder`), or one never called.
+fn lambda(endpoint: Option<&str>) -> aws_sdk_lambda::Client {
+    let mut config = aws_sdk_lambda::Config::builder()
+        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_lambda::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ));
+    config.set_endpoint_url(endpoint.map(str::to_string));
+    aws_sdk_lambda::Client::from_conf(config.build())
+}
+
+fn state(rules: &[&Rule], lambda: aws_sdk_lambda::Client) -> State {
     let vars = [("STATE_TABLE", "ddb-guard-state"), ("POLL_SECONDS", "0.01")]
         .map(|(k, v)| (k.to_string(), v.to_string()));
     State {
@@ -55,16 +67,17 @@ fn state(rules: &[&Rule]) -> State {
             backup: mock_client!(aws_sdk_backup, RuleMode::MatchAny, Vec::<&Rule>::new()),
             settings: from_vars::<RestoreEnv>(vars).unwrap().validate().unwrap(),
         },
+        lambda,
     }
 }
 
 async fn invoke(state: &State, payload: Value) -> RestoreReport {
-    function_handler(
-        state,
-        LambdaEvent::new(payload, local_aws::lambda_context()),
-    )
-    .await
-    .unwrap()
+    let mut context = local_aws::lambda_context();
+    context.invoked_function_arn =
+        "arn:aws:lambda:us-east-1:123456789012:function:ddb-guard-restore-handler".into();
+    function_handler(state, LambdaEvent::new(payload, context))
+        .await
+        .unwrap()
 }
 
 fn table(name: &str, restored: bool) -> TableDescription {
@@ -85,6 +98,28 @@ fn table_in(name: &str, restored: bool, status: TableStatus) -> TableDescription
                 .unwrap()
         }))
         .build()
+}
+
+/// The handler's record of the restore into `TARGET` it started.
+fn restore_record() -> Rule {
+    mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
+        let item = [
+            ("pk", AttributeValue::S(format!("restore#{TARGET}"))),
+            ("sk", AttributeValue::S("started".into())),
+            (
+                "body",
+                AttributeValue::S(
+                    json!({"source": SOURCE, "from": format!("backup {BACKUP}")}).to_string(),
+                ),
+            ),
+            ("version", AttributeValue::N("1".into())),
+            ("expires_at", AttributeValue::N("4102444800".into())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        GetItemOutput::builder().set_item(Some(item)).build()
+    })
 }
 
 #[tokio::test]
@@ -147,7 +182,11 @@ async fn a_restore_refused_while_dynamodb_is_busy_is_tried_again() {
         mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
     let put = mock!(aws_sdk_dynamodb::Client::put_item)
         .then_output(|| aws_sdk_dynamodb::operation::put_item::PutItemOutput::builder().build());
-    let state = state(&[&describe, &backup, &restore, &no_record, &put]);
+    let recorder = local_aws::InvokeRecorder::start().await.unwrap();
+    let state = state(
+        &[&describe, &backup, &restore, &no_record, &put],
+        lambda(Some(recorder.endpoint())),
+    );
     let report = invoke(
         &state,
         json!({"source_table": SOURCE, "backup_arn": BACKUP, "target_table": TARGET}),
@@ -160,29 +199,17 @@ async fn a_restore_refused_while_dynamodb_is_busy_is_tried_again() {
         "restored once, after two refusals"
     );
     assert_eq!(restore.num_calls(), 3);
+    // Still being created: a new invocation waits for it and finishes it.
+    let handed = recorder.take();
+    assert_eq!(handed.len(), 1, "{handed:?}");
+    assert_eq!(handed[0]["action"], "finish");
+    assert_eq!(handed[0]["target_table"], TARGET);
+    assert_eq!(handed[0]["wait"], true);
 }
 
 #[tokio::test]
 async fn a_second_finish_settles_where_dynamodb_would_refuse() {
-    // The handler's record of the restore it started.
-    let record = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
-        let item = [
-            ("pk", AttributeValue::S(format!("restore#{TARGET}"))),
-            ("sk", AttributeValue::S("started".into())),
-            (
-                "body",
-                AttributeValue::S(
-                    json!({"source": SOURCE, "from": format!("backup {BACKUP}")}).to_string(),
-                ),
-            ),
-            ("version", AttributeValue::N("1".into())),
-            ("expires_at", AttributeValue::N("4102444800".into())),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        GetItemOutput::builder().set_item(Some(item)).build()
-    });
+    let record = restore_record();
     let describe = mock!(aws_sdk_dynamodb::Client::describe_table).then_compute_output(|input| {
         let name = input.table_name().unwrap();
         DescribeTableOutput::builder()
@@ -230,16 +257,19 @@ async fn a_second_finish_settles_where_dynamodb_would_refuse() {
         .then_output(|| ListTagsOfResourceOutput::builder().build());
     let tag = mock!(aws_sdk_dynamodb::Client::tag_resource)
         .then_output(|| TagResourceOutput::builder().build());
-    let state = state(&[
-        &record,
-        &describe,
-        &ttl,
-        &enable_ttl,
-        &pitr,
-        &enable_pitr,
-        &tags,
-        &tag,
-    ]);
+    let state = state(
+        &[
+            &record,
+            &describe,
+            &ttl,
+            &enable_ttl,
+            &pitr,
+            &enable_pitr,
+            &tags,
+            &tag,
+        ],
+        lambda(None),
+    );
     let finish = json!({"action": "finish", "target_table": TARGET, "ttl": true});
     let report = invoke(&state, finish.clone()).await;
     assert_eq!(
@@ -260,4 +290,40 @@ async fn a_second_finish_settles_where_dynamodb_would_refuse() {
     // And again: the same answer, nothing refused.
     let again = invoke(&state, finish).await;
     assert_eq!(again.settings_reapplied, report.settings_reapplied);
+}
+
+#[tokio::test]
+async fn a_restore_still_running_is_waited_for_by_new_invocations_then_said_to_be_stuck() {
+    let record = restore_record();
+    let describe = mock!(aws_sdk_dynamodb::Client::describe_table).then_output(|| {
+        DescribeTableOutput::builder()
+            .table(table_in(TARGET, true, TableStatus::Creating))
+            .build()
+    });
+    let recorder = local_aws::InvokeRecorder::start().await.unwrap();
+    let state = state(&[&record, &describe], lambda(Some(recorder.endpoint())));
+    // An invocation near its end (1 ms left): it hands the wait on, counting.
+    let mut context = local_aws::lambda_context();
+    context.deadline = 1;
+    context.invoked_function_arn =
+        "arn:aws:lambda:us-east-1:123456789012:function:ddb-guard-restore-handler".into();
+    let finish = json!({"action": "finish", "target_table": TARGET, "wait": true, "handovers": 3});
+    let report = function_handler(&state, LambdaEvent::new(finish, context.clone()))
+        .await
+        .unwrap();
+    assert_eq!(report.table_status, "CREATING");
+    let handed = recorder.take();
+    assert_eq!(handed.len(), 1, "{handed:?}");
+    assert_eq!(
+        (handed[0]["handovers"].as_u64(), handed[0]["wait"].as_bool()),
+        (Some(4), Some(true))
+    );
+    // After 16 invocations of waiting, it stops handing on and fails, so it is heard.
+    let stuck = json!({"action": "finish", "target_table": TARGET, "wait": true, "handovers": 16});
+    let err = function_handler(&state, LambdaEvent::new(stuck, context))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("still CREATING after 16 invocations"), "{err}");
+    assert!(recorder.take().is_empty());
 }

@@ -592,23 +592,27 @@ async fn what_cannot_be_restored_is_refused_before_anything_starts() {
 }
 
 #[tokio::test]
-async fn without_waiting_the_finish_request_completes_the_job() {
+async fn a_restore_not_waited_for_is_finished_once_its_table_is_ready() {
     let f = Fixture::new(3).await;
     f.enable_pitr(&f.source).await;
     let backup = f.backup("b").await;
     let target = unique_name("orders-restored-later");
+    // The local AWS restores at once: the table is ready, so it is finished here already.
     let report = f
         .invoke(json!({"source_table": f.source, "backup_arn": backup, "target_table": target}))
         .await
         .unwrap();
-    assert!(report.settings_reapplied.is_empty());
-    let hint = report.next_step.unwrap();
-    assert!(
-        hint.contains("\"action\": \"finish\"") && hint.contains(&target),
-        "{hint}"
+    assert_eq!(report.table_status, "ACTIVE");
+    assert_eq!(
+        report.settings_reapplied,
+        [
+            "point-in-time recovery",
+            "tags ddb-guard:restored-from, ddb-guard:restored-from-table"
+        ]
     );
+    assert!(report.next_step.is_none());
 
-    // The source comes from the handler's record of the restore it started.
+    // A finish later (a re-send) settles; the source comes from the handler's record.
     let report = f
         .invoke(json!({"action": "finish", "target_table": target, "verify": true}))
         .await

@@ -198,10 +198,8 @@ mod tests {
 
     #[test]
     fn the_scheduler_event_is_a_schedule() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../events/backup-scheduler.json"
-        );
+        let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo test");
+        let path = std::path::Path::new(&manifest).join("../events/backup-scheduler.json");
         let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert_eq!(event["source"], "aws.scheduler");
         assert!(

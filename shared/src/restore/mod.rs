@@ -8,3 +8,4 @@ pub mod service;
 pub mod settings;
 pub mod source;
 pub mod verify;
+pub mod waiting;

@@ -60,9 +60,31 @@ pub struct RestorePlan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FinishRequest {
     pub target_table: String,
-    /// `None`: from the new table's restore summary, else the configured source table.
+    /// `None`: from the handler's record of the restore.
     pub source_table: Option<String>,
     pub options: RestoreOptions,
+    /// How many invocations have handed this finish on, waiting for the table.
+    pub handovers: u32,
+}
+
+/// The finish request that hands a restore still in progress to a new invocation, which waits
+/// for the table and finishes it as `options` say.
+pub fn hand_over_request(
+    target: &str,
+    source: &str,
+    options: &RestoreOptions,
+    handovers: u32,
+) -> Value {
+    serde_json::json!({
+        "action": "finish",
+        "target_table": target,
+        "source_table": source,
+        "wait": true,
+        "verify": options.verify,
+        "ttl": options.copy_ttl,
+        "deletion_protection": options.deletion_protection,
+        "handovers": handovers,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +111,7 @@ struct Raw {
     verify: Option<bool>,
     ttl: Option<bool>,
     idempotency_key: Option<String>,
+    handovers: Option<u32>,
 }
 
 const SOURCES: &str = "one of backup_arn, recovery_point_arn, point_in_time, latest_backup: true, \
@@ -165,6 +188,7 @@ pub fn parse_restore_request(
                 target_table,
                 source_table: raw.source_table,
                 options,
+                handovers: raw.handovers.unwrap_or(0),
             }));
         }
         other => {

@@ -21,6 +21,7 @@ use crate::restore::request::{
 };
 use crate::restore::verify::Verification;
 use crate::retry::{Backoff, Retry};
+use crate::self_invoke::SelfInvoke;
 
 /// What a restore (or a finish) did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -40,7 +41,7 @@ pub struct RestoreReport {
     pub settings_not_reapplied: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
-    /// What to do when the restore is still running.
+    /// What to do, or what happens next, when the restore is still running.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_step: Option<String>,
 }
@@ -70,10 +71,10 @@ impl ErrorType for RestoreError {
     }
 }
 
-const ACTIVE: &str = "ACTIVE";
-const NOT_CREATED_YET: &str = "NOT_CREATED_YET";
+pub(super) const ACTIVE: &str = "ACTIVE";
+pub(super) const NOT_CREATED_YET: &str = "NOT_CREATED_YET";
 /// Kept back from the deadline for re-applying settings after waiting.
-const FINISH_RESERVE: Duration = Duration::from_secs(30);
+pub(super) const FINISH_RESERVE: Duration = Duration::from_secs(30);
 
 pub struct RestoreService {
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -89,6 +90,7 @@ impl RestoreService {
         plan: RestorePlan,
         request_id: &str,
         deadline: Instant,
+        hand_over: &SelfInvoke,
     ) -> Result<RestoreReport, RestoreError> {
         let source = plan.source_table.clone();
         let chosen = plan
@@ -109,7 +111,7 @@ impl RestoreService {
                 // The same request again (Lambda's retry, a re-send): its restore is under way.
                 tracing::info!(%target, "this request's restore was started before");
                 report.restored_from = Some("an earlier attempt of this request".into());
-                return self.wait_and_finish(report, &plan.options, deadline).await;
+                return (self.wait_and_finish(report, &plan.options, 0, deadline, hand_over)).await;
             }
             return Err(RestoreError::Refused(format!(
                 "table {target} already exists; a restore only ever creates a new table"
@@ -154,26 +156,7 @@ impl RestoreService {
         }
         report.restored_from = Some(from);
         tracing::info!(%source, %target, from = report.restored_from.as_deref().unwrap_or_default(), "restore started");
-        self.wait_and_finish(report, &plan.options, deadline).await
-    }
-
-    /// Waits for the new table if asked (and time allows), then finishes it; otherwise says how.
-    async fn wait_and_finish(
-        &self,
-        mut report: RestoreReport,
-        options: &RestoreOptions,
-        deadline: Instant,
-    ) -> Result<RestoreReport, RestoreError> {
-        let wait_until = options
-            .wait
-            .then(|| crate::deadline::before_deadline(deadline, FINISH_RESERVE));
-        report.table_status = self.wait_active(&report.target_table, wait_until).await?;
-        if report.table_status == ACTIVE && options.wait {
-            self.finish_table(&mut report, options, deadline).await?;
-        } else {
-            report.next_step = Some(finish_hint(&report.target_table, &report.source_table));
-        }
-        Ok(report)
+        (self.wait_and_finish(report, &plan.options, 0, deadline, hand_over)).await
     }
 
     /// A restore target's name carries the marker IAM scopes writes by, and is never the source.
@@ -199,6 +182,7 @@ impl RestoreService {
         &self,
         request: FinishRequest,
         deadline: Instant,
+        hand_over: &SelfInvoke,
     ) -> Result<RestoreReport, RestoreError> {
         let target = request.target_table.clone();
         // Only a table this handler restored: named as a restore target, recorded when its
@@ -233,15 +217,15 @@ impl RestoreService {
             restored_from: Some(from),
             ..RestoreReport::default()
         };
-        let wait_until = request
-            .options
-            .wait
-            .then(|| crate::deadline::before_deadline(deadline, FINISH_RESERVE));
-        report.table_status = self.wait_active(&target, wait_until).await?;
+        if request.options.wait {
+            let (options, handovers) = (&request.options, request.handovers);
+            return (self.wait_and_finish(report, options, handovers, deadline, hand_over)).await;
+        }
+        report.table_status = self.wait_active(&target, None).await?;
         if report.table_status != ACTIVE {
             return Err(RestoreError::Refused(format!(
                 "table {target} is {}, not ACTIVE: send this request again once the restore \
-                 completes",
+                 completes, or with \"wait\": true to have it waited for",
                 report.table_status
             )));
         }
@@ -250,7 +234,7 @@ impl RestoreService {
         Ok(report)
     }
 
-    async fn finish_table(
+    pub(super) async fn finish_table(
         &self,
         report: &mut RestoreReport,
         options: &RestoreOptions,
@@ -410,36 +394,6 @@ impl RestoreService {
         job.restore_job_id
             .ok_or_else(|| RestoreError::Failed("StartRestoreJob returned no job id".into()))
     }
-
-    /// The table's status once `ACTIVE` or `until` passes (`None`: look once).
-    pub(super) async fn wait_active(
-        &self,
-        table: &str,
-        until: Option<Instant>,
-    ) -> Result<String, RestoreError> {
-        loop {
-            let status = match self.describe(table).await? {
-                Some(t) => t
-                    .table_status()
-                    .map_or("UNKNOWN".to_string(), |s| s.as_str().to_string()),
-                None => NOT_CREATED_YET.to_string(),
-            };
-            let poll = self.settings.poll_interval;
-            match until {
-                Some(until) if status != ACTIVE && Instant::now() + poll < until => {
-                    tokio::time::sleep(poll).await;
-                }
-                _ => return Ok(status),
-            }
-        }
-    }
-}
-
-fn finish_hint(target: &str, source: &str) -> String {
-    format!(
-        "once {target} is ACTIVE, send {{\"action\": \"finish\", \"target_table\": \"{target}\", \
-         \"source_table\": \"{source}\"}} to bring back its settings"
-    )
 }
 
 fn restore_call_error<E: ProvideErrorMetadata>(call: &str, target: &str, e: &E) -> RestoreError {

@@ -312,8 +312,21 @@ impl Drop for LocalAws {
 }
 
 /// The repository root (this crate lives in `tools/local-aws`).
+/// The workspace the tests run in: found at run time from the package under test (cargo sets
+/// `CARGO_MANIFEST_DIR` for it), not from where this crate was compiled, since a shared target
+/// directory can hold this crate compiled in another checkout.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    start
+        .ancestors()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .is_ok_and(|manifest| manifest.contains("[workspace]"))
+        })
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
 }
 
 /// The project's virtual environment's `bin/` directory (moto, cargo-lambda, zig, sam, cfn-lint).

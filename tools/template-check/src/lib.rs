@@ -67,7 +67,7 @@ impl Template {
 
     /// What SAM makes of the template (the CloudFormation it deploys), same parameter values.
     pub fn transformed(&self) -> Template {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("sam_translate.py");
+        let script = local_aws::workspace_root().join("tools/template-check/sam_translate.py");
         Template {
             json: read(&script, &self.parameters),
             parameters: self.parameters.clone(),
