@@ -47,6 +47,11 @@ impl StateKey {
         StateKey::new(format!("restore#{target}"), "started")
     }
 
+    /// The lease a finish of `target` holds, so two finishes never change it at once.
+    pub fn restore_finishing(target: &str) -> StateKey {
+        StateKey::new(format!("restore#{target}"), "finishing")
+    }
+
     /// The target a restore request (by its idempotency key) restores into.
     pub fn restore_request(idempotency_key: &str) -> StateKey {
         StateKey::new(format!("restore-request#{idempotency_key}"), "target")

@@ -24,6 +24,7 @@ impl State {
             service: RestoreService {
                 dynamodb: aws_sdk_dynamodb::Client::new(aws),
                 backup: aws_sdk_backup::Client::new(aws),
+                autoscaling: aws_sdk_applicationautoscaling::Client::new(aws),
                 settings,
             },
             lambda: aws_sdk_lambda::Client::new(aws),

@@ -42,6 +42,7 @@ async fn start_restore_job_carries_metadata_role_and_a_stable_token() {
         service: RestoreService {
             dynamodb: aws.dynamodb().await,
             backup: mock_client!(aws_sdk_backup, RuleMode::MatchAny, [&rule]),
+            autoscaling: aws_sdk_applicationautoscaling::Client::new(&aws.sdk_config().await),
             settings: from_vars::<RestoreEnv>(vars).unwrap().validate().unwrap(),
         },
         // An AWS Backup job not waited for is finished on its completion event, never handed over.

@@ -1,25 +1,39 @@
 //! What real DynamoDB answers and the local AWS does not, played with `aws-smithy-mocks`: a
 //! restore refused while 50 table operations run, enabling point-in-time recovery on a table just
-//! restored (`ContinuousBackupsUnavailableException`), and TTL that is already on (a second finish).
+//! restored (`ContinuousBackupsUnavailableException`), TTL that is already on (a second finish), and
+//! the settings the local AWS lacks (Contributor Insights, Kinesis destinations, table class,
+//! on-demand maximum throughput) brought back.
 
 use std::sync::{Arc, Mutex};
 
+use aws_sdk_applicationautoscaling::operation::describe_scalable_targets::DescribeScalableTargetsOutput;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput;
 use aws_sdk_dynamodb::operation::describe_backup::DescribeBackupOutput;
 use aws_sdk_dynamodb::operation::describe_continuous_backups::DescribeContinuousBackupsOutput;
+use aws_sdk_dynamodb::operation::describe_contributor_insights::DescribeContributorInsightsOutput;
+use aws_sdk_dynamodb::operation::describe_kinesis_streaming_destination::DescribeKinesisStreamingDestinationOutput;
 use aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput;
 use aws_sdk_dynamodb::operation::describe_time_to_live::{
     DescribeTimeToLiveInput, DescribeTimeToLiveOutput,
 };
+use aws_sdk_dynamodb::operation::enable_kinesis_streaming_destination::EnableKinesisStreamingDestinationOutput;
 use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
 use aws_sdk_dynamodb::operation::list_tags_of_resource::ListTagsOfResourceOutput;
+use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
 use aws_sdk_dynamodb::operation::restore_table_from_backup::RestoreTableFromBackupOutput;
 use aws_sdk_dynamodb::operation::tag_resource::TagResourceOutput;
 use aws_sdk_dynamodb::operation::update_continuous_backups::UpdateContinuousBackupsOutput;
+use aws_sdk_dynamodb::operation::update_contributor_insights::UpdateContributorInsightsOutput;
+use aws_sdk_dynamodb::operation::update_table::UpdateTableOutput;
+use aws_sdk_dynamodb::types::builders::TableDescriptionBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, BackupDescription, BackupDetails, BackupStatus, BackupType,
-    ContinuousBackupsDescription, ContinuousBackupsStatus, PointInTimeRecoveryDescription,
-    PointInTimeRecoveryStatus, RestoreSummary, SourceTableDetails, TableDescription, TableStatus,
-    TimeToLiveDescription, TimeToLiveStatus,
+    AttributeValue, BackupDescription, BackupDetails, BackupStatus, BackupType, BillingMode,
+    BillingModeSummary, ContinuousBackupsDescription, ContinuousBackupsStatus,
+    ContributorInsightsAction, ContributorInsightsStatus, DestinationStatus,
+    GlobalSecondaryIndexDescription, KinesisDataStreamDestination, OnDemandThroughput,
+    PointInTimeRecoveryDescription, PointInTimeRecoveryStatus, RestoreSummary, SourceTableDetails,
+    TableClass, TableClassSummary, TableDescription, TableStatus, TimeToLiveDescription,
+    TimeToLiveStatus,
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use lambda_runtime::LambdaEvent;
@@ -58,17 +72,54 @@ fn lambda(endpoint: Option<&str>) -> aws_sdk_lambda::Client {
     aws_sdk_lambda::Client::from_conf(config.build())
 }
 
+/// The rules for a finish's reads and its lease, answering "nothing set" after `rules`.
 fn state(rules: &[&Rule], lambda: aws_sdk_lambda::Client) -> State {
     let vars = [("STATE_TABLE", "ddb-guard-state"), ("POLL_SECONDS", "0.01")]
         .map(|(k, v)| (k.to_string(), v.to_string()));
+    let quiet = quiet_reads();
+    let all: Vec<&Rule> = rules.iter().copied().chain(quiet.iter()).collect();
+    let no_scaling = mock!(aws_sdk_applicationautoscaling::Client::describe_scalable_targets)
+        .then_output(|| DescribeScalableTargetsOutput::builder().build());
     State {
         service: RestoreService {
-            dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules),
+            dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, all),
             backup: mock_client!(aws_sdk_backup, RuleMode::MatchAny, Vec::<&Rule>::new()),
+            autoscaling: mock_client!(
+                aws_sdk_applicationautoscaling,
+                RuleMode::MatchAny,
+                [&no_scaling]
+            ),
             settings: from_vars::<RestoreEnv>(vars).unwrap().validate().unwrap(),
         },
         lambda,
     }
+}
+
+/// Settings no test here sets, and the finish lease, as real DynamoDB answers them.
+fn quiet_reads() -> Vec<Rule> {
+    vec![
+        mock!(aws_sdk_dynamodb::Client::describe_contributor_insights).then_compute_output(|i| {
+            DescribeContributorInsightsOutput::builder()
+                .set_table_name(i.table_name().map(str::to_string))
+                .contributor_insights_status(ContributorInsightsStatus::Disabled)
+                .build()
+        }),
+        mock!(aws_sdk_dynamodb::Client::describe_kinesis_streaming_destination)
+            .then_output(|| DescribeKinesisStreamingDestinationOutput::builder().build()),
+        mock!(aws_sdk_dynamodb::Client::get_resource_policy)
+            .then_http_response(|| dynamo_error("PolicyNotFoundException")),
+        mock!(aws_sdk_dynamodb::Client::describe_time_to_live)
+            .then_output(|| DescribeTimeToLiveOutput::builder().build()),
+        mock!(aws_sdk_dynamodb::Client::describe_continuous_backups)
+            .then_output(|| DescribeContinuousBackupsOutput::builder().build()),
+        mock!(aws_sdk_dynamodb::Client::list_tags_of_resource)
+            .then_output(|| ListTagsOfResourceOutput::builder().build()),
+        mock!(aws_sdk_dynamodb::Client::tag_resource)
+            .then_output(|| TagResourceOutput::builder().build()),
+        mock!(aws_sdk_dynamodb::Client::put_item).then_output(|| PutItemOutput::builder().build()),
+        mock!(aws_sdk_dynamodb::Client::delete_item)
+            .then_output(|| DeleteItemOutput::builder().build()),
+    ]
 }
 
 async fn invoke(state: &State, payload: Value) -> RestoreReport {
@@ -85,6 +136,10 @@ fn table(name: &str, restored: bool) -> TableDescription {
 }
 
 fn table_in(name: &str, restored: bool, status: TableStatus) -> TableDescription {
+    table_builder(name, restored, status).build()
+}
+
+fn table_builder(name: &str, restored: bool, status: TableStatus) -> TableDescriptionBuilder {
     TableDescription::builder()
         .table_name(name)
         .table_arn(arn(name))
@@ -97,7 +152,6 @@ fn table_in(name: &str, restored: bool, status: TableStatus) -> TableDescription
                 .build()
                 .unwrap()
         }))
-        .build()
 }
 
 /// The handler's record of the restore into `TARGET` it started.
@@ -180,11 +234,9 @@ async fn a_restore_refused_while_dynamodb_is_busy_is_tried_again() {
         .build();
     let no_record =
         mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
-    let put = mock!(aws_sdk_dynamodb::Client::put_item)
-        .then_output(|| aws_sdk_dynamodb::operation::put_item::PutItemOutput::builder().build());
     let recorder = local_aws::InvokeRecorder::start().await.unwrap();
     let state = state(
-        &[&describe, &backup, &restore, &no_record, &put],
+        &[&describe, &backup, &restore, &no_record],
         lambda(Some(recorder.endpoint())),
     );
     let report = invoke(
@@ -231,65 +283,65 @@ async fn a_second_finish_settles_where_dynamodb_would_refuse() {
     );
     let enable_ttl = mock!(aws_sdk_dynamodb::Client::update_time_to_live)
         .then_http_response(|| dynamo_error("ValidationException"));
-    let pitr = mock!(aws_sdk_dynamodb::Client::describe_continuous_backups).then_output(|| {
-        DescribeContinuousBackupsOutput::builder()
-            .continuous_backups_description(
-                ContinuousBackupsDescription::builder()
-                    .continuous_backups_status(ContinuousBackupsStatus::Enabled)
-                    .point_in_time_recovery_description(
-                        PointInTimeRecoveryDescription::builder()
-                            .point_in_time_recovery_status(PointInTimeRecoveryStatus::Enabled)
-                            .build(),
-                    )
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-    });
+    // On in the source; the copy's stays off until the update below succeeds.
+    let pitr_on = Arc::new(Mutex::new(false));
+    let pitr_seen = Arc::clone(&pitr_on);
+    let pitr = mock!(aws_sdk_dynamodb::Client::describe_continuous_backups).then_compute_output(
+        move |input| {
+            let on = input.table_name() == Some(SOURCE) || *pitr_seen.lock().unwrap();
+            let status = match on {
+                true => PointInTimeRecoveryStatus::Enabled,
+                false => PointInTimeRecoveryStatus::Disabled,
+            };
+            DescribeContinuousBackupsOutput::builder()
+                .continuous_backups_description(
+                    ContinuousBackupsDescription::builder()
+                        .continuous_backups_status(ContinuousBackupsStatus::Enabled)
+                        .point_in_time_recovery_description(
+                            PointInTimeRecoveryDescription::builder()
+                                .point_in_time_recovery_status(status)
+                                .build(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        },
+    );
     // A table just restored: continuous backups are not available at first.
+    let pitr_set = Arc::clone(&pitr_on);
     let enable_pitr = mock!(aws_sdk_dynamodb::Client::update_continuous_backups)
         .sequence()
         .http_response(|| dynamo_error("ContinuousBackupsUnavailableException"))
-        .output(|| UpdateContinuousBackupsOutput::builder().build())
+        .output(move || {
+            *pitr_set.lock().unwrap() = true;
+            UpdateContinuousBackupsOutput::builder().build()
+        })
         .repeatedly()
         .build();
-    let tags = mock!(aws_sdk_dynamodb::Client::list_tags_of_resource)
-        .then_output(|| ListTagsOfResourceOutput::builder().build());
-    let tag = mock!(aws_sdk_dynamodb::Client::tag_resource)
-        .then_output(|| TagResourceOutput::builder().build());
     let state = state(
-        &[
-            &record,
-            &describe,
-            &ttl,
-            &enable_ttl,
-            &pitr,
-            &enable_pitr,
-            &tags,
-            &tag,
-        ],
+        &[&record, &describe, &ttl, &enable_ttl, &pitr, &enable_pitr],
         lambda(None),
     );
     let finish = json!({"action": "finish", "target_table": TARGET, "ttl": true});
     let report = invoke(&state, finish.clone()).await;
     assert_eq!(
         report.settings_reapplied,
-        [
-            "time to live on expires_at (already on)",
-            "point-in-time recovery",
-            "tags ddb-guard:restored-from, ddb-guard:restored-from-table"
-        ]
+        ["point-in-time recovery (35 days)"]
     );
     assert!(report.settings_not_reapplied.is_empty());
+    assert!(report.settings_differences.is_empty(), "{report:#?}");
     assert_eq!(enable_ttl.num_calls(), 0, "TTL already on is left alone");
     assert_eq!(
         enable_pitr.num_calls(),
         2,
         "tried again once continuous backups were available"
     );
-    // And again: the same answer, nothing refused.
+    // And again: nothing left to do, nothing refused.
     let again = invoke(&state, finish).await;
-    assert_eq!(again.settings_reapplied, report.settings_reapplied);
+    assert!(again.settings_reapplied.is_empty());
+    assert!(again.settings_not_reapplied.is_empty());
+    assert_eq!(enable_pitr.num_calls(), 2);
 }
 
 #[tokio::test]
@@ -326,4 +378,210 @@ async fn a_restore_still_running_is_waited_for_by_new_invocations_then_said_to_b
         .to_string();
     assert!(err.contains("still CREATING after 16 invocations"), "{err}");
     assert!(recorder.take().is_empty());
+}
+
+const STREAM: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/orders-changes";
+const INDEX: &str = "by-customer";
+
+/// The copy's settings as the mocked DynamoDB changes them.
+#[derive(Default)]
+struct Copy {
+    infrequent_access: bool,
+    maximum: Option<(i64, i64)>,
+    index_maximum: Option<(i64, i64)>,
+    insights: Vec<Option<String>>,
+    streams: Vec<String>,
+}
+
+fn on_demand(maximum: Option<(i64, i64)>) -> Option<OnDemandThroughput> {
+    maximum.map(|(read, write)| {
+        OnDemandThroughput::builder()
+            .max_read_request_units(read)
+            .max_write_request_units(write)
+            .build()
+    })
+}
+
+/// A table in the source's shape: the source has every setting the local AWS lacks on.
+fn described(name: &str, copy: &Copy) -> TableDescription {
+    let source = name == SOURCE;
+    let class = match source || copy.infrequent_access {
+        true => TableClass::StandardInfrequentAccess,
+        false => TableClass::Standard,
+    };
+    let (maximum, index_maximum) = match source {
+        true => (Some((100, 50)), Some((40, 20))),
+        false => (copy.maximum, copy.index_maximum),
+    };
+    let index = GlobalSecondaryIndexDescription::builder()
+        .index_name(INDEX)
+        .set_on_demand_throughput(on_demand(index_maximum))
+        .build();
+    table_builder(name, !source, TableStatus::Active)
+        .billing_mode_summary(
+            BillingModeSummary::builder()
+                .billing_mode(BillingMode::PayPerRequest)
+                .build(),
+        )
+        .table_class_summary(TableClassSummary::builder().table_class(class).build())
+        .set_on_demand_throughput(on_demand(maximum))
+        .global_secondary_indexes(index)
+        .build()
+}
+
+#[tokio::test]
+async fn settings_the_local_aws_lacks_come_back_and_a_second_finish_changes_nothing() {
+    let copy = Arc::new(Mutex::new(Copy::default()));
+    let record = restore_record();
+    let seen = Arc::clone(&copy);
+    let describe = mock!(aws_sdk_dynamodb::Client::describe_table).then_compute_output(move |i| {
+        let table = described(i.table_name().unwrap(), &seen.lock().unwrap());
+        DescribeTableOutput::builder().table(table).build()
+    });
+    let changed = Arc::clone(&copy);
+    let update = mock!(aws_sdk_dynamodb::Client::update_table)
+        .match_requests(|i| i.table_name() == Some(TARGET))
+        .then_compute_output(move |i| {
+            let mut copy = changed.lock().unwrap();
+            if i.table_class() == Some(&TableClass::StandardInfrequentAccess) {
+                copy.infrequent_access = true;
+            }
+            if let Some(m) = i.on_demand_throughput() {
+                copy.maximum = Some((
+                    m.max_read_request_units.unwrap(),
+                    m.max_write_request_units.unwrap(),
+                ));
+            }
+            for u in i.global_secondary_index_updates() {
+                let m = u.update().and_then(|u| u.on_demand_throughput()).unwrap();
+                copy.index_maximum = Some((
+                    m.max_read_request_units.unwrap(),
+                    m.max_write_request_units.unwrap(),
+                ));
+            }
+            UpdateTableOutput::builder().build()
+        });
+    let seen = Arc::clone(&copy);
+    let insights = mock!(aws_sdk_dynamodb::Client::describe_contributor_insights)
+        .then_compute_output(move |i| {
+            let index = i.index_name().map(str::to_string);
+            let on =
+                i.table_name() == Some(SOURCE) || seen.lock().unwrap().insights.contains(&index);
+            let status = match on {
+                true => ContributorInsightsStatus::Enabled,
+                false => ContributorInsightsStatus::Disabled,
+            };
+            DescribeContributorInsightsOutput::builder()
+                .contributor_insights_status(status)
+                .build()
+        });
+    let changed = Arc::clone(&copy);
+    let enable_insights = mock!(aws_sdk_dynamodb::Client::update_contributor_insights)
+        .match_requests(|i| i.table_name() == Some(TARGET))
+        .then_compute_output(move |i| {
+            assert_eq!(
+                i.contributor_insights_action(),
+                Some(&ContributorInsightsAction::Enable)
+            );
+            changed
+                .lock()
+                .unwrap()
+                .insights
+                .push(i.index_name().map(str::to_string));
+            UpdateContributorInsightsOutput::builder().build()
+        });
+    let seen = Arc::clone(&copy);
+    let streams = mock!(aws_sdk_dynamodb::Client::describe_kinesis_streaming_destination)
+        .then_compute_output(move |i| {
+            let arns = match i.table_name() == Some(SOURCE) {
+                true => vec![STREAM.to_string()],
+                false => seen.lock().unwrap().streams.clone(),
+            };
+            let destinations = arns.into_iter().map(|arn| {
+                KinesisDataStreamDestination::builder()
+                    .stream_arn(arn)
+                    .destination_status(DestinationStatus::Active)
+                    .build()
+            });
+            DescribeKinesisStreamingDestinationOutput::builder()
+                .set_kinesis_data_stream_destinations(Some(destinations.collect()))
+                .build()
+        });
+    let changed = Arc::clone(&copy);
+    let enable_stream = mock!(aws_sdk_dynamodb::Client::enable_kinesis_streaming_destination)
+        .match_requests(|i| i.table_name() == Some(TARGET))
+        .then_compute_output(move |i| {
+            changed
+                .lock()
+                .unwrap()
+                .streams
+                .push(i.stream_arn().unwrap().to_string());
+            EnableKinesisStreamingDestinationOutput::builder().build()
+        });
+    let state = state(
+        &[
+            &record,
+            &describe,
+            &update,
+            &insights,
+            &enable_insights,
+            &streams,
+            &enable_stream,
+        ],
+        lambda(None),
+    );
+
+    // By default the copy is not connected to the source's Kinesis stream: said, not done.
+    let finish = json!({"action": "finish", "target_table": TARGET});
+    let report = invoke(&state, finish.clone()).await;
+    assert_eq!(
+        report.settings_reapplied,
+        [
+            "table class STANDARD_INFREQUENT_ACCESS",
+            "on-demand maximum throughput",
+            "contributor insights (index by-customer, table)",
+        ]
+    );
+    assert!(report.settings_not_reapplied.is_empty(), "{report:#?}");
+    let left: Vec<&str> = report
+        .settings_left_off
+        .iter()
+        .map(|l| l.setting.as_str())
+        .collect();
+    assert_eq!(left, [format!("kinesis destination {STREAM}")]);
+    let differing: Vec<&str> = report
+        .settings_differences
+        .iter()
+        .map(|d| d.setting.as_str())
+        .collect();
+    assert_eq!(differing, left);
+    assert_eq!(enable_stream.num_calls(), 0);
+    {
+        let copy = copy.lock().unwrap();
+        assert!(copy.infrequent_access);
+        assert_eq!(
+            (copy.maximum, copy.index_maximum),
+            (Some((100, 50)), Some((40, 20)))
+        );
+    }
+
+    // Asked for: the stream too; then the copy has everything the source has.
+    let with_stream =
+        json!({"action": "finish", "target_table": TARGET, "kinesis_destinations": true});
+    let report = invoke(&state, with_stream.clone()).await;
+    assert_eq!(
+        report.settings_reapplied,
+        [format!("kinesis destinations {STREAM}")]
+    );
+    assert!(report.settings_differences.is_empty(), "{report:#?}");
+
+    // Again: nothing to change, nothing refused.
+    let (updates, insight_calls) = (update.num_calls(), enable_insights.num_calls());
+    let again = invoke(&state, with_stream).await;
+    assert!(again.settings_reapplied.is_empty() && again.settings_not_reapplied.is_empty());
+    assert_eq!(
+        (update.num_calls(), enable_insights.num_calls()),
+        (updates, insight_calls)
+    );
+    assert_eq!(enable_stream.num_calls(), 1);
 }

@@ -1,11 +1,16 @@
 //! The restore wing: a backup, a recovery point or a point in time restored into a new table, the
 //! settings a restore drops brought back, and the result checked.
 
+pub mod auto_scaling;
 pub mod config;
+pub mod options;
+pub mod parity;
 pub mod provenance;
 pub mod request;
 pub mod service;
 pub mod settings;
+pub mod snapshot;
 pub mod source;
+pub mod table_changes;
 pub mod verify;
 pub mod waiting;

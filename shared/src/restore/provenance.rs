@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::types::Tag;
 use chrono::{Duration, Utc};
 use serde_json::json;
 
+use crate::restore::options::RestoreOptions;
 use crate::restore::service::{RestoreError, RestoreService};
 use crate::state::{StateKey, StateStore};
 
@@ -25,6 +26,15 @@ pub fn provenance_tags(source: &str, from: &str) -> Vec<Tag> {
             Tag::builder().key(key).value(value).build().ok()
         })
         .collect()
+}
+
+/// A restore this handler started, as recorded.
+pub struct Started {
+    pub source: String,
+    /// `backup <arn>`, `point in time <time>`, ...
+    pub from: String,
+    /// As the restore request asked (defaults for a record written before options were kept).
+    pub options: RestoreOptions,
 }
 
 /// The target a request restores into, and whether an earlier attempt of it chose it.
@@ -82,12 +92,18 @@ impl RestoreService {
         target: &str,
         source: &str,
         from: &str,
+        options: &RestoreOptions,
     ) -> Result<(), RestoreError> {
         let Some(state) = self.state() else {
             return Ok(());
         };
         let now = Utc::now();
-        let body = json!({ "source": source, "from": from, "started": now.to_rfc3339() });
+        let body = json!({
+            "source": source,
+            "from": from,
+            "started": now.to_rfc3339(),
+            "options": options,
+        });
         let expires = now + Duration::days(RECORD_DAYS);
         state
             .create(&StateKey::restore_started(target), &body, expires, now)
@@ -98,10 +114,7 @@ impl RestoreService {
 
     /// Whether this handler started restoring `target` (and from where); `Err` when it cannot
     /// know, so nothing is touched on a guess.
-    pub(super) async fn started_here(
-        &self,
-        target: &str,
-    ) -> Result<Option<(String, String)>, RestoreError> {
+    pub(super) async fn started_here(&self, target: &str) -> Result<Option<Started>, RestoreError> {
         let Some(state) = self.state() else {
             return Err(RestoreError::Refused(
                 "finish acts only on tables this handler restored, which it records in its state \
@@ -115,8 +128,68 @@ impl RestoreService {
             .map_err(failed)?;
         Ok(record.map(|r| {
             let text = |f: &str| r.body[f].as_str().unwrap_or_default().to_string();
-            (text("source"), text("from"))
+            Started {
+                source: text("source"),
+                from: text("from"),
+                options: serde_json::from_value(r.body["options"].clone()).unwrap_or_default(),
+            }
         }))
+    }
+}
+
+/// How long a finish may hold its lease before another may take it (a finish that died).
+const FINISH_LEASE_MINUTES: i64 = 16;
+
+impl RestoreService {
+    /// Takes the finish lease of `target`, waiting while another finish holds it (that one's
+    /// changes then make this one's a no-op). `None` without a state table.
+    pub(super) async fn take_finish_lease(
+        &self,
+        target: &str,
+        until: tokio::time::Instant,
+    ) -> Result<Option<FinishLease>, RestoreError> {
+        let Some(state) = self.state() else {
+            return Ok(None);
+        };
+        let key = StateKey::restore_finishing(target);
+        let owner = format!("{:016x}", rand::random::<u64>());
+        loop {
+            let now = Utc::now();
+            let expires = now + Duration::minutes(FINISH_LEASE_MINUTES);
+            if state
+                .acquire_lease(&key, &owner, expires, now)
+                .await
+                .map_err(failed)?
+            {
+                return Ok(Some(FinishLease { state, key, owner }));
+            }
+            let poll = self.settings.poll_interval;
+            if tokio::time::Instant::now() + poll >= until {
+                return Err(RestoreError::Failed(format!(
+                    "another finish of {target} is still running; this one ran out of time \
+                     waiting for it"
+                )));
+            }
+            tracing::info!(%target, "another finish is running: waiting for it");
+            tokio::time::sleep(poll).await;
+        }
+    }
+}
+
+/// A held finish lease; `release` gives it back.
+pub struct FinishLease {
+    state: StateStore,
+    key: StateKey,
+    owner: String,
+}
+
+impl FinishLease {
+    pub async fn release(self) -> Result<(), RestoreError> {
+        self.state
+            .release_lease(&self.key, &self.owner)
+            .await
+            .map_err(failed)
+            .map(|_| ())
     }
 }
 

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::request::{RequestError, kind_of};
+use crate::restore::options::{FinishOptions, RestoreOptions, parse_billing_mode};
 use crate::table_selection::check_table_name;
 
 /// Where the data comes from.
@@ -21,28 +22,6 @@ pub enum RestoreSource {
     LatestBackup,
     /// Point-in-time recovery at the latest restorable time.
     LatestRestorable,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BillingMode {
-    PayPerRequest,
-    Provisioned,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RestoreOptions {
-    /// Encrypt with this customer managed KMS key instead of the default.
-    pub kms_key_arn: Option<String>,
-    /// Deletion protection on the new table; `None`: as the source table has it.
-    pub deletion_protection: Option<bool>,
-    pub billing_mode: Option<BillingMode>,
-    /// Wait for the new table within this invocation, then finish it.
-    pub wait: bool,
-    /// Count the restored items and compare.
-    pub verify: bool,
-    /// Turn TTL on as the source has it. Off unless asked: after a restore to a past time, TTL
-    /// would purge the items that had expired since, under whoever is checking the copy.
-    pub copy_ttl: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +41,8 @@ pub struct FinishRequest {
     pub target_table: String,
     /// `None`: from the handler's record of the restore.
     pub source_table: Option<String>,
-    pub options: RestoreOptions,
+    /// What this finish changes of the options recorded when the restore started.
+    pub options: FinishOptions,
     /// How many invocations have handed this finish on, waiting for the table.
     pub handovers: u32,
 }
@@ -83,6 +63,8 @@ pub fn hand_over_request(
         "verify": options.verify,
         "ttl": options.copy_ttl,
         "deletion_protection": options.deletion_protection,
+        "kinesis_destinations": options.copy_kinesis_destinations,
+        "resource_policy": options.copy_resource_policy,
         "handovers": handovers,
     })
 }
@@ -107,9 +89,13 @@ struct Raw {
     kms_key_arn: Option<String>,
     deletion_protection: Option<bool>,
     billing_mode: Option<String>,
+    read_capacity: Option<i64>,
+    write_capacity: Option<i64>,
     wait: Option<bool>,
     verify: Option<bool>,
     ttl: Option<bool>,
+    kinesis_destinations: Option<bool>,
+    resource_policy: Option<bool>,
     idempotency_key: Option<String>,
     handovers: Option<u32>,
 }
@@ -146,17 +132,28 @@ pub fn parse_restore_request(
         }));
     }
     let raw: Raw = serde_json::from_value(payload).map_err(|e| RequestError(e.to_string()))?;
+    let finish_options = FinishOptions {
+        wait: raw.wait.unwrap_or(false),
+        verify: raw.verify,
+        copy_ttl: raw.ttl,
+        deletion_protection: raw.deletion_protection,
+        copy_kinesis_destinations: raw.kinesis_destinations,
+        copy_resource_policy: raw.resource_policy,
+    };
+    let made_how = raw.kms_key_arn.is_some() || raw.billing_mode.is_some();
     let options = RestoreOptions {
         kms_key_arn: raw.kms_key_arn.filter(|k| !k.is_empty()),
         deletion_protection: raw.deletion_protection,
-        billing_mode: raw
-            .billing_mode
-            .as_deref()
-            .map(parse_billing_mode)
-            .transpose()?,
+        billing_mode: parse_billing_mode(
+            raw.billing_mode.as_deref(),
+            raw.read_capacity,
+            raw.write_capacity,
+        )?,
         wait: raw.wait.unwrap_or(false),
         verify: raw.verify.unwrap_or(false),
         copy_ttl: raw.ttl.unwrap_or(false),
+        copy_kinesis_destinations: raw.kinesis_destinations.unwrap_or(false),
+        copy_resource_policy: raw.resource_policy.unwrap_or(false),
     };
     if let Some(key) = &options.kms_key_arn
         && !key.starts_with("arn:")
@@ -184,10 +181,17 @@ pub fn parse_restore_request(
                     "\"finish\" works on a restored table; it takes no restore source".into(),
                 ));
             }
+            if made_how || raw.read_capacity.is_some() || raw.write_capacity.is_some() {
+                return Err(RequestError(
+                    "\"finish\" keeps the key and billing mode the restore chose; give \
+                     kms_key_arn or billing_mode with the restore"
+                        .into(),
+                ));
+            }
             return Ok(RestoreRequest::Finish(FinishRequest {
                 target_table,
                 source_table: raw.source_table,
-                options,
+                options: finish_options,
                 handovers: raw.handovers.unwrap_or(0),
             }));
         }
@@ -228,6 +232,13 @@ pub fn parse_restore_request(
             sources.len()
         )));
     }
+    if matches!(sources[0], RestoreSource::RecoveryPoint(_)) && options.billing_mode.is_some() {
+        return Err(RequestError(
+            "billing_mode cannot be chosen for a recovery point: AWS Backup restores the table's \
+             billing mode as backed up"
+                .into(),
+        ));
+    }
     if raw.target_table.as_deref() == Some(source_table.as_str()) {
         return Err(RequestError(
             "target_table must be a new table, not the source table".into(),
@@ -240,16 +251,6 @@ pub fn parse_restore_request(
         idempotency_key: raw.idempotency_key.filter(|k| !k.trim().is_empty()),
         options,
     }))
-}
-
-fn parse_billing_mode(text: &str) -> Result<BillingMode, RequestError> {
-    match text {
-        "PAY_PER_REQUEST" => Ok(BillingMode::PayPerRequest),
-        "PROVISIONED" => Ok(BillingMode::Provisioned),
-        other => Err(RequestError(format!(
-            "billing_mode {other:?} is not PAY_PER_REQUEST or PROVISIONED"
-        ))),
-    }
 }
 
 /// `<source>-restored-<UTC time>`, cut so it is always a valid table name.
@@ -266,6 +267,7 @@ pub fn default_target_name(source: &str, now: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::restore::options::BillingMode;
     use chrono::TimeZone;
     use serde_json::json;
 
@@ -292,11 +294,19 @@ mod tests {
         let p = restore(
             json!({"source_table": "orders", "latest_backup": true, "target_table": "orders-copy",
             "kms_key_arn": "arn:aws:kms:us-east-1:1:key/k", "deletion_protection": true,
-            "billing_mode": "PROVISIONED", "wait": true, "verify": true}),
+            "billing_mode": "PROVISIONED", "read_capacity": 5, "write_capacity": 2,
+            "wait": true, "verify": true, "kinesis_destinations": true, "resource_policy": true}),
         );
         assert_eq!(p.source, RestoreSource::LatestBackup);
         assert_eq!(p.target_table.as_deref(), Some("orders-copy"));
-        assert_eq!(p.options.billing_mode, Some(BillingMode::Provisioned));
+        assert_eq!(
+            p.options.billing_mode,
+            Some(BillingMode::Provisioned {
+                read_capacity: 5,
+                write_capacity: 2
+            })
+        );
+        assert!(p.options.copy_kinesis_destinations && p.options.copy_resource_policy);
         assert!(p.options.wait && p.options.verify && p.options.deletion_protection == Some(true));
         let p = restore(json!({"source_table": "orders", "latest_restorable": true}));
         assert_eq!(p.source, RestoreSource::LatestRestorable);
@@ -330,6 +340,59 @@ mod tests {
             (f.target_table.as_str(), f.source_table),
             ("orders-copy", None)
         );
+        // No options named: the finish uses the ones recorded with the restore.
+        assert_eq!(f.options, FinishOptions::default());
+        let r = parse_restore_request(
+            json!({"action": "finish", "target_table": "orders-copy", "ttl": true}),
+            None,
+        )
+        .unwrap();
+        let RestoreRequest::Finish(f) = r else {
+            panic!()
+        };
+        let recorded = RestoreOptions {
+            deletion_protection: Some(true),
+            copy_resource_policy: true,
+            kms_key_arn: Some("arn:aws:kms:eu-west-1:1:key/k".into()),
+            ..RestoreOptions::default()
+        };
+        let merged = f.options.over(&recorded);
+        assert!(merged.copy_ttl, "named by the finish");
+        assert_eq!(
+            merged.deletion_protection,
+            Some(true),
+            "kept from the restore"
+        );
+        assert!(merged.copy_resource_policy);
+        assert_eq!(merged.kms_key_arn, recorded.kms_key_arn);
+    }
+
+    #[test]
+    fn a_hand_over_finishes_with_the_same_options() {
+        let options = RestoreOptions {
+            kms_key_arn: Some("arn:aws:kms:eu-west-1:1:key/k".into()),
+            deletion_protection: Some(true),
+            billing_mode: Some(BillingMode::Provisioned {
+                read_capacity: 4,
+                write_capacity: 3,
+            }),
+            wait: true,
+            verify: true,
+            copy_ttl: true,
+            copy_kinesis_destinations: true,
+            copy_resource_policy: true,
+        };
+        let payload = hand_over_request("orders-restored-1", "orders", &options, 3);
+        let RestoreRequest::Finish(f) = parse_restore_request(payload, None).unwrap() else {
+            panic!()
+        };
+        // Whatever the record says, the hand-over finishes as this invocation would have.
+        assert!(f.options.over(&RestoreOptions::default()).copy_ttl);
+        let mut recorded = options.clone();
+        recorded.copy_ttl = false;
+        recorded.copy_kinesis_destinations = false;
+        assert_eq!(f.options.over(&recorded), options);
+        assert_eq!(f.handovers, 3);
     }
 
     #[test]
@@ -371,10 +434,33 @@ mod tests {
                 "not an ARN",
             ),
             (
+                json!({"source_table": "orders", "latest_backup": true,
+                       "billing_mode": "PROVISIONED"}),
+                "needs read_capacity and write_capacity",
+            ),
+            (
+                json!({"source_table": "orders", "latest_backup": true,
+                       "billing_mode": "PROVISIONED", "read_capacity": 0, "write_capacity": 5}),
+                "each 1 or more",
+            ),
+            (
+                json!({"source_table": "orders", "latest_backup": true, "read_capacity": 5}),
+                "go with billing_mode PROVISIONED",
+            ),
+            (
+                json!({"source_table": "orders", "recovery_point_arn": "arn:rp",
+                       "billing_mode": "PAY_PER_REQUEST"}),
+                "cannot be chosen for a recovery point",
+            ),
+            (
                 json!({"source_table": "orders", "latest_backup": true, "colour": "red"}),
                 "unknown field `colour`",
             ),
             (json!({"action": "finish"}), "needs target_table"),
+            (
+                json!({"action": "finish", "target_table": "abc", "kms_key_arn": "arn:k"}),
+                "keeps the key and billing mode",
+            ),
             (
                 json!({"action": "finish", "target_table": "abc", "latest_backup": true}),
                 "no restore source",

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use aws_sdk_backup::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    BillingMode as DynamoBillingMode, SseSpecification, SseType, TableDescription,
+    BillingMode as DynamoBillingMode, ProvisionedThroughput, SseSpecification, SseType,
+    TableDescription,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -16,9 +17,9 @@ use crate::aws_error::describe;
 use crate::backup_name::hex;
 use crate::function_error::ErrorType;
 use crate::restore::config::RestoreSettings;
-use crate::restore::request::{
-    BillingMode, FinishRequest, RestoreOptions, RestorePlan, RestoreSource, default_target_name,
-};
+use crate::restore::options::{BillingMode, RestoreOptions};
+use crate::restore::parity::{Difference, LeftOff};
+use crate::restore::request::{FinishRequest, RestorePlan, RestoreSource, default_target_name};
 use crate::restore::verify::Verification;
 use crate::retry::{Backoff, Retry};
 use crate::self_invoke::SelfInvoke;
@@ -39,6 +40,16 @@ pub struct RestoreReport {
     pub settings_reapplied: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub settings_not_reapplied: Vec<String>,
+    /// Source settings the copy does not get, each with why (the request's choice or a default).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub settings_left_off: Vec<LeftOff>,
+    /// What no finish brings back, for a person to do.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub settings_not_handled: Vec<String>,
+    /// Every setting still different between source and copy after the finish: each is left off,
+    /// not handled, or not reapplied above.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub settings_differences: Vec<Difference>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
     /// What to do, or what happens next, when the restore is still running.
@@ -79,6 +90,8 @@ pub(super) const FINISH_RESERVE: Duration = Duration::from_secs(30);
 pub struct RestoreService {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub backup: aws_sdk_backup::Client,
+    /// The source's auto scaling is copied to the restored table.
+    pub autoscaling: aws_sdk_applicationautoscaling::Client,
     pub settings: RestoreSettings,
 }
 
@@ -134,7 +147,8 @@ impl RestoreService {
             }
             RestoreSource::RecoveryPoint(arn) => format!("recovery point {arn}"),
         };
-        self.record_started(&target, &source, &from).await?;
+        self.record_started(&target, &source, &from, &plan.options)
+            .await?;
         match &plan.source {
             RestoreSource::Backup(_) | RestoreSource::LatestBackup => {
                 let arn = from.trim_start_matches("backup ");
@@ -188,7 +202,7 @@ impl RestoreService {
         // Only a table this handler restored: named as a restore target, recorded when its
         // restore started, and listed by DynamoDB as restored. Never a source, never a guess.
         self.check_target_name(&target, request.source_table.as_deref().unwrap_or_default())?;
-        let Some((source, from)) = self.started_here(&target).await? else {
+        let Some(started) = self.started_here(&target).await? else {
             return Err(RestoreError::Refused(format!(
                 "{target} was not restored by this handler (no record of it): finish acts only \
                  on the tables it restored"
@@ -204,6 +218,7 @@ impl RestoreService {
                 "DynamoDB does not list {target} as a restored table: it is left alone"
             )));
         }
+        let (source, from) = (started.source, started.from);
         if let Some(asked) = &request.source_table
             && *asked != source
         {
@@ -217,9 +232,11 @@ impl RestoreService {
             restored_from: Some(from),
             ..RestoreReport::default()
         };
-        if request.options.wait {
-            let (options, handovers) = (&request.options, request.handovers);
-            return (self.wait_and_finish(report, options, handovers, deadline, hand_over)).await;
+        // How the copy was made is a fact of the restore, whatever this request says.
+        let options = request.options.over(&started.options);
+        if options.wait {
+            let handovers = request.handovers;
+            return (self.wait_and_finish(report, &options, handovers, deadline, hand_over)).await;
         }
         report.table_status = self.wait_active(&target, None).await?;
         if report.table_status != ACTIVE {
@@ -229,8 +246,7 @@ impl RestoreService {
                 report.table_status
             )));
         }
-        self.finish_table(&mut report, &request.options, deadline)
-            .await?;
+        self.finish_table(&mut report, &options, deadline).await?;
         Ok(report)
     }
 
@@ -240,7 +256,12 @@ impl RestoreService {
         options: &RestoreOptions,
         deadline: Instant,
     ) -> Result<(), RestoreError> {
+        let until = crate::deadline::before_deadline(deadline, FINISH_RESERVE);
+        let lease = self.take_finish_lease(&report.target_table, until).await?;
         self.reapply_settings(report, options, deadline).await;
+        if let Some(lease) = lease {
+            lease.release().await?;
+        }
         if options.verify {
             report.verification = Some(
                 self.verify(&report.target_table, &report.source_table)
@@ -314,6 +335,7 @@ impl RestoreService {
                     .backup_arn(arn)
                     .target_table_name(target)
                     .set_billing_mode_override(options.billing_mode.map(billing_mode))
+                    .set_provisioned_throughput_override(provisioned(options))
                     .set_sse_specification_override(sse(options))
                     .send()
             })
@@ -345,6 +367,7 @@ impl RestoreService {
                     .set_restore_date_time(time)
                     .set_use_latest_restorable_time(at.is_none().then_some(true))
                     .set_billing_mode_override(options.billing_mode.map(billing_mode))
+                    .set_provisioned_throughput_override(provisioned(options))
                     .set_sse_specification_override(sse(options))
                     .send()
             })
@@ -408,7 +431,21 @@ fn restore_call_error<E: ProvideErrorMetadata>(call: &str, target: &str, e: &E) 
 fn billing_mode(mode: BillingMode) -> DynamoBillingMode {
     match mode {
         BillingMode::PayPerRequest => DynamoBillingMode::PayPerRequest,
-        BillingMode::Provisioned => DynamoBillingMode::Provisioned,
+        BillingMode::Provisioned { .. } => DynamoBillingMode::Provisioned,
+    }
+}
+
+fn provisioned(options: &RestoreOptions) -> Option<ProvisionedThroughput> {
+    match options.billing_mode? {
+        BillingMode::Provisioned {
+            read_capacity,
+            write_capacity,
+        } => ProvisionedThroughput::builder()
+            .read_capacity_units(read_capacity)
+            .write_capacity_units(write_capacity)
+            .build()
+            .ok(),
+        BillingMode::PayPerRequest => None,
     }
 }
 

@@ -1,29 +1,32 @@
-//! What a restore leaves undone: point-in-time recovery, tags and streams are not restored with the
-//! data; they are copied from the source table. TTL and deletion protection only when asked.
+//! Bringing back what a restore drops: the source's settings are read, the restored table's are
+//! read, `parity::wanted` says what the copy should have, and only what differs is changed, one
+//! table change at a time. Then the copy is read again: every difference left between source and
+//! copy is one the report lists (left off with its reason, not handled, or failed).
 //!
-//! Each step reads the target first and changes only what differs, so a second finish (Lambda's
-//! retry, a re-send) succeeds where DynamoDB would refuse to enable what is already on. Tags are
-//! copied except `aws:` ones and the configured skip list (the backup plan's selection tag would
-//! enrol every copy in the plan), and every restored table is tagged with where it came from.
+//! Describing first makes a second finish (Lambda's retry, a re-send, two at once behind the
+//! finish lease) a no-op where DynamoDB would refuse to enable what is already on.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
-    PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, TableDescription,
-    TimeToLiveSpecification, TimeToLiveStatus,
+    ContributorInsightsAction, PointInTimeRecoverySpecification, Tag, TimeToLiveSpecification,
 };
 use tokio::time::Instant;
 
 use crate::aws_error::describe;
+use crate::restore::options::RestoreOptions;
+use crate::restore::parity::{Choices, NOT_HANDLED, TableSettings, differences, wanted};
 use crate::restore::provenance::provenance_tags;
-use crate::restore::request::RestoreOptions;
 use crate::restore::service::{RestoreReport, RestoreService};
 use crate::retry::Backoff;
 
+/// One step's outcome: what was done (`None`: nothing to do), or why it failed.
+pub(super) type Step = Result<Option<String>, String>;
+
 impl RestoreService {
-    /// Copies point-in-time recovery, tags, stream settings (and TTL when asked) from the source
-    /// table, and deletion protection when asked; each one that fails is listed, the others still
-    /// happen.
+    /// Brings the restored table's settings to what the source has, as `options` choose; fills the
+    /// report's settings lists. Each step that fails is listed; the others still happen.
     pub(super) async fn reapply_settings(
         &self,
         report: &mut RestoreReport,
@@ -31,109 +34,126 @@ impl RestoreService {
         deadline: Instant,
     ) {
         let (source, target) = (report.source_table.clone(), report.target_table.clone());
-        let mut done = Vec::new();
         let mut failed = Vec::new();
-        let source_table = match self.describe(&source).await {
-            Ok(Some(t)) => Some(t),
-            Ok(None) => {
-                failed.push(format!(
-                    "source table {source} no longer exists: TTL, point-in-time recovery, tags \
-                     and stream settings were not copied"
-                ));
-                None
-            }
-            Err(e) => {
-                failed.push(e.to_string());
-                None
-            }
-        };
-        let target_arn = match self.describe(&target).await {
-            Ok(Some(t)) => t.table_arn().unwrap_or_default().to_string(),
-            Ok(None) => String::new(),
-            Err(e) => {
-                failed.push(e.to_string());
-                String::new()
-            }
-        };
-        if let Some(source_table) = &source_table {
-            let from = report.restored_from.clone().unwrap_or_default();
-            let ttl = match options.copy_ttl {
-                true => self.copy_ttl(&source, &target).await,
-                false => Ok(None),
-            };
-            let steps = [
-                ttl,
-                self.copy_point_in_time_recovery(&source, &target, deadline)
-                    .await,
-                self.copy_tags(source_table, &target_arn, &from).await,
-                self.copy_stream(source_table, &target, deadline).await,
-            ];
-            for step in steps {
-                match step {
-                    Ok(Some(what)) => done.push(what),
-                    Ok(None) => {}
-                    Err(why) => failed.push(why),
+        let described = |name: &str| {
+            let name = name.to_string();
+            async move {
+                match self.describe(&name).await {
+                    Ok(Some(t)) => Ok(t),
+                    Ok(None) => Err(format!("{name} does not exist")),
+                    Err(e) => Err(e.to_string()),
                 }
             }
-        }
-        // Off unless asked: a restored copy is most often checked and then deleted.
-        if options.deletion_protection == Some(true) {
-            let _ = self
-                .wait_active(
-                    &target,
-                    Some(crate::deadline::before_deadline(
-                        deadline,
-                        Duration::from_secs(5),
-                    )),
-                )
-                .await;
-            match self
-                .dynamodb
-                .update_table()
-                .table_name(&target)
-                .deletion_protection_enabled(true)
-                .send()
-                .await
-            {
-                Ok(_) => done.push("deletion protection".to_string()),
-                Err(e) => failed.push(format!("deletion protection: {}", describe(&e))),
+        };
+        let (source_table, target_table) =
+            match (described(&source).await, described(&target).await) {
+                (Ok(s), Ok(t)) => (s, t),
+                (s, t) => {
+                    failed.extend(s.err().into_iter().chain(t.err()));
+                    failed.push("no setting was brought back".into());
+                    report.settings_not_reapplied = failed;
+                    return;
+                }
+            };
+        let source_snapshot = self.snapshot(&source_table).await;
+        let target_snapshot = self.snapshot(&target_table).await;
+        failed.extend(
+            source_snapshot
+                .unreadable
+                .iter()
+                .map(|e| format!("source {e}")),
+        );
+        failed.extend(
+            target_snapshot
+                .unreadable
+                .iter()
+                .map(|e| format!("copy {e}")),
+        );
+        let choices = Choices {
+            copy_ttl: options.copy_ttl,
+            deletion_protection: options.deletion_protection,
+            copy_kinesis_destinations: options.copy_kinesis_destinations,
+            copy_resource_policy: options.copy_resource_policy,
+            kms_key_chosen: options.kms_key_arn.is_some(),
+            billing_mode_chosen: options.billing_mode.is_some(),
+            skip_tags: self.settings.skip_tags.clone(),
+        };
+        let (want, left_off) = wanted(
+            &source_snapshot.settings,
+            &target_snapshot.settings,
+            &choices,
+        );
+        let have = &target_snapshot.settings;
+        let from = report.restored_from.clone().unwrap_or_default();
+        let until = crate::deadline::before_deadline(deadline, Duration::from_secs(10));
+        let steps = [
+            self.set_capacity(&target, &want, have, until).await,
+            self.set_table_class(&target, &want, have, until).await,
+            self.set_on_demand_maximum(&target, &want, have, until)
+                .await,
+            self.set_encryption(&target, &want, have, until).await,
+            self.set_stream(&target, &want, have, until).await,
+            self.set_deletion_protection(&target, &want, have, until)
+                .await,
+            self.set_time_to_live(&target, &want, have).await,
+            self.set_point_in_time_recovery(&target, &want, have, until)
+                .await,
+            self.set_tags(&target_snapshot.arn, &want, have, &source, &from)
+                .await,
+            self.set_contributor_insights(&target, &want, have).await,
+            self.set_kinesis_destinations(&target, &want, have).await,
+            self.set_resource_policy(&target_snapshot.arn, &want, have)
+                .await,
+            self.set_auto_scaling(&target, &want, have).await,
+        ];
+        let mut done = Vec::new();
+        for step in steps {
+            match step {
+                Ok(Some(what)) => done.push(what),
+                Ok(None) => {}
+                Err(why) => failed.push(why),
             }
+        }
+        // Read the copy again (once its changes have settled) and account for every difference.
+        let _ = self.wait_active(&target, Some(until)).await;
+        let after = match described(&target).await {
+            Ok(t) => self.snapshot(&t).await.settings,
+            Err(e) => {
+                failed.push(format!("copy could not be read after the finish: {e}"));
+                have.clone()
+            }
+        };
+        let remaining = differences(&source_snapshot.settings, &after);
+        let explained: BTreeSet<&str> = left_off.iter().map(|l| l.setting.as_str()).collect();
+        for unexplained in remaining
+            .iter()
+            .filter(|d| !explained.contains(d.setting.as_str()))
+        {
+            failed.push(format!(
+                "{}: still differs after the finish (source {}, copy {})",
+                unexplained.setting, unexplained.source, unexplained.target
+            ));
         }
         report.settings_reapplied = done;
         report.settings_not_reapplied = failed;
+        report.settings_left_off = left_off;
+        report.settings_not_handled = NOT_HANDLED.iter().map(|s| s.to_string()).collect();
+        report.settings_differences = remaining;
     }
 
-    async fn copy_ttl(&self, source: &str, target: &str) -> Result<Option<String>, String> {
-        let ttl = self
-            .dynamodb
-            .describe_time_to_live()
-            .table_name(source)
-            .send()
-            .await
-            .map_err(|e| format!("time to live: {}", describe(&e)))?
-            .time_to_live_description;
-        let attribute = ttl.as_ref().and_then(|t| {
-            (t.time_to_live_status() == Some(&TimeToLiveStatus::Enabled))
-                .then(|| t.attribute_name())
-                .flatten()
-        });
-        let Some(attribute) = attribute else {
+    async fn set_time_to_live(
+        &self,
+        target: &str,
+        want: &TableSettings,
+        have: &TableSettings,
+    ) -> Step {
+        let Some(attribute) = want
+            .time_to_live
+            .as_deref()
+            .filter(|_| want.time_to_live != have.time_to_live)
+        else {
             return Ok(None);
         };
-        let on_target = self
-            .dynamodb
-            .describe_time_to_live()
-            .table_name(target)
-            .send()
-            .await
-            .map_err(|e| format!("time to live: {}", describe(&e)))?
-            .time_to_live_description;
-        if on_target.is_some_and(|t| {
-            t.time_to_live_status() == Some(&TimeToLiveStatus::Enabled)
-                && t.attribute_name() == Some(attribute)
-        }) {
-            return Ok(Some(format!("time to live on {attribute} (already on)")));
-        }
         let spec = TimeToLiveSpecification::builder()
             .enabled(true)
             .attribute_name(attribute)
@@ -151,36 +171,28 @@ impl RestoreService {
 
     /// Retried while DynamoDB says continuous backups are not available yet, as it often does
     /// for a table just restored.
-    async fn copy_point_in_time_recovery(
+    async fn set_point_in_time_recovery(
         &self,
-        source: &str,
         target: &str,
-        deadline: Instant,
-    ) -> Result<Option<String>, String> {
-        let pitr = self
-            .dynamodb
-            .describe_continuous_backups()
-            .table_name(source)
-            .send()
-            .await
-            .map_err(|e| format!("point-in-time recovery: {}", describe(&e)))?
-            .continuous_backups_description
-            .and_then(|c| c.point_in_time_recovery_description);
-        let Some(pitr) = pitr.filter(|p| {
-            p.point_in_time_recovery_status() == Some(&PointInTimeRecoveryStatus::Enabled)
-        }) else {
+        want: &TableSettings,
+        have: &TableSettings,
+        until: Instant,
+    ) -> Step {
+        let Some(days) = want
+            .point_in_time_recovery
+            .filter(|_| want.point_in_time_recovery != have.point_in_time_recovery)
+        else {
             return Ok(None);
         };
         let spec = PointInTimeRecoverySpecification::builder()
             .point_in_time_recovery_enabled(true)
-            .set_recovery_period_in_days(pitr.recovery_period_in_days())
+            .recovery_period_in_days(days)
             .build()
             .map_err(|e| format!("point-in-time recovery: {e}"))?;
         let backoff = Backoff {
             base: Duration::from_secs(2),
             cap: Duration::from_secs(30),
         };
-        let until = crate::deadline::before_deadline(deadline, Duration::from_secs(10));
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -192,7 +204,7 @@ impl RestoreService {
                 .send()
                 .await;
             match result {
-                Ok(_) => return Ok(Some("point-in-time recovery".to_string())),
+                Ok(_) => return Ok(Some(format!("point-in-time recovery ({days} days)"))),
                 Err(e)
                     if e.as_service_error()
                         .is_some_and(|s| s.is_continuous_backups_unavailable_exception())
@@ -206,36 +218,26 @@ impl RestoreService {
         }
     }
 
-    async fn copy_tags(
+    /// The wanted tags that differ, and always the provenance tags.
+    async fn set_tags(
         &self,
-        source: &TableDescription,
         target_arn: &str,
+        want: &TableSettings,
+        have: &TableSettings,
+        source: &str,
         from: &str,
-    ) -> Result<Option<String>, String> {
-        let source_arn = source.table_arn().unwrap_or_default();
+    ) -> Step {
         let mut tags = Vec::new();
-        let mut next = None;
-        loop {
-            let page = self
-                .dynamodb
-                .list_tags_of_resource()
-                .resource_arn(source_arn)
-                .set_next_token(next)
-                .send()
-                .await
-                .map_err(|e| format!("tags: {}", describe(&e)))?;
-            tags.extend(page.tags().iter().cloned());
-            match page.next_token {
-                Some(token) => next = Some(token),
-                None => break,
+        let mut names = Vec::new();
+        for (key, value) in &want.tags {
+            if have.tags.get(key) != Some(value) {
+                let tag = (Tag::builder().key(key).value(value).build())
+                    .map_err(|e| format!("tags: {e}"))?;
+                tags.push(tag);
+                names.push(key.clone());
             }
         }
-        let skip = &self.settings.skip_tags;
-        tags.retain(|t| !t.key().starts_with("aws:") && !skip.iter().any(|s| s == t.key()));
-        let source_name = source.table_name().unwrap_or_default();
-        tags.extend(provenance_tags(source_name, from));
-        let mut names: Vec<String> = tags.iter().map(|t| t.key().to_string()).collect();
-        names.sort();
+        tags.extend(provenance_tags(source, from));
         self.dynamodb
             .tag_resource()
             .resource_arn(target_arn)
@@ -243,51 +245,81 @@ impl RestoreService {
             .send()
             .await
             .map_err(|e| format!("tags: {}", describe(&e)))?;
-        Ok(Some(format!("tags {}", names.join(", "))))
+        Ok((!names.is_empty()).then(|| format!("tags {}", names.join(", "))))
     }
 
-    async fn copy_stream(
+    async fn set_contributor_insights(
         &self,
-        source: &TableDescription,
         target: &str,
-        deadline: Instant,
-    ) -> Result<Option<String>, String> {
-        let Some(spec) = source
-            .stream_specification()
-            .filter(|s| s.stream_enabled())
-            .cloned()
+        want: &TableSettings,
+        have: &TableSettings,
+    ) -> Step {
+        let missing: Vec<&String> = want
+            .contributor_insights
+            .difference(&have.contributor_insights)
+            .collect();
+        for scope in &missing {
+            self.dynamodb
+                .update_contributor_insights()
+                .table_name(target)
+                .set_index_name(scope.strip_prefix("index ").map(str::to_string))
+                .contributor_insights_action(ContributorInsightsAction::Enable)
+                .send()
+                .await
+                .map_err(|e| format!("contributor insights ({scope}): {}", describe(&e)))?;
+        }
+        Ok((!missing.is_empty()).then(|| {
+            let scopes: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+            format!("contributor insights ({})", scopes.join(", "))
+        }))
+    }
+
+    async fn set_kinesis_destinations(
+        &self,
+        target: &str,
+        want: &TableSettings,
+        have: &TableSettings,
+    ) -> Step {
+        let missing: Vec<&String> = want
+            .kinesis_destinations
+            .difference(&have.kinesis_destinations)
+            .collect();
+        for stream in &missing {
+            self.dynamodb
+                .enable_kinesis_streaming_destination()
+                .table_name(target)
+                .stream_arn(stream.as_str())
+                .send()
+                .await
+                .map_err(|e| format!("kinesis destination {stream}: {}", describe(&e)))?;
+        }
+        Ok((!missing.is_empty()).then(|| {
+            let streams: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+            format!("kinesis destinations {}", streams.join(", "))
+        }))
+    }
+
+    /// The source's policy with the source's ARN rewritten to the copy's.
+    async fn set_resource_policy(
+        &self,
+        target_arn: &str,
+        want: &TableSettings,
+        have: &TableSettings,
+    ) -> Step {
+        let Some(policy) = want
+            .resource_policy
+            .as_deref()
+            .filter(|_| want.resource_policy != have.resource_policy)
         else {
             return Ok(None);
         };
-        let view = spec
-            .stream_view_type()
-            .map_or(String::new(), |v| v.as_str().to_string());
-        let on_target = self
-            .describe(target)
-            .await
-            .map_err(|e| format!("stream: {e}"))?
-            .and_then(|t| t.stream_specification().cloned());
-        if on_target
-            .is_some_and(|t| t.stream_enabled() && t.stream_view_type() == spec.stream_view_type())
-        {
-            return Ok(Some(format!("stream ({view}, already on)")));
-        }
-        self.wait_active(
-            target,
-            Some(crate::deadline::before_deadline(
-                deadline,
-                Duration::from_secs(5),
-            )),
-        )
-        .await
-        .map_err(|e| format!("stream: {e}"))?;
         self.dynamodb
-            .update_table()
-            .table_name(target)
-            .stream_specification(spec)
+            .put_resource_policy()
+            .resource_arn(target_arn)
+            .policy(policy.replace("{table}", target_arn))
             .send()
             .await
-            .map_err(|e| format!("stream: {}", describe(&e)))?;
-        Ok(Some(format!("stream ({view})")))
+            .map_err(|e| format!("resource policy: {}", describe(&e)))?;
+        Ok(Some("resource policy (with the copy's ARN)".into()))
     }
 }

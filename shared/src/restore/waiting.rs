@@ -3,7 +3,8 @@
 
 use tokio::time::Instant;
 
-use crate::restore::request::{RestoreOptions, hand_over_request};
+use crate::restore::options::RestoreOptions;
+use crate::restore::request::hand_over_request;
 use crate::restore::service::{
     ACTIVE, FINISH_RESERVE, NOT_CREATED_YET, RestoreError, RestoreReport, RestoreService,
 };
