@@ -17,13 +17,37 @@ pub const AWS_ACTIONS: &[&str] = &[
     "dynamodb:TagResource",
     "dynamodb:UpdateTable",
     "dynamodb:Scan",
-    // A restore writes the items into the new table under the caller's permissions.
+    "dynamodb:DescribeContributorInsights",
+    "dynamodb:UpdateContributorInsights",
+    "dynamodb:DescribeKinesisStreamingDestination",
+    "dynamodb:EnableKinesisStreamingDestination",
+    "dynamodb:GetResourcePolicy",
+    "dynamodb:PutResourcePolicy",
+    // A restore writes the items into the new table under the caller's permissions; GetItem,
+    // PutItem and DeleteItem also keep the state table's records and leases.
     "dynamodb:PutItem",
     "dynamodb:BatchWriteItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
     "dynamodb:GetItem",
     "dynamodb:Query",
+    // DynamoDB checks the caller's own rights on the stream when it describes or enables a
+    // Kinesis streaming destination.
+    "kinesis:DescribeStream",
+    "kinesis:DescribeStreamSummary",
+    "kinesis:PutRecords",
+    "kinesis:ListStreams",
+    "application-autoscaling:DescribeScalableTargets",
+    "application-autoscaling:DescribeScalingPolicies",
+    "application-autoscaling:RegisterScalableTarget",
+    "application-autoscaling:PutScalingPolicy",
+    // A target tracking policy's caller must be allowed the alarms Application Auto Scaling makes.
+    "cloudwatch:PutMetricAlarm",
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:DeleteAlarms",
+    // The first scalable target of an account creates Application Auto Scaling's role for DynamoDB.
+    "iam:CreateServiceLinkedRole",
+    "backup:DescribeRecoveryPoint",
     "backup:StartRestoreJob",
     // StartRestoreJob passes AWS Backup its role.
     "iam:PassRole",
