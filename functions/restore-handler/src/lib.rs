@@ -54,3 +54,17 @@ pub const AWS_ACTIONS: &[&str] = &[
     // A restore still running at the deadline is handed to a new invocation of itself.
     "lambda:InvokeFunction",
 ];
+
+/// What DynamoDB needs of the caller to restore into a table under a customer managed KMS key:
+/// granted, through DynamoDB only, on the keys of the template's `RestoreKmsKeyArns` and only when
+/// it names some (the code calls none of them itself).
+pub const KMS_ACTIONS: &[&str] = &[
+    "kms:DescribeKey",
+    "kms:CreateGrant",
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+];

@@ -92,6 +92,8 @@ fn every_function_gets_the_configuration_its_code_requires() {
 
 #[test]
 fn each_policy_allows_what_its_code_calls_and_no_more() {
+    // Parameters at their defaults: no customer managed key for restores (tests/restores.rs sets
+    // RestoreKmsKeyArns and checks restore_handler::KMS_ACTIONS).
     let template = Template::load();
     for (package, called) in [
         ("csv-loader", csv_loader::AWS_ACTIONS),
