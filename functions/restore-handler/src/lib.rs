@@ -17,16 +17,54 @@ pub const AWS_ACTIONS: &[&str] = &[
     "dynamodb:TagResource",
     "dynamodb:UpdateTable",
     "dynamodb:Scan",
-    // A restore writes the items into the new table under the caller's permissions.
+    "dynamodb:DescribeContributorInsights",
+    "dynamodb:UpdateContributorInsights",
+    "dynamodb:DescribeKinesisStreamingDestination",
+    "dynamodb:EnableKinesisStreamingDestination",
+    "dynamodb:GetResourcePolicy",
+    "dynamodb:PutResourcePolicy",
+    // A restore writes the items into the new table under the caller's permissions; GetItem,
+    // PutItem and DeleteItem also keep the state table's records and leases.
     "dynamodb:PutItem",
     "dynamodb:BatchWriteItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
     "dynamodb:GetItem",
     "dynamodb:Query",
+    // DynamoDB checks the caller's own rights on the stream when it describes or enables a
+    // Kinesis streaming destination.
+    "kinesis:DescribeStream",
+    "kinesis:DescribeStreamSummary",
+    "kinesis:PutRecords",
+    "kinesis:ListStreams",
+    "application-autoscaling:DescribeScalableTargets",
+    "application-autoscaling:DescribeScalingPolicies",
+    "application-autoscaling:RegisterScalableTarget",
+    "application-autoscaling:PutScalingPolicy",
+    // A target tracking policy's caller must be allowed the alarms Application Auto Scaling makes.
+    "cloudwatch:PutMetricAlarm",
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:DeleteAlarms",
+    // The first scalable target of an account creates Application Auto Scaling's role for DynamoDB.
+    "iam:CreateServiceLinkedRole",
+    "backup:DescribeRecoveryPoint",
     "backup:StartRestoreJob",
     // StartRestoreJob passes AWS Backup its role.
     "iam:PassRole",
     // A restore still running at the deadline is handed to a new invocation of itself.
     "lambda:InvokeFunction",
+];
+
+/// What DynamoDB needs of the caller to restore into a table under a customer managed KMS key:
+/// granted, through DynamoDB only, on the keys of the template's `RestoreKmsKeyArns` and only when
+/// it names some (the code calls none of them itself).
+pub const KMS_ACTIONS: &[&str] = &[
+    "kms:DescribeKey",
+    "kms:CreateGrant",
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
 ];

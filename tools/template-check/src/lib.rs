@@ -164,7 +164,21 @@ impl Template {
                 };
                 match function.as_str() {
                     "Ref" if args == "AWS::NoValue" => None,
+                    "Ref" if self.is_list_parameter(&text(args)) => Some(Value::Array(
+                        self.parameter(&text(args))
+                            .split(',')
+                            .map(|item| Value::String(item.trim().to_string()))
+                            .collect(),
+                    )),
                     "Ref" => Some(self.reference(&text(args)).into()),
+                    "Fn::Join" => {
+                        let items = self.expand(&args[1]);
+                        let items = items
+                            .as_array()
+                            .unwrap_or_else(|| panic!("{function} of {items}"));
+                        let parts: Vec<String> = items.iter().map(|i| self.resolve(i)).collect();
+                        Some(parts.join(&text(&args[0])).into())
+                    }
                     "Fn::Sub" => Some(self.substitute(&text(args)).into()),
                     "Fn::GetAtt" => Some(self.attribute(&text(&args[0]), &text(&args[1])).into()),
                     "Fn::If" => {
@@ -185,6 +199,11 @@ impl Template {
             )),
             other => Some(other.clone()),
         }
+    }
+
+    /// Whether `name` is a parameter whose `Ref` is a list (`CommaDelimitedList`).
+    fn is_list_parameter(&self, name: &str) -> bool {
+        self.json["Parameters"][name]["Type"] == "CommaDelimitedList"
     }
 
     fn reference(&self, name: &str) -> String {
@@ -292,32 +311,66 @@ impl Template {
             .unwrap_or_default()
     }
 
-    /// What a function's inline policies allow: each action with the resources it is allowed on.
-    pub fn grants(&self, function: &Value) -> BTreeMap<String, BTreeSet<String>> {
-        let mut grants: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for policy in function["Properties"]["Policies"]
+    /// The statements of a policy document (or of a SAM function's inline policy), with their
+    /// intrinsic functions worked out: a statement behind a false condition is gone.
+    pub fn statements(&self, document: &Value) -> Vec<Value> {
+        match self.expand(&document["Statement"]) {
+            Value::Array(statements) => statements,
+            Value::Null => Vec::new(),
+            statement => vec![statement],
+        }
+    }
+
+    /// Every statement of a function's inline policies, expanded.
+    pub fn function_statements(&self, function: &Value) -> Vec<Value> {
+        function["Properties"]["Policies"]
             .as_array()
             .into_iter()
             .flatten()
-        {
-            for statement in self.expand(&policy["Statement"]).as_array().unwrap() {
-                assert_eq!(statement["Effect"], "Allow", "{statement}");
-                let resources = strings(&statement["Resource"]);
-                for action in strings(&statement["Action"]) {
-                    grants
-                        .entry(action)
-                        .or_default()
-                        .extend(resources.iter().cloned());
-                }
-            }
+            .flat_map(|policy| self.statements(policy))
+            .collect()
+    }
+
+    /// What a function's inline policies allow: each action with the resources it is allowed on
+    /// (they only ever allow).
+    pub fn grants(&self, function: &Value) -> Grants {
+        let statements = self.function_statements(function);
+        for statement in &statements {
+            assert_eq!(statement["Effect"], "Allow", "{statement}");
         }
-        grants
+        allowed(&statements)
     }
 
     /// The actions a function's inline policies allow.
     pub fn allowed_actions(&self, function: &Value) -> BTreeSet<String> {
         self.grants(function).into_keys().collect()
     }
+}
+
+/// Each action a policy allows, with the resources it is allowed on.
+pub type Grants = BTreeMap<String, BTreeSet<String>>;
+
+/// What the `Allow` statements among these allow (conditions not considered: check those on the
+/// statements themselves).
+pub fn allowed(statements: &[Value]) -> Grants {
+    let mut grants = Grants::new();
+    for statement in statements.iter().filter(|s| s["Effect"] == "Allow") {
+        let resources = strings(&statement["Resource"]);
+        for action in strings(&statement["Action"]) {
+            grants
+                .entry(action)
+                .or_default()
+                .extend(resources.iter().cloned());
+        }
+    }
+    grants
+}
+
+/// Whether `grants` allow `action` on `arn` (by one of its resource patterns).
+pub fn allows(grants: &Grants, action: &str, arn: &str) -> bool {
+    grants
+        .get(action)
+        .is_some_and(|resources| resources.iter().any(|r| arn_matches(r, arn)))
 }
 
 fn is_intrinsic(key: &str) -> bool {

@@ -92,6 +92,8 @@ fn every_function_gets_the_configuration_its_code_requires() {
 
 #[test]
 fn each_policy_allows_what_its_code_calls_and_no_more() {
+    // Parameters at their defaults: no customer managed key for restores (tests/restores.rs sets
+    // RestoreKmsKeyArns and checks restore_handler::KMS_ACTIONS).
     let template = Template::load();
     for (package, called) in [
         ("csv-loader", csv_loader::AWS_ACTIONS),
@@ -383,6 +385,28 @@ fn the_trigger_may_invoke_itself_and_no_other_function() {
     assert!(!may_invoke(&format!("{trigger}-2")));
 }
 
+/// What the restore-handler may do to any table: read it, restore it to a point in time (the
+/// source side of a restore; the items are written under the target's grants), and what IAM
+/// cannot scope by table (said beside each grant in the template and in the README).
+const REACHES_ANY_TABLE: &[&str] = &[
+    "dynamodb:DescribeTable",
+    "dynamodb:DescribeContinuousBackups",
+    "dynamodb:DescribeTimeToLive",
+    "dynamodb:DescribeContributorInsights",
+    "dynamodb:DescribeKinesisStreamingDestination",
+    "dynamodb:GetResourcePolicy",
+    "dynamodb:ListTagsOfResource",
+    "dynamodb:Scan",
+    "dynamodb:RestoreTableToPointInTime",
+    "dynamodb:ListBackups",
+    "backup:StartRestoreJob",
+    "kinesis:ListStreams",
+    "application-autoscaling:DescribeScalableTargets",
+    "application-autoscaling:DescribeScalingPolicies",
+    "application-autoscaling:RegisterScalableTarget",
+    "application-autoscaling:PutScalingPolicy",
+];
+
 #[test]
 fn the_restore_handler_writes_only_to_restore_targets() {
     let template = Template::load();
@@ -397,19 +421,17 @@ fn the_restore_handler_writes_only_to_restore_targets() {
         "order_transaction-ddb-guard{marker}20261125T050000Z"
     ));
     let production = table("order_transaction-ddb-guard");
+    let others = [production.clone(), table("customers")];
     let state = template.resolve(&serde_json::json!({"Fn::GetAtt": ["StateTable", "Arn"]}));
     let grants = template.grants(handler);
-    let allows = |action: &str, arn: &str| {
-        grants.get(action).is_some_and(|resources| {
-            resources
-                .iter()
-                .any(|r| template_check::arn_matches(r, arn))
-        })
-    };
+    let allows = |action: &str, arn: &str| template_check::allows(&grants, action, arn);
     for action in [
         "dynamodb:UpdateTable",
         "dynamodb:UpdateTimeToLive",
         "dynamodb:UpdateContinuousBackups",
+        "dynamodb:UpdateContributorInsights",
+        "dynamodb:EnableKinesisStreamingDestination",
+        "dynamodb:PutResourcePolicy",
         "dynamodb:TagResource",
         "dynamodb:PutItem",
         "dynamodb:BatchWriteItem",
@@ -421,18 +443,107 @@ fn the_restore_handler_writes_only_to_restore_targets() {
             allows(action, &restore_target),
             "{action} on a restore target"
         );
+        for other in &others {
+            assert!(!allows(action, other), "{action} must not reach {other}");
+        }
+    }
+    // Contributor Insights of a restored table's global secondary index, and of no other's.
+    let index = |table: &str| format!("{table}/index/by-customer");
+    assert!(allows(
+        "dynamodb:UpdateContributorInsights",
+        &index(&restore_target)
+    ));
+    assert!(!allows(
+        "dynamodb:UpdateContributorInsights",
+        &index(&production)
+    ));
+    // Whatever else reaches another table reads it, starts a restore from it, or is one of the
+    // grants IAM cannot scope by table.
+    for (action, resources) in &grants {
+        for other in &others {
+            if resources
+                .iter()
+                .any(|r| template_check::arn_matches(r, other))
+            {
+                assert!(
+                    REACHES_ANY_TABLE.contains(&action.as_str()),
+                    "{action} reaches {other} through {resources:?}"
+                );
+            }
+        }
+    }
+    // The alarms of auto scaling only on restore targets.
+    let alarm = |table: &str| {
+        format!(
+            "arn:aws:cloudwatch:{account}:alarm:TargetTracking-table/{table}-AlarmHigh-0f1e2d3c"
+        )
+    };
+    let target_name = restore_target.rsplit('/').next().unwrap();
+    for action in [
+        "cloudwatch:PutMetricAlarm",
+        "cloudwatch:DescribeAlarms",
+        "cloudwatch:DeleteAlarms",
+    ] {
+        assert!(allows(action, &alarm(target_name)), "{action}");
         assert!(
-            !allows(action, &production),
-            "{action} must not reach {production}"
+            allows(action, &alarm(&format!("{target_name}/index/by-customer"))),
+            "{action} on an index's alarm"
         );
         assert!(
-            !allows(action, &table("customers")),
-            "{action} must not reach any other table"
+            !allows(action, &alarm("order_transaction-ddb-guard")),
+            "{action} on production's alarm"
         );
     }
-    // Its record of the restores it started, in the stack's state table, and nothing else there.
-    assert!(allows("dynamodb:PutItem", &state) && allows("dynamodb:GetItem", &state));
-    assert!(!allows("dynamodb:DeleteItem", &state));
+    // Roles: AWS Backup's role passed to AWS Backup only, and only Application Auto Scaling's
+    // service-linked role for DynamoDB created.
+    for statement in template.function_statements(handler) {
+        let actions = template_check::strings(&statement["Action"]);
+        if actions.iter().any(|a| a == "iam:PassRole") {
+            assert_eq!(
+                statement["Resource"],
+                template.resolve(&serde_json::json!({"Fn::GetAtt": ["BackupServiceRole", "Arn"]}))
+            );
+            assert_eq!(
+                statement["Condition"],
+                serde_json::json!({"StringEquals": {"iam:PassedToService": "backup.amazonaws.com"}})
+            );
+        }
+        if actions.iter().any(|a| a == "iam:CreateServiceLinkedRole") {
+            let service = "dynamodb.application-autoscaling.amazonaws.com";
+            assert_eq!(
+                statement["Condition"],
+                serde_json::json!({"StringEquals": {"iam:AWSServiceName": service}})
+            );
+            assert!(
+                template_check::strings(&statement["Resource"])
+                    .iter()
+                    .all(|r| r.contains(&format!("aws-service-role/{service}/"))),
+                "{statement}"
+            );
+        }
+    }
+    // Its record of the restores it started, in the stack's state table, and the lease that
+    // lets only one finish run at a time (released by deleting it); nothing else there.
+    for action in [
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+    ] {
+        assert!(allows(action, &state), "{action} on the state table");
+    }
+    for (action, resources) in &grants {
+        if resources.contains(&state) {
+            assert!(
+                [
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:DeleteItem"
+                ]
+                .contains(&action.as_str()),
+                "{action} on the state table"
+            );
+        }
+    }
     assert_eq!(
         settings.state_table.as_deref(),
         Some(
