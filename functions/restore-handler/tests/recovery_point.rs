@@ -1,10 +1,12 @@
-//! AWS Backup restores (`StartRestoreJob`), which the local AWS does not serve: the request is
-//! checked with an `aws-smithy-mocks` rule; DynamoDB stays real.
+//! AWS Backup restores (`DescribeRecoveryPoint`, `StartRestoreJob`), which the local AWS does not
+//! serve: played with `aws-smithy-mocks` rules that check the requests; DynamoDB stays real.
 
 use std::sync::{Arc, Mutex};
 
+use aws_sdk_backup::operation::describe_recovery_point::DescribeRecoveryPointOutput;
 use aws_sdk_backup::operation::start_restore_job::{StartRestoreJobInput, StartRestoreJobOutput};
-use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use aws_sdk_backup::types::RecoveryPointStatus;
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use lambda_runtime::LambdaEvent;
 use local_aws::{LocalAws, unique_name};
 use restore_handler::handler::{State, function_handler};
@@ -16,6 +18,39 @@ use shared::restore::service::{RestoreReport, RestoreService};
 const ROLE: &str = "arn:aws:iam::123456789012:role/ddb-guard-restore";
 const RECOVERY_POINT: &str =
     "arn:aws:backup:us-east-1:123456789012:recovery-point:1EB3B5E7-9EB0-435A-A80B-108B488B0D45";
+const VAULT: &str = "ddb-guard-vault";
+
+/// The stack's vault holds `RECOVERY_POINT`, a completed backup of `table`.
+fn recovery_point_of(table: &'static str) -> Rule {
+    mock!(aws_sdk_backup::Client::describe_recovery_point)
+        .match_requests(|i| {
+            i.backup_vault_name() == Some(VAULT) && i.recovery_point_arn() == Some(RECOVERY_POINT)
+        })
+        .then_output(move || {
+            DescribeRecoveryPointOutput::builder()
+                .recovery_point_arn(RECOVERY_POINT)
+                .resource_arn(format!(
+                    "arn:aws:dynamodb:us-east-1:123456789012:table/{table}"
+                ))
+                .status(RecoveryPointStatus::Completed)
+                .build()
+        })
+}
+
+async fn state(rules: &[&Rule], vars: &[(&str, &str)]) -> State {
+    let aws = LocalAws::shared();
+    let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    State {
+        service: RestoreService {
+            dynamodb: aws.dynamodb().await,
+            backup: mock_client!(aws_sdk_backup, RuleMode::MatchAny, rules),
+            autoscaling: aws_sdk_applicationautoscaling::Client::new(&aws.sdk_config().await),
+            settings: from_vars::<RestoreEnv>(vars).unwrap().validate().unwrap(),
+        },
+        // An AWS Backup job not waited for is finished on its completion event, never handed over.
+        lambda: aws_sdk_lambda::Client::new(&aws.sdk_config().await),
+    }
+}
 
 async fn invoke(state: &State, payload: Value) -> RestoreReport {
     function_handler(
@@ -36,18 +71,9 @@ async fn start_restore_job_carries_metadata_role_and_a_stable_token() {
             .restore_job_id("restore-job-7")
             .build()
     });
-    let aws = LocalAws::shared();
-    let vars = [("RESTORE_ROLE_ARN", ROLE)].map(|(k, v)| (k.to_string(), v.to_string()));
-    let state = State {
-        service: RestoreService {
-            dynamodb: aws.dynamodb().await,
-            backup: mock_client!(aws_sdk_backup, RuleMode::MatchAny, [&rule]),
-            autoscaling: aws_sdk_applicationautoscaling::Client::new(&aws.sdk_config().await),
-            settings: from_vars::<RestoreEnv>(vars).unwrap().validate().unwrap(),
-        },
-        // An AWS Backup job not waited for is finished on its completion event, never handed over.
-        lambda: aws_sdk_lambda::Client::new(&aws.sdk_config().await),
-    };
+    let point = recovery_point_of("orders");
+    let vars = [("RESTORE_ROLE_ARN", ROLE), ("BACKUP_VAULT_NAME", VAULT)];
+    let state = state(&[&point, &rule], &vars).await;
     let target = unique_name("orders-restored-from-vault");
     let request = json!({
         "source_table": "orders", "recovery_point_arn": RECOVERY_POINT, "target_table": target,
@@ -100,4 +126,33 @@ async fn start_restore_job_carries_metadata_role_and_a_stable_token() {
             .unwrap()
             .contains_key("deletionProtection")
     );
+}
+
+#[tokio::test]
+async fn only_a_completed_recovery_point_of_the_source_in_the_stacks_vault_is_restored() {
+    let start = mock!(aws_sdk_backup::Client::start_restore_job).then_output(|| {
+        StartRestoreJobOutput::builder()
+            .restore_job_id("never")
+            .build()
+    });
+    let other_table = recovery_point_of("payments");
+    let with_vault = [("RESTORE_ROLE_ARN", ROLE), ("BACKUP_VAULT_NAME", VAULT)];
+    let request = json!({"source_table": "orders", "recovery_point_arn": RECOVERY_POINT});
+    let refused = |state: State, payload: Value| async move {
+        let event = LambdaEvent::new(payload, local_aws::lambda_context());
+        function_handler(&state, event)
+            .await
+            .unwrap_err()
+            .to_string()
+    };
+
+    let handler = state(&[&other_table, &start], &with_vault).await;
+    let err = refused(handler, request.clone()).await;
+    assert!(err.contains("table/payments, not of table orders"), "{err}");
+
+    let point = recovery_point_of("orders");
+    let handler = state(&[&point, &start], &[("RESTORE_ROLE_ARN", ROLE)]).await;
+    let err = refused(handler, request).await;
+    assert!(err.contains("needs BACKUP_VAULT_NAME"), "{err}");
+    assert_eq!(start.num_calls(), 0, "nothing was started");
 }

@@ -13,6 +13,8 @@ pub struct RestoreSettings {
     pub source_table: Option<String>,
     /// The role AWS Backup restores with.
     pub restore_role_arn: Option<String>,
+    /// The stack's vault: the only one whose recovery points the handler restores.
+    pub backup_vault_name: Option<String>,
     /// How often to look at a table being created while waiting.
     pub poll_interval: Duration,
     /// Every restore target's name contains this, so IAM can limit writes to restore targets.
@@ -37,6 +39,9 @@ pub struct RestoreEnv {
     /// The role AWS Backup restores recovery points with.
     #[serde(default)]
     pub restore_role_arn: String,
+    /// The vault whose recovery points may be restored.
+    #[serde(default)]
+    pub backup_vault_name: String,
     /// How often a waiting restore looks at the new table.
     #[serde(default = "default_poll_seconds")]
     pub poll_seconds: f64,
@@ -81,6 +86,8 @@ impl RestoreEnv {
             source_table,
             restore_role_arn: Some(self.restore_role_arn.trim().to_string())
                 .filter(|r| !r.is_empty()),
+            backup_vault_name: Some(self.backup_vault_name.trim().to_string())
+                .filter(|v| !v.is_empty()),
             poll_interval: Duration::from_secs_f64(self.poll_seconds),
             target_marker: marker,
             state_table: Some(self.state_table.trim().to_string()).filter(|t| !t.is_empty()),

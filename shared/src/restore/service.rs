@@ -145,7 +145,10 @@ impl RestoreService {
                 self.check_point_in_time(&source, None).await?;
                 "latest restorable time".to_string()
             }
-            RestoreSource::RecoveryPoint(arn) => format!("recovery point {arn}"),
+            RestoreSource::RecoveryPoint(arn) => {
+                self.check_recovery_point(arn, &source).await?;
+                format!("recovery point {arn}")
+            }
         };
         self.record_started(&target, &source, &from, &plan.options)
             .await?;

@@ -47,6 +47,49 @@ impl RestoreService {
         Ok(())
     }
 
+    /// The recovery point is in the stack's vault, `COMPLETED`, and of `source`.
+    pub(super) async fn check_recovery_point(
+        &self,
+        arn: &str,
+        source: &str,
+    ) -> Result<(), RestoreError> {
+        let vault = self.settings.backup_vault_name.as_deref().ok_or_else(|| {
+            RestoreError::Refused(
+                "restoring a recovery point needs BACKUP_VAULT_NAME: the handler restores only \
+                 the recovery points of its stack's vault"
+                    .into(),
+            )
+        })?;
+        let point = self
+            .backup
+            .describe_recovery_point()
+            .backup_vault_name(vault)
+            .recovery_point_arn(arn)
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(s) if s.is_resource_not_found_exception() => {
+                    RestoreError::Refused(format!("recovery point {arn} is not in vault {vault}"))
+                }
+                _ => RestoreError::Failed(format!("DescribeRecoveryPoint {arn}: {}", describe(&e))),
+            })?;
+        let status = point
+            .status()
+            .map_or("unknown".to_string(), |s| s.as_str().to_string());
+        if status != "COMPLETED" {
+            return Err(RestoreError::Refused(format!(
+                "recovery point {arn} is {status}, not COMPLETED"
+            )));
+        }
+        let of = point.resource_arn().unwrap_or_default();
+        if !of.ends_with(&format!(":table/{source}")) {
+            return Err(RestoreError::Refused(format!(
+                "recovery point {arn} is of {of}, not of table {source}"
+            )));
+        }
+        Ok(())
+    }
+
     /// The newest `AVAILABLE` native backup of `source` (any page); AWS Backup's own are restored
     /// through AWS Backup.
     pub(super) async fn latest_backup(&self, source: &str) -> Result<String, RestoreError> {

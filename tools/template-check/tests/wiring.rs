@@ -82,6 +82,10 @@ fn every_function_gets_the_configuration_its_code_requires() {
         Some("order_transaction-ddb-guard")
     );
     assert!(restore.restore_role_arn.is_some());
+    assert!(
+        restore.backup_vault_name.is_some(),
+        "recovery points come from the stack's vault"
+    );
     let notifier = from_vars::<NotifierEnv>(env("backup-notifier")).and_then(NotifierEnv::validate);
     let notifier = notifier.unwrap_or_else(|e| panic!("backup-notifier: {e}"));
     assert_eq!(
