@@ -21,6 +21,7 @@ use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
 use aws_sdk_dynamodb::operation::list_tags_of_resource::ListTagsOfResourceOutput;
 use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
 use aws_sdk_dynamodb::operation::restore_table_from_backup::RestoreTableFromBackupOutput;
+use aws_sdk_dynamodb::operation::scan::ScanOutput;
 use aws_sdk_dynamodb::operation::tag_resource::TagResourceOutput;
 use aws_sdk_dynamodb::operation::update_continuous_backups::UpdateContinuousBackupsOutput;
 use aws_sdk_dynamodb::operation::update_contributor_insights::UpdateContributorInsightsOutput;
@@ -176,22 +177,9 @@ fn restore_record() -> Rule {
     })
 }
 
-#[tokio::test]
-async fn a_restore_refused_while_dynamodb_is_busy_is_tried_again() {
-    let calls = Arc::new(Mutex::new(0));
-    let counted = Arc::clone(&calls);
-    // The target does not exist yet; once restored it is being created.
-    let describe = mock!(aws_sdk_dynamodb::Client::describe_table)
-        .sequence()
-        .http_response(|| dynamo_error("ResourceNotFoundException"))
-        .output(|| {
-            DescribeTableOutput::builder()
-                .table(table_in(TARGET, true, TableStatus::Creating))
-                .build()
-        })
-        .repeatedly()
-        .build();
-    let backup = mock!(aws_sdk_dynamodb::Client::describe_backup).then_output(|| {
+/// `BACKUP`, available, a backup of `SOURCE` that DynamoDB says held `items` items.
+fn described_backup(items: i64) -> Rule {
+    mock!(aws_sdk_dynamodb::Client::describe_backup).then_output(move || {
         let details = BackupDetails::builder()
             .backup_arn(BACKUP)
             .backup_name("nightly")
@@ -205,6 +193,7 @@ async fn a_restore_refused_while_dynamodb_is_busy_is_tried_again() {
             .table_id("1")
             .set_key_schema(Some(vec![]))
             .table_creation_date_time(aws_smithy_types::DateTime::from_secs(0))
+            .item_count(items)
             .provisioned_throughput(
                 aws_sdk_dynamodb::types::ProvisionedThroughput::builder()
                     .read_capacity_units(0)
@@ -222,7 +211,25 @@ async fn a_restore_refused_while_dynamodb_is_busy_is_tried_again() {
                     .build(),
             )
             .build()
-    });
+    })
+}
+
+#[tokio::test]
+async fn a_restore_refused_while_dynamodb_is_busy_is_tried_again() {
+    let calls = Arc::new(Mutex::new(0));
+    let counted = Arc::clone(&calls);
+    // The target does not exist yet; once restored it is being created.
+    let describe = mock!(aws_sdk_dynamodb::Client::describe_table)
+        .sequence()
+        .http_response(|| dynamo_error("ResourceNotFoundException"))
+        .output(|| {
+            DescribeTableOutput::builder()
+                .table(table_in(TARGET, true, TableStatus::Creating))
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let backup = described_backup(0);
     let restore = mock!(aws_sdk_dynamodb::Client::restore_table_from_backup)
         .sequence()
         .http_response(|| dynamo_error("LimitExceededException"))
@@ -584,4 +591,71 @@ async fn settings_the_local_aws_lacks_come_back_and_a_second_finish_changes_noth
         (updates, insight_calls)
     );
     assert_eq!(enable_stream.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_count_that_outlasts_an_invocation_goes_on_in_the_next_one() {
+    let record = restore_record();
+    let describe = mock!(aws_sdk_dynamodb::Client::describe_table).then_compute_output(|input| {
+        let name = input.table_name().unwrap();
+        DescribeTableOutput::builder()
+            .table(table(name, name == TARGET))
+            .build()
+    });
+    let backup = described_backup(60);
+    // Each of the 4 segments: 10 items, then (from where it stopped) 5 more.
+    let scan = mock!(aws_sdk_dynamodb::Client::scan)
+        .match_requests(|i| i.table_name() == Some(TARGET) && i.total_segments() == Some(4))
+        .then_compute_output(|input| {
+            let segment = input.segment().unwrap();
+            match input.exclusive_start_key() {
+                None => ScanOutput::builder()
+                    .count(10)
+                    .last_evaluated_key("order_id", AttributeValue::S(format!("s{segment}-10")))
+                    .build(),
+                Some(key) => {
+                    assert_eq!(key["order_id"], AttributeValue::S(format!("s{segment}-10")));
+                    ScanOutput::builder().count(5).build()
+                }
+            }
+        });
+    let recorder = local_aws::InvokeRecorder::start().await.unwrap();
+    let state = state(
+        &[&record, &describe, &backup, &scan],
+        lambda(Some(recorder.endpoint())),
+    );
+    // An invocation at its end: one page per segment, then the count is handed on.
+    let mut context = local_aws::lambda_context();
+    context.deadline = 1;
+    context.invoked_function_arn =
+        "arn:aws:lambda:us-east-1:123456789012:function:ddb-guard-restore-handler".into();
+    let finish = json!({"action": "finish", "target_table": TARGET, "verify": true});
+    let report = function_handler(&state, LambdaEvent::new(finish, context))
+        .await
+        .unwrap();
+    assert_eq!(report.verification, None);
+    let next = report.next_step.unwrap();
+    assert!(next.contains("counting its items (40 so far)"), "{next}");
+    let handed = recorder.take();
+    assert_eq!(handed.len(), 1, "{handed:?}");
+    assert_eq!(handed[0]["count_progress"]["counted"], 40);
+    assert_eq!(handed[0]["handovers"], 1);
+
+    // The next invocation goes on from each segment's key, and compares.
+    let report = invoke(&state, handed[0].clone()).await;
+    let verification = report.verification.unwrap();
+    assert_eq!(
+        (
+            verification.restored_items,
+            verification.expected_items,
+            verification.matches
+        ),
+        (60, 60, true)
+    );
+    assert_eq!(
+        serde_json::to_value(verification.baseline).unwrap(),
+        "approximate"
+    );
+    assert_eq!(scan.num_calls(), 8, "every page read once");
+    assert!(recorder.take().is_empty());
 }

@@ -1,10 +1,16 @@
 //! The restore-handler against the local AWS: native backups and point-in-time recovery restore real
 //! data there, so restores, refusals and the settings brought back are all checked for real.
 
+use aws_sdk_applicationautoscaling::types::{
+    MetricType, PolicyType, PredefinedMetricSpecification, ScalableDimension, ServiceNamespace,
+    TargetTrackingScalingPolicyConfiguration,
+};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, PointInTimeRecoverySpecification, PointInTimeRecoveryStatus,
-    StreamSpecification, StreamViewType, Tag, TimeToLiveSpecification, TimeToLiveStatus,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, ProvisionedThroughput,
+    ScalarAttributeType, StreamSpecification, StreamViewType, Tag, TimeToLiveSpecification,
+    TimeToLiveStatus,
 };
 use chrono::SecondsFormat;
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -648,5 +654,180 @@ async fn a_restore_not_waited_for_is_finished_once_its_table_is_ready() {
             .contains("was not restored by this handler"),
         "{}",
         diagnostic.error_message
+    );
+}
+
+#[tokio::test]
+async fn two_finishes_at_once_both_succeed_and_change_the_copy_once() {
+    let f = Fixture::new(2).await;
+    let backup = f.backup("b").await;
+    let target = unique_name("orders-restored-twice");
+    f.invoke(json!({"source_table": f.source, "backup_arn": backup, "target_table": target}))
+        .await
+        .unwrap();
+    // Something for a finish to bring: a tag added to the source since.
+    let arn = local_aws::table_arn(&f.dynamodb, &f.source).await.unwrap();
+    let tag = Tag::builder().key("owner").value("ops").build().unwrap();
+    let tagging = f.dynamodb.tag_resource().resource_arn(&arn).tags(tag);
+    tagging.send().await.unwrap();
+
+    let finish = json!({"action": "finish", "target_table": target});
+    let (first, second) = tokio::join!(f.invoke(finish.clone()), f.invoke(finish));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let mut reapplied = [first.settings_reapplied, second.settings_reapplied];
+    reapplied.sort();
+    assert_eq!(reapplied, [vec![], vec!["tags owner".to_string()]]);
+    assert!(first.settings_differences.is_empty() && second.settings_differences.is_empty());
+}
+
+#[tokio::test]
+async fn auto_scaling_and_a_resource_policy_come_back_to_a_provisioned_copy() {
+    let f = Fixture::new(0).await;
+    let aws = LocalAws::shared().sdk_config().await;
+    let scaling = aws_sdk_applicationautoscaling::Client::new(&aws);
+    let source = unique_name("ledger");
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .unwrap()
+    };
+    let capacity = |units| {
+        ProvisionedThroughput::builder()
+            .read_capacity_units(units)
+            .write_capacity_units(units)
+            .build()
+            .unwrap()
+    };
+    f.dynamodb
+        .create_table()
+        .table_name(&source)
+        .key_schema(key("id", KeyType::Hash))
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(capacity(5))
+        .send()
+        .await
+        .unwrap();
+    let resource = format!("table/{source}");
+    scaling
+        .register_scalable_target()
+        .service_namespace(ServiceNamespace::Dynamodb)
+        .resource_id(&resource)
+        .scalable_dimension(ScalableDimension::DynamoDbTableReadCapacityUnits)
+        .min_capacity(5)
+        .max_capacity(40)
+        .send()
+        .await
+        .unwrap();
+    let policy = TargetTrackingScalingPolicyConfiguration::builder()
+        .target_value(70.0)
+        .predefined_metric_specification(
+            PredefinedMetricSpecification::builder()
+                .predefined_metric_type(MetricType::DynamoDbReadCapacityUtilization)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    scaling
+        .put_scaling_policy()
+        .service_namespace(ServiceNamespace::Dynamodb)
+        .resource_id(&resource)
+        .scalable_dimension(ScalableDimension::DynamoDbTableReadCapacityUnits)
+        .policy_name("reads")
+        .policy_type(PolicyType::TargetTrackingScaling)
+        .target_tracking_scaling_policy_configuration(policy)
+        .send()
+        .await
+        .unwrap();
+    let arn = local_aws::table_arn(&f.dynamodb, &source).await.unwrap();
+    let document = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:role/reader"},
+        "Action": "dynamodb:GetItem", "Resource": arn}]});
+    f.dynamodb
+        .put_resource_policy()
+        .resource_arn(&arn)
+        .policy(document.to_string())
+        .send()
+        .await
+        .unwrap();
+    let backup = f
+        .dynamodb
+        .create_backup()
+        .table_name(&source)
+        .backup_name("b")
+        .send()
+        .await
+        .unwrap()
+        .backup_details
+        .unwrap()
+        .backup_arn;
+
+    // Without asking, the policy is left off (its principals would reach the copy), and said so.
+    let plain = unique_name("ledger-restored-plain");
+    let report = f
+        .invoke(json!({"source_table": source, "backup_arn": backup, "target_table": plain, "wait": true}))
+        .await
+        .unwrap();
+    assert!(
+        report
+            .settings_reapplied
+            .contains(&"auto scaling (table read)".to_string()),
+        "{report:#?}"
+    );
+    assert_eq!(setting_names(&report), ["resource policy"]);
+
+    let target = unique_name("ledger-restored-all");
+    let report = f
+        .invoke(
+            json!({"source_table": source, "backup_arn": backup, "target_table": target,
+                       "wait": true, "resource_policy": true}),
+        )
+        .await
+        .unwrap();
+    assert!(report.settings_not_reapplied.is_empty(), "{report:#?}");
+    assert!(setting_names(&report).is_empty(), "nothing differs");
+    // What the copy now has, as the services say.
+    let targets = scaling
+        .describe_scalable_targets()
+        .service_namespace(ServiceNamespace::Dynamodb)
+        .resource_ids(format!("table/{target}"))
+        .send()
+        .await
+        .unwrap();
+    let registered = &targets.scalable_targets()[0];
+    assert_eq!(
+        (registered.min_capacity(), registered.max_capacity()),
+        (5, 40)
+    );
+    let policies = scaling
+        .describe_scaling_policies()
+        .service_namespace(ServiceNamespace::Dynamodb)
+        .resource_id(format!("table/{target}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(policies.scaling_policies()[0].policy_name(), "reads");
+    let target_arn = local_aws::table_arn(&f.dynamodb, &target).await.unwrap();
+    let copied = f
+        .dynamodb
+        .get_resource_policy()
+        .resource_arn(&target_arn)
+        .send()
+        .await
+        .unwrap()
+        .policy
+        .unwrap();
+    assert!(
+        copied.contains(&target_arn) && !copied.contains(&format!("{arn}\"")),
+        "{copied}"
     );
 }

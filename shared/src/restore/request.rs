@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::request::{RequestError, kind_of};
 use crate::restore::options::{FinishOptions, RestoreOptions, parse_billing_mode};
+use crate::restore::verify::CountProgress;
 use crate::table_selection::check_table_name;
 
 /// Where the data comes from.
@@ -43,30 +44,10 @@ pub struct FinishRequest {
     pub source_table: Option<String>,
     /// What this finish changes of the options recorded when the restore started.
     pub options: FinishOptions,
-    /// How many invocations have handed this finish on, waiting for the table.
+    /// How many invocations have handed this finish on, waiting for the table or counting.
     pub handovers: u32,
-}
-
-/// The finish request that hands a restore still in progress to a new invocation, which waits
-/// for the table and finishes it as `options` say.
-pub fn hand_over_request(
-    target: &str,
-    source: &str,
-    options: &RestoreOptions,
-    handovers: u32,
-) -> Value {
-    serde_json::json!({
-        "action": "finish",
-        "target_table": target,
-        "source_table": source,
-        "wait": true,
-        "verify": options.verify,
-        "ttl": options.copy_ttl,
-        "deletion_protection": options.deletion_protection,
-        "kinesis_destinations": options.copy_kinesis_destinations,
-        "resource_policy": options.copy_resource_policy,
-        "handovers": handovers,
-    })
+    /// The count of the copy's items, when an earlier invocation began it.
+    pub count_progress: Option<CountProgress>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +79,7 @@ struct Raw {
     resource_policy: Option<bool>,
     idempotency_key: Option<String>,
     handovers: Option<u32>,
+    count_progress: Option<CountProgress>,
 }
 
 const SOURCES: &str = "one of backup_arn, recovery_point_arn, point_in_time, latest_backup: true, \
@@ -193,6 +175,7 @@ pub fn parse_restore_request(
                 source_table: raw.source_table,
                 options: finish_options,
                 handovers: raw.handovers.unwrap_or(0),
+                count_progress: raw.count_progress,
             }));
         }
         other => {
@@ -365,34 +348,6 @@ mod tests {
         );
         assert!(merged.copy_resource_policy);
         assert_eq!(merged.kms_key_arn, recorded.kms_key_arn);
-    }
-
-    #[test]
-    fn a_hand_over_finishes_with_the_same_options() {
-        let options = RestoreOptions {
-            kms_key_arn: Some("arn:aws:kms:eu-west-1:1:key/k".into()),
-            deletion_protection: Some(true),
-            billing_mode: Some(BillingMode::Provisioned {
-                read_capacity: 4,
-                write_capacity: 3,
-            }),
-            wait: true,
-            verify: true,
-            copy_ttl: true,
-            copy_kinesis_destinations: true,
-            copy_resource_policy: true,
-        };
-        let payload = hand_over_request("orders-restored-1", "orders", &options, 3);
-        let RestoreRequest::Finish(f) = parse_restore_request(payload, None).unwrap() else {
-            panic!()
-        };
-        // Whatever the record says, the hand-over finishes as this invocation would have.
-        assert!(f.options.over(&RestoreOptions::default()).copy_ttl);
-        let mut recorded = options.clone();
-        recorded.copy_ttl = false;
-        recorded.copy_kinesis_destinations = false;
-        assert_eq!(f.options.over(&recorded), options);
-        assert_eq!(f.handovers, 3);
     }
 
     #[test]

@@ -20,7 +20,8 @@ use crate::restore::config::RestoreSettings;
 use crate::restore::options::{BillingMode, RestoreOptions};
 use crate::restore::parity::{Difference, LeftOff};
 use crate::restore::request::{FinishRequest, RestorePlan, RestoreSource, default_target_name};
-use crate::restore::verify::Verification;
+use crate::restore::verify::{CountProgress, Verification};
+use crate::restore::waiting::Relay;
 use crate::retry::{Backoff, Retry};
 use crate::self_invoke::SelfInvoke;
 
@@ -124,7 +125,11 @@ impl RestoreService {
                 // The same request again (Lambda's retry, a re-send): its restore is under way.
                 tracing::info!(%target, "this request's restore was started before");
                 report.restored_from = Some("an earlier attempt of this request".into());
-                return (self.wait_and_finish(report, &plan.options, 0, deadline, hand_over)).await;
+                let relay = Relay {
+                    hand_over,
+                    handovers: 0,
+                };
+                return (self.wait_and_finish(report, &plan.options, relay, deadline, None)).await;
             }
             return Err(RestoreError::Refused(format!(
                 "table {target} already exists; a restore only ever creates a new table"
@@ -173,7 +178,11 @@ impl RestoreService {
         }
         report.restored_from = Some(from);
         tracing::info!(%source, %target, from = report.restored_from.as_deref().unwrap_or_default(), "restore started");
-        (self.wait_and_finish(report, &plan.options, 0, deadline, hand_over)).await
+        let relay = Relay {
+            hand_over,
+            handovers: 0,
+        };
+        (self.wait_and_finish(report, &plan.options, relay, deadline, None)).await
     }
 
     /// A restore target's name carries the marker IAM scopes writes by, and is never the source.
@@ -237,9 +246,13 @@ impl RestoreService {
         };
         // How the copy was made is a fact of the restore, whatever this request says.
         let options = request.options.over(&started.options);
+        let relay = Relay {
+            hand_over,
+            handovers: request.handovers,
+        };
+        let progress = request.count_progress;
         if options.wait {
-            let handovers = request.handovers;
-            return (self.wait_and_finish(report, &options, handovers, deadline, hand_over)).await;
+            return (self.wait_and_finish(report, &options, relay, deadline, progress)).await;
         }
         report.table_status = self.wait_active(&target, None).await?;
         if report.table_status != ACTIVE {
@@ -249,7 +262,7 @@ impl RestoreService {
                 report.table_status
             )));
         }
-        self.finish_table(&mut report, &options, deadline).await?;
+        (self.finish_table(&mut report, &options, deadline, relay, progress)).await?;
         Ok(report)
     }
 
@@ -258,6 +271,8 @@ impl RestoreService {
         report: &mut RestoreReport,
         options: &RestoreOptions,
         deadline: Instant,
+        relay: Relay<'_>,
+        count_progress: Option<CountProgress>,
     ) -> Result<(), RestoreError> {
         let until = crate::deadline::before_deadline(deadline, FINISH_RESERVE);
         let lease = self.take_finish_lease(&report.target_table, until).await?;
@@ -266,10 +281,18 @@ impl RestoreService {
             lease.release().await?;
         }
         if options.verify {
-            report.verification = Some(
-                self.verify(&report.target_table, &report.source_table)
-                    .await?,
-            );
+            let (target, source) = (&report.target_table, &report.source_table);
+            match (self.verify(target, source, count_progress, until)).await? {
+                Ok(verification) => report.verification = Some(verification),
+                Err(progress) => {
+                    let doing = format!("counting its items ({} so far)", progress.counted);
+                    self.hand_over(report, options, relay, Some(&progress), &doing)
+                        .await?;
+                    report.next_step = Some(format!(
+                        "{doing}: a new invocation goes on counting and reports the result"
+                    ));
+                }
+            }
         }
         tracing::info!(
             target = %report.target_table,

@@ -47,12 +47,20 @@ impl RestoreService {
         Ok(())
     }
 
-    /// The recovery point is in the stack's vault, `COMPLETED`, and of `source`.
+    /// AWS Backup can restore (a role to pass), and the recovery point is in the stack's vault,
+    /// `COMPLETED`, and of `source`.
     pub(super) async fn check_recovery_point(
         &self,
         arn: &str,
         source: &str,
     ) -> Result<(), RestoreError> {
+        if self.settings.restore_role_arn.is_none() {
+            return Err(RestoreError::Refused(
+                "restoring a recovery point needs RESTORE_ROLE_ARN in the function's \
+                 configuration"
+                    .into(),
+            ));
+        }
         let vault = self.settings.backup_vault_name.as_deref().ok_or_else(|| {
             RestoreError::Refused(
                 "restoring a recovery point needs BACKUP_VAULT_NAME: the handler restores only \
