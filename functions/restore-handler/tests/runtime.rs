@@ -84,7 +84,8 @@ async fn restores_run_through_the_lambda_runtime() {
     local_aws::create_state_table(&dynamodb, "ddb-guard-state")
         .await
         .unwrap();
-    let function = LocalFunction::start(
+    // Two instances, so two invocations can run at once.
+    let function = LocalFunction::start_instances(
         Path::new(env!("CARGO_BIN_EXE_restore-handler")),
         aws,
         &[
@@ -92,6 +93,7 @@ async fn restores_run_through_the_lambda_runtime() {
             ("POLL_SECONDS", "0.2"),
             ("STATE_TABLE", "ddb-guard-state"),
         ],
+        2,
     );
 
     let latest = function.response("restore-latest-backup.json");
@@ -136,6 +138,51 @@ async fn restores_run_through_the_lambda_runtime() {
             && refused.contains("order_transaction-demo-restored-latest-backup"),
         "{refused}"
     );
+    // A finish of a table this handler did not restore (a forged notifier request, a hand-typed
+    // name, the source itself): refused, the table untouched.
+    let forged = function.error("restore-finish.json");
+    assert!(
+        forged.contains("RestoreRefused") && forged.contains("restored-from-vault was not"),
+        "{forged}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let finish_source = dir.path().join("finish-source.json");
+    let request = serde_json::json!({"action": "finish", "target_table": TABLE});
+    std::fs::write(&finish_source, request.to_string()).unwrap();
+    let output = function.invoke_file(&finish_source);
+    let refused = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(
+        !output.status.success() && refused.contains("must contain"),
+        "{refused}"
+    );
+    let arn = local_aws::table_arn(&dynamodb, TABLE).await.unwrap();
+    let tags = dynamodb
+        .list_tags_of_resource()
+        .resource_arn(arn)
+        .send()
+        .await;
+    assert!(
+        tags.unwrap().tags().is_empty(),
+        "the source was not tagged as a copy"
+    );
+
+    // Two finishes of one restore at once, in two instances: both succeed.
+    let finish = dir.path().join("finish-twice.json");
+    let request = serde_json::json!({"action": "finish",
+        "target_table": "order_transaction-demo-restored-latest-backup", "verify": true});
+    std::fs::write(&finish, request.to_string()).unwrap();
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| function.invoke_file(&finish));
+        let second = scope.spawn(|| function.invoke_file(&finish));
+        (first.join().unwrap(), second.join().unwrap())
+    });
+    for output in [first, second] {
+        let report: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+        assert_eq!(report["verification"]["matches"], true, "{report}");
+        assert_eq!(report["settings_differences"], Value::Null, "{report}");
+    }
+
     let refused = function.error("bad-request.json");
     assert!(
         refused.contains("InvalidRequest") && refused.contains("`bucket`"),
