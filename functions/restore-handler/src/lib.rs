@@ -53,11 +53,24 @@ pub const AWS_ACTIONS: &[&str] = &[
     "iam:PassRole",
     // A restore still running at the deadline is handed to a new invocation of itself.
     "lambda:InvokeFunction",
+    // Restore drills: the scratch table deleted once checked (IAM: `*-restored-drill-*` tables
+    // carrying the `ddb-guard:drill` tag only), the report written under `drills/` of the data
+    // bucket, the alert published to the topic (encrypted with a customer managed key).
+    // Their sample reads the source's items with `dynamodb:GetItem`, listed above.
+    "dynamodb:DeleteTable",
+    "s3:PutObject",
+    "sns:Publish",
+    "kms:GenerateDataKey",
+    "kms:Decrypt",
+    // Validating AWS Backup restore tests: the job read, the verdict reported.
+    "backup:DescribeRestoreJob",
+    "backup:PutRestoreValidationResult",
 ];
 
 /// What DynamoDB needs of the caller to restore into a table under a customer managed KMS key:
 /// granted, through DynamoDB only, on the keys of the template's `RestoreKmsKeyArns` and only when
-/// it names some (the code calls none of them itself).
+/// it names some (the code calls none of them itself). `kms:GenerateDataKey` and `kms:Decrypt` are
+/// also in [`AWS_ACTIONS`], for the alert topic's own key only.
 pub const KMS_ACTIONS: &[&str] = &[
     "kms:DescribeKey",
     "kms:CreateGrant",

@@ -16,15 +16,29 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 
 #[test]
 fn the_restore_handler_uses_only_the_kms_keys_it_is_given_and_only_through_dynamodb() {
-    // By default: no key, no KMS grant at all.
+    // By default: no restore key, no KMS grant but what publishing to the alert topic needs, on
+    // the topic's own key.
     let template = Template::load();
     assert!(!template.condition("HasRestoreKmsKeys"));
-    let allowed = template.allowed_actions(restore_handler(&template));
-    assert_eq!(allowed, set(restore_handler::AWS_ACTIONS));
-    assert!(
-        allowed.iter().all(|a| !a.starts_with("kms:")),
-        "{allowed:?}"
+    let alert_key = template.resolve(&json!({"Fn::GetAtt": ["AlertKey", "Arn"]}));
+    let grants = template.grants(restore_handler(&template));
+    assert_eq!(
+        grants.keys().cloned().collect::<BTreeSet<_>>(),
+        set(restore_handler::AWS_ACTIONS)
     );
+    let kms: BTreeSet<String> = grants
+        .iter()
+        .filter(|(action, _)| action.starts_with("kms:"))
+        .inspect(|(action, resources)| {
+            assert_eq!(
+                *resources,
+                &BTreeSet::from([alert_key.clone()]),
+                "{action}: the alert topic's key only"
+            );
+        })
+        .map(|(action, _)| action.clone())
+        .collect();
+    assert_eq!(kms, set(&["kms:GenerateDataKey", "kms:Decrypt"]));
 
     // Two keys: what DynamoDB needs, on those two keys only, through DynamoDB in this region only.
     let keys = [
@@ -43,7 +57,10 @@ fn the_restore_handler_uses_only_the_kms_keys_it_is_given_and_only_through_dynam
     let mut granted = BTreeSet::new();
     for statement in template.function_statements(handler) {
         let actions = strings(&statement["Action"]);
-        if !actions.iter().any(|a| a.starts_with("kms:")) {
+        // The alert topic's key, checked above.
+        if !actions.iter().any(|a| a.starts_with("kms:"))
+            || strings(&statement["Resource"]) == [alert_key.clone()]
+        {
             continue;
         }
         assert!(actions.iter().all(|a| a.starts_with("kms:")), "{statement}");
@@ -73,6 +90,7 @@ fn the_restore_handler_uses_only_the_kms_keys_it_is_given_and_only_through_dynam
         .iter()
         .flat_map(|p| deployed.statements(&p["PolicyDocument"]))
         .filter(|s| strings(&s["Action"]).iter().any(|a| a.starts_with("kms:")))
+        .filter(|s| strings(&s["Resource"]) != [alert_key.clone()])
         .collect();
     assert_eq!(statements.len(), 2, "{statements:?}");
     for statement in &statements {

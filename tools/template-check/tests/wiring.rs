@@ -394,6 +394,8 @@ fn the_trigger_may_invoke_itself_and_no_other_function() {
 /// cannot scope by table (said beside each grant in the template and in the README).
 const REACHES_ANY_TABLE: &[&str] = &[
     "dynamodb:DescribeTable",
+    // A drill's sample, read from the source by key.
+    "dynamodb:GetItem",
     "dynamodb:DescribeContinuousBackups",
     "dynamodb:DescribeTimeToLive",
     "dynamodb:DescribeContributorInsights",
@@ -404,6 +406,9 @@ const REACHES_ANY_TABLE: &[&str] = &[
     "dynamodb:RestoreTableToPointInTime",
     "dynamodb:ListBackups",
     "backup:StartRestoreJob",
+    // A restore job has no ARN: these take "*" only.
+    "backup:DescribeRestoreJob",
+    "backup:PutRestoreValidationResult",
     "kinesis:ListStreams",
     "application-autoscaling:DescribeScalableTargets",
     "application-autoscaling:DescribeScalingPolicies",
@@ -450,6 +455,16 @@ fn the_restore_handler_writes_only_to_restore_targets() {
         for other in &others {
             assert!(!allows(action, other), "{action} must not reach {other}");
         }
+    }
+    // Deleting: a drill's scratch table only (named *-restored-drill-*, and tagged: tests/drills.rs),
+    // never a restored copy someone is checking, a source, or the state table.
+    let drill = table("order_transaction-ddb-guard-restored-drill-20261129T100000Z");
+    assert!(allows("dynamodb:DeleteTable", &drill));
+    for other in others.iter().chain([&restore_target, &state]) {
+        assert!(
+            !allows("dynamodb:DeleteTable", other),
+            "DeleteTable on {other}"
+        );
     }
     // Contributor Insights of a restored table's global secondary index, and of no other's.
     let index = |table: &str| format!("{table}/index/by-customer");

@@ -1,0 +1,225 @@
+//! Restore drills: what the restore-handler may delete and write for a drill, where its alerts go,
+//! and that validating an AWS Backup restore test only reads the restored table.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+use shared::alert::config::NotifierEnv;
+use shared::env::from_vars;
+use template_check::{ACCOUNT, REGION, Template, strings};
+
+fn table(name: &str) -> String {
+    format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}")
+}
+
+fn arn(template: &Template, id: &str, attribute: &str) -> String {
+    template.resolve(&json!({"Fn::GetAtt": [id, attribute]}))
+}
+
+const DRILL_TABLE: &str = "order_transaction-ddb-guard-restored-drill-20261129T100000Z";
+/// What a drill's scratch table must carry for the restore-handler to delete it.
+const DRILL_TAG_CONDITION: &str = "aws:ResourceTag/ddb-guard:drill";
+
+/// The restore-handler's statements that allow `action`.
+fn statements_allowing(template: &Template, action: &str) -> Vec<Value> {
+    template
+        .function_statements(template.function("restore-handler").1)
+        .into_iter()
+        .filter(|s| strings(&s["Action"]).iter().any(|a| a == action))
+        .collect()
+}
+
+#[test]
+fn the_restore_handler_deletes_only_tagged_drill_tables() {
+    let template = Template::load();
+    let tagged = json!({"Null": {DRILL_TAG_CONDITION: "false"}});
+    let deleting = statements_allowing(&template, "dynamodb:DeleteTable");
+    let [statement] = &deleting[..] else {
+        panic!("one statement allows DeleteTable: {deleting:?}")
+    };
+    // DeleteTable alone, on drill tables alone, and only when the table carries the drill's tag.
+    assert_eq!(strings(&statement["Action"]), ["dynamodb:DeleteTable"]);
+    assert_eq!(
+        strings(&statement["Resource"]),
+        [table("*-restored-drill-*")]
+    );
+    assert_eq!(statement["Condition"], tagged);
+
+    let grants = template.grants(template.function("restore-handler").1);
+    let can_delete = |arn: &str| template_check::allows(&grants, "dynamodb:DeleteTable", arn);
+    assert!(can_delete(&table(DRILL_TABLE)));
+    for other in [
+        arn(&template, "OrdersTable", "Arn"),
+        arn(&template, "StateTable", "Arn"),
+        table("customers"),
+        // A restored copy someone is checking, and restore testing's table.
+        table("order_transaction-ddb-guard-restored-20261125T050000Z"),
+        table("awsbackup-restore-test-0f1e2d3c"),
+    ] {
+        assert!(!can_delete(&other), "DeleteTable on {other}");
+    }
+
+    // What SAM deploys keeps the condition.
+    let deployed = template.transformed();
+    let role = &deployed.resources()["RestoreHandlerFunctionRole"];
+    let deployed_deleting: Vec<Value> = role["Properties"]["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| deployed.statements(&p["PolicyDocument"]))
+        .filter(|s| {
+            strings(&s["Action"])
+                .iter()
+                .any(|a| a == "dynamodb:DeleteTable")
+        })
+        .collect();
+    assert_eq!(deployed_deleting.len(), 1, "{deployed_deleting:?}");
+    assert_eq!(deployed_deleting[0]["Condition"], tagged);
+}
+
+#[test]
+fn the_restore_handler_writes_drill_reports_only_under_drills() {
+    let template = Template::load();
+    let (_, handler) = template.function("restore-handler");
+    let env = template.environment(handler);
+    let bucket = template.resolve(&json!({"Ref": "DataBucket"}));
+    assert_eq!(env["DRILL_BUCKET"], bucket);
+    assert_eq!(env["DRILL_PREFIX"], "drills/");
+
+    let grants = template.grants(handler);
+    let s3: Vec<&String> = grants.keys().filter(|a| a.starts_with("s3:")).collect();
+    assert_eq!(s3, ["s3:PutObject"], "a report is written, nothing read");
+    assert_eq!(
+        grants["s3:PutObject"],
+        BTreeSet::from([format!("arn:aws:s3:::{bucket}/{}*", env["DRILL_PREFIX"])])
+    );
+    let object = |key: &str| format!("arn:aws:s3:::{bucket}/{key}");
+    let can_put = |arn: &str| template_check::allows(&grants, "s3:PutObject", arn);
+    assert!(can_put(&object(
+        "drills/20261129T100000Z/order_transaction-ddb-guard.json"
+    )));
+    let source = template.parameter("SourcePrefix");
+    let rejects = template.parameter("RejectsPrefix");
+    for key in [
+        format!("{source}order_data.csv"),
+        format!("{rejects}order_data.csv.json"),
+        "drills".to_string(),
+    ] {
+        assert!(!can_put(&object(&key)), "PutObject on {key}");
+    }
+    assert!(!can_put(&format!(
+        "arn:aws:s3:::other-bucket/{}x.json",
+        env["DRILL_PREFIX"]
+    )));
+    // A report never lands where an upload triggers the loader, nor among its rejects.
+    for prefix in [&source, &rejects] {
+        assert!(
+            !env["DRILL_PREFIX"].starts_with(prefix.as_str())
+                && !prefix.starts_with(env["DRILL_PREFIX"].as_str()),
+            "{prefix}"
+        );
+    }
+}
+
+#[test]
+fn drills_alert_on_the_alert_topic_as_the_notifier_does() {
+    let template = Template::load();
+    let (_, handler) = template.function("restore-handler");
+    let env = template.environment(handler);
+    let notifier = template.environment(template.function("backup-notifier").1);
+    let topic = template.resolve(&json!({"Ref": "AlertTopic"}));
+    assert_eq!(env["ALERT_TOPIC_ARN"], topic);
+    assert_eq!(notifier["TOPIC_ARN"], topic);
+    // Subjects start alike, whichever function alerts.
+    assert_eq!(env["SUBJECT_PREFIX"], notifier["SUBJECT_PREFIX"]);
+    let prefix = from_vars::<NotifierEnv>(notifier.clone())
+        .and_then(NotifierEnv::validate)
+        .unwrap()
+        .subject_prefix;
+    assert_eq!(env["SUBJECT_PREFIX"], prefix);
+
+    let grants = template.grants(handler);
+    assert_eq!(grants["sns:Publish"], BTreeSet::from([topic]));
+    let key = arn(&template, "AlertKey", "Arn");
+    for action in ["kms:GenerateDataKey", "kms:Decrypt"] {
+        assert_eq!(grants[action], BTreeSet::from([key.clone()]), "{action}");
+    }
+}
+
+#[test]
+fn the_drill_parameters_reach_the_restore_handler() {
+    let template = Template::load();
+    let env = template.environment(template.function("restore-handler").1);
+    for (parameter, variable, default) in [
+        ("DrillTargetMinutes", "DRILL_TARGET_MINUTES", "60"),
+        ("DrillSampleSize", "DRILL_SAMPLE_SIZE", "20"),
+        ("DrillMaxGb", "DRILL_MAX_GB", "50"),
+        ("DrillAlertOnPass", "DRILL_ALERT_ON_PASS", "false"),
+    ] {
+        assert_eq!(template.parameter(parameter), default, "{parameter}");
+        assert_eq!(env[variable], default, "{variable}");
+    }
+    let chosen = Template::with(&[
+        ("DrillTargetMinutes", "30"),
+        ("DrillSampleSize", "100"),
+        ("DrillMaxGb", "5"),
+        ("DrillAlertOnPass", "true"),
+    ]);
+    let env = chosen.environment(chosen.function("restore-handler").1);
+    assert_eq!(
+        (
+            env["DRILL_TARGET_MINUTES"].as_str(),
+            env["DRILL_SAMPLE_SIZE"].as_str(),
+            env["DRILL_MAX_GB"].as_str(),
+            env["DRILL_ALERT_ON_PASS"].as_str()
+        ),
+        ("30", "100", "5", "true")
+    );
+    // The stack's table, from its native backups, within the count's tolerance.
+    assert_eq!(
+        env["DRILL_TABLES"],
+        template.resolve(&json!({"Ref": "OrdersTable"}))
+    );
+    assert_eq!(env["DRILL_SOURCE"], "backup");
+    assert_eq!(env["DRILL_COUNT_TOLERANCE_PERCENT"], "2");
+}
+
+#[test]
+fn validating_a_restore_test_only_reads_its_table() {
+    let template = Template::load();
+    let grants = template.grants(template.function("restore-handler").1);
+    let tested = table("awsbackup-restore-test-0f1e2d3c");
+    for action in [
+        "dynamodb:DescribeTable",
+        "dynamodb:Scan",
+        "dynamodb:GetItem",
+    ] {
+        assert!(template_check::allows(&grants, action, &tested), "{action}");
+    }
+    for action in [
+        "dynamodb:DeleteTable",
+        "dynamodb:UpdateTable",
+        "dynamodb:TagResource",
+        "dynamodb:PutItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:UpdateTimeToLive",
+        "dynamodb:UpdateContinuousBackups",
+    ] {
+        assert!(
+            !template_check::allows(&grants, action, &tested),
+            "{action}"
+        );
+    }
+    for action in [
+        "backup:DescribeRestoreJob",
+        "backup:PutRestoreValidationResult",
+    ] {
+        assert_eq!(
+            grants[action],
+            BTreeSet::from(["*".to_string()]),
+            "{action}"
+        );
+    }
+}
