@@ -1,12 +1,13 @@
 //! Restore drills: what the restore-handler may delete and write for a drill, where its alerts go,
-//! and that validating an AWS Backup restore test only reads the restored table.
+//! the schedule that runs drills, and that validating an AWS Backup restore test only reads the
+//! restored table.
 
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 use shared::alert::config::NotifierEnv;
 use shared::env::from_vars;
-use template_check::{ACCOUNT, REGION, Template, strings};
+use template_check::{ACCOUNT, REGION, STACK, Template, strings};
 
 fn table(name: &str) -> String {
     format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}")
@@ -182,6 +183,54 @@ fn the_drill_parameters_reach_the_restore_handler() {
     );
     assert_eq!(env["DRILL_SOURCE"], "backup");
     assert_eq!(env["DRILL_COUNT_TOLERANCE_PERCENT"], "2");
+}
+
+#[test]
+fn a_schedule_drills_through_the_restore_handler_and_can_be_switched_off() {
+    let template = Template::load();
+    let (id, handler) = template.function("restore-handler");
+    let events = handler["Properties"]["Events"].as_object().unwrap();
+    let [(name, event)] = events.iter().collect::<Vec<_>>()[..] else {
+        panic!("one event: {events:?}")
+    };
+    assert_eq!(event["Type"], "ScheduleV2");
+    let properties = &event["Properties"];
+    let input: Value = serde_json::from_str(properties["Input"].as_str().unwrap()).unwrap();
+    assert_eq!(input, json!({"action": "drill"}));
+    assert_eq!(
+        properties["ScheduleExpression"],
+        json!({"Ref": "DrillScheduleExpression"})
+    );
+    assert_eq!(
+        template.parameter("DrillScheduleExpression"),
+        "rate(7 days)"
+    );
+    // Its own dead-letter queue, which pages and is in the outputs (tests/failures.rs checks
+    // every schedule's queue, retries and alarm).
+    assert_eq!(
+        properties["DeadLetterConfig"]["Arn"],
+        json!({"Fn::GetAtt": ["DrillScheduleDeadLetterQueue", "Arn"]})
+    );
+    assert_eq!(
+        template.json["Outputs"]["DrillScheduleDeadLetterQueueUrl"]["Value"],
+        json!({"Ref": "DrillScheduleDeadLetterQueue"})
+    );
+
+    // What SAM deploys: a schedule named for the stack that invokes the restore-handler, on by
+    // default, off with DrillsEnabled=false.
+    for (enabled, state) in [("true", "ENABLED"), ("false", "DISABLED")] {
+        let deployed = Template::with(&[("DrillsEnabled", enabled)]).transformed();
+        let schedule = &deployed.resources()[&format!("{id}{name}")];
+        assert_eq!(schedule["Type"], "AWS::Scheduler::Schedule");
+        let properties = deployed.expand(&schedule["Properties"]);
+        assert_eq!(properties["State"], state, "DrillsEnabled={enabled}");
+        assert_eq!(properties["Name"], format!("{STACK}-drill-schedule"));
+        assert_eq!(properties["Target"]["Arn"], arn(&deployed, id, "Arn"));
+        let input: Value =
+            serde_json::from_str(properties["Target"]["Input"].as_str().unwrap()).unwrap();
+        assert_eq!(input, json!({"action": "drill"}));
+    }
+    assert_eq!(template.parameter("DrillsEnabled"), "true");
 }
 
 #[test]

@@ -120,6 +120,7 @@ fn what_a_schedule_or_rule_cannot_deliver_goes_to_its_own_queue_within_the_hour(
             "BackupTriggerFunction.Schedule".to_string(),
             "BackupNotifierFunction.BackupJobEvents".to_string(),
             "BackupNotifierFunction.Watchdog".to_string(),
+            "RestoreHandlerFunction.DrillSchedule".to_string(),
         ])),
         "{checked:?}"
     );
@@ -185,8 +186,8 @@ fn every_function_error_and_every_waiting_message_pages() {
     let queues = template.of_type("AWS::SQS::Queue");
     assert_eq!(
         queues.len(),
-        7,
-        "four failure queues, three dead-letter queues"
+        8,
+        "four failure queues, four dead-letter queues"
     );
     for id in queues.keys() {
         let dimensions = json!([{"Name": "QueueName", "Value": {"Fn::GetAtt": [id, "QueueName"]}}]);
