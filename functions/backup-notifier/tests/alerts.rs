@@ -623,3 +623,139 @@ async fn each_source_and_table_is_judged_on_its_own() {
         alert.body
     );
 }
+
+/// A Lambda client that answers every invoke as accepted, and what it was asked.
+fn recording_lambda() -> (aws_sdk_lambda::Client, Arc<Mutex<Vec<InvokeInput>>>) {
+    let seen: Arc<Mutex<Vec<InvokeInput>>> = Arc::default();
+    let record = Arc::clone(&seen);
+    let rule = mock!(aws_sdk_lambda::Client::invoke).then_compute_output(move |input| {
+        record.lock().unwrap().push(input.clone());
+        InvokeOutput::builder().status_code(202).build()
+    });
+    let client = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&rule]);
+    (client, seen)
+}
+
+/// Each invoke's function, whether it was asynchronous, and its payload.
+fn invokes(seen: &Mutex<Vec<InvokeInput>>) -> Vec<(String, bool, Value)> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .map(|input| {
+            (
+                input.function_name().unwrap_or_default().to_string(),
+                input.invocation_type() == Some(&aws_sdk_lambda::types::InvocationType::Event),
+                serde_json::from_slice(input.payload().unwrap().as_ref()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+const RESTORE_TEST_JOB: &str = "5E2B7C19-3A4D-4F8E-9B6A-0C1D2E3F4A5B";
+
+#[tokio::test]
+async fn a_restore_job_this_stack_did_not_start_is_forwarded_for_validation_when_asked() {
+    let finish = ("FINISH_RESTORE_FUNCTION", "ddb-guard-restore-handler");
+    let validate = ("VALIDATE_RESTORE_TESTS", "true");
+
+    // On: the restore-handler is asked, asynchronously, to validate the job; nothing is finished.
+    let (lambda, seen) = recording_lambda();
+    let mut on = remembering(&[finish, validate], &[]).await;
+    on.state.notifier.lambda = lambda;
+    let response = on
+        .invoke(event("restore-testing-job-completed.json"))
+        .await
+        .unwrap();
+    assert_eq!(
+        response.validation_requested.as_deref(),
+        Some(RESTORE_TEST_JOB)
+    );
+    assert!(response.finish_requested.is_none());
+    assert_eq!(response.published.len(), 1, "the restore still alerts");
+    assert_eq!(
+        invokes(&seen),
+        [(
+            "ddb-guard-restore-handler".to_string(),
+            true,
+            json!({"action": "validate", "restore_job_id": RESTORE_TEST_JOB})
+        )]
+    );
+
+    // Off (the default): neither finished nor validated.
+    let (lambda, seen) = recording_lambda();
+    let mut off = remembering(&[finish], &[]).await;
+    off.state.notifier.lambda = lambda;
+    let response = off
+        .invoke(event("restore-testing-job-completed.json"))
+        .await
+        .unwrap();
+    assert!(response.validation_requested.is_none());
+    assert!(response.finish_requested.is_none());
+    assert!(invokes(&seen).is_empty(), "{:?}", invokes(&seen));
+
+    // A restore this stack started: finished, never validated.
+    let (lambda, seen) = recording_lambda();
+    let mut mine = remembering(
+        &[finish, validate],
+        &["order_transaction-demo-restored-from-vault"],
+    )
+    .await;
+    mine.state.notifier.lambda = lambda;
+    let response = mine
+        .invoke(event("restore-job-completed.json"))
+        .await
+        .unwrap();
+    assert!(response.validation_requested.is_none());
+    assert_eq!(
+        invokes(&seen),
+        [(
+            "ddb-guard-restore-handler".to_string(),
+            true,
+            json!({"action": "finish", "target_table": "order_transaction-demo-restored-from-vault"})
+        )]
+    );
+
+    // A failed restore job is not validated.
+    let (lambda, seen) = recording_lambda();
+    let mut failed = remembering(&[finish, validate], &[]).await;
+    failed.state.notifier.lambda = lambda;
+    let response = failed
+        .invoke(event("restore-job-failed.json"))
+        .await
+        .unwrap();
+    assert!(response.validation_requested.is_none());
+    assert!(invokes(&seen).is_empty(), "{:?}", invokes(&seen));
+}
+
+#[tokio::test]
+async fn a_validation_request_that_fails_is_retried_without_repeating_the_alert() {
+    let refuse = mock!(aws_sdk_lambda::Client::invoke).then_http_response(|| {
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(500).unwrap(),
+            aws_smithy_types::body::SdkBody::from(r#"{"message": "busy"}"#),
+        )
+    });
+    let mut f = remembering(
+        &[
+            ("FINISH_RESTORE_FUNCTION", "ddb-guard-restore-handler"),
+            ("VALIDATE_RESTORE_TESTS", "true"),
+        ],
+        &[],
+    )
+    .await;
+    f.state.notifier.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&refuse]);
+    for _ in 0..2 {
+        let err = Diagnostic::from(
+            f.invoke(event("restore-testing-job-completed.json"))
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(err.error_type, "ValidationRequestFailed");
+        assert!(
+            err.error_message.contains(RESTORE_TEST_JOB),
+            "{}",
+            err.error_message
+        );
+    }
+    assert_eq!(f.received().await.len(), 1, "one alert for one event");
+}

@@ -19,6 +19,9 @@ pub struct NotifierSettings {
     pub policy: AlertPolicy,
     /// The restore-handler to send `{"action": "finish"}` when a restore job completes.
     pub finish_function: Option<String>,
+    /// Send that restore-handler `{"action": "validate"}` when a restore job this stack did not
+    /// start completes (AWS Backup restore testing's; the restore-handler checks that it is).
+    pub validate_restore_tests: bool,
     pub watch: TableSelection,
     pub max_backup_age: Duration,
     /// Each source of backups the watchdog expects, each judged on its own.
@@ -71,6 +74,9 @@ pub struct NotifierEnv {
     /// The restore-handler to ask to finish a completed restore (name or ARN).
     #[serde(default)]
     pub finish_restore_function: String,
+    /// Forward completed restore jobs this stack did not start to that function to validate.
+    #[serde(default)]
+    pub validate_restore_tests: bool,
     #[serde(default)]
     pub watch_table_names: String,
     /// `key=value`
@@ -181,6 +187,13 @@ impl NotifierEnv {
                 ));
             }
         }
+        if self.validate_restore_tests && self.finish_restore_function.trim().is_empty() {
+            return Err(bad(
+                "VALIDATE_RESTORE_TESTS",
+                "forwarding restore tests needs FINISH_RESTORE_FUNCTION (the restore-handler)"
+                    .into(),
+            ));
+        }
         if !self.max_pitr_lag_minutes.is_finite() || self.max_pitr_lag_minutes <= 0.0 {
             return Err(bad("MAX_PITR_LAG_MINUTES", "must be more than 0".into()));
         }
@@ -195,6 +208,7 @@ impl NotifierEnv {
             },
             finish_function: Some(self.finish_restore_function.trim().to_string())
                 .filter(|f| !f.is_empty()),
+            validate_restore_tests: self.validate_restore_tests,
             watch: TableSelection { names, tag },
             max_backup_age: chrono::Duration::seconds((self.max_backup_age_hours * 3600.0) as i64),
             expected,
@@ -236,6 +250,7 @@ mod tests {
         assert_eq!(n.max_backup_age, chrono::Duration::hours(26));
         assert_eq!(n.expected, [BackupSource::Any]);
         assert_eq!((n.max_pitr_lag, n.state_table), (None, None));
+        assert!(!n.validate_restore_tests, "off unless asked");
         let sourced = from_vars::<NotifierEnv>(vars(&[
             ("TOPIC_ARN", "arn:aws:sns:us-east-1:1:alerts"),
             ("EXPECTED_BACKUPS", "native,plan"),
@@ -243,10 +258,13 @@ mod tests {
             ("BACKUP_VAULT_NAME", "prod-vault"),
             ("BACKUP_PLAN_ID", "plan-1"),
             ("WATCH_PITR", "true"),
+            ("VALIDATE_RESTORE_TESTS", "true"),
+            ("FINISH_RESTORE_FUNCTION", "prod-restore-handler"),
         ]))
         .unwrap()
         .validate()
         .unwrap();
+        assert!(sourced.validate_restore_tests);
         assert_eq!(sourced.expected, [BackupSource::Native, BackupSource::Plan]);
         assert_eq!(sourced.max_pitr_lag, Some(chrono::Duration::hours(1)));
         for (pairs, expect) in [
@@ -275,6 +293,10 @@ mod tests {
                     ("BACKUP_VAULT_NAME", "v"),
                 ],
                 "needs BACKUP_PLAN_ID",
+            ),
+            (
+                vec![("TOPIC_ARN", "arn:x"), ("VALIDATE_RESTORE_TESTS", "true")],
+                "needs FINISH_RESTORE_FUNCTION",
             ),
         ] {
             let err = from_vars::<NotifierEnv>(vars(&pairs))

@@ -1,5 +1,6 @@
 //! The backup-notifier's work, once a request is read: AWS Backup job events for DynamoDB become
-//! alerts on the topic (and completed restores a finish request), a schedule runs the watchdog, and
+//! alerts on the topic (and completed restores a finish request, or, for restores this stack did
+//! not start, a validation request when restore testing is on), a schedule runs the watchdog, and
 //! a console test sends a marked test alert.
 //!
 //! An alert is published once per event: with a state table, a retried delivery of an event whose
@@ -37,6 +38,9 @@ pub struct NotifierResponse {
     pub ignored: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finish_requested: Option<String>,
+    /// The restore job the restore-handler was asked to validate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation_requested: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub watched: Vec<TableWatch>,
 }
@@ -57,6 +61,14 @@ pub enum NotifierError {
         table: String,
         reason: String,
     },
+    #[error(
+        "the alert was published, but asking {function} to validate restore job {job_id} failed: {reason}"
+    )]
+    Validate {
+        function: String,
+        job_id: String,
+        reason: String,
+    },
     #[error("the watchdog could not check the tables: {0}")]
     Watchdog(String),
 }
@@ -66,6 +78,7 @@ impl ErrorType for NotifierError {
         match self {
             NotifierError::Publish { .. } => "PublishFailed",
             NotifierError::Finish { .. } => "FinishRequestFailed",
+            NotifierError::Validate { .. } => "ValidationRequestFailed",
             NotifierError::Watchdog(_) => "WatchdogFailed",
         }
     }
@@ -146,8 +159,16 @@ impl Notifier {
             if self.restored_by_this_stack(&table).await? {
                 self.request_finish(function, &table).await?;
                 response.finish_requested = Some(table);
-            } else {
+            } else if !self.settings.validate_restore_tests {
                 tracing::info!(%table, "a restore this stack did not start: no finish request");
+            } else if let Some(job_id) = event.job_id.as_deref() {
+                // Restore testing's, or another team's: the restore-handler checks that a restore
+                // testing plan made the job before it validates anything.
+                self.request_validation(function, job_id).await?;
+                tracing::info!(%table, %job_id, "a restore this stack did not start: validation requested");
+                response.validation_requested = Some(job_id.to_string());
+            } else {
+                tracing::warn!(%table, "a completed restore without a job id: nothing to validate");
             }
         }
         Ok(response)
@@ -159,7 +180,8 @@ impl Notifier {
 
     /// Whether the restore-handler of this stack started the restore into `table`: only those are
     /// asked to finish (not other teams' restore jobs, not restore testing's). Without a state
-    /// table it cannot tell, and asks: the restore-handler refuses what it did not restore.
+    /// table it cannot tell, and asks: the restore-handler refuses what it did not restore (so
+    /// without one, no restore is ever forwarded for validation).
     async fn restored_by_this_stack(&self, table: &str) -> Result<bool, NotifierError> {
         let Some(store) = self.state() else {
             return Ok(true);
@@ -222,6 +244,23 @@ impl Notifier {
             .map_err(|e| NotifierError::Finish {
                 function: function.to_string(),
                 table: table.to_string(),
+                reason: describe(&e),
+            })?;
+        Ok(())
+    }
+
+    async fn request_validation(&self, function: &str, job_id: &str) -> Result<(), NotifierError> {
+        let payload = json!({"action": "validate", "restore_job_id": job_id});
+        self.lambda
+            .invoke()
+            .function_name(function)
+            .invocation_type(InvocationType::Event)
+            .payload(Blob::new(payload.to_string()))
+            .send()
+            .await
+            .map_err(|e| NotifierError::Validate {
+                function: function.to_string(),
+                job_id: job_id.to_string(),
                 reason: describe(&e),
             })?;
         Ok(())
