@@ -179,6 +179,12 @@ impl Template {
                         let parts: Vec<String> = items.iter().map(|i| self.resolve(i)).collect();
                         Some(parts.join(&text(&args[0])).into())
                     }
+                    "Fn::Split" => Some(Value::Array(
+                        self.resolve(&args[1])
+                            .split(text(&args[0]).as_str())
+                            .map(|part| Value::String(part.to_string()))
+                            .collect(),
+                    )),
                     "Fn::Sub" => Some(self.substitute(&text(args)).into()),
                     "Fn::GetAtt" => Some(self.attribute(&text(&args[0]), &text(&args[1])).into()),
                     "Fn::If" => {
@@ -230,6 +236,7 @@ impl Template {
                         "BackupVaultName",
                         "FunctionName",
                         "LogGroupName",
+                        "RestoreTestingPlanName",
                     ]
                     .iter()
                     .find_map(|p| resource["Properties"].get(*p))

@@ -1,6 +1,6 @@
-//! Restore drills: what the restore-handler may delete and write for a drill, where its alerts go,
-//! the schedule that runs drills, and that validating an AWS Backup restore test only reads the
-//! restored table.
+//! Restore drills and AWS Backup restore testing: what the restore-handler may delete and write
+//! for a drill, where its alerts go, the schedule that runs drills, and the optional restore
+//! testing plan whose restores the notifier forwards to the restore-handler to validate.
 
 use std::collections::BTreeSet;
 
@@ -231,6 +231,135 @@ fn a_schedule_drills_through_the_restore_handler_and_can_be_switched_off() {
         assert_eq!(input, json!({"action": "drill"}));
     }
     assert_eq!(template.parameter("DrillsEnabled"), "true");
+}
+
+/// The restore testing resources, by type.
+fn restore_testing(template: &Template) -> Vec<(&str, &Value)> {
+    template
+        .resources()
+        .iter()
+        .filter(|(_, r)| {
+            r["Type"]
+                .as_str()
+                .unwrap()
+                .starts_with("AWS::Backup::RestoreTesting")
+        })
+        .map(|(id, r)| (id.as_str(), r))
+        .collect()
+}
+
+/// A name AWS Backup accepts for a restore testing plan or selection.
+fn valid_restore_testing_name(name: &str) -> bool {
+    (1..=50).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[test]
+fn restore_testing_is_off_by_default_and_tests_the_stacks_vault_and_tagged_tables() {
+    let template = Template::load();
+    assert_eq!(template.parameter("RestoreTestingEnabled"), "false");
+    let resources = restore_testing(&template);
+    let types: BTreeSet<&str> = resources
+        .iter()
+        .map(|(_, r)| r["Type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        BTreeSet::from([
+            "AWS::Backup::RestoreTestingPlan",
+            "AWS::Backup::RestoreTestingSelection"
+        ])
+    );
+    // Each exists only when RestoreTestingEnabled=true, in the template and in what SAM deploys.
+    for (enabled, expected) in [("false", false), ("true", true)] {
+        let chosen = Template::with(&[("RestoreTestingEnabled", enabled)]);
+        let deployed = chosen.transformed();
+        for (id, resource) in &resources {
+            let condition = resource["Condition"].as_str().unwrap();
+            assert_eq!(chosen.condition(condition), expected, "{id}");
+            assert_eq!(deployed.resources()[*id]["Condition"], condition, "{id}");
+            assert_eq!(deployed.condition(condition), expected, "{id}");
+        }
+    }
+
+    let template = Template::with(&[("RestoreTestingEnabled", "true")]);
+    let plan = template.expand(&template.resources()["RestoreTestingPlan"]["Properties"]);
+    let selection = template.expand(&template.resources()["RestoreTestingSelection"]["Properties"]);
+    let plan_name = plan["RestoreTestingPlanName"].as_str().unwrap();
+    assert_eq!(plan_name, "ddb_guard_weekly");
+    assert!(valid_restore_testing_name(plan_name), "{plan_name}");
+    assert_eq!(selection["RestoreTestingPlanName"], plan_name);
+    let selection_name = selection["RestoreTestingSelectionName"].as_str().unwrap();
+    assert!(
+        valid_restore_testing_name(selection_name),
+        "{selection_name}"
+    );
+
+    // Weekly, the newest recovery point of the last week, from this stack's vault only.
+    let schedule = plan["ScheduleExpression"].as_str().unwrap();
+    let fields: Vec<&str> = schedule
+        .strip_prefix("cron(")
+        .and_then(|s| s.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{schedule} is not a cron expression"))
+        .split(' ')
+        .collect();
+    assert_eq!(fields.len(), 6, "{schedule}");
+    assert_eq!(
+        (fields[2], fields[3], fields[5]),
+        ("?", "*", "*"),
+        "{schedule}"
+    );
+    assert!(
+        fields[4].chars().all(|c| c.is_ascii_alphabetic()),
+        "one day a week: {schedule}"
+    );
+    let points = &plan["RecoveryPointSelection"];
+    assert_eq!(points["Algorithm"], "LATEST_WITHIN_WINDOW");
+    assert_eq!(
+        points["IncludeVaults"],
+        json!([arn(&template, "BackupVault", "BackupVaultArn")])
+    );
+    assert_eq!(points["RecoveryPointTypes"], json!(["SNAPSHOT"]));
+    let window = points["SelectionWindowDays"].as_i64().unwrap();
+    assert!((7..=365).contains(&window), "{window} days");
+
+    // DynamoDB tables that carry the tag the backup plan selects by, restored by the backup role.
+    assert_eq!(selection["ProtectedResourceType"], "DynamoDB");
+    assert_eq!(selection["ProtectedResourceArns"], json!(["*"]));
+    let backup_selection =
+        template.expand(&template.resources()["BackupSelection"]["Properties"]["BackupSelection"]);
+    let tag = &backup_selection["Conditions"]["StringEquals"][0];
+    assert_eq!(
+        selection["ProtectedResourceConditions"],
+        json!({"StringEquals": [{"Key": tag["ConditionKey"], "Value": tag["ConditionValue"]}]})
+    );
+    assert_eq!(
+        selection["IamRoleArn"],
+        arn(&template, "BackupServiceRole", "Arn")
+    );
+    let hours = selection["ValidationWindowHours"].as_i64().unwrap();
+    assert!((1..=168).contains(&hours), "{hours} hours to validate");
+}
+
+#[test]
+fn the_notifier_forwards_restore_tests_only_when_restore_testing_is_on() {
+    for (enabled, expected) in [("false", false), ("true", true)] {
+        let template = Template::with(&[("RestoreTestingEnabled", enabled)]);
+        let env = template.environment(template.function("backup-notifier").1);
+        assert_eq!(env["VALIDATE_RESTORE_TESTS"], enabled);
+        let settings = from_vars::<NotifierEnv>(env)
+            .and_then(NotifierEnv::validate)
+            .unwrap();
+        assert_eq!(settings.validate_restore_tests, expected, "{enabled}");
+        // To the restore-handler, the function it asks to finish restores.
+        assert_eq!(
+            settings.finish_function.as_deref(),
+            Some(
+                template
+                    .resolve(&json!({"Ref": "RestoreHandlerFunction"}))
+                    .as_str()
+            )
+        );
+    }
 }
 
 #[test]
