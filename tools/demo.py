@@ -1,7 +1,8 @@
 """The demo: starts a local AWS, loads events/order_data.csv with the csv-loader through the real
 Lambda runtime (cargo lambda), shows what landed in the table, backs the table up with the
-backup-trigger, restores that backup into a new table with the restore-handler, turns a failed AWS Backup job event
-into an alert with the backup-notifier, and stops everything.
+backup-trigger, restores that backup into a new table with the restore-handler, runs a restore drill
+(restore, check, report, delete) and prints its report, turns a failed AWS Backup job event into an
+alert with the backup-notifier, and stops everything.
 
 Run by tools/demo.sh, which installs the tools and builds the functions first.
 """
@@ -20,12 +21,16 @@ from pathlib import Path
 import boto3
 from moto.server import ThreadedMotoServer
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local_aws import serve_settings_reads_moto_lacks  # noqa: E402  (the tests' local AWS)
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 REGION = "us-east-1"
 BUCKET = "ddb-guard-demo"
 TABLE = "order_transaction-demo"
+STATE_TABLE = "ddb-guard-demo-state"
 
 
 def step(message):
@@ -34,6 +39,7 @@ def step(message):
 
 @contextmanager
 def local_aws():
+    serve_settings_reads_moto_lacks()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -179,12 +185,23 @@ def demo_backup_trigger(endpoint):
 
 
 def demo_restore_handler(endpoint):
-    dynamodb = client("dynamodb", endpoint)
-    env = {"SOURCE_TABLE": TABLE, "POLL_SECONDS": "1"}
+    dynamodb, s3 = client("dynamodb", endpoint), client("s3", endpoint)
+    dynamodb.create_table(
+        TableName=STATE_TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    env = {"SOURCE_TABLE": TABLE, "POLL_SECONDS": "1", "STATE_TABLE": STATE_TABLE,
+           "DRILL_BUCKET": BUCKET}
     with lambda_function("restore-handler", endpoint, env) as (port, _):
         step("restore-handler: restore the newest backup into a new table, through the Lambda runtime")
         response = invoke(port, "restore-latest-backup.json")
-    print(json.dumps(response, indent=2))
+        print(json.dumps(response, indent=2))
+        step("restore-handler: a restore drill (restore, check, report, delete the scratch table)")
+        drill = invoke(port, "drill.json")
     target = response["target_table"]
     counts = {table: dynamodb.scan(TableName=table, Select="COUNT")["Count"] for table in (TABLE, target)}
     step("restore-handler: item counts")
@@ -192,6 +209,19 @@ def demo_restore_handler(endpoint):
         print(f"{count:>4} items in {table}")
     if len(set(counts.values())) != 1 or not response["verification"]["matches"]:
         sys.exit("the restored table does not match")
+
+    report = drill["tables"][0]["report"]
+    step(f"restore-handler: the drill's report, as kept in {report['report_location']}")
+    key = report["report_location"].split(f"s3://{BUCKET}/", 1)[1]
+    kept = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    print(json.dumps(kept, indent=2))
+    for check in kept["checks"]:
+        print(f"  {'pass' if check['passed'] else 'FAIL'}  {check['name']}: {check['detail']}")
+    scratch = report["scratch_table"]
+    left = scratch in dynamodb.list_tables()["TableNames"]
+    print(f"scratch table {scratch}: {'still there' if left else 'deleted'}")
+    if not kept["passed"] or left:
+        sys.exit("the drill failed")
 
 
 def demo_backup_notifier(endpoint):

@@ -1,11 +1,16 @@
 use aws_config::SdkConfig;
 use lambda_runtime::LambdaEvent;
+use serde::Serialize;
 use serde_json::Value;
 use shared::env::{ConfigError, from_env};
 use shared::function_error::{ErrorType, FunctionError};
 use shared::restore::config::{RestoreEnv, RestoreSettings};
+use shared::restore::drill::report::DrillReport;
+use shared::restore::drill::request::DrillRequest;
+use shared::restore::drill::run::DrillResponse;
 use shared::restore::request::{RestoreRequest, parse_restore_request};
 use shared::restore::service::{RestoreError, RestoreReport, RestoreService};
+use shared::restore::waiting::Relay;
 use shared::self_invoke::SelfInvoke;
 
 /// Clients and configuration, built once at cold start.
@@ -25,6 +30,8 @@ impl State {
                 dynamodb: aws_sdk_dynamodb::Client::new(aws),
                 backup: aws_sdk_backup::Client::new(aws),
                 autoscaling: aws_sdk_applicationautoscaling::Client::new(aws),
+                s3: aws_sdk_s3::Client::new(aws),
+                sns: aws_sdk_sns::Client::new(aws),
                 settings,
             },
             lambda: aws_sdk_lambda::Client::new(aws),
@@ -35,11 +42,35 @@ impl State {
 /// A refused request, or a restore refused or failed (`RestoreError` says which).
 pub type HandlerError = FunctionError<RestoreError>;
 
-/// Restores (or finishes a restore) as the request says.
+/// What the handler answers, by request.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    /// A restore or a finish.
+    Restore(Box<RestoreReport>),
+    /// A drill started (and, where its restores were quick, done).
+    Drill(DrillResponse),
+    /// A restore testing job's table checked.
+    Validated(Box<DrillReport>),
+    /// A drill's scratch table deleted.
+    Deleted { deleted: String },
+}
+
+impl Response {
+    /// The restore's report, when this answers a restore or a finish.
+    pub fn restore_report(self) -> Option<RestoreReport> {
+        match self {
+            Response::Restore(report) => Some(*report),
+            _ => None,
+        }
+    }
+}
+
+/// Restores, finishes, drills or validates as the request says.
 pub async fn function_handler(
     state: &State,
     event: LambdaEvent<Value>,
-) -> Result<RestoreReport, HandlerError> {
+) -> Result<Response, HandlerError> {
     let (payload, context) = event.into_parts();
     let default_source = state.service.settings.source_table.as_deref();
     let request = parse_restore_request(payload, default_source)
@@ -50,15 +81,32 @@ pub async fn function_handler(
         lambda: state.lambda.clone(),
         function: context.invoked_function_arn.clone(),
     };
+    let service = &state.service;
     let result = match request {
         RestoreRequest::Restore(plan) => {
-            (state.service)
-                .restore(plan, &context.request_id, deadline, &hand_over)
+            (service.restore(plan, &context.request_id, deadline, &hand_over))
                 .await
+                .map(|r| Response::Restore(Box::new(r)))
         }
-        RestoreRequest::Finish(finish) => {
-            (state.service).finish(finish, deadline, &hand_over).await
+        RestoreRequest::Finish(finish) => (service.finish(finish, deadline, &hand_over))
+            .await
+            .map(|r| Response::Restore(Box::new(r))),
+        RestoreRequest::Drill(DrillRequest::Run { tables, source }) => {
+            let relay = Relay {
+                hand_over: &hand_over,
+                handovers: 0,
+            };
+            (service.drill(tables, source, &context.request_id, deadline, relay))
+                .await
+                .map(Response::Drill)
         }
+        RestoreRequest::Drill(DrillRequest::Cleanup { table }) => (service.delete_scratch(&table))
+            .await
+            .map(|()| Response::Deleted { deleted: table }),
+        RestoreRequest::Drill(DrillRequest::Validate { restore_job_id }) => (service
+            .validate(&restore_job_id, deadline))
+        .await
+        .map(|r| Response::Validated(Box::new(r))),
     };
     result
         .inspect_err(|e| tracing::error!(error = %e, error_type = e.error_type(), "restore failed"))

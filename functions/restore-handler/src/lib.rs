@@ -48,6 +48,7 @@ pub const AWS_ACTIONS: &[&str] = &[
     // The first scalable target of an account creates Application Auto Scaling's role for DynamoDB.
     "iam:CreateServiceLinkedRole",
     "backup:DescribeRecoveryPoint",
+    "backup:ListRecoveryPointsByBackupVault",
     "backup:StartRestoreJob",
     // StartRestoreJob passes AWS Backup its role.
     "iam:PassRole",

@@ -45,6 +45,8 @@ async fn state(rules: &[&Rule], vars: &[(&str, &str)]) -> State {
             dynamodb: aws.dynamodb().await,
             backup: mock_client!(aws_sdk_backup, RuleMode::MatchAny, rules),
             autoscaling: aws_sdk_applicationautoscaling::Client::new(&aws.sdk_config().await),
+            s3: aws.s3().await,
+            sns: aws_sdk_sns::Client::new(&aws.sdk_config().await),
             settings: from_vars::<RestoreEnv>(vars).unwrap().validate().unwrap(),
         },
         // An AWS Backup job not waited for is finished on its completion event, never handed over.
@@ -58,6 +60,8 @@ async fn invoke(state: &State, payload: Value) -> RestoreReport {
         LambdaEvent::new(payload, local_aws::lambda_context()),
     )
     .await
+    .unwrap()
+    .restore_report()
     .unwrap()
 }
 

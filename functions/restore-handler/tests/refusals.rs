@@ -79,6 +79,9 @@ fn state(rules: &[&Rule], lambda: aws_sdk_lambda::Client) -> State {
         .map(|(k, v)| (k.to_string(), v.to_string()));
     let quiet = quiet_reads();
     let all: Vec<&Rule> = rules.iter().copied().chain(quiet.iter()).collect();
+    let unused = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
     let no_scaling = mock!(aws_sdk_applicationautoscaling::Client::describe_scalable_targets)
         .then_output(|| DescribeScalableTargetsOutput::builder().build());
     State {
@@ -90,6 +93,9 @@ fn state(rules: &[&Rule], lambda: aws_sdk_lambda::Client) -> State {
                 RuleMode::MatchAny,
                 [&no_scaling]
             ),
+            // No test here drills: the report and alert clients are never called.
+            s3: aws_sdk_s3::Client::new(&unused),
+            sns: aws_sdk_sns::Client::new(&unused),
             settings: from_vars::<RestoreEnv>(vars).unwrap().validate().unwrap(),
         },
         lambda,
@@ -129,6 +135,8 @@ async fn invoke(state: &State, payload: Value) -> RestoreReport {
         "arn:aws:lambda:us-east-1:123456789012:function:ddb-guard-restore-handler".into();
     function_handler(state, LambdaEvent::new(payload, context))
         .await
+        .unwrap()
+        .restore_report()
         .unwrap()
 }
 
@@ -369,6 +377,8 @@ async fn a_restore_still_running_is_waited_for_by_new_invocations_then_said_to_b
     let finish = json!({"action": "finish", "target_table": TARGET, "wait": true, "handovers": 3});
     let report = function_handler(&state, LambdaEvent::new(finish, context.clone()))
         .await
+        .unwrap()
+        .restore_report()
         .unwrap();
     assert_eq!(report.table_status, "CREATING");
     let handed = recorder.take();
@@ -632,6 +642,8 @@ async fn a_count_that_outlasts_an_invocation_goes_on_in_the_next_one() {
     let finish = json!({"action": "finish", "target_table": TARGET, "verify": true});
     let report = function_handler(&state, LambdaEvent::new(finish, context))
         .await
+        .unwrap()
+        .restore_report()
         .unwrap();
     assert_eq!(report.verification, None);
     let next = report.next_step.unwrap();

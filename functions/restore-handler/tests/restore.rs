@@ -118,6 +118,7 @@ impl Fixture {
             LambdaEvent::new(payload, local_aws::lambda_context()),
         )
         .await
+        .map(|r| r.restore_report().expect("a restore's report"))
     }
 
     async fn refused(&self, payload: Value) -> Diagnostic {
@@ -403,10 +404,14 @@ async fn a_retried_or_resent_request_makes_no_second_table() {
     context.request_id = unique_name("request");
     let first = function_handler(&f.state, LambdaEvent::new(request.clone(), context.clone()))
         .await
+        .unwrap()
+        .restore_report()
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let retry = function_handler(&f.state, LambdaEvent::new(request.clone(), context))
         .await
+        .unwrap()
+        .restore_report()
         .unwrap();
     assert_eq!(retry.target_table, first.target_table);
     // A re-send from a console or CLI carries its own key.

@@ -24,6 +24,55 @@ pub struct RestoreSettings {
     /// Tag keys never copied to a restored table (besides `aws:` ones): the backup plan's
     /// selection tag would enrol every copy in the plan.
     pub skip_tags: Vec<String>,
+    pub drill: DrillSettings,
+}
+
+/// Where a drill restores from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrillSource {
+    /// The newest available native backup.
+    Backup,
+    /// The latest restorable time (point-in-time recovery).
+    PointInTime,
+    /// The newest completed AWS Backup recovery point in the stack's vault.
+    RecoveryPoint,
+}
+
+impl DrillSource {
+    pub fn parse(text: &str) -> Result<DrillSource, String> {
+        match text.trim() {
+            "backup" => Ok(DrillSource::Backup),
+            "point_in_time" => Ok(DrillSource::PointInTime),
+            "recovery_point" => Ok(DrillSource::RecoveryPoint),
+            other => Err(format!(
+                "{other:?} is not backup, point_in_time or recovery_point"
+            )),
+        }
+    }
+}
+
+/// How drills run and what they must prove.
+#[derive(Debug, Clone)]
+pub struct DrillSettings {
+    /// Tables drilled when a request names none (default: the source table).
+    pub tables: Vec<String>,
+    pub source: DrillSource,
+    /// A restore slower than this (request to `ACTIVE`) fails the drill.
+    pub target_minutes: u32,
+    /// Items sampled from the copy, and as many from the source.
+    pub sample_size: u32,
+    /// Tables bigger than this are not drilled (a restore costs per GB), and that is heard.
+    pub max_bytes: u64,
+    /// How far the copy's item count may be from DynamoDB's approximate count.
+    pub count_tolerance_percent: f64,
+    /// Where drill reports are written (`<prefix><table>/<drill id>.json`).
+    pub bucket: Option<String>,
+    pub prefix: String,
+    pub alert_topic: Option<String>,
+    pub subject_prefix: String,
+    /// Alert on a passing drill too.
+    pub alert_on_pass: bool,
 }
 
 fn default_poll_seconds() -> f64 {
@@ -52,6 +101,51 @@ pub struct RestoreEnv {
     /// Comma-separated tag keys.
     #[serde(default = "default_skip_tags")]
     pub skip_tags: String,
+    /// Comma-separated tables a drill restores (default: SOURCE_TABLE).
+    #[serde(default)]
+    pub drill_tables: String,
+    #[serde(default = "default_drill_source")]
+    pub drill_source: String,
+    #[serde(default = "default_drill_target_minutes")]
+    pub drill_target_minutes: u32,
+    #[serde(default = "default_drill_sample_size")]
+    pub drill_sample_size: u32,
+    #[serde(default = "default_drill_max_gb")]
+    pub drill_max_gb: f64,
+    #[serde(default = "default_drill_count_tolerance_percent")]
+    pub drill_count_tolerance_percent: f64,
+    #[serde(default)]
+    pub drill_bucket: String,
+    #[serde(default = "default_drill_prefix")]
+    pub drill_prefix: String,
+    #[serde(default)]
+    pub alert_topic_arn: String,
+    #[serde(default = "default_subject_prefix")]
+    pub subject_prefix: String,
+    #[serde(default)]
+    pub drill_alert_on_pass: bool,
+}
+
+fn default_drill_source() -> String {
+    "backup".into()
+}
+fn default_drill_target_minutes() -> u32 {
+    60
+}
+fn default_drill_sample_size() -> u32 {
+    20
+}
+fn default_drill_max_gb() -> f64 {
+    50.0
+}
+fn default_drill_count_tolerance_percent() -> f64 {
+    2.0
+}
+fn default_drill_prefix() -> String {
+    "drills/".into()
+}
+fn default_subject_prefix() -> String {
+    "[ddb-guard]".into()
 }
 
 fn default_target_marker() -> String {
@@ -82,7 +176,9 @@ impl RestoreEnv {
                 "RESTORE_TARGET_MARKER: {marker:?} must be 3 or more of [A-Za-z0-9_.-]"
             )));
         }
+        let drill = self.drill_settings(source_table.as_deref())?;
         Ok(RestoreSettings {
+            drill,
             source_table,
             restore_role_arn: Some(self.restore_role_arn.trim().to_string())
                 .filter(|r| !r.is_empty()),
@@ -92,6 +188,47 @@ impl RestoreEnv {
             target_marker: marker,
             state_table: Some(self.state_table.trim().to_string()).filter(|t| !t.is_empty()),
             skip_tags: list(&self.skip_tags),
+        })
+    }
+}
+
+impl RestoreEnv {
+    fn drill_settings(&self, source_table: Option<&str>) -> Result<DrillSettings, ConfigError> {
+        let mut tables = list(&self.drill_tables);
+        if tables.is_empty() {
+            tables.extend(source_table.map(str::to_string));
+        }
+        for table in &tables {
+            check_table_name(table).map_err(|e| ConfigError(format!("DRILL_TABLES: {e}")))?;
+        }
+        let source = DrillSource::parse(&self.drill_source)
+            .map_err(|e| ConfigError(format!("DRILL_SOURCE: {e}")))?;
+        if self.drill_sample_size == 0 || self.drill_sample_size > 1000 {
+            return Err(ConfigError("DRILL_SAMPLE_SIZE: from 1 to 1000".into()));
+        }
+        let gb = self.drill_max_gb;
+        if !gb.is_finite() || gb <= 0.0 {
+            return Err(ConfigError("DRILL_MAX_GB: must be more than 0".into()));
+        }
+        let tolerance = self.drill_count_tolerance_percent;
+        if !tolerance.is_finite() || !(0.0..=100.0).contains(&tolerance) {
+            return Err(ConfigError(
+                "DRILL_COUNT_TOLERANCE_PERCENT: from 0 to 100".into(),
+            ));
+        }
+        let text = |s: &str| Some(s.trim().to_string()).filter(|t| !t.is_empty());
+        Ok(DrillSettings {
+            tables,
+            source,
+            target_minutes: self.drill_target_minutes,
+            sample_size: self.drill_sample_size,
+            max_bytes: (gb * 1e9) as u64,
+            count_tolerance_percent: tolerance,
+            bucket: text(&self.drill_bucket),
+            prefix: self.drill_prefix.trim().to_string(),
+            alert_topic: text(&self.alert_topic_arn),
+            subject_prefix: self.subject_prefix.clone(),
+            alert_on_pass: self.drill_alert_on_pass,
         })
     }
 }

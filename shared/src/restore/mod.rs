@@ -2,7 +2,9 @@
 //! settings a restore drops brought back, and the result checked.
 
 pub mod auto_scaling;
+pub mod calls;
 pub mod config;
+pub mod drill;
 pub mod options;
 pub mod parity;
 pub mod provenance;

@@ -1,9 +1,18 @@
 //! How a restore is made and finished: its options, recorded with the restore, and what a finish
 //! may change of them.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::request::RequestError;
+
+/// The drill a restore belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrillSpec {
+    pub id: String,
+    /// When the drill asked for the restore: its restore time counts from here.
+    pub requested_at: DateTime<Utc>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BillingMode {
@@ -20,6 +29,8 @@ pub enum BillingMode {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RestoreOptions {
+    /// Set when a drill made this restore: once finished it is checked, reported and deleted.
+    pub drill: Option<DrillSpec>,
     /// Encrypt with this customer managed KMS key instead of the default.
     pub kms_key_arn: Option<String>,
     /// Deletion protection on the new table; `None`: as the source table has it.

@@ -15,6 +15,8 @@ const RECORD_DAYS: i64 = 90;
 /// The tags every restored table gets, saying where it came from.
 pub const SOURCE_TAG: &str = "ddb-guard:restored-from-table";
 pub const FROM_TAG: &str = "ddb-guard:restored-from";
+/// The tag on a drill's scratch table (its drill id): only tables carrying it may be deleted.
+pub const DRILL_TAG: &str = "ddb-guard:drill";
 
 /// The provenance tags for a table restored from `source` (`from`: the backup, recovery point or
 /// time). Tag values are at most 256 characters.
@@ -44,7 +46,7 @@ pub struct Claim {
 }
 
 impl RestoreService {
-    fn state(&self) -> Option<StateStore> {
+    pub(crate) fn state(&self) -> Option<StateStore> {
         let table = self.settings.state_table.as_deref()?;
         Some(StateStore::new(self.dynamodb.clone(), table))
     }

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::request::{RequestError, kind_of};
+use crate::restore::drill::request::{DRILL_ACTIONS, DrillRequest, parse_drill_request};
 use crate::restore::options::{FinishOptions, RestoreOptions, parse_billing_mode};
 use crate::restore::verify::CountProgress;
 use crate::table_selection::check_table_name;
@@ -54,6 +55,7 @@ pub struct FinishRequest {
 pub enum RestoreRequest {
     Restore(RestorePlan),
     Finish(FinishRequest),
+    Drill(DrillRequest),
 }
 
 #[derive(Deserialize)]
@@ -113,6 +115,10 @@ pub fn parse_restore_request(
             },
         }));
     }
+    let action = fields.get("action").and_then(Value::as_str);
+    if action.is_some_and(|a| DRILL_ACTIONS.contains(&a)) {
+        return parse_drill_request(payload).map(RestoreRequest::Drill);
+    }
     let raw: Raw = serde_json::from_value(payload).map_err(|e| RequestError(e.to_string()))?;
     let finish_options = FinishOptions {
         wait: raw.wait.unwrap_or(false),
@@ -124,6 +130,7 @@ pub fn parse_restore_request(
     };
     let made_how = raw.kms_key_arn.is_some() || raw.billing_mode.is_some();
     let options = RestoreOptions {
+        drill: None,
         kms_key_arn: raw.kms_key_arn.filter(|k| !k.is_empty()),
         deletion_protection: raw.deletion_protection,
         billing_mode: parse_billing_mode(
@@ -180,7 +187,7 @@ pub fn parse_restore_request(
         }
         other => {
             return Err(RequestError(format!(
-                "action {other:?} is not \"restore\" or \"finish\""
+                "action {other:?} is not \"restore\", \"finish\", \"drill\", \"drill_cleanup\" or \"validate\""
             )));
         }
     }

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use crate::aws_error::describe;
 use crate::restore::options::RestoreOptions;
 use crate::restore::parity::{Choices, NOT_HANDLED, TableSettings, differences, wanted};
-use crate::restore::provenance::provenance_tags;
+use crate::restore::provenance::{DRILL_TAG, provenance_tags};
 use crate::restore::service::{RestoreReport, RestoreService};
 use crate::retry::Backoff;
 
@@ -98,7 +98,7 @@ impl RestoreService {
             self.set_time_to_live(&target, &want, have).await,
             self.set_point_in_time_recovery(&target, &want, have, until)
                 .await,
-            self.set_tags(&target_snapshot.arn, &want, have, &source, &from)
+            self.set_tags(&target_snapshot.arn, &want, have, &source, &from, options)
                 .await,
             self.set_contributor_insights(&target, &want, have).await,
             self.set_kinesis_destinations(&target, &want, have).await,
@@ -226,6 +226,7 @@ impl RestoreService {
         have: &TableSettings,
         source: &str,
         from: &str,
+        options: &RestoreOptions,
     ) -> Step {
         let mut tags = Vec::new();
         let mut names = Vec::new();
@@ -238,6 +239,11 @@ impl RestoreService {
             }
         }
         tags.extend(provenance_tags(source, from));
+        if let Some(drill) = &options.drill {
+            let tag = (Tag::builder().key(DRILL_TAG).value(&drill.id).build())
+                .map_err(|e| format!("tags: {e}"))?;
+            tags.push(tag);
+        }
         self.dynamodb
             .tag_resource()
             .resource_arn(target_arn)

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{
 
 use crate::aws_error::describe;
 use crate::restore::parity::{Capacity, TABLE, TableSettings, index_scope};
-use crate::restore::provenance::{FROM_TAG, SOURCE_TAG};
+use crate::restore::provenance::{DRILL_TAG, FROM_TAG, SOURCE_TAG};
 use crate::restore::service::RestoreService;
 
 /// A table's settings, and what could not be read (each `"<setting>: <why>"`).
@@ -128,8 +128,8 @@ impl RestoreService {
                 .map_err(|e| describe(&e))?;
             for tag in page.tags() {
                 let key = tag.key();
-                // Nobody may set `aws:` tags; provenance tags are the restore's own.
-                if !key.starts_with("aws:") && key != SOURCE_TAG && key != FROM_TAG {
+                // Nobody may set `aws:` tags; provenance and drill tags are the restore's own.
+                if !key.starts_with("aws:") && ![SOURCE_TAG, FROM_TAG, DRILL_TAG].contains(&key) {
                     tags.insert(key.to_string(), tag.value().to_string());
                 }
             }

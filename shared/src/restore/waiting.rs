@@ -153,6 +153,7 @@ mod tests {
     #[test]
     fn a_hand_over_finishes_with_the_same_options() {
         let options = RestoreOptions {
+            drill: None,
             kms_key_arn: Some("arn:aws:kms:eu-west-1:1:key/k".into()),
             deletion_protection: Some(true),
             billing_mode: Some(BillingMode::Provisioned {

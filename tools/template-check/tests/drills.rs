@@ -176,13 +176,17 @@ fn the_drill_parameters_reach_the_restore_handler() {
         ),
         ("30", "100", "5", "true")
     );
-    // The stack's table, from its native backups, within the count's tolerance.
+    // The stack's table, from what the backup-trigger takes, within the count's tolerance.
     assert_eq!(
         env["DRILL_TABLES"],
         template.resolve(&json!({"Ref": "OrdersTable"}))
     );
     assert_eq!(env["DRILL_SOURCE"], "backup");
     assert_eq!(env["DRILL_COUNT_TOLERANCE_PERCENT"], "2");
+    // With AWS Backup taking the backups, drills restore the vault's newest recovery point.
+    let vault = Template::with(&[("BackupEngine", "aws-backup")]);
+    let env = vault.environment(vault.function("restore-handler").1);
+    assert_eq!(env["DRILL_SOURCE"], "recovery_point");
 }
 
 #[test]

@@ -1,0 +1,233 @@
+//! Restore drills through the real Lambda runtime against the local AWS: from a native backup and
+//! from the latest restorable time, each checked, reported, told and cleaned up.
+
+use std::path::Path;
+
+use aws_sdk_dynamodb::types::{AttributeValue, PointInTimeRecoverySpecification};
+use local_aws::{LocalAws, LocalFunction, unique_name};
+use serde_json::{Value, json};
+
+struct Drills {
+    table: String,
+    bucket: String,
+    topic: String,
+    inbox: String,
+    dynamodb: aws_sdk_dynamodb::Client,
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+    files: tempfile::TempDir,
+}
+
+impl Drills {
+    /// A table of 7 items with a backup of them, then 3 more items (the backup lacks them), and
+    /// point-in-time recovery on; a state table, a bucket for reports and a topic with an inbox.
+    async fn new() -> Drills {
+        let aws = LocalAws::shared();
+        let config = aws.sdk_config().await;
+        let dynamodb = aws.dynamodb().await;
+        let table = unique_name("orders");
+        local_aws::create_seed_table(&dynamodb, &table)
+            .await
+            .unwrap();
+        let put = |i: usize| {
+            dynamodb
+                .put_item()
+                .table_name(&table)
+                .item("order_id", AttributeValue::S(format!("o{i}")))
+                .item("item_id", AttributeValue::S("1".into()))
+                .item("amount", AttributeValue::N(i.to_string()))
+                .send()
+        };
+        for i in 0..7 {
+            put(i).await.unwrap();
+        }
+        let backup = dynamodb
+            .create_backup()
+            .table_name(&table)
+            .backup_name("nightly");
+        backup.send().await.unwrap();
+        for i in 7..10 {
+            put(i).await.unwrap();
+        }
+        let pitr = PointInTimeRecoverySpecification::builder()
+            .point_in_time_recovery_enabled(true)
+            .build()
+            .unwrap();
+        (dynamodb.update_continuous_backups())
+            .table_name(&table)
+            .point_in_time_recovery_specification(pitr)
+            .send()
+            .await
+            .unwrap();
+        local_aws::create_state_table(&dynamodb, "ddb-guard-state")
+            .await
+            .ok();
+        let s3 = aws.s3().await;
+        let bucket = unique_name("data");
+        local_aws::create_bucket(&s3, &bucket).await.unwrap();
+        let (topic, inbox) =
+            local_aws::topic_with_inbox(&config, &unique_name("alerts"), &unique_name("inbox"))
+                .await
+                .unwrap();
+        Drills {
+            table,
+            bucket,
+            topic,
+            inbox,
+            dynamodb,
+            s3,
+            sqs: aws_sdk_sqs::Client::new(&config),
+            files: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn function(&self, target_minutes: &str) -> LocalFunction {
+        LocalFunction::start(
+            Path::new(env!("CARGO_BIN_EXE_restore-handler")),
+            LocalAws::shared(),
+            &[
+                ("SOURCE_TABLE", self.table.as_str()),
+                ("DRILL_TABLES", self.table.as_str()),
+                ("STATE_TABLE", "ddb-guard-state"),
+                ("POLL_SECONDS", "0.2"),
+                ("DRILL_BUCKET", self.bucket.as_str()),
+                ("ALERT_TOPIC_ARN", self.topic.as_str()),
+                ("DRILL_TARGET_MINUTES", target_minutes),
+            ],
+        )
+    }
+
+    /// `cargo lambda invoke` with `payload`: the response, or what the failure printed.
+    fn invoke(&self, function: &LocalFunction, payload: Value) -> Result<Value, String> {
+        let file = self.files.path().join("request.json");
+        std::fs::write(&file, payload.to_string()).unwrap();
+        let output = function.invoke_file(&file);
+        match output.status.success() {
+            true => Ok(serde_json::from_slice(&output.stdout).unwrap()),
+            false => Err(String::from_utf8_lossy(&output.stderr).to_string()),
+        }
+    }
+
+    async fn exists(&self, table: &str) -> bool {
+        self.dynamodb
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .is_ok()
+    }
+
+    async fn alerts(&self) -> Vec<Value> {
+        local_aws::take_notifications(&self.sqs, &self.inbox)
+            .await
+            .unwrap()
+    }
+}
+
+/// The one table's drill report in a drill's response.
+fn report(response: &Value) -> &Value {
+    let report = &response["tables"][0]["report"];
+    assert!(report.is_object(), "the drill finished here: {response:#}");
+    report
+}
+
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    let checks = report["checks"].as_array().unwrap();
+    checks
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} check: {report:#}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drills_restore_check_report_tell_and_clean_up() {
+    let drills = Drills::new().await;
+    let function = drills.function("60");
+
+    // From the newest native backup (events/drill.json: the configured table and source).
+    let response = function.response("drill.json");
+    let backup = report(&response);
+    assert_eq!(backup["passed"], true, "{backup:#}");
+    assert!(
+        backup["seconds_to_active"].as_i64().is_some_and(|s| s >= 1),
+        "{backup:#}"
+    );
+    assert_eq!(check(backup, "restore time")["passed"], true);
+    assert_eq!(check(backup, "keys and indexes")["passed"], true);
+    assert_eq!(backup["verification"]["restored_items"], 7);
+    // The backup lacks the 3 items added since: the sample from the source says so.
+    let sample = &backup["sample"];
+    assert_eq!(sample["from_copy"]["matching"], 7, "{sample:#}");
+    assert_eq!(sample["from_source"]["missing"], 3, "{sample:#}");
+    let examples = sample["examples"].as_array().unwrap();
+    assert!(
+        examples
+            .iter()
+            .any(|e| e.as_str().unwrap().ends_with("missing in the copy"))
+    );
+    // No scratch table left behind; the report kept; a passing drill is quiet.
+    let scratch = backup["scratch_table"].as_str().unwrap();
+    assert!(scratch.contains("-restored-drill-"));
+    assert_eq!(backup["scratch_table_deleted"], true);
+    assert!(!drills.exists(scratch).await, "{scratch} was deleted");
+    let key = format!(
+        "drills/{}/{}.json",
+        drills.table,
+        backup["drill_id"].as_str().unwrap()
+    );
+    let kept = local_aws::get_object_text(&drills.s3, &drills.bucket, &key)
+        .await
+        .unwrap();
+    let kept: Value = serde_json::from_str(&kept).unwrap();
+    assert_eq!(
+        (kept["passed"].clone(), kept["kind"].clone()),
+        (json!(true), json!("drill"))
+    );
+    assert!(drills.alerts().await.is_empty(), "a passing drill is quiet");
+
+    // From the latest restorable time: every item is there.
+    let request = json!({"action": "drill", "source": "point_in_time"});
+    let response = drills.invoke(&function, request).unwrap();
+    let pitr = report(&response);
+    assert_eq!(pitr["passed"], true, "{pitr:#}");
+    assert_eq!(pitr["restored_from"], "latest restorable time");
+    assert_eq!(pitr["sample"]["from_source"]["missing"], 0);
+    assert!(!drills.exists(pitr["scratch_table"].as_str().unwrap()).await);
+
+    // Cleanup refuses what a drill did not create: the source, and a table only named like one.
+    let cleanup = |table: &str| json!({"action": "drill_cleanup", "table": table});
+    let refused = drills
+        .invoke(&function, cleanup(&drills.table))
+        .unwrap_err();
+    assert!(
+        refused.contains("RestoreRefused") && refused.contains("lacks"),
+        "{refused}"
+    );
+    let lookalike = format!("{}-restored-drill-20261129-x", drills.table);
+    local_aws::create_seed_table(&drills.dynamodb, &lookalike)
+        .await
+        .unwrap();
+    let refused = drills.invoke(&function, cleanup(&lookalike)).unwrap_err();
+    assert!(refused.contains("no drill recorded"), "{refused}");
+    assert!(drills.exists(&drills.table).await && drills.exists(&lookalike).await);
+
+    // A restore slower than its target fails the drill, and that is heard.
+    let strict = drills.function("0");
+    let response = strict.response("drill.json");
+    let late = report(&response);
+    assert_eq!(late["passed"], false);
+    assert_eq!(check(late, "restore time")["passed"], false);
+    let alerts = drills.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let subject = alerts[0]["Subject"].as_str().unwrap();
+    assert_eq!(
+        subject,
+        format!("[ddb-guard] Restore drill FAILED: {}", drills.table)
+    );
+    let body = alerts[0]["Message"].as_str().unwrap();
+    assert!(
+        body.contains("- restore time: ACTIVE") && body.contains("target is 0 min"),
+        "{body}"
+    );
+    assert!(!drills.exists(late["scratch_table"].as_str().unwrap()).await);
+}

@@ -1,0 +1,245 @@
+//! The validator for AWS Backup restore testing. AWS Backup's restore jobs and validation results
+//! are played with `aws-smithy-mocks` (the local AWS lacks them); the tables are real.
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_backup::operation::describe_restore_job::DescribeRestoreJobOutput;
+use aws_sdk_backup::operation::put_restore_validation_result::{
+    PutRestoreValidationResultInput, PutRestoreValidationResultOutput,
+};
+use aws_sdk_backup::types::{RestoreJobCreator, RestoreJobStatus, RestoreValidationStatus};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use lambda_runtime::LambdaEvent;
+use local_aws::{LocalAws, unique_name};
+use restore_handler::handler::{Response, State, function_handler};
+use serde_json::{Value, json};
+use shared::env::from_vars;
+use shared::restore::config::RestoreEnv;
+use shared::restore::service::RestoreService;
+
+const PLAN: &str = "arn:aws:backup:us-east-1:123456789012:restore-testing-plan:weekly-abc";
+
+/// The job id AWS Backup's event carries (`events/restore-testing-job-completed.json`).
+fn job_id_from_event() -> String {
+    let path = local_aws::workspace_root().join("events/restore-testing-job-completed.json");
+    let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    event["detail"]["restoreJobId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A restore job that restored `source` into `copy` (`by_plan`: made by a restore testing plan).
+fn restore_job(job: &str, source: &str, copy: &str, by_plan: bool) -> Rule {
+    let arn = |t: &str| format!("arn:aws:dynamodb:us-east-1:123456789012:table/{t}");
+    let (job, source, copy) = (job.to_string(), arn(source), arn(copy));
+    mock!(aws_sdk_backup::Client::describe_restore_job)
+        .match_requests({
+            let job = job.clone();
+            move |i| i.restore_job_id() == Some(job.as_str())
+        })
+        .then_output(move || {
+            DescribeRestoreJobOutput::builder()
+                .restore_job_id(&job)
+                .status(RestoreJobStatus::Completed)
+                .resource_type("DynamoDB")
+                .source_resource_arn(&source)
+                .created_resource_arn(&copy)
+                .recovery_point_arn("arn:aws:backup:us-east-1:123456789012:recovery-point:rp-1")
+                .creation_date(aws_smithy_types::DateTime::from_secs(1_795_000_000))
+                .completion_date(aws_smithy_types::DateTime::from_secs(1_795_000_240))
+                .set_created_by(by_plan.then(|| {
+                    RestoreJobCreator::builder()
+                        .restore_testing_plan_arn(PLAN)
+                        .build()
+                }))
+                .build()
+        })
+}
+
+struct Setup {
+    source: String,
+    copy: String,
+    dynamodb: aws_sdk_dynamodb::Client,
+}
+
+/// A source of 5 items and a real restored copy of it.
+async fn tables() -> Setup {
+    let aws = LocalAws::shared();
+    let dynamodb = aws.dynamodb().await;
+    let source = unique_name("orders");
+    local_aws::create_seed_table(&dynamodb, &source)
+        .await
+        .unwrap();
+    for i in 0..5 {
+        (dynamodb.put_item().table_name(&source))
+            .item("order_id", AttributeValue::S(format!("o{i}")))
+            .item("item_id", AttributeValue::S("1".into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let backup = (dynamodb
+        .create_backup()
+        .table_name(&source)
+        .backup_name("rp"))
+    .send()
+    .await
+    .unwrap()
+    .backup_details
+    .unwrap()
+    .backup_arn;
+    let copy = format!("{source}-restore-test");
+    (dynamodb
+        .restore_table_from_backup()
+        .backup_arn(backup)
+        .target_table_name(&copy))
+    .send()
+    .await
+    .unwrap();
+    Setup {
+        source,
+        copy,
+        dynamodb,
+    }
+}
+
+/// The handler, with AWS Backup played by `rules`, telling `topic` of failures.
+async fn state(rules: &[&Rule], topic: &str) -> State {
+    let aws = LocalAws::shared();
+    let config = aws.sdk_config().await;
+    let vars = [("DRILL_TARGET_MINUTES", "60"), ("ALERT_TOPIC_ARN", topic)]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+    State {
+        service: RestoreService {
+            dynamodb: aws.dynamodb().await,
+            backup: mock_client!(aws_sdk_backup, RuleMode::MatchAny, rules),
+            autoscaling: aws_sdk_applicationautoscaling::Client::new(&config),
+            s3: aws.s3().await,
+            sns: aws_sdk_sns::Client::new(&config),
+            settings: from_vars::<RestoreEnv>(vars).unwrap().validate().unwrap(),
+        },
+        lambda: aws_sdk_lambda::Client::new(&config),
+    }
+}
+
+/// Records each `PutRestoreValidationResult`.
+fn verdicts() -> (Rule, Arc<Mutex<Vec<PutRestoreValidationResultInput>>>) {
+    let seen: Arc<Mutex<Vec<PutRestoreValidationResultInput>>> = Arc::default();
+    let record = Arc::clone(&seen);
+    let rule = mock!(aws_sdk_backup::Client::put_restore_validation_result).then_compute_output(
+        move |input| {
+            record.lock().unwrap().push(input.clone());
+            PutRestoreValidationResultOutput::builder().build()
+        },
+    );
+    (rule, seen)
+}
+
+async fn validate(state: &State, job: &str) -> Result<Response, String> {
+    let request = json!({"action": "validate", "restore_job_id": job});
+    let event = LambdaEvent::new(request, local_aws::lambda_context());
+    function_handler(state, event)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn a_restore_testing_job_is_checked_and_its_verdict_goes_back_to_aws_backup() {
+    let setup = tables().await;
+    let job = job_id_from_event();
+    let described = restore_job(&job, &setup.source, &setup.copy, true);
+    let (put, seen) = verdicts();
+    let state = state(&[&described, &put], "").await;
+
+    let Ok(Response::Validated(report)) = validate(&state, &job).await else {
+        panic!("validated")
+    };
+    assert!(report.passed, "{report:#?}");
+    assert_eq!(report.scratch_table.as_deref(), Some(setup.copy.as_str()));
+    assert_eq!(report.seconds_to_active, Some(240));
+    let sent = seen.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].restore_job_id(), Some(job.as_str()));
+    assert_eq!(
+        sent[0].validation_status(),
+        Some(&RestoreValidationStatus::Successful)
+    );
+    let message = sent[0].validation_status_message().unwrap();
+    assert!(
+        message.starts_with("ddb-guard: all 6 checks passed (table status, keys"),
+        "{message}"
+    );
+    // Read only: the copy is AWS Backup's to delete.
+    assert!(
+        setup
+            .dynamodb
+            .describe_table()
+            .table_name(&setup.copy)
+            .send()
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_copy_that_lost_items_fails_with_what_is_wrong() {
+    let setup = tables().await;
+    for i in 0..3 {
+        (setup.dynamodb.delete_item().table_name(&setup.copy))
+            .key("order_id", AttributeValue::S(format!("o{i}")))
+            .key("item_id", AttributeValue::S("1".into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let described = restore_job("job-lossy", &setup.source, &setup.copy, true);
+    let (put, seen) = verdicts();
+    let config = LocalAws::shared().sdk_config().await;
+    let (topic, inbox) =
+        local_aws::topic_with_inbox(&config, &unique_name("alerts"), &unique_name("inbox"))
+            .await
+            .unwrap();
+    let state = state(&[&described, &put], &topic).await;
+
+    let Ok(Response::Validated(report)) = validate(&state, "job-lossy").await else {
+        panic!("validated")
+    };
+    assert!(!report.passed);
+    let sent = seen.lock().unwrap().clone();
+    assert_eq!(
+        sent[0].validation_status(),
+        Some(&RestoreValidationStatus::Failed)
+    );
+    let message = sent[0].validation_status_message().unwrap();
+    assert!(
+        message.contains("item count: 2 items in the copy, 5 by"),
+        "{message}"
+    );
+    // And it is heard.
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let alerts = local_aws::take_notifications(&sqs, &inbox).await.unwrap();
+    let subject = alerts[0]["Subject"].as_str().unwrap();
+    assert_eq!(
+        subject,
+        format!("[ddb-guard] Restore test FAILED: {}", setup.source)
+    );
+}
+
+#[tokio::test]
+async fn a_job_not_made_by_restore_testing_is_left_alone() {
+    let setup = tables().await;
+    let described = restore_job("job-manual", &setup.source, &setup.copy, false);
+    let (put, seen) = verdicts();
+    let state = state(&[&described, &put], "").await;
+    let err = validate(&state, "job-manual").await.unwrap_err();
+    assert!(
+        err.contains("was not created by a restore testing plan"),
+        "{err}"
+    );
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "no verdict for someone else's job"
+    );
+}

@@ -1,0 +1,404 @@
+//! A drill: each table restored from its newest backup, recovery point or latest restorable time
+//! into a scratch table (a restore like any other, with the drill recorded in its options); once
+//! its finish is done, wherever that happens, the copy is checked, the result kept and told, and
+//! the scratch table deleted. The drill deletes only tables it made.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::aws_error::describe;
+use crate::restore::config::DrillSource;
+use crate::restore::drill::checks;
+use crate::restore::drill::report::DrillReport;
+use crate::restore::options::{DrillSpec, RestoreOptions};
+use crate::restore::provenance::DRILL_TAG;
+use crate::restore::request::{RestorePlan, RestoreSource};
+use crate::restore::service::{RestoreError, RestoreReport, RestoreService};
+use crate::restore::waiting::Relay;
+use crate::state::StateKey;
+
+/// Every scratch table's name carries this (inside the restore target marker's pattern), and only
+/// such tables may be deleted, in code and in IAM.
+pub const DRILL_MARKER: &str = "-restored-drill-";
+
+/// `<table>-restored-drill-<drill id>`, the table part cut so the name is always valid (at most 255
+/// characters).
+pub fn scratch_name(table: &str, drill_id: &str) -> String {
+    let suffix = format!("{DRILL_MARKER}{drill_id}");
+    let room = 255usize.saturating_sub(suffix.len());
+    let cut = table.get(..room.min(table.len())).unwrap_or(table);
+    format!("{cut}{suffix}")
+}
+
+/// What a drill request started, per table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DrillResponse {
+    pub drill_id: String,
+    pub tables: Vec<DrillStarted>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DrillStarted {
+    pub source_table: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scratch_table: Option<String>,
+    /// The drill's result when it finished within this invocation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<DrillReport>,
+    /// What happens next, when it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<String>,
+}
+
+impl RestoreService {
+    /// Starts a drill of each table (the configured ones unless named), from `source` (the
+    /// configured one unless named). A table that cannot be drilled is reported and alerted.
+    pub async fn drill(
+        &self,
+        tables: Option<Vec<String>>,
+        source: Option<DrillSource>,
+        request_id: &str,
+        deadline: Instant,
+        relay: Relay<'_>,
+    ) -> Result<DrillResponse, RestoreError> {
+        let settings = &self.settings.drill;
+        let tables = tables.unwrap_or_else(|| settings.tables.clone());
+        if tables.is_empty() {
+            return Err(RestoreError::Refused(
+                "no table to drill: set DRILL_TABLES (or SOURCE_TABLE), or name tables".into(),
+            ));
+        }
+        let source = source.unwrap_or(settings.source);
+        let now = Utc::now();
+        let short_id: String = request_id
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(8)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        // The request id, which Lambda's retries keep, so a retried drill carries on with the
+        // restores it started instead of starting more.
+        let drill_id = format!("{}-{short_id}", now.format("%Y%m%d"));
+        let mut response = DrillResponse {
+            drill_id: drill_id.clone(),
+            tables: Vec::new(),
+        };
+        for table in tables {
+            let spec = DrillSpec {
+                id: drill_id.clone(),
+                requested_at: now,
+            };
+            let started = match self
+                .drill_table(&table, source, spec, request_id, deadline, relay)
+                .await
+            {
+                Ok(started) => started,
+                Err(e) => {
+                    self.could_not_run(&table, &drill_id, now, &e.to_string())
+                        .await?
+                }
+            };
+            response.tables.push(started);
+        }
+        Ok(response)
+    }
+
+    async fn drill_table(
+        &self,
+        table: &str,
+        source: DrillSource,
+        spec: DrillSpec,
+        request_id: &str,
+        deadline: Instant,
+        relay: Relay<'_>,
+    ) -> Result<DrillStarted, RestoreError> {
+        let described = self
+            .describe(table)
+            .await?
+            .ok_or_else(|| RestoreError::Refused(format!("table {table} does not exist")))?;
+        let size = described.table_size_bytes().unwrap_or_default().max(0) as u64;
+        let cap = self.settings.drill.max_bytes;
+        if size > cap {
+            return Err(RestoreError::Refused(format!(
+                "{table} holds {:.1} GB, over DRILL_MAX_GB ({:.1} GB): a restore costs per GB",
+                size as f64 / 1e9,
+                cap as f64 / 1e9
+            )));
+        }
+        let from = match source {
+            DrillSource::Backup => RestoreSource::LatestBackup,
+            DrillSource::PointInTime => RestoreSource::LatestRestorable,
+            DrillSource::RecoveryPoint => {
+                let arn = described.table_arn().unwrap_or_default();
+                RestoreSource::RecoveryPoint(self.latest_recovery_point(arn).await?)
+            }
+        };
+        let scratch = scratch_name(table, &spec.id);
+        let plan = RestorePlan {
+            source_table: table.to_string(),
+            source: from,
+            target_table: Some(scratch.clone()),
+            idempotency_key: Some(format!("drill#{}#{table}", spec.id)),
+            options: RestoreOptions {
+                drill: Some(spec),
+                verify: true,
+                ..RestoreOptions::default()
+            },
+        };
+        let report = self
+            .restore(plan, request_id, deadline, relay.hand_over)
+            .await?;
+        Ok(DrillStarted {
+            source_table: table.to_string(),
+            scratch_table: Some(scratch),
+            next_step: report.drill.is_none().then(|| {
+                report.next_step.clone().unwrap_or_else(|| {
+                    "the restore is finished, checked and deleted by a new invocation".into()
+                })
+            }),
+            report: report.drill,
+        })
+    }
+
+    /// A drill that could not start is a failed drill: reported and alerted.
+    async fn could_not_run(
+        &self,
+        table: &str,
+        drill_id: &str,
+        requested_at: DateTime<Utc>,
+        why: &str,
+    ) -> Result<DrillStarted, RestoreError> {
+        let mut report = DrillReport {
+            drill_id: drill_id.to_string(),
+            kind: "drill",
+            source_table: table.to_string(),
+            scratch_table: None,
+            restored_from: None,
+            requested_at,
+            seconds_to_active: None,
+            seconds_to_checked: None,
+            target_minutes: self.settings.drill.target_minutes,
+            passed: false,
+            checks: vec![checks::Check {
+                name: "drill ran",
+                passed: false,
+                detail: why.to_string(),
+            }],
+            verification: None,
+            sample: None,
+            settings_differences: vec![],
+            scratch_table_deleted: false,
+            report_location: None,
+            alert_message_id: None,
+        };
+        self.keep_and_tell(&mut report)
+            .await
+            .map_err(RestoreError::Failed)?;
+        Ok(DrillStarted {
+            source_table: table.to_string(),
+            scratch_table: None,
+            report: Some(report),
+            next_step: None,
+        })
+    }
+
+    /// Once a drill's restore is finished and counted: checks it, keeps and tells the result, and
+    /// deletes the scratch table.
+    pub(crate) async fn complete_drill(
+        &self,
+        report: &RestoreReport,
+        spec: &DrillSpec,
+    ) -> Result<DrillReport, RestoreError> {
+        let settings = &self.settings.drill;
+        let (source_name, scratch) = (&report.source_table, &report.target_table);
+        let active_at = self.noted_active(scratch).await?;
+        let source = self.describe(source_name).await?;
+        let copy = self.describe(scratch).await?;
+        let mut found = Vec::new();
+        let mut sample = None;
+        match (&source, &copy) {
+            (Some(source), Some(copy)) => {
+                found.push(checks::status(copy));
+                found.push(checks::keys_and_indexes(source, copy));
+                let s = self.sample(source, copy, settings.sample_size).await?;
+                found.push(checks::sample(&s));
+                sample = Some(s);
+            }
+            _ => found.push(checks::Check {
+                name: "tables",
+                passed: false,
+                detail: format!("{source_name} or {scratch} could not be described"),
+            }),
+        }
+        let left_off: Vec<String> = (report.settings_left_off.iter())
+            .map(|l| l.setting.clone())
+            .collect();
+        found.push(checks::settings(&report.settings_not_reapplied, &left_off));
+        if let Some(verification) = &report.verification {
+            found.push(checks::item_count(
+                verification,
+                settings.count_tolerance_percent,
+            ));
+        }
+        // Whole seconds, rounded up: a restore is never reported faster than it was.
+        let millis = (active_at - spec.requested_at).num_milliseconds();
+        let seconds_to_active = (millis + 999).div_euclid(1000);
+        found.push(checks::restore_time(
+            seconds_to_active,
+            settings.target_minutes,
+        ));
+        let deleted = self.delete_scratch(scratch).await;
+        let mut drill = DrillReport {
+            drill_id: spec.id.clone(),
+            kind: "drill",
+            source_table: source_name.clone(),
+            scratch_table: Some(scratch.clone()),
+            restored_from: report.restored_from.clone(),
+            requested_at: spec.requested_at,
+            seconds_to_active: Some(seconds_to_active),
+            seconds_to_checked: Some((Utc::now() - spec.requested_at).num_seconds()),
+            target_minutes: settings.target_minutes,
+            passed: found.iter().all(|c| c.passed) && deleted.is_ok(),
+            checks: found,
+            verification: report.verification.clone(),
+            sample,
+            settings_differences: report.settings_differences.clone(),
+            scratch_table_deleted: deleted.is_ok(),
+            report_location: None,
+            alert_message_id: None,
+        };
+        if let Err(e) = deleted {
+            drill.checks.push(checks::Check {
+                name: "cleanup",
+                passed: false,
+                detail: e.to_string(),
+            });
+        }
+        self.keep_and_tell(&mut drill)
+            .await
+            .map_err(RestoreError::Failed)?;
+        Ok(drill)
+    }
+
+    /// The first time a finish found the drill's table `ACTIVE` (recorded once, so a finish handed
+    /// on does not move it).
+    pub(crate) async fn noted_active(&self, scratch: &str) -> Result<DateTime<Utc>, RestoreError> {
+        let now = Utc::now();
+        let Some(state) = self.state() else {
+            return Ok(now);
+        };
+        let key = StateKey::new(format!("restore#{scratch}"), "active");
+        let expires = now + chrono::Duration::days(90);
+        let failed = |e: crate::state::StateError| RestoreError::Failed(e.to_string());
+        if state
+            .create(&key, &json!({"at": now}), expires, now)
+            .await
+            .map_err(failed)?
+        {
+            return Ok(now);
+        }
+        let record = state.get(&key, now).await.map_err(failed)?;
+        Ok(record
+            .and_then(|r| serde_json::from_value(r.body["at"].clone()).ok())
+            .unwrap_or(now))
+    }
+
+    /// Deletes a scratch table, only when a drill made it: named with the drill marker, tagged by
+    /// the drill, and recorded as a drill's restore in the state table. Anything else is refused
+    /// and left untouched.
+    pub async fn delete_scratch(&self, table: &str) -> Result<(), RestoreError> {
+        let refuse = |why: String| {
+            Err(RestoreError::Refused(format!(
+                "{table} is not a drill's scratch table ({why}): it is left alone"
+            )))
+        };
+        if !table.contains(DRILL_MARKER) {
+            return refuse(format!("its name lacks {DRILL_MARKER:?}"));
+        }
+        let recorded = self.started_here(table).await?;
+        if recorded.is_none_or(|r| r.options.drill.is_none()) {
+            return refuse("no drill recorded restoring it".into());
+        }
+        let Some(described) = self.describe(table).await? else {
+            return Ok(()); // already gone
+        };
+        let arn = described.table_arn().unwrap_or_default();
+        let tags = (self
+            .dynamodb
+            .list_tags_of_resource()
+            .resource_arn(arn)
+            .send())
+        .await
+        .map_err(|e| {
+            RestoreError::Failed(format!("ListTagsOfResource {table}: {}", describe(&e)))
+        })?;
+        if !tags.tags().iter().any(|t| t.key() == DRILL_TAG) {
+            return refuse(format!("it has no {DRILL_TAG} tag"));
+        }
+        (self.dynamodb.delete_table().table_name(table).send())
+            .await
+            .map_err(|e| RestoreError::Failed(format!("DeleteTable {table}: {}", describe(&e))))?;
+        tracing::info!(%table, "scratch table deleted");
+        Ok(())
+    }
+
+    /// The newest completed recovery point of the table in the stack's vault.
+    async fn latest_recovery_point(&self, table_arn: &str) -> Result<String, RestoreError> {
+        let vault = self.settings.backup_vault_name.as_deref().ok_or_else(|| {
+            RestoreError::Refused("a drill from a recovery point needs BACKUP_VAULT_NAME".into())
+        })?;
+        let mut newest: Option<(i64, String)> = None;
+        let mut next = None;
+        loop {
+            let page = self
+                .backup
+                .list_recovery_points_by_backup_vault()
+                .backup_vault_name(vault)
+                .by_resource_arn(table_arn)
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| {
+                    RestoreError::Failed(format!(
+                        "ListRecoveryPointsByBackupVault: {}",
+                        describe(&e)
+                    ))
+                })?;
+            for point in page.recovery_points() {
+                let completed = point.status().is_some_and(|s| s.as_str() == "COMPLETED");
+                let created = point.creation_date().map_or(0, |d| d.secs());
+                if let (true, Some(arn)) = (completed, point.recovery_point_arn())
+                    && newest.as_ref().is_none_or(|(at, _)| created > *at)
+                {
+                    newest = Some((created, arn.to_string()));
+                }
+            }
+            match page.next_token {
+                Some(token) => next = Some(token),
+                None => break,
+            }
+        }
+        newest.map(|(_, arn)| arn).ok_or_else(|| {
+            RestoreError::Refused(format!(
+                "no completed recovery point of {table_arn} in {vault}"
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table_selection::check_table_name;
+
+    #[test]
+    fn scratch_tables_are_valid_names_that_carry_the_drill_marker() {
+        let name = scratch_name("orders", "20261129-ab12cd34");
+        assert_eq!(name, "orders-restored-drill-20261129-ab12cd34");
+        let long = scratch_name(&"t".repeat(255), "20261129-ab12cd34");
+        assert_eq!(long.len(), 255);
+        assert!(long.contains(DRILL_MARKER) && check_table_name(&long).is_ok());
+    }
+}
