@@ -211,6 +211,24 @@ async fn drills_restore_check_report_tell_and_clean_up() {
     assert!(refused.contains("no drill recorded"), "{refused}");
     assert!(drills.exists(&drills.table).await && drills.exists(&lookalike).await);
 
+    // A drill that cannot run is a failed drill: reported and heard.
+    let missing = unique_name("gone");
+    let request = json!({"action": "drill", "tables": [missing]});
+    let response = drills.invoke(&function, request).unwrap();
+    let not_run = report(&response);
+    assert_eq!(not_run["passed"], false);
+    let ran = check(not_run, "drill ran");
+    assert!(
+        ran["detail"].as_str().unwrap().contains("does not exist"),
+        "{ran}"
+    );
+    let alerts = drills.alerts().await;
+    let subject = alerts[0]["Subject"].as_str().unwrap();
+    assert_eq!(
+        subject,
+        format!("[ddb-guard] Restore drill FAILED: {missing}")
+    );
+
     // A restore slower than its target fails the drill, and that is heard.
     let strict = drills.function("0");
     let response = strict.response("drill.json");
