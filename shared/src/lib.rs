@@ -17,6 +17,7 @@ pub mod backup_name;
 pub mod deadline;
 pub mod env;
 pub mod function_error;
+pub mod metrics;
 pub mod request;
 pub mod retry;
 pub mod self_invoke;

@@ -7,6 +7,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use serde::Serialize;
 
 use crate::aws_error::describe;
+use crate::metrics;
 
 /// SNS subjects must be ASCII, one line, under 100 characters.
 pub const MAX_SUBJECT: usize = 99;
@@ -39,7 +40,7 @@ pub fn subject(text: &str) -> String {
     clean
 }
 
-/// Publishes `alert` to `topic_arn`; returns the message id.
+/// Publishes `alert` to `topic_arn` (and counts it in `AlertsPublished`); returns the message id.
 pub async fn publish(
     sns: &aws_sdk_sns::Client,
     topic_arn: &str,
@@ -66,6 +67,7 @@ pub async fn publish(
         .send()
         .await
         .map_err(|e| describe(&e))?;
+    metrics::emit(&metrics::ALERTS, &[&metrics::function_name()], &[1.0]);
     Ok(out.message_id.unwrap_or_default())
 }
 

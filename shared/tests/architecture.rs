@@ -10,7 +10,12 @@ use std::path::{Path, PathBuf};
 
 const WINGS: [&str; 4] = ["alert", "backup", "load", "restore"];
 /// The load wing's layers, lowest first: each may use only those before it (and itself).
-const LOAD_LAYERS: [&[&str]; 4] = [&["read"], &["write"], &["file", "report"], &["plan"]];
+const LOAD_LAYERS: [&[&str]; 4] = [
+    &["read"],
+    &["write"],
+    &["file", "report", "progress"],
+    &["plan"],
+];
 /// The wing's own configuration reads the environment for every layer, so it may use them all.
 const LOAD_TOP: [&str; 1] = ["config"];
 const MAX_LINES: usize = 500;

@@ -53,6 +53,7 @@ pub async fn function_handler(
         .run(request, &context.request_id, deadline, &hand_over)
         .await
         .inspect_err(|e| tracing::error!(error = %e, "request refused"))?;
+    report.emit_metrics();
     if report.failures().next().is_some() {
         return Err(FunctionError::Failed(BackupFailures(Box::new(report))));
     }

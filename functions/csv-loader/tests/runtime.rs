@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use local_aws::{LocalAws, LocalFunction, workspace_root};
+use shared::metrics;
 
 const BUCKET: &str = "ddb-guard-demo";
 const TABLE: &str = "order_transaction-demo";
@@ -33,6 +34,7 @@ async fn events_run_through_the_lambda_runtime() {
             ("BUCKET_NAME", BUCKET),
             ("DEFAULT_OBJECT_KEY", "incoming/order_data.csv"),
             ("COLUMN_TYPES", "customer_id:N,amount:N"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "ddb-guard-csv-loader"),
         ],
     );
 
@@ -51,6 +53,19 @@ async fn events_run_through_the_lambda_runtime() {
         local_aws::scan_all(&dynamodb, TABLE).await.unwrap().len(),
         40
     );
+
+    // The load's metrics: one raw record for the file, per function and table, as its summary says.
+    let loads = metrics::of_family(&metrics::LOAD, &function.metric_records()).unwrap();
+    assert_eq!(loads.len(), 1, "{loads:?}");
+    let (dimensions, values) = &loads[0];
+    assert_eq!(dimensions, &["ddb-guard-csv-loader", TABLE]);
+    // rows read, written, rejected, failed, duplicates; rows per second; rejected percent.
+    assert_eq!(&values[..5], &[40.0, 40.0, 0.0, 0.0, 0.0]);
+    assert!(values[5] > 0.0 && values[6] == 0.0, "{values:?}");
+    // Never nested in a log record: every record with metrics is a top-level EMF line.
+    let nested = (function.stdout_records().into_iter())
+        .filter(|r| r.get("_aws").is_none() && r.to_string().contains("CloudWatchMetrics"));
+    assert_eq!(nested.count(), 0);
 
     let console = function.response("console-test.json");
     assert_eq!(console["files"][0]["key"], "incoming/order_data.csv");

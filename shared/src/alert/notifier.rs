@@ -19,6 +19,7 @@ use crate::alert::request::NotifierRequest;
 use crate::alert::watchdog::{TableWatch, watchdog_alert};
 use crate::aws_error::describe;
 use crate::function_error::ErrorType;
+use crate::metrics;
 use crate::retry::{Backoff, Retry};
 use crate::state::{StateKey, StateStore};
 use crate::table_selection::select_tables;
@@ -289,6 +290,7 @@ impl Notifier {
         let mut watched = Vec::new();
         for table in &tables {
             let watch = self.watch_table(table, now).await;
+            emit_watch_metrics(&watch, now);
             tracing::info!(table = %table, problems = watch.problems().len(), "watchdog checked");
             watched.push(watch);
         }
@@ -329,5 +331,18 @@ impl Notifier {
             topic: self.settings.topic_arn.clone(),
             reason,
         }
+    }
+}
+
+/// The newest backup's age per source and point-in-time recovery, per table.
+fn emit_watch_metrics(watch: &TableWatch, now: chrono::DateTime<Utc>) {
+    let function = metrics::function_name();
+    let figures = watch.figures(now);
+    for (source, age) in &figures.backup_age_hours {
+        let dimensions = [function.as_str(), &watch.table, source];
+        metrics::emit(&metrics::BACKUP_AGE, &dimensions, &[*age]);
+    }
+    if let Some((lag, disabled)) = figures.pitr {
+        metrics::emit(&metrics::PITR, &[&function, &watch.table], &[lag, disabled]);
     }
 }

@@ -132,7 +132,53 @@ pub struct TableWatch {
     pub pitr: Option<Checked<Pitr>>,
 }
 
+/// A table's metric values from one watchdog run (`metrics::BACKUP_AGE` per source, `metrics::PITR`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchFigures {
+    /// Per source (its name): the newest backup's age in hours.
+    pub backup_age_hours: Vec<(&'static str, f64)>,
+    /// Point-in-time recovery: `(lag minutes, disabled 0/1)`.
+    pub pitr: Option<(f64, f64)>,
+}
+
+impl BackupSource {
+    /// The `Source` dimension's value.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackupSource::Any => "any",
+            BackupSource::Native => "native",
+            BackupSource::OnDemand => "on-demand",
+            BackupSource::Plan => "plan",
+        }
+    }
+}
+
 impl TableWatch {
+    /// What this run measured, for metrics: checks that could not be done, and sources with no
+    /// backup at all, have no value (the alert names them).
+    pub fn figures(&self, now: DateTime<Utc>) -> WatchFigures {
+        let hours = |newest: &DateTime<Utc>| (now - *newest).num_seconds() as f64 / 3600.0;
+        let backup_age_hours = (self.sources.iter())
+            .filter_map(|s| match &s.result {
+                Checked::Done(Freshness::Fresh { newest } | Freshness::Stale { newest, .. }) => {
+                    Some((s.source.name(), hours(newest)))
+                }
+                _ => None,
+            })
+            .collect();
+        let pitr = match &self.pitr {
+            Some(Checked::Done(Pitr::Current { lag_minutes } | Pitr::Lagging { lag_minutes })) => {
+                Some((*lag_minutes as f64, 0.0))
+            }
+            Some(Checked::Done(Pitr::Disabled)) => Some((0.0, 1.0)),
+            _ => None,
+        };
+        WatchFigures {
+            backup_age_hours,
+            pitr,
+        }
+    }
+
     /// A table that could not be looked at at all (deleted, access denied): every check says why.
     pub fn unchecked(table: &str, sources: &[BackupSource], pitr: bool, why: &str) -> TableWatch {
         fn unchecked<T>(why: &str) -> Checked<T> {

@@ -2,6 +2,7 @@
 //! toolkit's own native backups.
 
 pub mod config;
+pub mod metrics;
 pub mod request;
 pub mod retention;
 pub mod service;

@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::aws_error::describe;
+use crate::load::progress::{Progress, emit_load_metrics, log_summary};
 use crate::load::read::columns::{BlankCells, ColumnTypes};
 use crate::load::read::keys::{KeyAttribute, KeyKind, KeySchema};
 use crate::load::read::row::{HeaderError, RowSchema};
-use crate::load::read::source::{ResumePoint, RowReader, SourceError, open_object};
+use crate::load::read::source::{Compression, ResumePoint, RowReader, SourceError, open_object};
 use crate::load::report::{RejectsReport, report_key};
 use crate::load::write::batch::{BatchBuilder, PendingItem};
 use crate::load::write::writer::{BatchWriter, WriteSettings};
@@ -340,6 +341,11 @@ impl Loader {
         let mut paused = None;
         let mut read_error = None;
         let mut last_line = opened.line.saturating_sub(1);
+        let mut progress = Progress::new(Instant::now(), base_offset);
+        // Gzip positions count decompressed bytes: not comparable with the stored size.
+        let size = opened
+            .size
+            .filter(|_| opened.compression == Compression::None);
 
         while let Some(schema) = &schema {
             let line = match reader.read(&mut record).await {
@@ -374,6 +380,18 @@ impl Loader {
                         }
                     }
                 }
+            }
+            if seg.rows_read % ROWS_BETWEEN_DEADLINE_CHECKS == 0 && progress.due(Instant::now()) {
+                progress.say(
+                    Instant::now(),
+                    &self.table.name,
+                    &key,
+                    before.rows_read + seg.rows_read,
+                    seg.rows_read,
+                    base_offset + reader.bytes_read(),
+                    size,
+                    writer.in_flight(),
+                );
             }
             if seg.rows_read % ROWS_BETWEEN_DEADLINE_CHECKS == 0 && Instant::now() >= pause_at {
                 paused = Some(ResumePoint {
@@ -414,6 +432,7 @@ impl Loader {
             complete: paused.is_none() && read_error.is_none() && outcome.fatal.is_none(),
         };
         log_summary(&summary);
+        emit_load_metrics(&self.table.name, &seg, summary.elapsed_ms);
 
         if let Some(reason) = read_error {
             return Err(FileError::Read {
@@ -455,22 +474,4 @@ impl Loader {
             None => LoadResult::Done(summary),
         })
     }
-}
-
-fn log_summary(s: &FileSummary) {
-    tracing::info!(
-        bucket = %s.bucket,
-        key = %s.key,
-        range = s.range,
-        rows_read = s.counts.rows_read,
-        items_written = s.counts.items_written,
-        rows_rejected = s.counts.rows_rejected,
-        duplicates_collapsed = s.counts.duplicates_collapsed,
-        items_failed = s.counts.items_failed,
-        report = %s.report,
-        elapsed_ms = s.elapsed_ms,
-        segment = s.segment,
-        complete = s.complete,
-        "csv load summary"
-    );
 }

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod file;
 pub mod plan;
+pub mod progress;
 pub mod read;
 pub mod report;
 pub mod write;

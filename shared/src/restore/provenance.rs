@@ -37,6 +37,8 @@ pub struct Started {
     pub from: String,
     /// As the restore request asked (defaults for a record written before options were kept).
     pub options: RestoreOptions,
+    /// When the restore was asked for.
+    pub started: Option<chrono::DateTime<Utc>>,
 }
 
 /// The target a request restores into, and whether an earlier attempt of it chose it.
@@ -134,6 +136,7 @@ impl RestoreService {
                 source: text("source"),
                 from: text("from"),
                 options: serde_json::from_value(r.body["options"].clone()).unwrap_or_default(),
+                started: serde_json::from_value(r.body["started"].clone()).ok(),
             }
         }))
     }

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use crate::aws_error::describe;
 use crate::function_error::ErrorType;
+use crate::metrics;
 use crate::restore::config::RestoreSettings;
 use crate::restore::drill::report::DrillReport;
 use crate::restore::options::RestoreOptions;
@@ -306,6 +307,7 @@ impl RestoreService {
             verification = ?report.verification,
             "restore finished"
         );
+        self.emit_restore_metric(report).await;
         // A drill settles its own outcome: checked, reported, told and deleted, failures included.
         if let Some(spec) = &options.drill
             && report.verification.is_some()
@@ -317,6 +319,23 @@ impl RestoreService {
             Ok(())
         } else {
             Err(RestoreError::SettingsNotRestored(Box::new(report.clone())))
+        }
+    }
+
+    /// The restore's duration, from its request to this finish (`metrics::RESTORE`).
+    async fn emit_restore_metric(&self, report: &RestoreReport) {
+        if report.verification.is_none() && report.next_step.is_some() {
+            return; // still counting: the invocation that finishes says it
+        }
+        let started = self.started_here(&report.target_table).await.ok().flatten();
+        if let Some(started) = started.and_then(|s| s.started) {
+            let seconds = (Utc::now() - started).num_milliseconds() as f64 / 1000.0;
+            let dimensions = [metrics::function_name(), report.source_table.clone()];
+            metrics::emit(
+                &metrics::RESTORE,
+                &[&dimensions[0], &dimensions[1]],
+                &[seconds],
+            );
         }
     }
 

@@ -22,6 +22,8 @@ impl Drop for Running {
 
 pub struct LocalFunction {
     port: u16,
+    /// What the function's processes wrote on stdout: its log records and metric records.
+    stdout: tempfile::NamedTempFile,
     // Dropped function processes first, then the runtime API they poll.
     _processes: Vec<Running>,
     _watch: Running,
@@ -88,7 +90,11 @@ impl LocalFunction {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        let stdout = tempfile::NamedTempFile::new().expect("a file for the function's stdout");
         let start_instance = || {
+            // Appending, so several instances' lines never overwrite each other.
+            let out = (std::fs::OpenOptions::new().append(true).open(stdout.path()))
+                .expect("the function's stdout file");
             Running(
                 Command::new(binary)
                     .envs(aws.env())
@@ -101,17 +107,33 @@ impl LocalFunction {
                     .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
                     .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
                     .envs(env.iter().copied())
-                    .stdout(Stdio::null())
+                    .stdout(out)
                     .stderr(Stdio::null())
                     .spawn()
                     .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display())),
             )
         };
+        let processes = (0..instances.max(1)).map(|_| start_instance()).collect();
         LocalFunction {
             port,
-            _processes: (0..instances.max(1)).map(|_| start_instance()).collect(),
+            stdout,
+            _processes: processes,
             _watch: watch,
         }
+    }
+
+    /// Every JSON line the function wrote on stdout so far (log records and metric records).
+    pub fn stdout_records(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.stdout.path()).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+
+    /// The embedded-metric-format records the function wrote: raw top-level lines with `_aws`.
+    pub fn metric_records(&self) -> Vec<Value> {
+        let records = self.stdout_records().into_iter();
+        records.filter(|r| r.get("_aws").is_some()).collect()
     }
 
     /// `cargo lambda invoke --data-file events/<event>`.

@@ -42,6 +42,8 @@ pub struct OpenedObject {
     pub offset: u64,
     /// The line `reader`'s first byte is on, from 1.
     pub line: u64,
+    /// The object's size as stored (compressed, for gzip), when S3 said.
+    pub size: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +84,7 @@ pub async fn open_object(
         return Ok(OpenedObject {
             reader: Box::pin(tokio::io::empty()),
             etag: point.etag.clone(),
+            size: None,
             compression: point.compression,
             offset: point.offset,
             line: point.line,
@@ -120,6 +123,11 @@ pub async fn open_object(
         }
     })?;
     let etag = output.e_tag().map(str::to_string);
+    // A ranged read says the whole size after the slash (`bytes 0-99/1234`).
+    let size = (output.content_range())
+        .and_then(|r| r.rsplit('/').next())
+        .and_then(|total| total.parse().ok())
+        .or(output.content_length().and_then(|l| u64::try_from(l).ok()));
     let raw: ByteReader = Box::pin(output.body.into_async_read());
     let unreadable = |reason: String| SourceError::Unreadable {
         bucket: bucket.to_string(),
@@ -156,6 +164,7 @@ pub async fn open_object(
             compression,
             offset,
             line: 1,
+            size,
         });
     };
 
@@ -182,6 +191,7 @@ pub async fn open_object(
         compression: point.compression,
         offset: point.offset,
         line: point.line,
+        size,
     })
 }
 

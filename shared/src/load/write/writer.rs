@@ -108,6 +108,16 @@ impl BatchWriter {
         }
     }
 
+    /// Batches being written now.
+    pub fn in_flight(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Items written so far.
+    pub fn written(&self) -> u64 {
+        self.outcome.written
+    }
+
     /// Set once an unrecoverable error was seen; the caller should stop reading.
     pub fn fatal(&self) -> Option<&str> {
         self.outcome.fatal.as_deref()

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::aws_error::describe;
+use crate::metrics::{DRILL, emit, function_name};
 use crate::restore::drill::checks::{Check, duration};
 use crate::restore::drill::sample::SampleReport;
 use crate::restore::parity::Difference;
@@ -120,6 +121,21 @@ pub fn drill_alert(subject_prefix: &str, report: &DrillReport) -> Alert {
     }
 }
 
+/// The drill's verdict per table: its restore time, whether it failed, and whether the restore was
+/// over its target.
+fn emit_drill_metrics(report: &DrillReport) {
+    let over_target = (report.checks.iter()).any(|c| c.name == "restore time" && !c.passed);
+    emit(
+        &DRILL,
+        &[&function_name(), &report.source_table],
+        &[
+            report.seconds_to_active.unwrap_or_default() as f64,
+            f64::from(!report.passed as u8),
+            f64::from(over_target as u8),
+        ],
+    );
+}
+
 impl RestoreService {
     /// Writes the report to the drills prefix (when a bucket is configured) and alerts when it
     /// failed or passing drills are heard too. A report or alert that cannot be sent is logged and
@@ -161,6 +177,7 @@ impl RestoreService {
                 None => {}
             }
         }
+        emit_drill_metrics(report);
         tracing::info!(
             drill = %report.drill_id,
             table = %report.source_table,
