@@ -105,7 +105,7 @@ def lambda_function(binary, endpoint, env):
             "AWS_ACCESS_KEY_ID": "demo",
             "AWS_SECRET_ACCESS_KEY": "demo",
             "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{port}/.rt",
-            "AWS_LAMBDA_FUNCTION_NAME": "_",
+            "AWS_LAMBDA_FUNCTION_NAME": f"ddb-guard-demo-{binary}",
             "AWS_LAMBDA_FUNCTION_VERSION": "1",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
             "AWS_LAMBDA_LOG_FORMAT": "JSON",
@@ -127,6 +127,20 @@ def invoke(port, event_file):
     if result.returncode != 0:
         sys.exit(f"invoke failed:\n{result.stdout}{result.stderr}")
     return json.loads(result.stdout)
+
+
+def print_metric_lines(lines):
+    """The function's metric records (CloudWatch embedded metric format), as CloudWatch reads them."""
+    def is_metric(line):
+        try:
+            return "_aws" in json.loads(line)
+        except ValueError:
+            return False
+
+    metrics = [line.strip() for line in lines if is_metric(line)]
+    print("metric lines:", *metrics, sep="\n  ")
+    if not metrics:
+        sys.exit("the function wrote no metric line")
 
 
 def demo_csv_loader(endpoint):
@@ -153,8 +167,10 @@ def demo_csv_loader(endpoint):
         response = invoke(port, "s3-put-order-data.json")
         print(json.dumps(response, indent=2, ensure_ascii=False))
         logs.seek(0)
-        summaries = [line.strip() for line in logs if "csv load summary" in line]
+        lines = logs.readlines()
+        summaries = [line.strip() for line in lines if "csv load summary" in line]
         print("logged:", *summaries, sep="\n  ")
+        print_metric_lines(lines)
 
     step("csv-loader: a few items as DynamoDB holds them (note amount and customer_id are N)")
     for key in [("3801", "23"), ("3802", "38"), ("3804", "26")]:
@@ -173,9 +189,11 @@ def demo_csv_loader(endpoint):
 def demo_backup_trigger(endpoint):
     dynamodb = client("dynamodb", endpoint)
     env = {"TABLE_NAMES": TABLE, "RETENTION_DAYS": "35", "KEEP_LAST": "3", "BACKUP_OWNER": "demo"}
-    with lambda_function("backup-trigger", endpoint, env) as (port, _):
+    with lambda_function("backup-trigger", endpoint, env) as (port, logs):
         step("backup-trigger: back up now (a console test with {}), through the Lambda runtime")
         response = invoke(port, "console-test.json")
+        logs.seek(0)
+        print_metric_lines(logs.readlines())
     print(json.dumps(response, indent=2))
     step(f"backup-trigger: the backups of {TABLE}")
     for backup in dynamodb.list_backups(TableName=TABLE)["BackupSummaries"]:

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use local_aws::{LocalAws, LocalFunction};
+use shared::metrics;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_become_alerts_through_the_lambda_runtime() {
@@ -25,6 +26,7 @@ async fn events_become_alerts_through_the_lambda_runtime() {
             ("TOPIC_ARN", topic.as_str()),
             ("WATCH_TABLE_NAMES", "order_transaction-demo"),
             ("WATCH_AWS_BACKUP", "false"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "ddb-guard-backup-notifier"),
         ],
     );
 
@@ -53,6 +55,22 @@ async fn events_become_alerts_through_the_lambda_runtime() {
             "[ddb-guard] MISSING BACKUP: table order_transaction-demo needs attention",
             "[ddb-guard] TEST alert: checking the wiring",
         ]
+    );
+
+    // Each alert published is counted; a table with no backup has no age to give (its alert says
+    // so instead).
+    let records = function.metric_records();
+    let alerts = metrics::of_family(&metrics::ALERTS, &records).unwrap();
+    assert_eq!(alerts.len(), 3);
+    assert!(
+        alerts
+            .iter()
+            .all(|(d, v)| d == &["ddb-guard-backup-notifier"] && v == &[1.0])
+    );
+    assert!(
+        metrics::of_family(&metrics::BACKUP_AGE, &records)
+            .unwrap()
+            .is_empty()
     );
 
     let refused = function.error("bad-request.json");

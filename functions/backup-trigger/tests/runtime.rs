@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use local_aws::{LocalAws, LocalFunction};
+use shared::metrics;
 
 const TABLE: &str = "order_transaction-demo";
 
@@ -23,6 +24,7 @@ async fn the_three_trigger_shapes_run_through_the_lambda_runtime() {
             ("TABLE_NAMES", "customers-demo"),
             ("KEEP_LAST", "5"),
             ("BACKUP_OWNER", "demo"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "ddb-guard-backup-trigger"),
         ],
     );
 
@@ -66,6 +68,21 @@ async fn the_three_trigger_shapes_run_through_the_lambda_runtime() {
     names.sort();
     assert_eq!(names.len(), 4, "{names:?}");
     assert!(names.contains(&"customers-demo.ddb-guard-demo.20261125T050000Z"));
+
+    // One metric record per table and run: a backup taken, none failed or deleted.
+    let records = metrics::of_family(&metrics::BACKUP, &function.metric_records()).unwrap();
+    let tables: Vec<&str> = records.iter().map(|(d, _)| d[1].as_str()).collect();
+    assert_eq!(
+        tables,
+        ["customers-demo", "customers-demo", TABLE, "customers-demo"]
+    );
+    for (dimensions, values) in &records {
+        assert_eq!(
+            (dimensions[0].as_str(), dimensions[2].as_str()),
+            ("ddb-guard-backup-trigger", "dynamodb")
+        );
+        assert_eq!(values, &[1.0, 0.0, 0.0]);
+    }
 
     let refused = function.error("bad-request.json");
     assert!(

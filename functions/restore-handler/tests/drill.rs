@@ -6,6 +6,7 @@ use std::path::Path;
 use aws_sdk_dynamodb::types::{AttributeValue, PointInTimeRecoverySpecification};
 use local_aws::{LocalAws, LocalFunction, unique_name};
 use serde_json::{Value, json};
+use shared::metrics;
 
 struct Drills {
     table: String,
@@ -93,6 +94,7 @@ impl Drills {
                 ("DRILL_BUCKET", self.bucket.as_str()),
                 ("ALERT_TOPIC_ARN", self.topic.as_str()),
                 ("DRILL_TARGET_MINUTES", target_minutes),
+                ("AWS_LAMBDA_FUNCTION_NAME", "ddb-guard-restore-handler"),
             ],
         )
     }
@@ -248,4 +250,33 @@ async fn drills_restore_check_report_tell_and_clean_up() {
         "{body}"
     );
     assert!(!drills.exists(late["scratch_table"].as_str().unwrap()).await);
+
+    // Each drill's verdict as metrics: seconds to ACTIVE, failed, over target.
+    let verdicts = |f: &LocalFunction| -> Vec<Vec<f64>> {
+        let records = metrics::of_family(&metrics::DRILL, &f.metric_records()).unwrap();
+        records.into_iter().map(|(_, values)| values).collect()
+    };
+    let passed = verdicts(&function);
+    assert_eq!(
+        passed.len(),
+        3,
+        "backup, point in time, and the one that could not run"
+    );
+    assert!(
+        passed[0][0] >= 1.0 && passed[0][1..] == [0.0, 0.0],
+        "{passed:?}"
+    );
+    assert_eq!(
+        passed[2][1..],
+        [1.0, 0.0],
+        "could not run: failed, not over target"
+    );
+    let late = verdicts(&strict);
+    assert!(late[0][1..] == [1.0, 1.0], "{late:?}");
+    let restores = metrics::of_family(&metrics::RESTORE, &function.metric_records()).unwrap();
+    assert_eq!(restores.len(), 2);
+    assert_eq!(
+        restores[0].0,
+        ["ddb-guard-restore-handler", drills.table.as_str()]
+    );
 }

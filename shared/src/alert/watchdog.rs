@@ -295,6 +295,41 @@ pub fn watchdog_alert(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_watch_gives_each_sources_age_and_point_in_time_recovery_as_figures() {
+        let now = Utc::now();
+        let watch = TableWatch {
+            table: "orders".into(),
+            sources: vec![
+                SourceWatch {
+                    source: BackupSource::Native,
+                    result: Checked::Done(Freshness::Fresh {
+                        newest: now - Duration::minutes(90),
+                    }),
+                },
+                SourceWatch {
+                    source: BackupSource::Plan,
+                    result: Checked::Done(Freshness::Missing),
+                },
+                SourceWatch {
+                    source: BackupSource::OnDemand,
+                    result: Checked::Unchecked {
+                        unchecked: "denied".into(),
+                    },
+                },
+            ],
+            pitr: Some(Checked::Done(Pitr::Lagging { lag_minutes: 42 })),
+        };
+        let figures = watch.figures(now);
+        assert_eq!(figures.backup_age_hours, [("native", 1.5)]);
+        assert_eq!(figures.pitr, Some((42.0, 0.0)));
+        let off = TableWatch {
+            pitr: Some(Checked::Done(Pitr::Disabled)),
+            ..watch
+        };
+        assert_eq!(off.figures(now).pitr, Some((0.0, 1.0)));
+    }
     use chrono::TimeZone;
 
     fn now() -> DateTime<Utc> {
