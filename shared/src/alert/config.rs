@@ -38,6 +38,8 @@ pub struct NotifierSettings {
     pub max_pitr_lag: Option<Duration>,
     /// Where alerts already published are remembered, so a retried event does not repeat one.
     pub state_table: Option<String>,
+    /// The watchdog alerts on what its metrics measure too (off where alarms page for it).
+    pub alert_measured: bool,
 }
 
 fn default_subject_prefix() -> String {
@@ -99,6 +101,10 @@ pub struct NotifierEnv {
     pub backup_plan_id: String,
     #[serde(default)]
     pub watch_pitr: bool,
+    /// Alert on what the watchdog's metrics measure (stale backups, point-in-time recovery lagging
+    /// or disabled). The template turns it off: its alarms on those metrics page instead.
+    #[serde(default = "default_true")]
+    pub alert_measured: bool,
     #[serde(default = "default_max_pitr_lag_minutes")]
     pub max_pitr_lag_minutes: f64,
     #[serde(default)]
@@ -216,6 +222,7 @@ impl NotifierEnv {
             ownership,
             vault,
             plan_id,
+            alert_measured: self.alert_measured,
             max_pitr_lag: self
                 .watch_pitr
                 .then(|| Duration::seconds((self.max_pitr_lag_minutes * 60.0) as i64)),

@@ -291,7 +291,9 @@ impl Notifier {
         for table in &tables {
             let watch = self.watch_table(table, now).await;
             emit_watch_metrics(&watch, now);
-            tracing::info!(table = %table, problems = watch.problems().len(), "watchdog checked");
+            // Names what is wrong per table, also when alarms page for it instead of this alert.
+            let problems = watch.problems();
+            tracing::info!(table = %table, problems = problems.len(), ?problems, "watchdog checked");
             watched.push(watch);
         }
         let mut response = NotifierResponse::default();
@@ -300,6 +302,7 @@ impl Notifier {
             &watched,
             not_selected.as_deref(),
             self.settings.max_backup_age,
+            !self.settings.alert_measured,
         );
         if let Some(alert) = alert {
             response.published.push(self.publish(&alert).await?);

@@ -201,10 +201,18 @@ impl TableWatch {
 
     /// What is wrong with this table, one line each; empty when all is well.
     pub fn problems(&self) -> Vec<String> {
+        self.problems_but(false)
+    }
+
+    /// The problems, leaving out those the metrics measure (a stale backup, point-in-time recovery
+    /// lagging or disabled) when `measured_page_elsewhere`: alarms on those metrics page for them.
+    /// What no metric can say (no backup at all, a check that could not be done) always stays.
+    pub fn problems_but(&self, measured_page_elsewhere: bool) -> Vec<String> {
         let mut problems = Vec::new();
         for s in &self.sources {
             match &s.result {
                 Checked::Done(Freshness::Fresh { .. }) => {}
+                Checked::Done(Freshness::Stale { .. }) if measured_page_elsewhere => {}
                 Checked::Done(Freshness::Stale { newest, age_hours }) => problems.push(format!(
                     "{}: newest {} is {age_hours} hours old ({})",
                     self.table,
@@ -222,6 +230,8 @@ impl TableWatch {
         }
         match &self.pitr {
             None | Some(Checked::Done(Pitr::Current { .. })) => {}
+            Some(Checked::Done(Pitr::Lagging { .. } | Pitr::Disabled))
+                if measured_page_elsewhere => {}
             Some(Checked::Done(Pitr::Lagging { lag_minutes })) => problems.push(format!(
                 "{}: point-in-time recovery lags {lag_minutes} minutes behind",
                 self.table
@@ -246,8 +256,10 @@ pub fn watchdog_alert(
     watched: &[TableWatch],
     not_selected: Option<&str>,
     max_backup_age: Duration,
+    measured_page_elsewhere: bool,
 ) -> Option<Alert> {
-    let mut problems: Vec<String> = watched.iter().flat_map(TableWatch::problems).collect();
+    let problems_of = |w: &TableWatch| w.problems_but(measured_page_elsewhere);
+    let mut problems: Vec<String> = watched.iter().flat_map(problems_of).collect();
     if let Some(why) = not_selected {
         problems.push(format!(
             "tables selected by tag could not be listed, so they were not checked: {why}"
@@ -258,7 +270,7 @@ pub fn watchdog_alert(
     }
     let troubled: Vec<&str> = watched
         .iter()
-        .filter(|w| !w.problems().is_empty())
+        .filter(|w| !problems_of(w).is_empty())
         .map(|w| w.table.as_str())
         .collect();
     let what = match troubled.as_slice() {
@@ -295,6 +307,49 @@ pub fn watchdog_alert(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn where_alarms_page_for_what_is_measured_the_alert_keeps_only_what_is_not() {
+        let now = Utc::now();
+        let watch = TableWatch {
+            table: "orders".into(),
+            sources: vec![
+                SourceWatch {
+                    source: BackupSource::Native,
+                    result: Checked::Done(freshness(
+                        Some(now - Duration::hours(30)),
+                        Duration::hours(26),
+                        now,
+                    )),
+                },
+                SourceWatch {
+                    source: BackupSource::Plan,
+                    result: Checked::Done(Freshness::Missing),
+                },
+            ],
+            pitr: Some(Checked::Done(Pitr::Disabled)),
+        };
+        assert_eq!(watch.problems().len(), 3);
+        assert_eq!(
+            watch.problems_but(true),
+            ["orders: no recovery point of the backup plan at all"]
+        );
+        let healthy_but_stale = TableWatch {
+            sources: vec![watch.sources[0].clone()],
+            ..watch.clone()
+        };
+        let alert = |measured| {
+            watchdog_alert(
+                "[g]",
+                std::slice::from_ref(&healthy_but_stale),
+                None,
+                Duration::hours(26),
+                measured,
+            )
+        };
+        assert!(alert(false).is_some());
+        assert!(alert(true).is_none(), "the alarm pages for it");
+    }
 
     #[test]
     fn a_watch_gives_each_sources_age_and_point_in_time_recovery_as_figures() {
@@ -395,7 +450,7 @@ mod tests {
                 "orders: newest native backup (backup-trigger) is 960 hours old (2026-10-16T12:00:00+00:00)"
             ]
         );
-        let alert = watchdog_alert("[g]", &[orders], None, Duration::hours(26)).unwrap();
+        let alert = watchdog_alert("[g]", &[orders], None, Duration::hours(26), false).unwrap();
         assert_eq!(
             alert.subject,
             "[g] MISSING BACKUP: table orders needs attention"
@@ -421,7 +476,8 @@ mod tests {
             sources: vec![source(BackupSource::Native, Freshness::Missing)],
             pitr: Some(Checked::Done(Pitr::Disabled)),
         };
-        let alert = watchdog_alert("[g]", &[gone, missing], None, Duration::hours(26)).unwrap();
+        let alert =
+            watchdog_alert("[g]", &[gone, missing], None, Duration::hours(26), false).unwrap();
         assert_eq!(alert.subject, "[g] MISSING BACKUP: 2 tables need attention");
         for line in [
             "old: could not check native backup (backup-trigger): the table does not exist",
@@ -446,7 +502,13 @@ mod tests {
             pitr: None,
         };
         assert_eq!(
-            watchdog_alert("[g]", std::slice::from_ref(&ok), None, Duration::hours(26)),
+            watchdog_alert(
+                "[g]",
+                std::slice::from_ref(&ok),
+                None,
+                Duration::hours(26),
+                false
+            ),
             None
         );
         let alert = watchdog_alert(
@@ -454,6 +516,7 @@ mod tests {
             &[ok],
             Some("ListTables: throttled"),
             Duration::hours(26),
+            false,
         )
         .unwrap();
         assert!(alert.body.contains("could not be listed"), "{}", alert.body);

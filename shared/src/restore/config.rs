@@ -71,6 +71,8 @@ pub struct DrillSettings {
     pub prefix: String,
     pub alert_topic: Option<String>,
     pub subject_prefix: String,
+    /// Alert on a failed drill (off where an alarm on `DrillFailed` pages instead).
+    pub alert_failures: bool,
     /// Alert on a passing drill too.
     pub alert_on_pass: bool,
 }
@@ -124,6 +126,12 @@ pub struct RestoreEnv {
     pub subject_prefix: String,
     #[serde(default)]
     pub drill_alert_on_pass: bool,
+    #[serde(default = "default_true")]
+    pub drill_alerts: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_drill_source() -> String {
@@ -228,6 +236,7 @@ impl RestoreEnv {
             prefix: self.drill_prefix.trim().to_string(),
             alert_topic: text(&self.alert_topic_arn),
             subject_prefix: self.subject_prefix.clone(),
+            alert_failures: self.drill_alerts,
             alert_on_pass: self.drill_alert_on_pass,
         })
     }

@@ -138,8 +138,9 @@ fn emit_drill_metrics(report: &DrillReport) {
 
 impl RestoreService {
     /// Writes the report to the drills prefix (when a bucket is configured) and alerts when it
-    /// failed or passing drills are heard too. A report or alert that cannot be sent is logged and
-    /// returned as an error after the other is tried, so a failed drill is never silent.
+    /// failed (unless an alarm on `DrillFailed` pages instead) or passing drills are heard too. A
+    /// report or alert that cannot be sent is returned as an error after the other is tried, so a
+    /// failed drill is never silent.
     pub(crate) async fn keep_and_tell(&self, report: &mut DrillReport) -> Result<(), String> {
         let drill = &self.settings.drill;
         let mut problems = Vec::new();
@@ -161,7 +162,11 @@ impl RestoreService {
                 problems.push(format!("the report could not be written: {}", describe(&e)));
             }
         }
-        if !report.passed || drill.alert_on_pass || !problems.is_empty() {
+        let told = match report.passed {
+            true => drill.alert_on_pass,
+            false => drill.alert_failures,
+        };
+        if told || !problems.is_empty() {
             let mut alert = drill_alert(&drill.subject_prefix, report);
             for problem in &problems {
                 alert.body.push_str(&format!("\n{problem}"));
@@ -171,7 +176,7 @@ impl RestoreService {
                     Ok(id) => report.alert_message_id = Some(id),
                     Err(e) => problems.push(format!("the alert could not be published: {e}")),
                 },
-                None if !report.passed => {
+                None if !report.passed && drill.alert_failures => {
                     problems.push("ALERT_TOPIC_ARN is not set: nobody was told".into());
                 }
                 None => {}
