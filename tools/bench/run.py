@@ -19,6 +19,9 @@ from pathlib import Path
 
 import boto3
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from picture import timeline_svg  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "bench"
 TABLE = "orders"
@@ -59,6 +62,11 @@ def measured(cmd, env):
 
 def sink_stats(sink):
     with urllib.request.urlopen(f"{sink.url}/stats") as response:
+        return json.load(response)
+
+
+def sink_timeline(sink):
+    with urllib.request.urlopen(f"{sink.url}/timeline") as response:
         return json.load(response)
 
 
@@ -158,6 +166,7 @@ def main():
         try:
             run = measured(loader_cmd, aws_env(moto.url, sink.url))
             stats = sink_stats(sink)
+            run["timeline"] = sink_timeline(sink)
         finally:
             sink.stop()
         run["sink"] = stats
@@ -289,7 +298,21 @@ def write_report(args, results, cold, sizes):
         + ", ".join(f"{name} {mb:.1f} MB" for name, mb in sizes.items()) + ".",
         "",
     ]
+    picture = out.parent / "capacity-run.svg"
+    title = (f"ddb-guard loader, {args.rows:,} rows into a table of {args.capacity:,} "
+             f"writes/s (the sink's view, per second)")
+    lines[-1:-1] = [
+        "## The capacity-limited run, second by second",
+        "",
+        f"![Items written per second and write requests in flight]({picture.name})",
+        "",
+        "What the table saw while the loader wrote at its capacity: items written each second "
+        "against the capacity, and the most write requests in flight in each second (the "
+        "loader's adaptive limit climbs while writes go through and halves on throttling). "
+        "Drawn by `tools/bench.sh` from the sink's `/timeline`.",
+    ]
     out.parent.mkdir(parents=True, exist_ok=True)
+    picture.write_text(timeline_svg(limited["timeline"], args.capacity, title))
     out.write_text("\n".join(lines) + ("\n" + analysis if analysis else ""))
     print(f"wrote {out}")
 

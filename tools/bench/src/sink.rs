@@ -1,9 +1,12 @@
 //! A DynamoDB-protocol sink for benchmarking: one table, `DescribeTable` and `BatchWriteItem` with
-//! DynamoDB's validation, an optional write capacity, and counters (`GET /stats`).
+//! DynamoDB's validation, an optional write capacity, counters (`GET /stats`) and, per second, the
+//! items written, the throttled requests and the most requests in flight (`GET /timeline`), which
+//! is how a loader's adaptive concurrency looks from the table's side.
 //!
 //! It stores keys, not items, so a million-row load costs it tens of megabytes.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -51,8 +54,18 @@ struct Stats {
     last_write: Option<Instant>,
 }
 
+/// One second of the sink's life.
+#[derive(Debug, Default, Clone, Copy)]
+struct Second {
+    items: u64,
+    throttled: u64,
+    max_in_flight: usize,
+}
+
 struct State {
     stats: Stats,
+    /// By whole seconds since the sink started.
+    timeline: BTreeMap<u64, Second>,
     keys: HashSet<Vec<u8>>,
     bucket: Option<TokenBucket>,
 }
@@ -60,6 +73,9 @@ struct State {
 pub struct Sink {
     settings: SinkSettings,
     state: Mutex<State>,
+    started: Instant,
+    /// Requests being answered now.
+    in_flight: AtomicUsize,
 }
 
 /// A DynamoDB error response: HTTP 400 with `__type` and `message`.
@@ -85,10 +101,35 @@ impl Sink {
             settings,
             state: Mutex::new(State {
                 stats: Stats::default(),
+                timeline: BTreeMap::new(),
                 keys: HashSet::new(),
                 bucket,
             }),
+            started: Instant::now(),
+            in_flight: AtomicUsize::new(0),
         }
+    }
+
+    /// The second `now` falls in, with the requests in flight now counted in its peak.
+    fn second<'a>(&self, state: &'a mut State, now: Instant) -> &'a mut Second {
+        let at = now.saturating_duration_since(self.started).as_secs();
+        let second = state.timeline.entry(at).or_default();
+        let in_flight = self.in_flight.load(Ordering::Relaxed);
+        second.max_in_flight = second.max_in_flight.max(in_flight);
+        second
+    }
+
+    /// Per second since the first write: items written, throttled requests, most in flight.
+    pub fn timeline(&self) -> Value {
+        let state = self.state.lock().expect("sink state");
+        let first = state.timeline.keys().next().copied().unwrap_or_default();
+        let rows: Vec<Value> = (state.timeline.iter())
+            .map(|(at, s)| {
+                json!({"second": at - first, "items": s.items, "throttled": s.throttled,
+                       "max_in_flight": s.max_in_flight})
+            })
+            .collect();
+        Value::Array(rows)
     }
 
     /// Answers one call, named by its `X-Amz-Target` operation.
@@ -233,6 +274,9 @@ impl Sink {
             Some(bucket) => bucket.take(keys.len() as u64, now) as usize,
             None => keys.len(),
         };
+        let second = self.second(state, now);
+        second.items += granted as u64;
+        second.throttled += u64::from(granted < keys.len());
         if granted == 0 && self.settings.throttle == Throttle::Exception {
             state.stats.throttled_requests += 1;
             return Err(ApiError {
@@ -278,9 +322,25 @@ async fn respond(sink: Arc<Sink>, request: Request<Incoming>) -> Reply {
             .body(Full::new(Bytes::from(body.to_string())))
             .expect("response")
     };
-    if request.uri().path() == "/stats" {
-        return Ok(reply(StatusCode::OK, sink.stats()));
+    match request.uri().path() {
+        "/stats" => return Ok(reply(StatusCode::OK, sink.stats())),
+        "/timeline" => return Ok(reply(StatusCode::OK, sink.timeline())),
+        _ => {}
     }
+    sink.in_flight.fetch_add(1, Ordering::Relaxed);
+    let answered = answer(&sink, request).await;
+    sink.in_flight.fetch_sub(1, Ordering::Relaxed);
+    Ok(answered)
+}
+
+async fn answer(sink: &Sink, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let reply = |status: StatusCode, body: Value| {
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/x-amz-json-1.0")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .expect("response")
+    };
     let operation = request
         .headers()
         .get("x-amz-target")
@@ -292,10 +352,10 @@ async fn respond(sink: Arc<Sink>, request: Request<Incoming>) -> Reply {
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
             let error = json!({"__type": "SerializationException", "message": e.to_string()});
-            return Ok(reply(StatusCode::BAD_REQUEST, error));
+            return reply(StatusCode::BAD_REQUEST, error);
         }
     };
-    Ok(match sink.call(&operation, &body, Instant::now()) {
+    match sink.call(&operation, &body, Instant::now()) {
         Ok(output) => reply(StatusCode::OK, output),
         Err(e) => reply(
             StatusCode::BAD_REQUEST,
@@ -304,5 +364,5 @@ async fn respond(sink: Arc<Sink>, request: Request<Incoming>) -> Reply {
                 "message": e.message,
             }),
         ),
-    })
+    }
 }

@@ -56,15 +56,17 @@ fn batch(n: usize, offset: usize) -> Vec<WriteRequest> {
 }
 
 async fn stats(endpoint: &str) -> Value {
-    // A plain HTTP/1.0 GET: the stats page is for scripts.
+    page(endpoint, "/stats").await
+}
+
+async fn page(endpoint: &str, path: &str) -> Value {
+    // A plain HTTP/1.0 GET: the stats and timeline pages are for scripts.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(endpoint.trim_start_matches("http://"))
         .await
         .unwrap();
-    stream
-        .write_all(b"GET /stats HTTP/1.0\r\n\r\n")
-        .await
-        .unwrap();
+    let request = format!("GET {path} HTTP/1.0\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     let body = response.split("\r\n\r\n").nth(1).unwrap();
@@ -178,6 +180,21 @@ async fn over_capacity_items_come_back_unprocessed() {
     let stats = stats(&endpoint).await;
     assert_eq!(stats["items_written"], 50 - left.len());
     assert_eq!(stats["items_unprocessed"], left.len());
+    // The timeline holds the same writes, second by second, and the throttled request.
+    let timeline = page(&endpoint, "/timeline").await;
+    let seconds = timeline.as_array().unwrap();
+    let items: u64 = seconds.iter().map(|s| s["items"].as_u64().unwrap()).sum();
+    let throttled: u64 = seconds
+        .iter()
+        .map(|s| s["throttled"].as_u64().unwrap())
+        .sum();
+    assert_eq!((items as usize, throttled), (50 - left.len(), 1));
+    assert_eq!(seconds[0]["second"], 0);
+    assert!(
+        seconds
+            .iter()
+            .all(|s| s["max_in_flight"].as_u64() >= Some(1))
+    );
 }
 
 #[tokio::test]
