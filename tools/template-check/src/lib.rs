@@ -237,6 +237,8 @@ impl Template {
                         "FunctionName",
                         "LogGroupName",
                         "RestoreTestingPlanName",
+                        "AlarmName",
+                        "DashboardName",
                     ]
                     .iter()
                     .find_map(|p| resource["Properties"].get(*p))
@@ -263,6 +265,9 @@ impl Template {
             }
             ("AWS::Backup::BackupVault", "BackupVaultArn") => {
                 format!("arn:aws:backup:{REGION}:{ACCOUNT}:backup-vault:{}", name())
+            }
+            ("AWS::CloudWatch::Alarm", "Arn") => {
+                format!("arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{}", name())
             }
             ("AWS::SQS::Queue", "Arn") => format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-{id}"),
             ("AWS::SQS::Queue", "QueueName") => format!("{STACK}-{id}"),
