@@ -121,17 +121,20 @@ pub fn drill_alert(subject_prefix: &str, report: &DrillReport) -> Alert {
     }
 }
 
-/// The drill's verdict per table: its restore time, whether it failed, and whether the restore was
-/// over its target.
+/// The drill's verdict per table: its restore time, whether a check other than the restore time
+/// failed, and whether the restore was over its target (each its own alarm: one page per
+/// condition).
 fn emit_drill_metrics(report: &DrillReport) {
-    let over_target = (report.checks.iter()).any(|c| c.name == "restore time" && !c.passed);
+    let failed = |restore_time: bool| {
+        (report.checks.iter()).any(|c| !c.passed && (c.name == "restore time") == restore_time)
+    };
     emit(
         &DRILL,
         &[&function_name(), &report.source_table],
         &[
             report.seconds_to_active.unwrap_or_default() as f64,
-            f64::from(!report.passed as u8),
-            f64::from(over_target as u8),
+            f64::from(failed(false) as u8),
+            f64::from(failed(true) as u8),
         ],
     );
 }
