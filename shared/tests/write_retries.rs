@@ -262,6 +262,7 @@ async fn loader(dynamodb: Client, csv: &str) -> (Loader, String, String) {
             rejects_prefix: "rejected/".into(),
             write: settings(3),
             checkpoint_margin: Duration::ZERO,
+            progress_every: Duration::from_secs(30),
         },
     };
     (loader, bucket, key)

@@ -35,6 +35,8 @@ async fn events_run_through_the_lambda_runtime() {
             ("DEFAULT_OBJECT_KEY", "incoming/order_data.csv"),
             ("COLUMN_TYPES", "customer_id:N,amount:N"),
             ("AWS_LAMBDA_FUNCTION_NAME", "ddb-guard-csv-loader"),
+            // Progress at every check, so even this small file says how far it is.
+            ("PROGRESS_SECONDS", "0.000001"),
         ],
     );
 
@@ -62,6 +64,25 @@ async fn events_run_through_the_lambda_runtime() {
     // rows read, written, rejected, failed, duplicates; rows per second; rejected percent.
     assert_eq!(&values[..5], &[40.0, 40.0, 0.0, 0.0, 0.0]);
     assert!(values[5] > 0.0 && values[6] == 0.0, "{values:?}");
+    // Progress: log lines with rows so far and the share of the object read, and the same as
+    // metric records, percent rising to the end.
+    let records = function.stdout_records();
+    let lines: Vec<&serde_json::Value> = (records.iter())
+        .filter(|r| r["fields"]["message"] == "csv load progress")
+        .collect();
+    assert!(!lines.is_empty(), "{records:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["fields"]["rows_so_far"].as_u64().is_some_and(|n| n > 0))
+    );
+    let progress = metrics::of_family(&metrics::LOAD_PROGRESS, &function.metric_records()).unwrap();
+    assert_eq!(progress.len(), lines.len());
+    let percents: Vec<f64> = progress.iter().map(|(_, v)| v[1]).collect();
+    assert!(
+        percents.windows(2).all(|w| w[0] <= w[1]) && percents[0] > 0.0,
+        "{percents:?}"
+    );
     // Never nested in a log record: every record with metrics is a top-level EMF line.
     let nested = (function.stdout_records().into_iter())
         .filter(|r| r.get("_aws").is_none() && r.to_string().contains("CloudWatchMetrics"));

@@ -32,6 +32,9 @@ fn default_max_attempts() -> u32 {
 fn default_checkpoint_margin_seconds() -> f64 {
     30.0
 }
+fn default_progress_seconds() -> f64 {
+    30.0
+}
 fn default_fan_out_min_bytes() -> u64 {
     FanOut::default().min_bytes
 }
@@ -66,6 +69,9 @@ pub struct LoaderEnv {
     pub max_attempts: u32,
     #[serde(default = "default_checkpoint_margin_seconds")]
     pub checkpoint_margin_seconds: f64,
+    /// How often a long load logs (and emits) its progress.
+    #[serde(default = "default_progress_seconds")]
+    pub progress_seconds: f64,
     /// Uncompressed objects at least this large are split into byte ranges.
     #[serde(default = "default_fan_out_min_bytes")]
     pub fan_out_min_bytes: u64,
@@ -109,6 +115,9 @@ impl LoaderEnv {
         if !self.checkpoint_margin_seconds.is_finite() || self.checkpoint_margin_seconds < 0.0 {
             return Err(bad("CHECKPOINT_MARGIN_SECONDS", "must be 0 or more".into()));
         }
+        if !self.progress_seconds.is_finite() || self.progress_seconds <= 0.0 {
+            return Err(bad("PROGRESS_SECONDS", "must be more than 0".into()));
+        }
         if !(1..=FanOut::MAX_RANGES).contains(&self.fan_out_ranges) {
             let why = format!("must be from 1 (never split) to {}", FanOut::MAX_RANGES);
             return Err(bad("FAN_OUT_RANGES", why));
@@ -139,6 +148,7 @@ impl LoaderEnv {
                     backoff: Backoff::default(),
                 },
                 checkpoint_margin: Duration::from_secs_f64(self.checkpoint_margin_seconds),
+                progress_every: Duration::from_secs_f64(self.progress_seconds),
             },
             fan_out: FanOut {
                 min_bytes: self.fan_out_min_bytes,

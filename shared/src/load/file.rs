@@ -84,6 +84,8 @@ pub struct LoaderSettings {
     pub write: WriteSettings,
     /// Time kept in hand before the Lambda deadline: past it, the loader pauses at a row boundary.
     pub checkpoint_margin: Duration,
+    /// How often a long load says how far it is.
+    pub progress_every: Duration,
 }
 
 /// Row counts. In a summary they are the file's totals so far, all segments included.
@@ -341,7 +343,7 @@ impl Loader {
         let mut paused = None;
         let mut read_error = None;
         let mut last_line = opened.line.saturating_sub(1);
-        let mut progress = Progress::new(Instant::now(), base_offset);
+        let mut progress = Progress::new(Instant::now(), base_offset, self.settings.progress_every);
         // Gzip positions count decompressed bytes: not comparable with the stored size.
         let size = opened
             .size

@@ -9,9 +9,6 @@ use tokio::time::Instant;
 use crate::load::file::{Counts, FileSummary};
 use crate::metrics::{LOAD, LOAD_PROGRESS, emit, function_name};
 
-/// How often a load says how far it is.
-pub const EVERY: Duration = Duration::from_secs(30);
-
 /// What a progress line reports.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Figures {
@@ -46,19 +43,21 @@ pub fn figures(
     }
 }
 
-/// Says a load's progress every `EVERY`.
+/// Says a load's progress every `every`.
 pub struct Progress {
     started: Instant,
     next: Instant,
+    every: Duration,
     from: u64,
 }
 
 impl Progress {
     /// A load starting (or resuming) at byte `from`.
-    pub fn new(now: Instant, from: u64) -> Progress {
+    pub fn new(now: Instant, from: u64, every: Duration) -> Progress {
         Progress {
             started: now,
-            next: now + EVERY,
+            next: now + every,
+            every,
             from,
         }
     }
@@ -81,7 +80,7 @@ impl Progress {
         size: Option<u64>,
         in_flight: usize,
     ) {
-        self.next = now + EVERY;
+        self.next = now + self.every;
         let f = figures(now - self.started, rows, self.from, position, size);
         tracing::info!(
             table,
