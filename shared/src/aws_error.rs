@@ -36,7 +36,8 @@ pub fn is_retryable_code(code: &str) -> bool {
 pub enum ErrorClass {
     /// Throttling, 5xx, timeouts: the same request may succeed later.
     Retryable,
-    /// The request itself is wrong (ValidationException): retrying it unchanged cannot help.
+    /// The request itself is wrong (validation, an item collection over its size limit): retrying
+    /// it unchanged cannot help.
     Invalid,
     /// Anything else (missing resource, access denied): stop.
     Fatal,
@@ -49,7 +50,10 @@ pub fn classify<E: ProvideErrorMetadata>(err: &SdkError<E, Response>) -> ErrorCl
         }
         SdkError::ServiceError(service) => match err.code() {
             Some(code) if is_retryable_code(code) => ErrorClass::Retryable,
-            Some("ValidationException") => ErrorClass::Invalid,
+            // Refusals of the request's content: for a batch, of one of its items.
+            Some("ValidationException") | Some("ItemCollectionSizeLimitExceededException") => {
+                ErrorClass::Invalid
+            }
             _ => match service.raw().status().as_u16() {
                 status if status >= 500 || status == 429 => ErrorClass::Retryable,
                 _ => ErrorClass::Fatal,

@@ -6,7 +6,7 @@ use aws_sdk_lambda::operation::invoke::InvokeOutput;
 use aws_sdk_lambda::types::InvocationType;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use serde_json::Value;
-use shared::load::file::{Checkpoint, Counts};
+use shared::load::file::{Checkpoint, Counts, Redo};
 use shared::load::plan::continuation::Continuation;
 use shared::load::read::source::{Compression, ResumePoint};
 use shared::self_invoke::SelfInvoke;
@@ -32,6 +32,12 @@ fn checkpoint() -> Checkpoint {
             rows_rejected: 10,
             ..Counts::default()
         },
+        // Two rows after the resume point to load again; the others up to line 40,100 are done.
+        redo: Some(Redo {
+            until_line: 40_100,
+            lines: vec![40_001, 40_050],
+        }),
+        progress_at: Some(1_796_000_000),
     }
 }
 

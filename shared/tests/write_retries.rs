@@ -14,9 +14,11 @@ use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use csv_async::ByteRecord;
 use local_aws::{LocalAws, unique_name};
-use shared::load::file::{Checkpoint, FileError, LoadResult, Loader, LoaderSettings, TableInfo};
+use shared::load::file::{Checkpoint, FileError, FileSummary, LoadResult, Loader, LoaderSettings};
 use shared::load::read::columns::BlankCells;
 use shared::load::read::keys::{KeyAttribute, KeyKind, KeySchema};
+use shared::load::read::source::RowStart;
+use shared::load::read::table::TableInfo;
 use shared::load::write::batch::PendingItem;
 use shared::load::write::writer::{BatchWriter, WriteSettings};
 use shared::retry::Backoff;
@@ -34,6 +36,7 @@ fn keys() -> KeySchema {
             name: "item_id".into(),
             kind: KeyKind::S,
         }),
+        indexes: Vec::new(),
     }
 }
 
@@ -45,6 +48,7 @@ fn settings(max_attempts: u32) -> WriteSettings {
             base: Duration::from_millis(1),
             cap: Duration::from_millis(5),
         },
+        ..WriteSettings::default()
     }
 }
 
@@ -57,6 +61,10 @@ fn pending(n: usize) -> Vec<PendingItem> {
             ]);
             PendingItem {
                 line: i as u64 + 2,
+                start: RowStart {
+                    offset: 0,
+                    line: i as u64 + 2,
+                },
                 key: keys().key_of(&item).unwrap(),
                 item,
                 record: ByteRecord::from(vec![format!("o{i}"), "1".to_string()]),
@@ -134,7 +142,7 @@ async fn unprocessed_items_are_retried_until_written() {
     let outcome = writer.finish().await;
 
     assert_eq!(outcome.written, 25);
-    assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+    assert!(outcome.unwritten.is_empty(), "{:?}", outcome.unwritten);
     let calls = calls.lock().unwrap();
     let sizes: Vec<usize> = calls.iter().map(Vec::len).collect();
     assert_eq!(sizes, [25, 25, 25, 25, 10]);
@@ -159,7 +167,7 @@ fn requests_of(items: &[PendingItem]) -> Vec<WriteRequest> {
 }
 
 #[tokio::test]
-async fn items_never_taken_are_reported_failed_not_lost() {
+async fn items_never_taken_are_handed_back_not_lost() {
     let (client, calls) =
         recording_client(|_, requests| MockResponse::Output(unprocessed(requests)));
     let mut writer = BatchWriter::new(client, TABLE.into(), keys(), settings(4), far_deadline());
@@ -168,16 +176,14 @@ async fn items_never_taken_are_reported_failed_not_lost() {
     let outcome = writer.finish().await;
 
     assert_eq!(outcome.written, 0);
-    assert_eq!(outcome.failed.len(), 30);
-    let mut lines: Vec<u64> = outcome.failed.iter().map(|f| f.item.line).collect();
+    assert_eq!(outcome.unwritten.len(), 30);
+    let mut lines: Vec<u64> = outcome.unwritten.iter().map(|p| p.line).collect();
     lines.sort();
     assert_eq!(lines, (2..32).collect::<Vec<u64>>());
+    let reason = outcome.unwritten_reason.unwrap();
     assert!(
-        outcome.failed[0]
-            .reason
-            .starts_with("not written after 4 attempts"),
-        "{}",
-        outcome.failed[0].reason
+        reason.starts_with("4 calls in a row wrote nothing"),
+        "{reason}"
     );
     assert_eq!(
         calls.lock().unwrap().len(),
@@ -201,7 +207,7 @@ async fn throttling_errors_are_retried() {
     writer.submit(pending(5)).await;
     let outcome = writer.finish().await;
     assert_eq!(outcome.written, 5);
-    assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+    assert!(outcome.unwritten.is_empty(), "{:?}", outcome.unwritten);
     assert_eq!(rule.num_calls(), 4);
 }
 
@@ -225,13 +231,11 @@ async fn retries_stop_before_the_deadline() {
     );
     writer.submit(pending(3)).await;
     let outcome = writer.finish().await;
-    assert_eq!(outcome.failed.len(), 3);
+    assert_eq!(outcome.unwritten.len(), 3);
+    let reason = outcome.unwritten_reason.unwrap();
     assert!(
-        outcome.failed[0]
-            .reason
-            .starts_with("not written before the time limit"),
-        "{}",
-        outcome.failed[0].reason
+        reason.starts_with("not written before the time limit"),
+        "{reason}"
     );
     assert!(
         started.elapsed() < Duration::from_secs(2),
@@ -263,16 +267,18 @@ async fn loader(dynamodb: Client, csv: &str) -> (Loader, String, String) {
             write: settings(3),
             checkpoint_margin: Duration::ZERO,
             progress_every: Duration::from_secs(30),
+            stall_after: Duration::from_secs(900),
         },
     };
     (loader, bucket, key)
 }
 
 #[tokio::test]
-async fn a_load_with_unwritten_items_fails_and_names_them() {
+async fn a_load_that_writes_nothing_for_too_long_stalls_and_names_the_items() {
     let (client, _) = recording_client(|_, requests| MockResponse::Output(unprocessed(requests)));
     let csv = "order_id,item_id,amount\na,1,1\nb,1,2\nc,1,x\n";
-    let (loader, bucket, key) = loader(client, csv).await;
+    let (mut loader, bucket, key) = loader(client, csv).await;
+    loader.settings.stall_after = Duration::ZERO;
     let err = match loader
         .load(Checkpoint::start(&bucket, &key), far_deadline())
         .await
@@ -280,16 +286,17 @@ async fn a_load_with_unwritten_items_fails_and_names_them() {
         Err(e) => e,
         Ok(_) => panic!("a load that wrote nothing must not succeed"),
     };
-    assert_eq!(err.error_type(), "ItemsNotWritten");
+    assert_eq!(err.error_type(), "LoadStalled");
     let report = format!("s3://{bucket}/rejected/incoming/orders.csv.rejects.csv");
     assert_eq!(
         err.to_string(),
         format!(
-            "2 items from s3://{bucket}/{key} were not written (not written after 3 attempts: 2 \
-             items unprocessed (throttled)); they are listed with their lines in {report}"
+            "loading s3://{bucket}/{key} made no progress for 0 minutes (3 calls in a row wrote \
+             nothing: 2 items unprocessed (throttled)); the 2 items it could not write are listed \
+             with their lines in {report}"
         )
     );
-    let FileError::NotWritten { summary, .. } = &err else {
+    let FileError::Stalled { summary, .. } = &err else {
         unreachable!()
     };
     assert_eq!(
@@ -382,8 +389,278 @@ async fn throttling_lowers_the_writes_in_flight_and_nothing_is_lost() {
     }
     let outcome = writer.finish().await;
     assert_eq!(outcome.written, 20);
-    assert!(outcome.failed.is_empty());
+    assert!(outcome.unwritten.is_empty());
     assert_eq!(calls.lock().unwrap().len(), 24);
     // Halved at least once; 20 clean writes are too few to climb all the way back to 8.
     assert!(outcome.in_flight_limit < 8, "{}", outcome.in_flight_limit);
+}
+
+/// Loads the file to its end the way the function does, one segment (invocation) after another;
+/// each segment gets `deadline()`. Returns every segment's summary and checkpoint, and the end.
+async fn load_to_end(
+    loader: &Loader,
+    first: Checkpoint,
+    deadline: impl Fn() -> Instant,
+) -> (
+    Vec<(FileSummary, Checkpoint)>,
+    Result<FileSummary, FileError>,
+) {
+    let mut segments = Vec::new();
+    let mut job = first;
+    loop {
+        match loader.load(job, deadline()).await {
+            Ok(LoadResult::Paused(summary, next)) => {
+                segments.push((summary, next.clone()));
+                job = next;
+            }
+            Ok(LoadResult::Done(summary)) => return (segments, Ok(summary)),
+            Err(e) => return (segments, Err(e)),
+        }
+        assert!(segments.len() < 100, "the load never ended");
+    }
+}
+
+/// The rejects reports of every segment, concatenated without their header lines.
+async fn report_rows(bucket: &str, reports: &[String]) -> Vec<(u64, String)> {
+    let s3 = LocalAws::shared().s3().await;
+    let mut rows = Vec::new();
+    for url in reports {
+        let key = url.strip_prefix(&format!("s3://{bucket}/")).unwrap();
+        let text = local_aws::get_object_text(&s3, bucket, key).await.unwrap();
+        // `line,reason,...`: the reason is quoted when it holds a comma (these hold no quotes).
+        for row in text.lines().skip(1) {
+            let (line, rest) = row.split_once(',').unwrap();
+            let reason = match rest.strip_prefix('"') {
+                Some(quoted) => quoted.split_once('"').unwrap().0,
+                None => rest.split_once(',').unwrap().0,
+            };
+            rows.push((line.parse().unwrap(), reason.to_string()));
+        }
+    }
+    rows
+}
+
+/// A table that keeps what it is sent: order id to amount, and how often each id was written.
+type Store = Arc<Mutex<HashMap<String, (String, u32)>>>;
+
+fn keep(store: &Store, requests: &[WriteRequest]) {
+    let mut store = store.lock().unwrap();
+    for w in requests {
+        let item = w.put_request().unwrap().item();
+        let (AttributeValue::S(id), Some(AttributeValue::N(amount))) =
+            (&item["order_id"], item.get("amount"))
+        else {
+            panic!("{item:?}")
+        };
+        let entry = store.entry(id.clone()).or_default();
+        *entry = (amount.clone(), entry.1 + 1);
+    }
+}
+
+fn error_response(code: &str, message: &str) -> HttpResponse {
+    let body =
+        format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"{message}"}}"#);
+    HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::from(body))
+}
+
+#[tokio::test]
+async fn items_dynamodb_refuses_are_rejects_and_the_load_goes_on_across_segments() {
+    let store = Store::default();
+    let kept = Arc::clone(&store);
+    // DynamoDB refuses a whole call for one bad item; the loader finds it by writing one by one.
+    let (client, _) = recording_client(move |_, requests| {
+        let ids = order_ids(&requests);
+        if ids.iter().any(|id| id.starts_with("bad")) {
+            MockResponse::Http(validation_error(
+                "One or more parameter values were invalid: Type mismatch for Index Key",
+            ))
+        } else if ids.iter().any(|id| id.starts_with("big")) {
+            MockResponse::Http(error_response(
+                "ItemCollectionSizeLimitExceededException",
+                "Item collection size limit exceeded",
+            ))
+        } else {
+            keep(&kept, &requests);
+            MockResponse::Output(BatchWriteItemOutput::builder().build())
+        }
+    });
+    let mut csv = String::from("order_id,item_id,amount\n");
+    for row in 0..60 {
+        let id = match row {
+            10 => "bad10".to_string(),
+            40 => "big40".to_string(),
+            _ => format!("o{row}"),
+        };
+        csv.push_str(&format!("{id},1,{row}\n"));
+    }
+    let (loader, bucket, key) = loader(client, &csv).await;
+    // A deadline already reached: every segment loads its least (25 rows) and hands over.
+    let (segments, end) =
+        load_to_end(&loader, Checkpoint::start(&bucket, &key), Instant::now).await;
+    let done = end.unwrap();
+    assert!(segments.len() >= 2, "{} segments", segments.len() + 1);
+    assert_eq!(
+        (
+            done.counts.rows_read,
+            done.counts.items_written,
+            done.counts.rows_rejected,
+            done.counts.items_failed
+        ),
+        (60, 58, 2, 0)
+    );
+    assert_eq!(store.lock().unwrap().len(), 58);
+    let mut reports: Vec<String> = segments.iter().map(|(s, _)| s.report.clone()).collect();
+    reports.push(done.report.clone());
+    let rows = report_rows(&bucket, &reports).await;
+    assert_eq!(
+        rows,
+        [
+            (
+                12,
+                "refused by DynamoDB: ValidationException: One or more parameter values were \
+                 invalid: Type mismatch for Index Key"
+                    .to_string()
+            ),
+            (
+                42,
+                "refused by DynamoDB: ItemCollectionSizeLimitExceededException: Item collection \
+                 size limit exceeded"
+                    .to_string()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn throttling_across_deadlines_hands_over_and_every_row_lands_once_the_last_row_winning() {
+    let store = Store::default();
+    let kept = Arc::clone(&store);
+    // The first calls take nothing, then every other call takes half: far below what is asked.
+    let (client, _) = recording_client(move |call, requests| {
+        let taken = match call {
+            1..=6 => 0,
+            _ if call % 2 == 1 => requests.len() / 2,
+            _ => requests.len(),
+        };
+        keep(&kept, &requests[..taken]);
+        MockResponse::Output(unprocessed(requests[taken..].to_vec()))
+    });
+    let mut csv = String::from("order_id,item_id,amount\n");
+    for row in 0..200 {
+        // `dup` is on line 2 and on line 181: the later row's amount must be the one kept.
+        let id = if row == 0 || row == 179 {
+            "dup".to_string()
+        } else {
+            format!("o{row}")
+        };
+        csv.push_str(&format!("{id},1,{row}\n"));
+    }
+    let (mut loader, bucket, key) = loader(client, &csv).await;
+    loader.settings.write.max_attempts = 2;
+    let (segments, end) =
+        load_to_end(&loader, Checkpoint::start(&bucket, &key), far_deadline).await;
+    let done = end.unwrap();
+    assert!(!segments.is_empty(), "throttling handed the load over");
+    for (_, next) in &segments {
+        // Each hand-over resumes at the earliest row not written, and lists the rows to redo.
+        let resume = next.resume.as_ref().unwrap();
+        if let Some(redo) = &next.redo {
+            assert!(redo.lines.iter().all(|&l| l >= resume.line), "{next:?}");
+        }
+    }
+    assert_eq!(
+        (
+            done.counts.rows_read,
+            done.counts.items_written,
+            done.counts.items_failed
+        ),
+        (200, 200, 0)
+    );
+    let store = store.lock().unwrap();
+    assert_eq!(store.len(), 199);
+    assert_eq!(store["dup"].0, "179", "the last row of the key wins");
+    let twice: Vec<_> = (store.iter())
+        .filter(|(id, (_, writes))| *id != "dup" && *writes != 1)
+        .collect();
+    assert!(twice.is_empty(), "rows written more than once: {twice:?}");
+}
+
+#[tokio::test]
+async fn a_mass_failure_holds_only_the_writes_in_flight() {
+    let (client, _) = recording_client(|_, requests| MockResponse::Output(unprocessed(requests)));
+    let mut csv = String::from("order_id,item_id,amount\n");
+    for row in 0..20_000 {
+        csv.push_str(&format!("o{row},1,{row}\n"));
+    }
+    let (mut loader, bucket, key) = loader(client, &csv).await;
+    loader.settings.stall_after = Duration::ZERO;
+    let err = match loader
+        .load(Checkpoint::start(&bucket, &key), far_deadline())
+        .await
+    {
+        Err(e) => e,
+        Ok(_) => panic!("nothing was written"),
+    };
+    let FileError::Stalled { summary, .. } = &err else {
+        panic!("{err}")
+    };
+    // Reading stops at the first batch handed back: what is held is what was in flight.
+    let in_flight = 25 * (loader.settings.write.max_in_flight as u64 + 1);
+    assert!(summary.counts.items_failed <= in_flight, "{summary:?}");
+    assert!(summary.counts.rows_read <= in_flight, "{summary:?}");
+    assert_eq!(summary.counts.items_failed, summary.counts.rows_read);
+}
+
+#[tokio::test]
+async fn a_long_run_of_rows_refused_for_one_reason_stops_the_load() {
+    let (client, calls) = recording_client(|_, _| {
+        MockResponse::Http(validation_error("Type mismatch for Index Key"))
+    });
+    let mut csv = String::from("order_id,item_id,amount\n");
+    for row in 0..5_000 {
+        csv.push_str(&format!("o{row},1,{row}\n"));
+    }
+    let (loader, bucket, key) = loader(client, &csv).await;
+    let err = match loader
+        .load(Checkpoint::start(&bucket, &key), far_deadline())
+        .await
+    {
+        Err(e) => e,
+        Ok(_) => panic!("nothing was written"),
+    };
+    assert_eq!(err.error_type(), "RepeatedRejects");
+    assert!(
+        err.to_string()
+            .contains("the last 1000 rows were all rejected"),
+        "{err}"
+    );
+    let FileError::RepeatedRejects { summary, .. } = &err else {
+        unreachable!()
+    };
+    assert!(summary.counts.rows_read < 1_200, "{summary:?}");
+    assert!(calls.lock().unwrap().len() < 1_300);
+}
+
+#[tokio::test]
+async fn a_file_whose_rows_are_all_rejected_fails() {
+    let (client, calls) =
+        recording_client(|_, _| MockResponse::Output(BatchWriteItemOutput::builder().build()));
+    let csv = "order_id,item_id,amount\na,1,x\nb,1,y\n";
+    let (loader, bucket, key) = loader(client, csv).await;
+    let err = match loader
+        .load(Checkpoint::start(&bucket, &key), far_deadline())
+        .await
+    {
+        Err(e) => e,
+        Ok(_) => panic!("nothing was loaded"),
+    };
+    assert_eq!(err.error_type(), "NothingLoaded");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "nothing from s3://{bucket}/{key} was loaded: all 2 rows were rejected, see \
+             s3://{bucket}/rejected/incoming/orders.csv.rejects.csv"
+        )
+    );
+    assert!(calls.lock().unwrap().is_empty());
 }

@@ -4,9 +4,10 @@ use serde_json::Value;
 use shared::env::{ConfigError, from_env};
 use shared::function_error::FunctionError;
 use shared::load::config::{LoaderConfig, LoaderEnv};
-use shared::load::file::{Loader, TableInfo};
+use shared::load::file::Loader;
 use shared::load::plan::request::plan_request;
 use shared::load::plan::run::{LoadResponse, RunError, run_plan};
+use shared::load::read::table::TableInfo;
 use shared::self_invoke::SelfInvoke;
 
 /// Clients and configuration, built once at cold start.

@@ -9,7 +9,6 @@ use crate::load::file::LoaderSettings;
 use crate::load::plan::fan_out::FanOut;
 use crate::load::plan::request::{DefaultObject, SourceFilter};
 use crate::load::write::writer::WriteSettings;
-use crate::retry::Backoff;
 
 fn default_source_prefix() -> String {
     "incoming/".into()
@@ -34,6 +33,9 @@ fn default_checkpoint_margin_seconds() -> f64 {
 }
 fn default_progress_seconds() -> f64 {
     30.0
+}
+fn default_stall_seconds() -> f64 {
+    900.0
 }
 fn default_fan_out_min_bytes() -> u64 {
     FanOut::default().min_bytes
@@ -72,6 +74,12 @@ pub struct LoaderEnv {
     /// How often a long load logs (and emits) its progress.
     #[serde(default = "default_progress_seconds")]
     pub progress_seconds: f64,
+    /// A load that writes or rejects no row for this long fails (throttling alone never does).
+    #[serde(default = "default_stall_seconds")]
+    pub stall_seconds: f64,
+    /// Items per second one load may write (retries included); 0: as fast as the table takes.
+    #[serde(default)]
+    pub max_writes_per_second: f64,
     /// Uncompressed objects at least this large are split into byte ranges.
     #[serde(default = "default_fan_out_min_bytes")]
     pub fan_out_min_bytes: u64,
@@ -118,6 +126,15 @@ impl LoaderEnv {
         if !self.progress_seconds.is_finite() || self.progress_seconds <= 0.0 {
             return Err(bad("PROGRESS_SECONDS", "must be more than 0".into()));
         }
+        if !self.stall_seconds.is_finite() || self.stall_seconds <= 0.0 {
+            return Err(bad("STALL_SECONDS", "must be more than 0".into()));
+        }
+        if !self.max_writes_per_second.is_finite() || self.max_writes_per_second < 0.0 {
+            return Err(bad(
+                "MAX_WRITES_PER_SECOND",
+                "must be 0 (no cap) or more".into(),
+            ));
+        }
         if !(1..=FanOut::MAX_RANGES).contains(&self.fan_out_ranges) {
             let why = format!("must be from 1 (never split) to {}", FanOut::MAX_RANGES);
             return Err(bad("FAN_OUT_RANGES", why));
@@ -145,10 +162,13 @@ impl LoaderEnv {
                 write: WriteSettings {
                     max_in_flight: self.max_in_flight,
                     max_attempts: self.max_attempts,
-                    backoff: Backoff::default(),
+                    max_items_per_second: (self.max_writes_per_second > 0.0)
+                        .then_some(self.max_writes_per_second),
+                    ..WriteSettings::default()
                 },
                 checkpoint_margin: Duration::from_secs_f64(self.checkpoint_margin_seconds),
                 progress_every: Duration::from_secs_f64(self.progress_seconds),
+                stall_after: Duration::from_secs_f64(self.stall_seconds),
             },
             fan_out: FanOut {
                 min_bytes: self.fan_out_min_bytes,

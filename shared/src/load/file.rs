@@ -1,79 +1,39 @@
 //! Loading one CSV object into the table: read, type, batch, write, report, and pause before the
 //! deadline so the rest of the file continues in another invocation.
+//!
+//! Throttling slows a load and never fails it: items the writer could not write in time are handed
+//! over with the file, from the earliest of their rows, and the rows after it that were already
+//! written or rejected are skipped, not done or counted twice. Only a load that finishes no row for
+//! `stall_after` fails.
+//!
+//! Longer than 500 lines because the hand-over's bookkeeping and the file's error cases belong
+//! beside the load that needs them.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_dynamodb::types::KeyType;
 use csv_async::ByteRecord;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::aws_error::describe;
 use crate::load::progress::{Progress, emit_load_metrics, log_summary};
 use crate::load::read::columns::{BlankCells, ColumnTypes};
-use crate::load::read::keys::{KeyAttribute, KeyKind, KeySchema};
 use crate::load::read::row::{HeaderError, RowSchema};
-use crate::load::read::source::{Compression, ResumePoint, RowReader, SourceError, open_object};
+use crate::load::read::source::{
+    Compression, ResumePoint, RowReader, RowStart, SourceError, open_object,
+};
+use crate::load::read::table::TableInfo;
 use crate::load::report::{RejectsReport, report_key};
 use crate::load::write::batch::{BatchBuilder, PendingItem};
-use crate::load::write::writer::{BatchWriter, WriteSettings};
+use crate::load::write::writer::{BatchWriter, FailedItem, WriteSettings};
 
 /// The deadline is only checked every this many rows, which is also the least a segment loads,
 /// so every invocation makes progress.
 const ROWS_BETWEEN_DEADLINE_CHECKS: u64 = 25;
 /// Kept back from the writers' deadline for uploading the report and handing over.
 const REPORT_RESERVE: Duration = Duration::from_secs(5);
-
-/// The table being loaded, as `DescribeTable` reports it at cold start.
-#[derive(Debug, Clone)]
-pub struct TableInfo {
-    pub name: String,
-    pub keys: KeySchema,
-}
-
-impl TableInfo {
-    pub async fn describe(
-        dynamodb: &aws_sdk_dynamodb::Client,
-        name: &str,
-    ) -> Result<TableInfo, String> {
-        let output = dynamodb
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .map_err(|e| format!("DescribeTable {name}: {}", describe(&e)))?;
-        let table = output
-            .table()
-            .ok_or_else(|| format!("DescribeTable {name} returned no table"))?;
-        let kind_of = |attr: &str| {
-            table
-                .attribute_definitions()
-                .iter()
-                .find(|d| d.attribute_name() == attr)
-                .and_then(|d| KeyKind::from_scalar(d.attribute_type()))
-                .ok_or_else(|| format!("table {name} has no type for key attribute {attr}"))
-        };
-        let mut partition = None;
-        let mut sort = None;
-        for element in table.key_schema() {
-            let attr = KeyAttribute {
-                name: element.attribute_name().to_string(),
-                kind: kind_of(element.attribute_name())?,
-            };
-            match element.key_type() {
-                KeyType::Hash => partition = Some(attr),
-                _ => sort = Some(attr),
-            }
-        }
-        Ok(TableInfo {
-            name: name.to_string(),
-            keys: KeySchema {
-                partition: partition.ok_or_else(|| format!("table {name} has no partition key"))?,
-                sort,
-            },
-        })
-    }
-}
+/// Rejected rows in a row, with one reason and nothing written between them, that stop a load:
+/// the rest of the file would almost surely go the same way.
+pub const REPEATED_REJECTS_LIMIT: u64 = 1000;
 
 /// How rows are typed, written and reported.
 #[derive(Debug, Clone)]
@@ -86,6 +46,8 @@ pub struct LoaderSettings {
     pub checkpoint_margin: Duration,
     /// How often a long load says how far it is.
     pub progress_every: Duration,
+    /// A load that finishes no row (writes or rejects none) for this long fails.
+    pub stall_after: Duration,
 }
 
 /// Row counts. In a summary they are the file's totals so far, all segments included.
@@ -135,6 +97,48 @@ pub struct Checkpoint {
     /// Totals of the segments before.
     #[serde(default)]
     pub counts: Counts,
+    /// Rows after `resume` that are to be loaded again; the others up to `until_line` were written
+    /// or rejected already.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redo: Option<Redo>,
+    /// When a row of this file was last written or rejected, in seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_at: Option<u64>,
+}
+
+/// The rows a hand-over left to do among rows already done.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Redo {
+    /// The last line the segment before read.
+    pub until_line: u64,
+    /// Lines (sorted) up to `until_line` still to be loaded.
+    pub lines: Vec<u64>,
+}
+
+impl Redo {
+    /// Whether the row on `line` was done already.
+    fn skips(&self, line: u64) -> bool {
+        line <= self.until_line && self.lines.binary_search(&line).is_err()
+    }
+
+    /// What is left of it once lines up to `last_line` were read, with `unwritten` added.
+    fn after(redo: Option<&Redo>, last_line: u64, unwritten: &[u64]) -> Option<Redo> {
+        let mut lines: Vec<u64> = (redo.iter())
+            .flat_map(|r| r.lines.iter().copied().filter(|&l| l > last_line))
+            .chain(unwritten.iter().copied())
+            .collect();
+        lines.sort_unstable();
+        lines.dedup();
+        let until_line = redo.map_or(0, |r| r.until_line).max(last_line);
+        (!lines.is_empty() || redo.is_some_and(|r| r.until_line > last_line))
+            .then_some(Redo { until_line, lines })
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn first_segment() -> u32 {
@@ -161,6 +165,8 @@ impl Checkpoint {
             range: None,
             segment: 1,
             counts: Counts::default(),
+            redo: None,
+            progress_at: None,
         }
     }
 }
@@ -214,11 +220,28 @@ pub enum FileError {
     #[error("could not write the rejects report {report}: {reason}")]
     Report { report: String, reason: String },
     #[error(
-        "{failed} items from s3://{}/{} were not written ({reason}); they are listed with their \
-         lines in {}", summary.bucket, summary.key, summary.report
+        "loading s3://{}/{} made no progress for {minutes} minutes ({reason}); the {failed} items \
+         it could not write are listed with their lines in {}",
+        summary.bucket, summary.key, summary.report
     )]
-    NotWritten {
+    Stalled {
+        minutes: u64,
         failed: u64,
+        reason: String,
+        summary: Box<FileSummary>,
+    },
+    #[error(
+        "nothing from s3://{}/{} was loaded: all {} rows were rejected, see {}",
+        summary.bucket, summary.key, summary.counts.rows_read, summary.report
+    )]
+    NothingLoaded { summary: Box<FileSummary> },
+    #[error(
+        "loading s3://{}/{} stopped at line {line}: the last {REPEATED_REJECTS_LIMIT} rows were all \
+         rejected ({reason}); rows after it were not read, see {}",
+        summary.bucket, summary.key, summary.report
+    )]
+    RepeatedRejects {
+        line: u64,
         reason: String,
         summary: Box<FileSummary>,
     },
@@ -244,7 +267,9 @@ impl FileError {
             }
             FileError::Header { .. } => "InvalidHeader",
             FileError::Report { .. } => "ReportNotWritten",
-            FileError::NotWritten { .. } => "ItemsNotWritten",
+            FileError::Stalled { .. } => "LoadStalled",
+            FileError::NothingLoaded { .. } => "NothingLoaded",
+            FileError::RepeatedRejects { .. } => "RepeatedRejects",
             FileError::Aborted { .. } => "LoadAborted",
         }
     }
@@ -270,7 +295,10 @@ impl Loader {
             range,
             segment,
             counts: before,
+            redo,
+            progress_at,
         } = job;
+        let progress_at = progress_at.unwrap_or_else(unix_now);
         let range_index = range.map(|r| r.index);
         let report_key = report_key(&self.settings.rejects_prefix, &key, range_index, segment);
         let report_url = format!("s3://{bucket}/{report_key}");
@@ -340,16 +368,28 @@ impl Loader {
         );
         let mut builder = BatchBuilder::new();
         let mut seg = Counts::default();
+        let mut repeats = RepeatWatch::default();
         let mut paused = None;
         let mut read_error = None;
+        let mut repeated = None;
         let mut last_line = opened.line.saturating_sub(1);
         let mut progress = Progress::new(Instant::now(), base_offset, self.settings.progress_every);
         // Gzip positions count decompressed bytes: not comparable with the stored size.
         let size = opened
             .size
             .filter(|_| opened.compression == Compression::None);
+        let resume_at = |reader: &RowReader| ResumePoint {
+            offset: base_offset + reader.bytes_read(),
+            line: reader.next_line(),
+            etag: opened.etag.clone(),
+            compression: opened.compression,
+        };
 
         while let Some(schema) = &schema {
+            let start = RowStart {
+                offset: base_offset + reader.bytes_read(),
+                line: reader.next_line(),
+            };
             let line = match reader.read(&mut record).await {
                 Ok(Some(line)) => line,
                 Ok(None) => break,
@@ -358,26 +398,40 @@ impl Loader {
                     break;
                 }
             };
-            seg.rows_read += 1;
             last_line = line;
+            if redo.as_ref().is_some_and(|r| r.skips(line)) {
+                continue;
+            }
+            seg.rows_read += 1;
             match schema.to_item(&record) {
                 Err(reason) => {
                     seg.rows_rejected += 1;
+                    let reason = reason.to_string();
                     report
-                        .add(line, &reason.to_string(), &record)
+                        .add(line, &reason, &record)
                         .await
                         .map_err(|e| report_error(&e))?;
+                    if repeats.see(&reason, writer.written()) {
+                        repeated = Some(reason);
+                        break;
+                    }
                 }
                 Ok(row) => {
                     let pending = PendingItem {
                         line,
+                        start,
                         key: row.key,
                         item: row.item,
                         record: record.clone(),
                     };
                     if let Some(batch) = builder.push(pending) {
                         writer.submit(batch).await;
-                        if writer.fatal().is_some() {
+                        let refused = writer.take_refused();
+                        seg.rows_rejected += refused.len() as u64;
+                        repeated = report_refused(&mut report, &refused, &mut repeats, &writer)
+                            .await
+                            .map_err(|e| report_error(&e))?;
+                        if repeated.is_some() || writer.fatal().is_some() || writer.gave_up() {
                             break;
                         }
                     }
@@ -396,12 +450,7 @@ impl Loader {
                 );
             }
             if seg.rows_read % ROWS_BETWEEN_DEADLINE_CHECKS == 0 && Instant::now() >= pause_at {
-                paused = Some(ResumePoint {
-                    offset: base_offset + reader.bytes_read(),
-                    line: reader.next_line(),
-                    etag: opened.etag.clone(),
-                    compression: opened.compression,
-                });
+                paused = Some(resume_at(&reader));
                 break;
             }
         }
@@ -409,14 +458,61 @@ impl Loader {
             writer.submit(batch).await;
         }
         seg.duplicates_collapsed = builder.duplicates_collapsed();
-        let outcome = writer.finish().await;
+        let mut outcome = writer.finish().await;
         seg.items_written = outcome.written;
-        seg.items_failed = outcome.failed.len() as u64;
-        for failed in &outcome.failed {
+        seg.rows_rejected += outcome.refused.len() as u64;
+        for refused in &outcome.refused {
             report
-                .add(failed.item.line, &failed.reason, &failed.item.record)
+                .add(refused.item.line, &refused.reason, &refused.item.record)
                 .await
                 .map_err(|e| report_error(&e))?;
+        }
+
+        // Items not written for lack of time or capacity are loaded again from the earliest of
+        // their rows, unless the load has stalled or stopped for good.
+        let now = unix_now();
+        let progress_at = if seg.items_written + seg.rows_rejected > 0 {
+            now
+        } else {
+            progress_at
+        };
+        let stalled_for = Duration::from_secs(now.saturating_sub(progress_at));
+        let stopped = outcome.fatal.is_some() || read_error.is_some() || repeated.is_some();
+        let mut unwritten = std::mem::take(&mut outcome.unwritten);
+        let unwritten_reason = outcome.unwritten_reason.take().unwrap_or_default();
+        if !unwritten.is_empty() && (stopped || stalled_for >= self.settings.stall_after) {
+            seg.items_failed = unwritten.len() as u64;
+            let reason = outcome
+                .fatal
+                .as_deref()
+                .map_or(unwritten_reason.clone(), |fatal| {
+                    format!("not written: {fatal}")
+                });
+            let failed: Vec<FailedItem> = (unwritten.drain(..))
+                .map(|item| FailedItem {
+                    item,
+                    reason: reason.clone(),
+                })
+                .collect();
+            for f in &failed {
+                report
+                    .add(f.item.line, &f.reason, &f.item.record)
+                    .await
+                    .map_err(|e| report_error(&e))?;
+            }
+        }
+        let handed_over = !unwritten.is_empty();
+        if handed_over {
+            unwritten.sort_by_key(|p| p.start.offset);
+            let earliest = unwritten[0].start;
+            // Those rows are read and counted again by the next invocation.
+            seg.rows_read -= unwritten.len() as u64;
+            paused = Some(ResumePoint {
+                offset: earliest.offset,
+                line: earliest.line,
+                etag: opened.etag.clone(),
+                compression: opened.compression,
+            });
         }
         report
             .upload(&self.s3, &bucket, &report_key)
@@ -431,7 +527,7 @@ impl Loader {
             elapsed_ms: started.elapsed().as_millis() as u64,
             range: range_index,
             segment,
-            complete: paused.is_none() && read_error.is_none() && outcome.fatal.is_none(),
+            complete: paused.is_none() && !stopped,
         };
         log_summary(&summary);
         emit_load_metrics(&self.table.name, &seg, summary.elapsed_ms);
@@ -452,28 +548,89 @@ impl Loader {
                 summary: Box::new(summary),
             });
         }
-        if let Some(first) = outcome.failed.first() {
-            // No hand-over: the failed invocation is retried from this segment's start instead.
-            return Err(FileError::NotWritten {
-                failed: seg.items_failed,
-                reason: first.reason.clone(),
+        if let Some(reason) = repeated {
+            return Err(FileError::RepeatedRejects {
+                line: last_line,
+                reason,
                 summary: Box::new(summary),
             });
         }
-        Ok(match paused {
-            Some(point) => {
-                let next = Checkpoint {
-                    bucket,
-                    key,
-                    resume: Some(point),
-                    header,
-                    range,
-                    segment: segment + 1,
-                    counts: summary.counts,
-                };
-                LoadResult::Paused(summary, next)
+        if seg.items_failed > 0 {
+            return Err(FileError::Stalled {
+                minutes: stalled_for.as_secs() / 60,
+                failed: seg.items_failed,
+                reason: unwritten_reason,
+                summary: Box::new(summary),
+            });
+        }
+        let Some(point) = paused else {
+            if summary.counts.rows_read > 0 && summary.counts.items_written == 0 {
+                return Err(FileError::NothingLoaded {
+                    summary: Box::new(summary),
+                });
             }
-            None => LoadResult::Done(summary),
-        })
+            return Ok(LoadResult::Done(summary));
+        };
+        if handed_over {
+            tracing::warn!(
+                key,
+                line = point.line,
+                unwritten = unwritten.len(),
+                reason = unwritten_reason,
+                "items not written in time: the next invocation loads them again from their line"
+            );
+        }
+        let unwritten_lines: Vec<u64> = unwritten.iter().map(|p| p.line).collect();
+        let next = Checkpoint {
+            bucket,
+            key,
+            redo: Redo::after(redo.as_ref(), last_line, &unwritten_lines),
+            resume: Some(point),
+            header,
+            range,
+            segment: segment + 1,
+            counts: summary.counts,
+            progress_at: Some(progress_at),
+        };
+        Ok(LoadResult::Paused(summary, next))
+    }
+}
+
+/// Writes the rows DynamoDB refused to the report; returns the reason when it has now refused
+/// `REPEATED_REJECTS_LIMIT` rows in a row for it.
+async fn report_refused(
+    report: &mut RejectsReport,
+    refused: &[FailedItem],
+    repeats: &mut RepeatWatch,
+    writer: &BatchWriter,
+) -> std::io::Result<Option<String>> {
+    let mut repeated = None;
+    for f in refused {
+        report.add(f.item.line, &f.reason, &f.item.record).await?;
+        if repeats.see(&f.reason, writer.written()) {
+            repeated = Some(f.reason.clone());
+        }
+    }
+    Ok(repeated)
+}
+
+/// Counts rejects in a row that share one reason, with nothing written between them.
+#[derive(Default)]
+struct RepeatWatch {
+    reason: String,
+    count: u64,
+    written: u64,
+}
+
+impl RepeatWatch {
+    /// A row was rejected for `reason` when `written` items had been written: true at the limit.
+    fn see(&mut self, reason: &str, written: u64) -> bool {
+        if reason != self.reason || written != self.written {
+            self.reason = reason.to_string();
+            self.written = written;
+            self.count = 0;
+        }
+        self.count += 1;
+        self.count >= REPEATED_REJECTS_LIMIT
     }
 }

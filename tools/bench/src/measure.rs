@@ -21,6 +21,7 @@ pub fn seed_keys() -> KeySchema {
     KeySchema {
         partition: string_key("order_id"),
         sort: Some(string_key("item_id")),
+        indexes: Vec::new(),
     }
 }
 

@@ -68,7 +68,7 @@ impl ColumnTypes {
         self.0.keys().map(String::as_str)
     }
 
-    /// A declared type must agree with the table's key schema.
+    /// A declared type must agree with the table's key schema, its indexes' keys included.
     pub fn check_keys(&self, keys: &KeySchema) -> Result<(), String> {
         for key in keys.attributes() {
             if let Some(&declared) = self.0.get(&key.name)
@@ -78,6 +78,19 @@ impl ColumnTypes {
                     "column {:?} is a key of type {} in the table, but is declared {declared:?}",
                     key.name,
                     key.kind.as_str()
+                ));
+            }
+        }
+        for key in &keys.indexes {
+            let attribute = &key.attribute;
+            if let Some(&declared) = self.0.get(&attribute.name)
+                && declared != ColumnType::from(attribute.kind)
+            {
+                return Err(format!(
+                    "column {:?} is a key of type {} of index {}, but is declared {declared:?}",
+                    attribute.name,
+                    attribute.kind.as_str(),
+                    key.index
                 ));
             }
         }

@@ -1,5 +1,6 @@
-//! The table's primary key: its attributes and types, and item keys normalised so that keys
-//! DynamoDB considers equal compare equal (what batches de-duplicate on).
+//! The table's keys: the primary key's attributes and types, the secondary indexes' key attributes,
+//! and item keys normalised so that keys DynamoDB considers equal compare equal (what batches
+//! de-duplicate on).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -43,11 +44,38 @@ pub struct KeyAttribute {
     pub kind: KeyKind,
 }
 
-/// The table's primary key, as `DescribeTable` reports it.
+/// Which part of a key an attribute is: DynamoDB limits each in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRole {
+    Partition,
+    Sort,
+}
+
+impl KeyRole {
+    /// The most bytes a string or binary value may have in this part of a key.
+    pub fn max_bytes(self) -> usize {
+        match self {
+            KeyRole::Partition => 2048,
+            KeyRole::Sort => 1024,
+        }
+    }
+}
+
+/// A key attribute of a global or local secondary index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexKey {
+    pub index: String,
+    pub attribute: KeyAttribute,
+    pub role: KeyRole,
+}
+
+/// The table's primary key and its indexes' keys, as `DescribeTable` reports them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeySchema {
     pub partition: KeyAttribute,
     pub sort: Option<KeyAttribute>,
+    /// Key attributes of the secondary indexes (an attribute may key several).
+    pub indexes: Vec<IndexKey>,
 }
 
 impl KeySchema {

@@ -8,3 +8,4 @@ pub mod keys;
 pub mod number;
 pub mod row;
 pub mod source;
+pub mod table;

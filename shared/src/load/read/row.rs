@@ -1,5 +1,6 @@
 //! Typing CSV rows into DynamoDB items: the header read against the column types and the table's
-//! key schema, then each row's cells typed, blank cells handled, and the item's size checked.
+//! key schema, then each row's cells typed, blank cells handled, and what DynamoDB would refuse
+//! checked before it is sent: key lengths, index keys' types and blanks, the item's size.
 //!
 //! Longer than 500 lines because half of it is the typing cases its tests check, beside the code.
 
@@ -13,7 +14,7 @@ use csv_async::ByteRecord;
 use crate::load::read::columns::{BlankCells, ColumnType, ColumnTypes};
 use crate::load::read::item_size::{MAX_ITEM_BYTES, attribute_size, number_size};
 use crate::load::read::json_cell::parse_json_cell;
-use crate::load::read::keys::{Item, ItemKey, KeyAttribute, KeySchema, KeyValue};
+use crate::load::read::keys::{Item, ItemKey, KeyAttribute, KeyRole, KeySchema, KeyValue};
 use crate::load::read::number::parse_number;
 
 /// Why a header cannot be loaded at all.
@@ -48,6 +49,19 @@ pub enum RowError {
     },
     #[error("item is {size} bytes, over DynamoDB's {MAX_ITEM_BYTES}-byte limit")]
     ItemTooLarge { size: usize },
+    #[error("key column {column:?} is {bytes} bytes, over DynamoDB's {max}-byte limit for {what}")]
+    KeyTooLong {
+        column: String,
+        bytes: usize,
+        max: usize,
+        what: String,
+    },
+    #[error("column {column:?}, a key of index {index}: {reason}")]
+    BadIndexKey {
+        column: String,
+        index: String,
+        reason: String,
+    },
 }
 
 impl RowError {
@@ -70,6 +84,10 @@ struct Column {
     name: String,
     ty: ColumnType,
     is_key: bool,
+    /// The first index this column is a key of, when it is one and not a primary key.
+    index: Option<String>,
+    /// The byte limit of the strictest key part the column is, and which part that is.
+    key_limit: Option<(usize, String)>,
 }
 
 /// A row that became an item.
@@ -135,10 +153,40 @@ impl RowSchema {
             .enumerate()
             .map(|(i, name)| {
                 let key = keys.attributes().find(|k| &k.name == name);
+                let index_keys: Vec<_> = (keys.indexes.iter())
+                    .filter(|k| &k.attribute.name == name)
+                    .collect();
+                let index_kind = index_keys.first().map(|k| k.attribute.kind);
+                // Every key part the column is, with the name a refusal gives it.
+                let mut parts: Vec<(KeyRole, String)> = Vec::new();
+                if i == partition {
+                    parts.push((KeyRole::Partition, "the table's partition key".into()));
+                }
+                if Some(i) == sort {
+                    parts.push((KeyRole::Sort, "the table's sort key".into()));
+                }
+                parts.extend(index_keys.iter().map(|k| {
+                    let part = match k.role {
+                        KeyRole::Partition => "partition",
+                        KeyRole::Sort => "sort",
+                    };
+                    (k.role, format!("the {part} key of index {}", k.index))
+                }));
+                let key_limit = (parts.into_iter())
+                    .min_by_key(|(role, _)| role.max_bytes())
+                    .map(|(role, what)| (role.max_bytes(), what));
                 Column {
                     name: name.clone(),
-                    ty: key.map_or_else(|| types.get(name), |k| ColumnType::from(k.kind)),
+                    ty: match key.map(|k| k.kind).or(index_kind) {
+                        Some(kind) => ColumnType::from(kind),
+                        None => types.get(name),
+                    },
                     is_key: i == partition || Some(i) == sort,
+                    index: match key {
+                        Some(_) => None,
+                        None => index_keys.first().map(|k| k.index.clone()),
+                    },
+                    key_limit,
                 }
             })
             .collect();
@@ -178,9 +226,14 @@ impl RowSchema {
                     sort = Some(key);
                 }
                 Some(value)
+            } else if let Some(index) = &column.index {
+                index_key_value(column, index, text)?
             } else {
                 self.cell_value(column, text)?
             };
+            if let (Some((value, _)), Some((max, what))) = (&typed, &column.key_limit) {
+                check_key_length(column, value, *max, what)?;
+            }
             if let Some((value, value_size)) = typed {
                 size += column.name.len() + value_size;
                 item.insert(column.name.clone(), value);
@@ -246,6 +299,56 @@ impl RowSchema {
     }
 }
 
+/// An index key cell: blank is always left out (DynamoDB refuses an empty index key, and an item
+/// without the attribute is simply not in the index); anything else must be of the index's type.
+fn index_key_value(
+    column: &Column,
+    index: &str,
+    text: &str,
+) -> Result<Option<(AttributeValue, usize)>, RowError> {
+    let blank = match column.ty {
+        ColumnType::String => text.is_empty(),
+        _ => text.trim().is_empty(),
+    };
+    if blank {
+        return Ok(None);
+    }
+    let refused = |e: RowError| RowError::BadIndexKey {
+        column: column.name.clone(),
+        index: index.to_string(),
+        reason: match e {
+            RowError::BadValue { value, reason, .. } => format!("{value:?} is {reason}"),
+            other => other.to_string(),
+        },
+    };
+    key_value(column, text)
+        .map(|(value, _)| Some(value))
+        .map_err(refused)
+}
+
+/// DynamoDB refuses a string or binary key longer than its part allows.
+fn check_key_length(
+    column: &Column,
+    value: &AttributeValue,
+    max: usize,
+    what: &str,
+) -> Result<(), RowError> {
+    let bytes = match value {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::B(b) => b.as_ref().len(),
+        _ => return Ok(()),
+    };
+    if bytes > max {
+        return Err(RowError::KeyTooLong {
+            column: column.name.clone(),
+            bytes,
+            max,
+            what: what.to_string(),
+        });
+    }
+    Ok(())
+}
+
 fn key_value(column: &Column, text: &str) -> Result<((AttributeValue, usize), KeyValue), RowError> {
     let empty = || RowError::EmptyKey {
         column: column.name.clone(),
@@ -302,6 +405,7 @@ mod tests {
                 name: "item_id".into(),
                 kind: KeyKind::S,
             }),
+            indexes: Vec::new(),
         }
     }
 
@@ -469,6 +573,7 @@ mod tests {
                 kind: KeyKind::N,
             },
             sort: None,
+            indexes: Vec::new(),
         };
         let schema = RowSchema::from_header(
             &record(&["id", "active", "meta", "blob"]),

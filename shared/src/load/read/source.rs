@@ -31,6 +31,13 @@ pub struct ResumePoint {
     pub compression: Compression,
 }
 
+/// Where a row starts (blank lines before it included): a load can pick up again there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowStart {
+    pub offset: u64,
+    pub line: u64,
+}
+
 pub type ByteReader = Pin<Box<dyn AsyncRead + Send>>;
 
 /// An object opened for reading.

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use csv_async::ByteRecord;
 
 use crate::load::read::keys::{Item, ItemKey};
+use crate::load::read::source::RowStart;
 
 /// DynamoDB's limit of requests in one `BatchWriteItem` call.
 pub const MAX_BATCH_ITEMS: usize = 25;
@@ -13,6 +14,8 @@ pub const MAX_BATCH_ITEMS: usize = 25;
 #[derive(Debug, Clone)]
 pub struct PendingItem {
     pub line: u64,
+    /// Where its row starts, for handing over from it when it cannot be written in time.
+    pub start: RowStart,
     pub key: ItemKey,
     pub item: Item,
     pub record: ByteRecord,
@@ -74,6 +77,7 @@ mod tests {
     fn row(line: u64, pk: &str, sk: &str) -> PendingItem {
         PendingItem {
             line,
+            start: RowStart { offset: 0, line },
             key: ItemKey {
                 partition: KeyValue::S(pk.into()),
                 sort: Some(KeyValue::S(sk.into())),

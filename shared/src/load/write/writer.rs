@@ -1,8 +1,10 @@
 //! Writing batches with several `BatchWriteItem` calls in flight, retrying what DynamoDB did not take.
 //!
 //! Throttled items come back in `UnprocessedItems` with HTTP 200, which the SDK does not retry; they
-//! are retried here with bounded, jittered backoff that stops before the deadline. Whatever is still
-//! unwritten at the end is returned, never dropped.
+//! are retried here with bounded, jittered backoff that stops before the deadline. Every item ends
+//! one of three ways: written; refused by DynamoDB for itself (a reject, with DynamoDB's reason); or
+//! unwritten for lack of time or capacity, handed back to the caller to write again later. An item
+//! is never dropped.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,8 +13,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use tokio::sync::Mutex;
 use tokio::task::JoinSet;
-use tokio::time::{Instant, sleep};
+use tokio::time::{Instant, sleep, sleep_until, timeout};
 
 use crate::aws_error::{ErrorClass, classify, describe};
 use crate::load::read::keys::{ItemKey, KeySchema};
@@ -22,11 +25,15 @@ use crate::retry::Backoff;
 
 #[derive(Debug, Clone, Copy)]
 pub struct WriteSettings {
-    /// `BatchWriteItem` calls in flight at once.
+    /// `BatchWriteItem` calls in flight at once, at most.
     pub max_in_flight: usize,
-    /// Calls per batch, first one included, before its remaining items are reported as failed.
+    /// Calls in a row that write nothing before a batch's remaining items are handed back.
     pub max_attempts: u32,
     pub backoff: Backoff,
+    /// How long one call may take before it is abandoned and tried again.
+    pub call_timeout: Duration,
+    /// Items per second this load may write, retries included; `None`: as fast as the table takes.
+    pub max_items_per_second: Option<f64>,
 }
 
 impl Default for WriteSettings {
@@ -37,11 +44,13 @@ impl Default for WriteSettings {
             max_in_flight: 32,
             max_attempts: 10,
             backoff: Backoff::default(),
+            call_timeout: Duration::from_secs(10),
+            max_items_per_second: None,
         }
     }
 }
 
-/// A row that could not be written, and why.
+/// A row DynamoDB would not take, and why.
 #[derive(Debug, Clone)]
 pub struct FailedItem {
     pub item: PendingItem,
@@ -52,7 +61,14 @@ pub struct FailedItem {
 #[derive(Debug, Default)]
 pub struct WriteOutcome {
     pub written: u64,
-    pub failed: Vec<FailedItem>,
+    /// Refused by DynamoDB for the item alone (validation, item collection size): rejects. The
+    /// caller takes them as they come (`BatchWriter::take_refused`), so they never pile up.
+    pub refused: Vec<FailedItem>,
+    /// Not written for lack of time or capacity (or after an unrecoverable error): to be written
+    /// again, from the earliest of them.
+    pub unwritten: Vec<PendingItem>,
+    /// Why the last unwritten item was not written.
+    pub unwritten_reason: Option<String>,
     /// An error no retry can fix (table missing, access denied): writing stopped.
     pub fatal: Option<String>,
     /// How many writes were allowed in flight at the end (it adapts to throttling).
@@ -66,12 +82,31 @@ struct BatchSignal {
     latency: Duration,
 }
 
+/// Spaces calls so the load writes at most so many items per second.
+struct Pace {
+    per_item: Duration,
+    next: Mutex<Instant>,
+}
+
+impl Pace {
+    async fn wait(&self, items: usize) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let slot = (*next).max(Instant::now());
+            *next = slot + self.per_item * items as u32;
+            slot
+        };
+        sleep_until(slot).await;
+    }
+}
+
 struct Shared {
     client: Client,
     table: String,
     keys: KeySchema,
     settings: WriteSettings,
     deadline: Instant,
+    pace: Option<Pace>,
 }
 
 /// Keeps several batches being written at once: up to `max_in_flight`, fewer while DynamoDB throttles.
@@ -93,6 +128,12 @@ impl BatchWriter {
         settings: WriteSettings,
         deadline: Instant,
     ) -> Self {
+        let pace = (settings.max_items_per_second)
+            .filter(|rate| *rate > 0.0)
+            .map(|rate| Pace {
+                per_item: Duration::from_secs_f64(1.0 / rate),
+                next: Mutex::new(Instant::now()),
+            });
         BatchWriter {
             shared: Arc::new(Shared {
                 client,
@@ -100,6 +141,7 @@ impl BatchWriter {
                 keys,
                 settings,
                 deadline,
+                pace,
             }),
             tasks: JoinSet::new(),
             concurrency: Concurrency::new(settings.max_in_flight),
@@ -123,6 +165,18 @@ impl BatchWriter {
         self.outcome.fatal.as_deref()
     }
 
+    /// True once an item was handed back unwritten: the caller should stop reading and hand over.
+    /// Batches submitted after that are handed back unsent, so no later row of a key lands before
+    /// an earlier one that is still to be written.
+    pub fn gave_up(&self) -> bool {
+        !self.outcome.unwritten.is_empty()
+    }
+
+    /// The items DynamoDB refused since the last call, for the report.
+    pub fn take_refused(&mut self) -> Vec<FailedItem> {
+        std::mem::take(&mut self.outcome.refused)
+    }
+
     /// Starts writing `batch`, first waiting for room and for in-flight batches sharing a key.
     pub async fn submit(&mut self, batch: Vec<PendingItem>) {
         while self.tasks.len() >= self.concurrency.limit()
@@ -134,14 +188,8 @@ impl BatchWriter {
                 break;
             }
         }
-        if self.outcome.fatal.is_some() {
-            let reason = "not attempted: writing stopped after an unrecoverable error".to_string();
-            self.outcome
-                .failed
-                .extend(batch.into_iter().map(|item| FailedItem {
-                    item,
-                    reason: reason.clone(),
-                }));
+        if self.gave_up() || self.outcome.fatal.is_some() {
+            self.outcome.unwritten.extend(batch);
             return;
         }
         let keys: Vec<ItemKey> = batch.iter().map(|p| p.key.clone()).collect();
@@ -182,11 +230,7 @@ impl BatchWriter {
                         }
                     }
                 }
-                self.outcome.written += outcome.written;
-                self.outcome.failed.extend(outcome.failed);
-                if self.outcome.fatal.is_none() {
-                    self.outcome.fatal = outcome.fatal;
-                }
+                self.outcome.merge(outcome);
             }
             // A panicking write task loses track of its rows: treat it as unrecoverable.
             Err(e) => {
@@ -211,7 +255,8 @@ fn to_requests(items: &[PendingItem]) -> Result<Vec<WriteRequest>, String> {
         .collect()
 }
 
-/// Writes one batch until every item is taken, the attempts run out, or the deadline nears.
+/// Writes one batch until every item is written or refused, the calls stop making progress, or the
+/// deadline nears.
 async fn write_batch(shared: &Shared, batch: Vec<PendingItem>) -> (WriteOutcome, BatchSignal) {
     let settings = shared.settings;
     let mut outcome = WriteOutcome::default();
@@ -220,19 +265,24 @@ async fn write_batch(shared: &Shared, batch: Vec<PendingItem>) -> (WriteOutcome,
         latency: Duration::ZERO,
     };
     let mut pending = batch;
-    let mut attempt = 0;
+    let mut calls = 0;
+    // Calls in a row that wrote nothing: only these use up `max_attempts`.
+    let mut fruitless = 0;
     let mut last_problem;
     while !pending.is_empty() {
-        attempt += 1;
+        calls += 1;
         let requests = match to_requests(&pending) {
             Ok(r) => r,
             Err(e) => {
-                outcome.fail_all(&mut pending, &format!("could not build the request: {e}"));
+                outcome.refuse_all(&mut pending, &format!("could not build the request: {e}"));
                 break;
             }
         };
+        if let Some(pace) = &shared.pace {
+            pace.wait(pending.len()).await;
+        }
         let started = Instant::now();
-        let sent = shared
+        let call = shared
             .client
             .batch_write_item()
             .request_items(&shared.table, requests)
@@ -241,17 +291,24 @@ async fn write_batch(shared: &Shared, batch: Vec<PendingItem>) -> (WriteOutcome,
             .config_override(
                 aws_sdk_dynamodb::config::Config::builder().retry_config(RetryConfig::disabled()),
             )
-            .send()
-            .await;
-        if attempt == 1 {
+            .send();
+        let sent = timeout(settings.call_timeout, call).await;
+        if calls == 1 {
             signal.latency = started.elapsed();
         }
+        let before = pending.len();
         match sent {
-            Ok(output) => {
-                let unprocessed = output
-                    .unprocessed_items
-                    .and_then(|mut by_table| by_table.remove(&shared.table))
-                    .unwrap_or_default();
+            Err(_) => {
+                signal.throttled = true;
+                last_problem = format!("no answer within {:?}", settings.call_timeout);
+            }
+            Ok(Ok(output)) => {
+                // Keyed by the table's name or ARN, as the request named it: read them all.
+                let unprocessed: Vec<WriteRequest> = (output.unprocessed_items)
+                    .unwrap_or_default()
+                    .into_values()
+                    .flatten()
+                    .collect();
                 if unprocessed.is_empty() {
                     outcome.written += pending.len() as u64;
                     pending.clear();
@@ -266,14 +323,13 @@ async fn write_batch(shared: &Shared, batch: Vec<PendingItem>) -> (WriteOutcome,
                 // Only count items as written when every unprocessed one is identified; otherwise
                 // resend the lot (puts are idempotent).
                 if still == unprocessed.len() {
-                    let before = pending.len();
                     pending.retain(|p| left.contains(&p.key));
                     outcome.written += (before - pending.len()) as u64;
                 }
                 signal.throttled = true;
                 last_problem = format!("{} items unprocessed (throttled)", pending.len());
             }
-            Err(err) => match classify(&err) {
+            Ok(Err(err)) => match classify(&err) {
                 ErrorClass::Retryable => {
                     signal.throttled = true;
                     last_problem = describe(&err);
@@ -289,27 +345,32 @@ async fn write_batch(shared: &Shared, batch: Vec<PendingItem>) -> (WriteOutcome,
                     break;
                 }
                 ErrorClass::Invalid => {
-                    let reason = format!("rejected by DynamoDB: {}", describe(&err));
-                    outcome.fail_all(&mut pending, &reason);
+                    let reason = format!("refused by DynamoDB: {}", describe(&err));
+                    outcome.refuse_all(&mut pending, &reason);
                     break;
                 }
                 ErrorClass::Fatal => {
                     let reason = describe(&err);
-                    outcome.fail_all(&mut pending, &format!("not written: {reason}"));
+                    outcome.hand_back(&mut pending, format!("not written: {reason}"));
                     outcome.fatal = Some(reason);
                     break;
                 }
             },
         }
-        if attempt >= settings.max_attempts {
-            let reason = format!("not written after {attempt} attempts: {last_problem}");
-            outcome.fail_all(&mut pending, &reason);
+        fruitless = if pending.len() < before {
+            0
+        } else {
+            fruitless + 1
+        };
+        if fruitless >= settings.max_attempts {
+            let reason = format!("{fruitless} calls in a row wrote nothing: {last_problem}");
+            outcome.hand_back(&mut pending, reason);
             break;
         }
-        let delay = settings.backoff.delay(attempt);
+        let delay = settings.backoff.delay(fruitless.max(1));
         if Instant::now() + delay >= shared.deadline {
             let reason = format!("not written before the time limit: {last_problem}");
-            outcome.fail_all(&mut pending, &reason);
+            outcome.hand_back(&mut pending, reason);
             break;
         }
         sleep(delay).await;
@@ -318,16 +379,26 @@ async fn write_batch(shared: &Shared, batch: Vec<PendingItem>) -> (WriteOutcome,
 }
 
 impl WriteOutcome {
-    fn fail_all(&mut self, pending: &mut Vec<PendingItem>, reason: &str) {
-        self.failed.extend(pending.drain(..).map(|item| FailedItem {
-            item,
-            reason: reason.to_string(),
-        }));
+    fn refuse_all(&mut self, pending: &mut Vec<PendingItem>, reason: &str) {
+        self.refused
+            .extend(pending.drain(..).map(|item| FailedItem {
+                item,
+                reason: reason.to_string(),
+            }));
+    }
+
+    fn hand_back(&mut self, pending: &mut Vec<PendingItem>, reason: String) {
+        self.unwritten.append(pending);
+        self.unwritten_reason = Some(reason);
     }
 
     fn merge(&mut self, other: WriteOutcome) {
         self.written += other.written;
-        self.failed.extend(other.failed);
+        self.refused.extend(other.refused);
+        self.unwritten.extend(other.unwritten);
+        if other.unwritten_reason.is_some() {
+            self.unwritten_reason = other.unwritten_reason;
+        }
         if self.fatal.is_none() {
             self.fatal = other.fatal;
         }
