@@ -410,8 +410,8 @@ async fn load_to_end(
     loop {
         match loader.load(job, deadline()).await {
             Ok(LoadResult::Paused(summary, next)) => {
-                segments.push((summary, next.clone()));
-                job = next;
+                segments.push((summary, (*next).clone()));
+                job = *next;
             }
             Ok(LoadResult::Done(summary)) => return (segments, Ok(summary)),
             Err(e) => return (segments, Err(e)),

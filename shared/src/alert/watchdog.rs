@@ -1,6 +1,8 @@
 //! The missing-backup watchdog's judgement, table by table and source by source: is each expected
 //! kind of backup recent enough, is point-in-time recovery on and current, and what could not be
 //! checked. A source that stopped hides behind no other: each one is judged on its own.
+//!
+//! Longer than 500 lines because its tests, beside the judgement, are almost half of it.
 
 use std::fmt;
 use std::str::FromStr;

@@ -193,7 +193,7 @@ pub struct FileSummary {
 pub enum LoadResult {
     Done(FileSummary),
     /// Stopped before the deadline; the checkpoint loads the rest.
-    Paused(FileSummary, Checkpoint),
+    Paused(FileSummary, Box<Checkpoint>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -592,7 +592,7 @@ impl Loader {
             counts: summary.counts,
             progress_at: Some(progress_at),
         };
-        Ok(LoadResult::Paused(summary, next))
+        Ok(LoadResult::Paused(summary, Box::new(next)))
     }
 }
 
