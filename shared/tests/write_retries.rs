@@ -664,3 +664,74 @@ async fn a_file_whose_rows_are_all_rejected_fails() {
     );
     assert!(calls.lock().unwrap().is_empty());
 }
+
+/// An S3 that serves `text` from the offset a ranged GET asks for, breaking the first body off
+/// after `break_after` bytes; report uploads are taken and dropped.
+fn breaking_s3(text: &'static str, break_after: usize) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::operation::get_object::GetObjectOutput;
+    use aws_sdk_s3::operation::put_object::PutObjectOutput;
+    use aws_sdk_s3::primitives::ByteStream;
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+
+    let served = Arc::new(Mutex::new(0));
+    let get = mock!(aws_sdk_s3::Client::get_object).then_compute_output(move |input| {
+        let from: usize = (input.range())
+            .and_then(|r| r.strip_prefix("bytes=")?.split('-').next()?.parse().ok())
+            .unwrap_or(0);
+        let mut served = served.lock().unwrap();
+        *served += 1;
+        let bytes = text.as_bytes()[from..].to_vec();
+        let frames: Vec<Result<Frame<bytes::Bytes>, std::io::Error>> = if *served == 1 {
+            vec![
+                Ok(Frame::data(bytes::Bytes::from(
+                    bytes[..break_after].to_vec(),
+                ))),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "connection reset",
+                )),
+            ]
+        } else {
+            vec![Ok(Frame::data(bytes::Bytes::from(bytes)))]
+        };
+        let body = StreamBody::new(futures::stream::iter(frames));
+        GetObjectOutput::builder()
+            .body(ByteStream::new(SdkBody::from_body_1_x(body)))
+            .e_tag("\"v1\"")
+            .build()
+    });
+    let put =
+        mock!(aws_sdk_s3::Client::put_object).then_output(|| PutObjectOutput::builder().build());
+    mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&get, &put])
+}
+
+#[tokio::test]
+async fn a_dropped_s3_stream_is_read_again_from_the_row_it_broke_in() {
+    let store = Store::default();
+    let kept = Arc::clone(&store);
+    let (client, _) = recording_client(move |_, requests| {
+        keep(&kept, &requests);
+        MockResponse::Output(BatchWriteItemOutput::builder().build())
+    });
+    const CSV: &str = "order_id,item_id,amount\na,1,1\nb,1,2\nc,1,3\nd,1,4\n";
+    let (mut loader, bucket, key) = loader(client, CSV).await;
+    // The first body breaks in the middle of `c,1,3`.
+    loader.s3 = breaking_s3(CSV, CSV.find("c,1").unwrap() + 2);
+    let (segments, end) =
+        load_to_end(&loader, Checkpoint::start(&bucket, &key), far_deadline).await;
+    let done = end.unwrap();
+    let [(first, next)] = &segments[..] else {
+        panic!("one hand-over: {segments:?}")
+    };
+    assert_eq!(first.counts.rows_read, 2);
+    assert_eq!(
+        next.resume.as_ref().unwrap().line,
+        4,
+        "from the row it broke in"
+    );
+    assert_eq!((done.counts.rows_read, done.counts.items_written), (4, 4));
+    let store = store.lock().unwrap();
+    assert_eq!(store.len(), 4);
+    assert!(store.values().all(|(_, writes)| *writes == 1), "{store:?}");
+}

@@ -422,3 +422,60 @@ async fn console_test_without_a_default_object_is_refused() {
     let err = f.invoke(json!({})).await.unwrap_err();
     assert!(err.to_string().contains("DEFAULT_OBJECT_KEY"), "{err}");
 }
+
+#[tokio::test]
+async fn an_unbalanced_quote_ends_the_file_naming_its_line_after_loading_the_rows_before() {
+    let f = Fixture::new(&[]).await;
+    let mut csv = format!(
+        "{HEADER}\n\
+         1,1,7,Tuna,10,JPY,2020-09-03T06:02:05Z,9-3-2020\n\
+         2,1,7,\"Tuna,10,JPY,2020-09-03T06:02:05Z,9-3-2020\n"
+    );
+    // Everything after the open quote is one field, longer than any row can be.
+    for row in 0..40_000 {
+        csv.push_str(&format!(
+            "{row},1,7,Tuna,10,JPY,2020-09-03T06:02:05Z,9-3-2020\n"
+        ));
+    }
+    f.put("incoming/unbalanced.csv", csv).await;
+    let err = f
+        .invoke(f.s3_event(&["incoming/unbalanced.csv"]))
+        .await
+        .unwrap_err();
+    let diagnostic = lambda_runtime::Diagnostic::from(err);
+    assert_eq!(diagnostic.error_type, "ObjectUnreadable");
+    assert!(
+        diagnostic
+            .error_message
+            .contains("the quote opened on line 3 does not close within 1048576 bytes"),
+        "{}",
+        diagnostic.error_message
+    );
+    assert!(
+        f.item("1", "1").await.is_some(),
+        "the row before was loaded"
+    );
+    assert_eq!(f.items().await.len(), 1);
+}
+
+#[tokio::test]
+async fn cr_only_line_endings_are_refused_clearly() {
+    let f = Fixture::new(&[]).await;
+    let csv = format!("{HEADER}\r1,1,7,Tuna,10,JPY,2020-09-03T06:02:05Z,9-3-2020\r");
+    f.put("incoming/classic-mac.csv", csv).await;
+    let err = f
+        .invoke(f.s3_event(&["incoming/classic-mac.csv"]))
+        .await
+        .unwrap_err();
+    let diagnostic = lambda_runtime::Diagnostic::from(err);
+    assert_eq!(diagnostic.error_type, "ObjectUnreadable");
+    assert!(
+        diagnostic.error_message.contains(
+            "line 1 ends with a carriage return alone (CR-only line endings); save the file with \
+             LF or CRLF line endings"
+        ),
+        "{}",
+        diagnostic.error_message
+    );
+    assert!(f.items().await.is_empty());
+}

@@ -197,6 +197,8 @@ mod tests {
         assert_eq!(c.settings.rejects_prefix, "rejected/");
         assert_eq!(c.settings.blanks, BlankCells::Omit);
         assert_eq!(c.settings.write.max_in_flight, 32);
+        assert_eq!(c.settings.write.max_items_per_second, None);
+        assert_eq!(c.settings.stall_after, Duration::from_secs(900));
         assert_eq!(c.fan_out.min_bytes, 256 * 1024 * 1024);
         assert_eq!(c.fan_out.ranges, 8);
         assert_eq!(c.default_object, None);
@@ -222,6 +224,14 @@ mod tests {
             ("FAN_OUT_RANGES", "101", "FAN_OUT_RANGES"),
             ("FAN_OUT_MIN_BYTES", "-1", "FAN_OUT_MIN_BYTES"),
             ("SOURCE_PREFIX", "", "trigger"),
+            (
+                "SOURCE_PREFIX",
+                "rejected/incoming/",
+                "nothing would ever be loaded",
+            ),
+            ("STALL_SECONDS", "0", "STALL_SECONDS"),
+            ("MAX_WRITES_PER_SECOND", "-5", "MAX_WRITES_PER_SECOND"),
+            ("PROGRESS_SECONDS", "0", "PROGRESS_SECONDS"),
             (
                 "CHECKPOINT_MARGIN_SECONDS",
                 "-1",

@@ -19,7 +19,7 @@ use crate::load::progress::{Progress, emit_load_metrics, log_summary};
 use crate::load::read::columns::{BlankCells, ColumnTypes};
 use crate::load::read::row::{HeaderError, RowSchema};
 use crate::load::read::source::{
-    Compression, ResumePoint, RowReader, RowStart, SourceError, open_object,
+    Compression, ResumePoint, RowReader, RowStart, SourceError, open_object, stream_broke,
 };
 use crate::load::read::table::TableInfo;
 use crate::load::report::{RejectsReport, report_key};
@@ -372,6 +372,7 @@ impl Loader {
         let mut paused = None;
         let mut read_error = None;
         let mut repeated = None;
+        let mut broke = None;
         let mut last_line = opened.line.saturating_sub(1);
         let mut progress = Progress::new(Instant::now(), base_offset, self.settings.progress_every);
         // Gzip positions count decompressed bytes: not comparable with the stored size.
@@ -393,6 +394,11 @@ impl Loader {
             let line = match reader.read(&mut record).await {
                 Ok(Some(line)) => line,
                 Ok(None) => break,
+                // A dropped connection: the next invocation reads again from this row.
+                Err(e) if stream_broke(&e) => {
+                    broke = Some((start, e.to_string()));
+                    break;
+                }
                 Err(e) => {
                     read_error = Some(e.to_string());
                     break;
@@ -477,6 +483,24 @@ impl Loader {
             progress_at
         };
         let stalled_for = Duration::from_secs(now.saturating_sub(progress_at));
+        if let Some((start, reason)) = broke {
+            if stalled_for >= self.settings.stall_after {
+                read_error = Some(reason);
+            } else {
+                tracing::warn!(
+                    key,
+                    line = start.line,
+                    reason,
+                    "reading again from this row"
+                );
+                paused = Some(ResumePoint {
+                    offset: start.offset,
+                    line: start.line,
+                    etag: opened.etag.clone(),
+                    compression: opened.compression,
+                });
+            }
+        }
         let stopped = outcome.fatal.is_some() || read_error.is_some() || repeated.is_some();
         let mut unwritten = std::mem::take(&mut outcome.unwritten);
         let unwritten_reason = outcome.unwritten_reason.take().unwrap_or_default();

@@ -36,6 +36,12 @@ impl SourceFilter {
                 self.rejects_prefix, self.prefix
             ));
         }
+        if self.prefix.starts_with(&self.rejects_prefix) {
+            return Err(format!(
+                "SOURCE_PREFIX {:?} is inside REJECTS_PREFIX {:?}: nothing would ever be loaded",
+                self.prefix, self.rejects_prefix
+            ));
+        }
         if self.suffixes.is_empty() {
             return Err("SOURCE_SUFFIXES must name at least one suffix".into());
         }

@@ -6,6 +6,7 @@ pub mod item_size;
 pub mod json_cell;
 pub mod keys;
 pub mod number;
+pub mod record_guard;
 pub mod row;
 pub mod source;
 pub mod table;

@@ -1,14 +1,17 @@
 //! Opening an S3 object as a stream of CSV bytes: gzip by magic bytes, BOM dropped, resumable.
 
+use std::io;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use async_compression::tokio::bufread::GzipDecoder;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 
 use crate::aws_error::describe;
+use crate::load::read::record_guard::RecordGuard;
 use csv_async::{AsyncReader, AsyncReaderBuilder, ByteRecord, Terminator};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, BufReader, ReadBuf};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const UTF8_BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
@@ -55,8 +58,18 @@ pub struct OpenedObject {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("s3://{bucket}/{key} does not exist")]
-    NotFound { bucket: String, key: String },
+    #[error("s3://{bucket}/{key} {}", if *.denied {
+        "does not exist, or the function may not read it (S3 answered AccessDenied, as it does \
+         for a missing key when the reader has no s3:ListBucket)"
+    } else {
+        "does not exist"
+    })]
+    NotFound {
+        bucket: String,
+        key: String,
+        /// S3 said AccessDenied: without `s3:ListBucket` that is also how a missing key looks.
+        denied: bool,
+    },
     #[error(
         "s3://{bucket}/{key} changed while it was being loaded (ETag is no longer {etag}); \
          upload it again to load the new version"
@@ -116,7 +129,16 @@ pub async fn open_object(
     let output = request.send().await.map_err(|e| {
         let (bucket, key) = (bucket.to_string(), key.to_string());
         match e.code() {
-            Some("NoSuchKey") | Some("NotFound") => SourceError::NotFound { bucket, key },
+            Some("NoSuchKey") | Some("NotFound") => SourceError::NotFound {
+                bucket,
+                key,
+                denied: false,
+            },
+            Some("AccessDenied") => SourceError::NotFound {
+                bucket,
+                key,
+                denied: true,
+            },
             Some("PreconditionFailed") => SourceError::Changed {
                 bucket,
                 key,
@@ -135,7 +157,7 @@ pub async fn open_object(
         .and_then(|r| r.rsplit('/').next())
         .and_then(|total| total.parse().ok())
         .or(output.content_length().and_then(|l| u64::try_from(l).ok()));
-    let raw: ByteReader = Box::pin(output.body.into_async_read());
+    let raw: ByteReader = Box::pin(BodyReader(output.body.into_async_read()));
     let unreadable = |reason: String| SourceError::Unreadable {
         bucket: bucket.to_string(),
         key: key.to_string(),
@@ -215,6 +237,7 @@ pub struct RowReader {
 
 impl RowReader {
     pub fn new(reader: ByteReader, first_line: u64) -> RowReader {
+        let reader: ByteReader = Box::pin(RecordGuard::new(reader, first_line));
         let csv = AsyncReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -271,6 +294,35 @@ fn drop_carriage_return(record: &mut ByteRecord) {
     }
     trimmed.set_position(record.position().cloned());
     *record = trimmed;
+}
+
+/// The S3 body broke off (a dropped connection): the bytes so far were good, and reading again
+/// from the row being read can go on.
+#[derive(Debug, thiserror::Error)]
+#[error("the S3 stream broke off: {0}")]
+pub struct StreamBroke(String);
+
+/// Whether a read failed because the S3 body broke off, not because of what it carried.
+pub fn stream_broke(err: &csv_async::Error) -> bool {
+    match err.kind() {
+        csv_async::ErrorKind::Io(e) => e.get_ref().is_some_and(|inner| inner.is::<StreamBroke>()),
+        _ => false,
+    }
+}
+
+/// The S3 body, its own errors marked as `StreamBroke` (whatever decodes the bytes after it).
+struct BodyReader<R>(R);
+
+impl<R: AsyncRead + Unpin> AsyncRead for BodyReader<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0)
+            .poll_read(cx, buf)
+            .map_err(|e| io::Error::other(StreamBroke(e.to_string())))
+    }
 }
 
 fn gunzip(reader: ByteReader) -> ByteReader {
