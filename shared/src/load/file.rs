@@ -135,6 +135,10 @@ impl Redo {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -180,6 +184,9 @@ pub struct FileSummary {
     pub counts: Counts,
     /// `s3://` location of this segment's rejects report.
     pub report: String,
+    /// Rejected rows the report could not list, being full (`MAX_REPORT_BYTES`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rejects_unlisted: u64,
     pub elapsed_ms: u64,
     /// The byte range this summary covers, when the file was split (its counts are the range's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -538,6 +545,7 @@ impl Loader {
                 compression: opened.compression,
             });
         }
+        let rejects_unlisted = report.unlisted();
         report
             .upload(&self.s3, &bucket, &report_key)
             .await
@@ -548,6 +556,7 @@ impl Loader {
             key: key.clone(),
             counts: before.add(seg),
             report: report_url.clone(),
+            rejects_unlisted,
             elapsed_ms: started.elapsed().as_millis() as u64,
             range: range_index,
             segment,

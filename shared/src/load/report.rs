@@ -10,10 +10,17 @@ use tempfile::TempPath;
 
 use crate::aws_error::describe;
 
+/// The most one report holds: half of Lambda's default 512 MB of `/tmp`, so a report never fills it.
+/// Rows past it are counted, not listed, and the report's last row says how many.
+pub const MAX_REPORT_BYTES: u64 = 256 * 1024 * 1024;
+
 pub struct RejectsReport {
     writer: AsyncWriter<tokio::fs::File>,
     path: TempPath,
     rows: u64,
+    bytes: u64,
+    max_bytes: u64,
+    unlisted: u64,
 }
 
 /// Where the report for `source_key` goes. A file loaded over several invocations (segments) gets
@@ -35,6 +42,14 @@ pub fn report_key(
 
 impl RejectsReport {
     pub async fn create(header: &[String]) -> std::io::Result<RejectsReport> {
+        RejectsReport::create_capped(header, MAX_REPORT_BYTES).await
+    }
+
+    /// A report that lists rows up to `max_bytes`.
+    pub async fn create_capped(
+        header: &[String],
+        max_bytes: u64,
+    ) -> std::io::Result<RejectsReport> {
         let path = tempfile::Builder::new()
             .prefix("rejects-")
             .suffix(".csv")
@@ -52,6 +67,9 @@ impl RejectsReport {
             writer,
             path,
             rows: 0,
+            bytes: 0,
+            max_bytes,
+            unlisted: 0,
         })
     }
 
@@ -61,6 +79,11 @@ impl RejectsReport {
         reason: &str,
         record: &ByteRecord,
     ) -> std::io::Result<()> {
+        if self.bytes >= self.max_bytes {
+            self.unlisted += 1;
+            return Ok(());
+        }
+        self.bytes += (20 + reason.len() + record.as_slice().len() + record.len()) as u64;
         let line = line.to_string();
         let fields = [line.as_bytes(), reason.as_bytes()]
             .into_iter()
@@ -77,6 +100,11 @@ impl RejectsReport {
         self.rows
     }
 
+    /// Rows counted but not listed, the report being full.
+    pub fn unlisted(&self) -> u64 {
+        self.unlisted
+    }
+
     /// Uploads the report to `s3://bucket/key`.
     pub async fn upload(
         mut self,
@@ -84,6 +112,15 @@ impl RejectsReport {
         bucket: &str,
         key: &str,
     ) -> Result<(), String> {
+        if self.unlisted > 0 {
+            let note = format!(
+                "{} more rejected rows are not listed: this report reached its {} MiB cap",
+                self.unlisted,
+                self.max_bytes / (1024 * 1024)
+            );
+            let fields: [&[u8]; 2] = [b"", note.as_bytes()];
+            (self.writer.write_record(fields).await).map_err(|e| e.to_string())?;
+        }
         self.writer.flush().await.map_err(|e| e.to_string())?;
         drop(self.writer);
         let body = ByteStream::from_path(&self.path)
@@ -104,6 +141,19 @@ impl RejectsReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_full_report_counts_the_rows_it_cannot_list() {
+        let mut report = RejectsReport::create_capped(&["a".to_string()], 200)
+            .await
+            .unwrap();
+        let record = ByteRecord::from(vec!["x".repeat(50)]);
+        for line in 2..12 {
+            report.add(line, "bad", &record).await.unwrap();
+        }
+        // Each row is about 80 bytes: three fit under 200, the other seven are counted.
+        assert_eq!((report.rows(), report.unlisted()), (3, 7));
+    }
 
     #[test]
     fn report_keys_stay_under_the_rejects_prefix() {
