@@ -57,6 +57,11 @@ impl StateKey {
         StateKey::new(format!("restore-request#{idempotency_key}"), "target")
     }
 
+    /// A csv-loader invocation (by its request ID, which Lambda's retries keep) failed for good.
+    pub fn load_failed(request_id: &str) -> StateKey {
+        StateKey::new(format!("load-failed#{request_id}"), "error")
+    }
+
     /// The alert for an EventBridge event was published.
     pub fn alert_published(event_id: &str) -> StateKey {
         StateKey::new(format!("alert#{event_id}"), "published")

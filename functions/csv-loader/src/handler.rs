@@ -5,16 +5,20 @@ use shared::env::{ConfigError, from_env};
 use shared::function_error::FunctionError;
 use shared::load::config::{LoaderConfig, LoaderEnv};
 use shared::load::file::Loader;
+use shared::load::plan::failure_memo::FailureMemo;
 use shared::load::plan::request::plan_request;
 use shared::load::plan::run::{LoadResponse, RunError, run_plan};
 use shared::load::read::table::TableInfo;
 use shared::self_invoke::SelfInvoke;
+use shared::state::StateStore;
 
 /// Clients and configuration, built once at cold start.
 pub struct State {
     pub loader: Loader,
     pub config: LoaderConfig,
     pub lambda: aws_sdk_lambda::Client,
+    /// Failures no retry fixes, by request ID (when the state table is configured).
+    pub failures: Option<FailureMemo>,
 }
 
 impl State {
@@ -34,7 +38,11 @@ impl State {
             .column_types
             .check_keys(&table.keys)
             .map_err(|e| ConfigError(format!("COLUMN_TYPES: {e}")))?;
+        let failures = (config.state_table.clone()).map(|table| FailureMemo {
+            store: StateStore::new(dynamodb.clone(), table),
+        });
         Ok(State {
+            failures,
             loader: Loader {
                 s3: aws_sdk_s3::Client::new(aws),
                 dynamodb,
@@ -67,13 +75,22 @@ pub async fn function_handler(
         function: context.invoked_function_arn.clone(),
     };
     let deadline = shared::deadline::deadline_instant(context.deadline);
-    run_plan(
+    if let Some(memo) = &state.failures
+        && let Some(failed) = memo.recall(&context.request_id).await
+    {
+        tracing::error!(error = %failed, "failed before: not read again");
+        return Err(FunctionError::Failed(failed));
+    }
+    let result = run_plan(
         &state.loader,
         state.config.fan_out,
         plan,
         deadline,
         &continuation,
     )
-    .await
-    .map_err(FunctionError::Failed)
+    .await;
+    if let (Err(e), Some(memo)) = (&result, &state.failures) {
+        memo.remember(&context.request_id, e).await;
+    }
+    result.map_err(FunctionError::Failed)
 }

@@ -14,5 +14,7 @@ pub const AWS_ACTIONS: &[&str] = &[
     "s3:PutObject",
     "dynamodb:DescribeTable",
     "dynamodb:BatchWriteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
     "lambda:InvokeFunction",
 ];

@@ -479,3 +479,38 @@ async fn cr_only_line_endings_are_refused_clearly() {
     );
     assert!(f.items().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_failure_no_retry_fixes_is_not_read_again_when_lambda_retries() {
+    let state_table = local_aws::unique_name("state");
+    let dynamodb = local_aws::LocalAws::shared().dynamodb().await;
+    local_aws::create_state_table(&dynamodb, &state_table)
+        .await
+        .unwrap();
+    let f = Fixture::new(&[("STATE_TABLE", &state_table)]).await;
+    f.put("incoming/orders.csv", "order_id,order_id\n1,2\n")
+        .await;
+    let event = f.s3_event(&["incoming/orders.csv"]);
+    let request = local_aws::unique_name("request");
+    let first =
+        lambda_runtime::Diagnostic::from(f.invoke_as(&request, event.clone()).await.unwrap_err());
+    assert_eq!(first.error_type, "InvalidHeader");
+
+    // Lambda retries the same request (same ID). Had it read the object again, it would now load.
+    f.put("incoming/orders.csv", seed_csv()).await;
+    let retry =
+        lambda_runtime::Diagnostic::from(f.invoke_as(&request, event.clone()).await.unwrap_err());
+    assert_eq!(retry.error_type, "InvalidHeader");
+    assert_eq!(
+        retry.error_message,
+        format!(
+            "{} (this request failed so before; Lambda's retry did not read the file again)",
+            first.error_message
+        )
+    );
+    assert!(f.items().await.is_empty());
+
+    // A new request (the fixed file's own upload event) reads it.
+    let response = f.invoke(event).await.unwrap();
+    assert_eq!(response.files[0].counts.items_written, 40);
+}

@@ -49,6 +49,9 @@ fn default_fan_out_ranges() -> u32 {
 pub struct LoaderEnv {
     /// Table to load into; its key schema comes from DescribeTable.
     pub table_name: String,
+    /// The stack's state table (optional): remembers requests that failed in a way no retry fixes.
+    #[serde(default)]
+    pub state_table: Option<String>,
     /// Bucket and key loaded by a console test with `{}`.
     pub bucket_name: Option<String>,
     pub default_object_key: Option<String>,
@@ -92,6 +95,8 @@ pub struct LoaderEnv {
 #[derive(Debug, Clone)]
 pub struct LoaderConfig {
     pub table_name: String,
+    /// The stack's state table, where a request that failed for good is remembered.
+    pub state_table: Option<String>,
     pub default_object: Option<DefaultObject>,
     pub filter: SourceFilter,
     pub settings: LoaderSettings,
@@ -147,6 +152,7 @@ impl LoaderEnv {
         };
         Ok(LoaderConfig {
             table_name: self.table_name,
+            state_table: self.state_table.filter(|t| !t.is_empty()),
             default_object,
             filter,
             settings: LoaderSettings {

@@ -70,8 +70,17 @@ impl Fixture {
 
     /// Runs the handler as Lambda would, with 15 minutes left.
     pub async fn invoke(&self, payload: Value) -> Result<LoadResponse, HandlerError> {
+        self.invoke_as(&unique_name("request"), payload).await
+    }
+
+    /// The same, as the request `request_id` (Lambda's retries of a request keep its ID).
+    pub async fn invoke_as(
+        &self,
+        request_id: &str,
+        payload: Value,
+    ) -> Result<LoadResponse, HandlerError> {
         let mut context = Context::default();
-        context.request_id = unique_name("request");
+        context.request_id = request_id.to_string();
         context.invoked_function_arn =
             "arn:aws:lambda:us-east-1:123456789012:function:csv-loader".into();
         context.deadline = epoch_ms_in(Duration::from_secs(15 * 60));

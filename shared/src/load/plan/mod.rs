@@ -1,7 +1,9 @@
 //! Running a load across invocations: the request read into a plan, large files split into byte
-//! ranges (fan-out), and the rest of the work handed to a new invocation (continuations).
+//! ranges (fan-out), the rest of the work handed to a new invocation (continuations), and a failure
+//! no retry can fix remembered so that Lambda's retries do not read the file again.
 
 pub mod continuation;
+pub mod failure_memo;
 pub mod fan_out;
 pub mod request;
 pub mod run;

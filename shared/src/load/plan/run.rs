@@ -33,7 +33,23 @@ pub enum RunError {
     },
     #[error("{0}")]
     Continuation(String),
+    /// Lambda retried a request that had failed in a way no retry fixes: the file was not read again.
+    #[error(
+        "{message} (this request failed so before; Lambda's retry did not read the file again)"
+    )]
+    AlreadyFailed {
+        error_type: &'static str,
+        message: String,
+    },
 }
+
+/// Failures a retry of the same request cannot fix: the input is what it is.
+pub const PERMANENT_FAILURES: &[&str] = &[
+    "InvalidHeader",
+    "NothingLoaded",
+    "RepeatedRejects",
+    "ObjectNotFound",
+];
 
 /// `s3://bucket/key range 2: bytes 1000-1999 from line 51`.
 fn describe_range(job: &Checkpoint) -> String {
@@ -58,7 +74,15 @@ impl ErrorType for RunError {
             RunError::Files { failures, .. } if failures.len() == 1 => failures[0].error_type(),
             RunError::Files { .. } => "FilesNotLoaded",
             RunError::Continuation(_) => "ContinuationFailed",
+            RunError::AlreadyFailed { error_type, .. } => error_type,
         }
+    }
+}
+
+impl RunError {
+    /// Whether retrying the same request could only fail the same way.
+    pub fn is_permanent(&self) -> bool {
+        PERMANENT_FAILURES.contains(&self.error_type())
     }
 }
 
