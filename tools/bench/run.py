@@ -3,7 +3,8 @@
 Every measured run is its own process. Its CPU time comes from the kernel (wait4) and its peak RSS
 from the process itself (VmHWM), the same way for the Rust loader and the Python reference. Every
 load is verified by counting distinct keys at the endpoint (the sink's counters, or a Scan of the
-moto table).
+moto table), and every load into the sink by its values too: the sink's digest of what it holds
+against `bench expect`'s digest of the files.
 """
 
 import argparse
@@ -47,17 +48,26 @@ class Server:
 
 def measured(cmd, env):
     """Runs cmd; returns its JSON output (with its peak RSS) and the kernel's count of its CPU time."""
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err)
+    return measured_together([cmd], env)[0]
+
+
+def measured_together(cmds, env):
+    """Runs the commands at once; returns each one's JSON output and CPU time, as `measured`."""
+    errs = [tempfile.TemporaryFile() for _ in cmds]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err)
+             for cmd, err in zip(cmds, errs)]
+    results = []
+    for cmd, proc, err in zip(cmds, procs, errs):
         out = proc.stdout.read()
         _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
+        if os.waitstatus_to_exitcode(status) != 0:
             err.seek(0)
             sys.exit(f"{' '.join(map(str, cmd))} failed:\n{err.read().decode(errors='replace')}")
-    result = json.loads(out.decode().strip().splitlines()[-1])
-    result["cpu_s"] = usage.ru_utime + usage.ru_stime
-    return result
+        result = json.loads(out.decode().strip().splitlines()[-1])
+        result["cpu_s"] = usage.ru_utime + usage.ru_stime
+        results.append(result)
+        err.close()
+    return results
 
 
 def sink_stats(sink):
@@ -118,7 +128,9 @@ def main():
     parser.add_argument("--lambda-dir", required=True, help="cargo lambda's arm64 output folder")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--small-rows", type=int, default=10_000)
-    parser.add_argument("--capacity", type=int, default=5_000)
+    parser.add_argument("--capacity", type=int, default=5_000, help="write units per second")
+    parser.add_argument("--loaders", type=int, default=3,
+                        help="loaders sharing the capacity in the shared-capacity run")
     parser.add_argument("--python-rows", type=int, default=200_000,
                         help="the Python reference's file without a limit (it runs at ~5k rows/s)")
     parser.add_argument("--python-capacity-rows", type=int, default=100_000)
@@ -136,6 +148,20 @@ def main():
         subprocess.run([bench, "generate", "--rows", str(rows), "--out", str(path)], check=True)
         files[rows] = path
         print(f"generated {path} ({path.stat().st_size / MIB:.1f} MiB)", flush=True)
+    # The shared-capacity run: `rows` split into one file per loader, none sharing a key.
+    parts = []
+    for i in range(args.loaders):
+        first_row = i * args.rows // args.loaders
+        part_rows = (i + 1) * args.rows // args.loaders - first_row
+        path = work / f"part-{i + 1}.csv"
+        subprocess.run([bench, "generate", "--rows", str(part_rows), "--first-row",
+                        str(first_row), "--out", str(path)], check=True)
+        parts.append(path)
+
+    def expected(paths):
+        out = subprocess.run([bench, "expect"] + [str(p) for p in paths], check=True,
+                             capture_output=True, text=True).stdout
+        return json.loads(out)
 
     moto = Server([python, str(ROOT / "tools/local_aws.py"), "--until-stdin-closes"])
     env = aws_env(moto.url, moto.url)
@@ -146,16 +172,24 @@ def main():
     s3.create_bucket(Bucket=BUCKET)
     for rows, path in files.items():
         s3.upload_file(str(path), BUCKET, f"incoming/orders-{rows}.csv")
+    for path in parts:
+        s3.upload_file(str(path), BUCKET, f"incoming/{path.name}")
     s3.upload_file(str(ROOT / "events/order_data.csv"), BUCKET, "incoming/order_data.csv")
 
     results = []
 
-    def record(name, endpoint, rows, run, verified):
-        run.update(name=name, endpoint=endpoint, file_rows=rows, verified=verified)
+    def record(name, endpoint, rows, run, verified, values="not checked"):
+        run.update(name=name, endpoint=endpoint, file_rows=rows, verified=verified, values=values)
         results.append(run)
         print(f"{name:<34} {endpoint:<22} {rows:>9} rows  {run['rows_per_s']:>10,.0f} rows/s  "
               f"cpu {run['cpu_s']:.2f} s  rss {run['peak_rss_mib']:.1f} MiB  "
-              f"verified {verified}", flush=True)
+              f"verified {verified}, values {values}", flush=True)
+
+    def values_check(stats, paths):
+        want = expected(paths)
+        ok = (stats["values_digest"] == want["values_digest"]
+              and stats["distinct_keys"] == want["distinct_keys"])
+        return "all match" if ok else "**differ**"
 
     record("parse + convert (1 core)", "none", args.rows,
            measured([bench, "parse", str(files[args.rows])], env), args.rows)
@@ -170,8 +204,33 @@ def main():
         finally:
             sink.stop()
         run["sink"] = stats
-        where = f"sink, {capacity:,} items/s" if capacity else "sink, no limit"
-        record(name, where, rows, run, stats["distinct_keys"])
+        where = f"sink, {capacity:,} WCU/s" if capacity else "sink, no limit"
+        record(name, where, rows, run, stats["distinct_keys"], values_check(stats, [files[rows]]))
+
+    def sharing_sink(rows, capacity):
+        """`args.loaders` loaders at once, one file each, into one table's capacity."""
+        sink = Server([bench, "sink", "--capacity", str(capacity)])
+        try:
+            cmds = [[bench, "load", BUCKET, f"incoming/{p.name}"] for p in parts]
+            runs = measured_together(cmds, aws_env(moto.url, sink.url))
+            stats = sink_stats(sink)
+            timeline = sink_timeline(sink)
+        finally:
+            sink.stop()
+        run = {
+            "rows": sum(r["rows"] for r in runs),
+            "elapsed_s": max(r["elapsed_s"] for r in runs),
+            "rows_per_s": sum(r["rows"] for r in runs) / max(r["elapsed_s"] for r in runs),
+            "cpu_s": sum(r["cpu_s"] for r in runs),
+            "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+            "rows_rejected": sum(r["rows_rejected"] for r in runs),
+            "items_failed": sum(r["items_failed"] for r in runs),
+            "hand_overs": sum(r["hand_overs"] for r in runs),
+            "timeline": timeline,
+            "sink": stats,
+        }
+        record(f"{args.loaders} ddb-guard loaders at once", f"sink, {capacity:,} WCU/s", rows,
+               run, stats["distinct_keys"], values_check(stats, parts))
 
     def rust(rows):
         return [bench, "load", BUCKET, f"incoming/orders-{rows}.csv"]
@@ -182,6 +241,7 @@ def main():
     against_sink("ddb-guard loader", rust(args.small_rows), args.small_rows)
     against_sink("ddb-guard loader", rust(args.rows), args.rows)
     against_sink("ddb-guard loader", rust(args.rows), args.rows, args.capacity)
+    sharing_sink(args.rows, args.capacity)
     against_sink("Python reference (batch_writer)", reference_loader(args.python_rows),
                  args.python_rows)
     against_sink("Python reference (batch_writer)", reference_loader(args.python_capacity_rows),
@@ -233,13 +293,20 @@ def write_report(args, results, cold, sizes):
 
     ours = "ddb-guard loader"
     ref = "Python reference (batch_writer)"
-    capped = f"sink, {args.capacity:,} items/s"
+    capped = f"sink, {args.capacity:,} WCU/s"
     fast = first(results, ours, "sink, no limit", args.rows)
     slow = first(results, ref, "sink, no limit", args.python_rows)
     limited = first(results, ours, capped, args.rows)
+    shared = first(results, f"{args.loaders} ddb-guard loaders at once", capped, args.rows)
     small = first(results, ours, "sink, no limit", args.small_rows)
-    utilisation = limited["verified"] / (limited["elapsed_s"] * args.capacity)
+
+    def utilised(run):
+        return run["sink"]["write_units"] / (run["elapsed_s"] * args.capacity)
+
+    utilisation = utilised(limited)
     lost = args.rows - limited["verified"]
+    shared_lost = args.rows - shared["verified"]
+    all_values = all(r["values"] == "all match" for r in results if r["values"] != "not checked")
     rss_ratio = fast["peak_rss_mib"] / small["peak_rss_mib"]
     speedup = fast["rows_per_s"] / slow["rows_per_s"]
     csv_loader_mb = sizes["csv-loader"]
@@ -254,19 +321,24 @@ def write_report(args, results, cold, sizes):
         "",
         f"Files: generated seed-format CSVs (`bench generate`): unique keys, quoted and non-ASCII "
         f"product names, `{COLUMN_TYPES}`. Every run is a fresh process; CPU time is the kernel's "
-        "(`wait4`), peak RSS the process's own high-water mark (`VmHWM`). *Verified* is the number of distinct keys the endpoint holds "
-        "afterwards (sink counters, or a Scan of the moto table). The S3 source is moto in every "
-        "run; the loaders run with their defaults.",
+        "(`wait4`), peak RSS the process's own high-water mark (`VmHWM`). *Verified* is the number "
+        "of distinct keys the endpoint holds afterwards (sink counters, or a Scan of the moto "
+        "table); *values* compares the sink's digest of every item it holds with `bench expect`'s "
+        "digest of the files (read with the `csv` crate, not the loader's code). The sink counts "
+        "capacity in write units (1 KB of item each) and returns the excess of a batch as a random "
+        "subset, as DynamoDB does. The S3 source is moto in every run; the loaders run with their "
+        "defaults.",
         "",
         "## Loads",
         "",
-        "| loader | DynamoDB endpoint | rows | rows/s | elapsed s | CPU s | peak RSS MiB | verified |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| loader | DynamoDB endpoint | rows | rows/s | elapsed s | CPU s | peak RSS MiB | verified "
+        "| values |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         lines.append(f"| {r['name']} | {r['endpoint']} | {r['file_rows']:,} | "
                      f"{r['rows_per_s']:,.0f} | {r['elapsed_s']:.2f} | {r['cpu_s']:.2f} | "
-                     f"{r['peak_rss_mib']:.1f} | {r['verified']:,} |")
+                     f"{r['peak_rss_mib']:.1f} | {r['verified']:,} | {r['values']} |")
     lines += [
         "",
         "## Targets",
@@ -280,6 +352,13 @@ def write_report(args, results, cold, sizes):
         f"{utilisation:.1%} | {met(utilisation >= 0.9)} |",
         f"| ... zero rows lost, every key once | {lost} lost, {limited['rows_rejected']} rejected, "
         f"{limited.get('items_failed', 0)} failed | {met(lost == 0 and limited['rows_rejected'] == 0)} |",
+        f"| {args.loaders} loaders sharing {args.capacity:,} WCU/s: ≥ 90 % of capacity together "
+        f"over {args.rows:,} rows | {utilised(shared):.1%} | {met(utilised(shared) >= 0.9)} |",
+        f"| ... zero rows lost or failed | {shared_lost} lost, {shared['rows_rejected']} rejected, "
+        f"{shared['items_failed']} failed ({shared['hand_overs']} hand-overs) | "
+        f"{met(shared_lost == 0 and shared['items_failed'] == 0)} |",
+        f"| every item's values as the file says (every sink run) | "
+        f"{'all match' if all_values else 'differ'} | {met(all_values)} |",
         f"| peak RSS ≤ 64 MiB | {fast['peak_rss_mib']:.1f} MiB | {met(fast['peak_rss_mib'] <= 64)} |",
         f"| peak RSS {args.rows:,} rows ≤ 1.2x {args.small_rows:,} rows | {rss_ratio:.2f}x | "
         f"{met(rss_ratio <= 1.2)} |",
@@ -299,20 +378,27 @@ def write_report(args, results, cold, sizes):
         "",
     ]
     picture = out.parent / "capacity-run.svg"
+    shared_picture = out.parent / "capacity-run-shared.svg"
     title = (f"ddb-guard loader, {args.rows:,} rows into a table of {args.capacity:,} "
-             f"writes/s (the sink's view, per second)")
+             f"WCU/s (the sink's view, per second)")
+    shared_title = (f"{args.loaders} ddb-guard loaders at once, {args.rows:,} rows in all, one "
+                    f"table of {args.capacity:,} WCU/s")
     lines[-1:-1] = [
-        "## The capacity-limited run, second by second",
+        "## The capacity-limited runs, second by second",
         "",
         f"![Items written per second and write requests in flight]({picture.name})",
         "",
-        "What the table saw while the loader wrote at its capacity: items written each second "
-        "against the capacity, and the most write requests in flight in each second (the "
-        "loader's adaptive limit climbs while writes go through and halves on throttling). "
-        "Drawn by `tools/bench.sh` from the sink's `/timeline`.",
+        f"![The same with {args.loaders} loaders sharing the capacity]({shared_picture.name})",
+        "",
+        "What the table saw while one loader, then three at once, wrote at its capacity: items "
+        "written each second against the capacity, and the most write requests in flight in each "
+        "second (each loader's adaptive limit starts at 2, doubles until the table first "
+        "throttles, then climbs by one while writes go through and halves on throttling). Drawn "
+        "by `tools/bench.sh` from the sink's `/timeline`.",
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
     picture.write_text(timeline_svg(limited["timeline"], args.capacity, title))
+    shared_picture.write_text(timeline_svg(shared["timeline"], args.capacity, shared_title))
     out.write_text("\n".join(lines) + ("\n" + analysis if analysis else ""))
     print(f"wrote {out}")
 

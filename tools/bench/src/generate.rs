@@ -28,6 +28,8 @@ const CURRENCIES: &[&str] = &["USD", "EUR", "GBP", "JPY"];
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Shape {
     pub rows: u64,
+    /// The first row's number: files with different first rows have different keys.
+    pub first_row: u64,
     /// Every 100th row gets a product with a newline inside quotes.
     pub quoted_newlines: bool,
 }
@@ -53,7 +55,7 @@ impl Sequence {
 pub fn write_csv(shape: Shape, out: &mut impl Write) -> io::Result<()> {
     let mut random = Sequence(42);
     writeln!(out, "{HEADER}")?;
-    for row in 0..shape.rows {
+    for row in shape.first_row..shape.first_row + shape.rows {
         let order_id = 100_000 + row / ITEMS_PER_ORDER;
         let item_id = row % ITEMS_PER_ORDER + 1;
         let customer_id = 1 + random.below(5_000);
@@ -96,10 +98,22 @@ mod tests {
     fn same_arguments_same_bytes_unique_keys_and_valid_csv() {
         let shape = Shape {
             rows: 2_000,
-            quoted_newlines: false,
+            ..Shape::default()
         };
         let bytes = generate(shape);
         assert_eq!(bytes, generate(shape));
+        // Another file, starting where this one ends, shares none of its keys.
+        let next = generate(Shape {
+            first_row: 2_000,
+            ..shape
+        });
+        let first_key = |bytes: &[u8]| {
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            let row = text.lines().nth(1).unwrap().to_string();
+            row.splitn(3, ',').take(2).collect::<Vec<_>>().join(",")
+        };
+        assert_eq!(first_key(&bytes), "100000,1");
+        assert_eq!(first_key(&next), "100250,1");
 
         let mut reader = csv::Reader::from_reader(bytes.as_slice());
         assert_eq!(reader.headers().unwrap().len(), 8);
@@ -126,6 +140,7 @@ mod tests {
         let bytes = generate(Shape {
             rows: 300,
             quoted_newlines: true,
+            ..Shape::default()
         });
         let lines = bytes.iter().filter(|&&b| b == b'\n').count();
         assert_eq!(

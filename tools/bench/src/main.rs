@@ -1,6 +1,7 @@
 //! `bench <command>`: the pieces `tools/bench/run.py` puts together.
 //!
-//!   generate --rows N [--quoted-newlines] --out FILE
+//!   generate --rows N [--first-row R] [--quoted-newlines] --out FILE
+//!   expect FILE...                  distinct keys and values digest the files should leave
 //!   sink [--capacity ITEMS_PER_S] [--throttle unprocessed|exception] [--table NAME]
 //!   parse FILE                      parse + convert only, on one core
 //!   load BUCKET KEY                 the csv-loader's load, configured by its environment
@@ -13,7 +14,8 @@ use anyhow::{Context, bail};
 use bench::sink::{Sink, SinkSettings, Throttle};
 use bench::{cold_start, generate, measure};
 
-const USAGE: &str = "usage: bench generate --rows N [--quoted-newlines] --out FILE
+const USAGE: &str = "usage: bench generate --rows N [--first-row R] [--quoted-newlines] --out FILE
+       bench expect FILE...
        bench sink [--capacity ITEMS_PER_S] [--throttle unprocessed|exception] [--table NAME]
        bench parse FILE
        bench load BUCKET KEY
@@ -83,6 +85,7 @@ fn main() -> anyhow::Result<()> {
             let file = std::fs::File::create(out).with_context(|| format!("creating {out}"))?;
             let shape = generate::Shape {
                 rows,
+                first_row: args.number("first-row")?.unwrap_or(0),
                 quoted_newlines: args.has("quoted-newlines"),
             };
             generate::write_csv(shape, &mut BufWriter::with_capacity(1 << 20, file))?;
@@ -102,6 +105,16 @@ fn main() -> anyhow::Result<()> {
                 throttle,
             };
             run_sink(settings)?;
+        }
+        "expect" => {
+            let files = (rest.iter())
+                .map(|f| std::fs::File::open(f).with_context(|| format!("opening {f}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let (keys, digest) = bench::digest::expect(files)?;
+            println!(
+                "{}",
+                serde_json::json!({"distinct_keys": keys, "values_digest": digest})
+            );
         }
         "parse" => {
             let [file] = rest else { bail!("{USAGE}") };

@@ -56,15 +56,18 @@ pub async fn load(bucket: &str, key: &str) -> anyhow::Result<Value> {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let state = csv_loader::handler::State::from_env(&aws).await?;
     let started = Instant::now();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3600);
-    let summary_of = match state
-        .loader
-        .load(Checkpoint::start(bucket, key), deadline)
-        .await
-        .context("the load failed")?
-    {
-        LoadResult::Done(summary) => summary,
-        LoadResult::Paused(..) => bail!("the load paused before an hour's deadline"),
+    // Throttling hands the rest of a load over, as to a new invocation: continue it here.
+    let mut job = Checkpoint::start(bucket, key);
+    let mut hand_overs = 0;
+    let summary_of = loop {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3600);
+        match (state.loader.load(job, deadline).await).context("the load failed")? {
+            LoadResult::Done(summary) => break summary,
+            LoadResult::Paused(_, next) => {
+                hand_overs += 1;
+                job = *next;
+            }
+        }
     };
     let counts = summary_of.counts;
     let mut out = summary(
@@ -74,6 +77,7 @@ pub async fn load(bucket: &str, key: &str) -> anyhow::Result<Value> {
         started.elapsed(),
     );
     out["items_failed"] = json!(counts.items_failed);
+    out["hand_overs"] = json!(hand_overs);
     Ok(out)
 }
 

@@ -1,11 +1,15 @@
 //! A DynamoDB-protocol sink for benchmarking: one table, `DescribeTable` and `BatchWriteItem` with
-//! DynamoDB's validation, an optional write capacity, counters (`GET /stats`) and, per second, the
-//! items written, the throttled requests and the most requests in flight (`GET /timeline`), which
-//! is how a loader's adaptive concurrency looks from the table's side.
+//! DynamoDB's validation, an optional write capacity in write units (1 KB of item each, as DynamoDB
+//! counts them), counters (`GET /stats`) and, per second, the items written, the throttled requests
+//! and the most requests in flight (`GET /timeline`), which is how a loader's adaptive concurrency
+//! looks from the table's side. Over the capacity, a random subset of a batch comes back
+//! unprocessed, as DynamoDB's partitions return it.
 //!
-//! It stores keys, not items, so a million-row load costs it tens of megabytes.
+//! It stores each key with a digest of its item's values (`values_digest` in the stats: the sum of
+//! every stored item's digest), so a million-row load costs it tens of megabytes and every value
+//! can still be checked (`bench expect`).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -36,7 +40,7 @@ pub struct SinkSettings {
     pub table: String,
     pub partition_key: String,
     pub sort_key: Option<String>,
-    /// Items per second; `None` accepts everything.
+    /// Write units per second; `None` accepts everything.
     pub capacity: Option<u64>,
     pub throttle: Throttle,
 }
@@ -48,6 +52,7 @@ struct Stats {
     items_written: u64,
     items_deleted: u64,
     items_unprocessed: u64,
+    write_units: u64,
     throttled_requests: u64,
     rejected_requests: u64,
     first_write: Option<Instant>,
@@ -66,8 +71,11 @@ struct State {
     stats: Stats,
     /// By whole seconds since the sink started.
     timeline: BTreeMap<u64, Second>,
-    keys: HashSet<Vec<u8>>,
+    /// Each stored key, with its item's digest.
+    items: HashMap<Vec<u8>, u64>,
     bucket: Option<TokenBucket>,
+    /// Picks which items of an over-capacity batch go through.
+    shuffle: u64,
 }
 
 pub struct Sink {
@@ -102,8 +110,9 @@ impl Sink {
             state: Mutex::new(State {
                 stats: Stats::default(),
                 timeline: BTreeMap::new(),
-                keys: HashSet::new(),
+                items: HashMap::new(),
                 bucket,
+                shuffle: 0x9e37_79b9_7f4a_7c15,
             }),
             started: Instant::now(),
             in_flight: AtomicUsize::new(0),
@@ -163,8 +172,10 @@ impl Sink {
             "requests": s.requests,
             "items_written": s.items_written,
             "items_deleted": s.items_deleted,
-            "distinct_keys": state.keys.len(),
+            "distinct_keys": state.items.len(),
+            "values_digest": state.items.values().fold(0u64, |sum, d| sum.wrapping_add(*d)),
             "items_unprocessed": s.items_unprocessed,
+            "write_units": s.write_units,
             "throttled_requests": s.throttled_requests,
             "rejected_requests": s.rejected_requests,
             "write_window_s": window,
@@ -197,7 +208,7 @@ impl Sink {
             "TableStatus": "ACTIVE",
             "KeySchema": keys,
             "AttributeDefinitions": attributes,
-            "ItemCount": state.keys.len(),
+            "ItemCount": state.items.len(),
         }}))
     }
 
@@ -253,30 +264,52 @@ impl Sink {
                 requests.len()
             )));
         }
-        let mut keys = Vec::with_capacity(requests.len());
+        // Each write: its key, its item's digest (`None`: a delete) and its write units.
+        let mut writes: Vec<(Vec<u8>, Option<u64>, u64)> = Vec::with_capacity(requests.len());
         for request in &requests {
-            let (key, is_put) = if let Some(item) = request["PutRequest"]["Item"].as_object() {
-                (self.key_of(item)?, true)
+            let write = if let Some(item) = request["PutRequest"]["Item"].as_object() {
+                (
+                    self.key_of(item)?,
+                    Some(item_digest(item)),
+                    write_units(item),
+                )
             } else if let Some(key) = request["DeleteRequest"]["Key"].as_object() {
-                (self.key_of(key)?, false)
+                (self.key_of(key)?, None, 1)
             } else {
                 return Err(validation(
                     "each write needs a PutRequest.Item or DeleteRequest.Key",
                 ));
             };
-            if keys.iter().any(|(k, _)| *k == key) {
+            if writes.iter().any(|(k, _, _)| *k == write.0) {
                 return Err(validation("Provided list of item keys contains duplicates"));
             }
-            keys.push((key, is_put));
+            writes.push(write);
         }
 
-        let granted = match &mut state.bucket {
-            Some(bucket) => bucket.take(keys.len() as u64, now) as usize,
-            None => keys.len(),
-        };
+        // Over the capacity, the writes that go through are a random subset.
+        let mut order: Vec<usize> = (0..writes.len()).collect();
+        if state.bucket.is_some() {
+            for i in (1..order.len()).rev() {
+                let j = (next_random(&mut state.shuffle) % (i as u64 + 1)) as usize;
+                order.swap(i, j);
+            }
+        }
+        let mut taken = vec![false; writes.len()];
+        let mut units = 0;
+        for &i in &order {
+            let ok = match &mut state.bucket {
+                Some(bucket) => bucket.take_exact(writes[i].2, now),
+                None => true,
+            };
+            if ok {
+                taken[i] = true;
+                units += writes[i].2;
+            }
+        }
+        let granted = taken.iter().filter(|t| **t).count();
         let second = self.second(state, now);
         second.items += granted as u64;
-        second.throttled += u64::from(granted < keys.len());
+        second.throttled += u64::from(granted < writes.len());
         if granted == 0 && self.settings.throttle == Throttle::Exception {
             state.stats.throttled_requests += 1;
             return Err(ApiError {
@@ -286,20 +319,28 @@ impl Sink {
                     .into(),
             });
         }
-        for (key, is_put) in keys.drain(..granted) {
-            if is_put {
-                state.stats.items_written += 1;
-                state.keys.insert(key);
-            } else {
-                state.stats.items_deleted += 1;
-                state.keys.remove(&key);
+        state.stats.write_units += units;
+        let mut unprocessed: Vec<&Value> = Vec::new();
+        for (i, (key, digest, _)) in writes.into_iter().enumerate() {
+            if !taken[i] {
+                unprocessed.push(requests[i]);
+                continue;
+            }
+            match digest {
+                Some(digest) => {
+                    state.stats.items_written += 1;
+                    state.items.insert(key, digest);
+                }
+                None => {
+                    state.stats.items_deleted += 1;
+                    state.items.remove(&key);
+                }
             }
         }
         if granted > 0 {
             state.stats.first_write.get_or_insert(now);
             state.stats.last_write = Some(now);
         }
-        let unprocessed: Vec<&Value> = requests[granted..].to_vec();
         if unprocessed.is_empty() {
             return Ok(json!({"UnprocessedItems": {}}));
         }
@@ -307,6 +348,47 @@ impl Sink {
         state.stats.items_unprocessed += unprocessed.len() as u64;
         Ok(json!({"UnprocessedItems": {self.settings.table.clone(): unprocessed}}))
     }
+}
+
+/// xorshift64: enough to pick which writes of a batch go through.
+fn next_random(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// An item's size as DynamoDB counts it (names and values, numbers by their digits), in 1 KB
+/// write units, at least one.
+pub fn write_units(item: &Map<String, Value>) -> u64 {
+    let bytes: usize = (item.iter())
+        .map(|(name, value)| {
+            name.len()
+                + match (value.get("S"), value.get("N")) {
+                    (Some(Value::String(s)), _) => s.len(),
+                    (_, Some(Value::String(n))) => n.len().div_ceil(2) + 1,
+                    _ => value.to_string().len(),
+                }
+        })
+        .sum();
+    (bytes as u64).div_ceil(1024).max(1)
+}
+
+/// A digest of an item's attributes, whatever their order: the same as `bench expect` computes
+/// from the file, so every value can be checked, not only every key.
+pub fn item_digest(item: &Map<String, Value>) -> u64 {
+    let mut attributes: Vec<(&String, String)> = (item.iter())
+        .map(|(name, value)| {
+            let text = match (value.get("S"), value.get("N")) {
+                (Some(Value::String(s)), _) => format!("S:{s}"),
+                (_, Some(Value::String(n))) => format!("N:{n}"),
+                _ => value.to_string(),
+            };
+            (name, text)
+        })
+        .collect();
+    attributes.sort();
+    crate::digest::of_attributes(attributes.iter().map(|(n, t)| (n.as_str(), t.as_str())))
 }
 
 /// Serves the sink on `listener` until the task ends.
