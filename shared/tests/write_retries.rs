@@ -533,17 +533,38 @@ async fn items_dynamodb_refuses_are_rejects_and_the_load_goes_on_across_segments
 
 #[tokio::test]
 async fn throttling_across_deadlines_hands_over_and_every_row_lands_once_the_last_row_winning() {
+    // Handed over when the deadline comes (already past at every invocation here).
+    throttled_load(Instant::now).await;
+}
+
+#[tokio::test]
+async fn throttling_that_outlasts_the_attempts_hands_over_the_same_way() {
+    throttled_load(far_deadline).await;
+}
+
+/// A table far below the load's pace: every row still lands once, the last row of a key winning.
+async fn throttled_load(deadline: fn() -> Instant) {
     let store = Store::default();
     let kept = Arc::clone(&store);
-    // The first calls take nothing, then every other call takes half: far below what is asked.
+    // The first batch's rows are refused the first three times they come, so the batches after
+    // them get written first; after that every other call takes only half of what it carries.
+    let seen: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
     let (client, _) = recording_client(move |call, requests| {
-        let taken = match call {
-            1..=6 => 0,
-            _ if call % 2 == 1 => requests.len() / 2,
-            _ => requests.len(),
-        };
-        keep(&kept, &requests[..taken]);
-        MockResponse::Output(unprocessed(requests[taken..].to_vec()))
+        let mut seen = seen.lock().unwrap();
+        let (mut taken, mut left) = (Vec::new(), Vec::new());
+        for (i, request) in requests.into_iter().enumerate() {
+            let id = order_ids(std::slice::from_ref(&request)).remove(0);
+            let times = seen.entry(id.clone()).or_default();
+            *times += 1;
+            let first_batch = id == "dup" || id[1..].parse::<u32>().is_ok_and(|n| n < 25);
+            if (first_batch && *times <= 3) || (call % 2 == 1 && i % 2 == 1) {
+                left.push(request);
+            } else {
+                taken.push(request);
+            }
+        }
+        keep(&kept, &taken);
+        MockResponse::Output(unprocessed(left))
     });
     let mut csv = String::from("order_id,item_id,amount\n");
     for row in 0..200 {
@@ -557,8 +578,7 @@ async fn throttling_across_deadlines_hands_over_and_every_row_lands_once_the_las
     }
     let (mut loader, bucket, key) = loader(client, &csv).await;
     loader.settings.write.max_attempts = 2;
-    let (segments, end) =
-        load_to_end(&loader, Checkpoint::start(&bucket, &key), far_deadline).await;
+    let (segments, end) = load_to_end(&loader, Checkpoint::start(&bucket, &key), deadline).await;
     let done = end.unwrap();
     assert!(!segments.is_empty(), "throttling handed the load over");
     for (_, next) in &segments {
@@ -734,4 +754,51 @@ async fn a_dropped_s3_stream_is_read_again_from_the_row_it_broke_in() {
     let store = store.lock().unwrap();
     assert_eq!(store.len(), 4);
     assert!(store.values().all(|(_, writes)| *writes == 1), "{store:?}");
+}
+
+#[tokio::test]
+async fn a_call_that_never_answers_is_abandoned_and_tried_again() {
+    // An endpoint that takes connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .endpoint_url(endpoint)
+        .build();
+    let hung = WriteSettings {
+        call_timeout: Duration::from_millis(200),
+        ..settings(3)
+    };
+    let started = Instant::now();
+    let mut writer = BatchWriter::new(
+        Client::from_conf(config),
+        TABLE.into(),
+        keys(),
+        hung,
+        far_deadline(),
+    );
+    writer.submit(pending(5)).await;
+    let outcome = writer.finish().await;
+    held.abort();
+    assert_eq!(outcome.unwritten.len(), 5);
+    assert_eq!(
+        outcome.unwritten_reason.unwrap(),
+        "3 calls in a row wrote nothing: no answer within 200ms"
+    );
+    // Three calls of 200 ms and short backoffs: nothing waited for the SDK's own timeouts.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 }

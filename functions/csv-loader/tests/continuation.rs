@@ -2,11 +2,11 @@
 
 mod common;
 
-use common::{Fixture, Recorder, gzip, n, s};
+use common::{Fixture, Recorder, gzip, load_in_segments, n, s};
 use serde_json::json;
 use shared::function_error::ErrorType;
 use shared::load::plan::request::plan_request;
-use shared::load::plan::run::{LoadResponse, run_plan};
+use shared::load::plan::run::run_plan;
 use tokio::time::Instant;
 
 /// 60 data rows; row 10 spans two lines, row 40 has a bad amount.
@@ -26,35 +26,6 @@ fn sixty_rows() -> String {
         csv.push_str(&format!("o{row},i{row},{product},{amount}\r\n"));
     }
     csv
-}
-
-/// Runs invocations until nothing is handed over; the deadline is always already past, so every
-/// invocation loads the least it may (25 rows) and hands the rest on.
-async fn load_in_segments(f: &Fixture, key: &str) -> Vec<LoadResponse> {
-    let recorder = Recorder::default();
-    let mut payload = json!({"bucket": f.bucket, "key": key});
-    let mut responses = Vec::new();
-    loop {
-        let plan = plan_request(payload, &f.state.config.filter, None).unwrap();
-        let response = run_plan(
-            &f.state.loader,
-            f.state.config.fan_out,
-            plan,
-            Instant::now(),
-            &recorder,
-        )
-        .await
-        .unwrap();
-        responses.push(response);
-        let Some(next) = recorder.0.lock().unwrap().pop() else {
-            break;
-        };
-        // What a continuation invocation receives, through JSON as Lambda carries it.
-        payload = serde_json::from_str(&serde_json::to_string(&json!({"continue": next})).unwrap())
-            .unwrap();
-        assert!(responses.len() < 10, "the load does not progress");
-    }
-    responses
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
     LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType,
 };
-use common::{Fixture, n, s};
+use common::{Fixture, load_in_segments, n, s};
 use csv_loader::handler::State;
 use local_aws::{LocalAws, unique_name};
 use shared::env::from_vars;
@@ -154,6 +154,57 @@ async fn index_keys_are_typed_as_the_table_says_and_never_blank() {
         ),
         "{}",
         reasons[1]
+    );
+}
+
+#[tokio::test]
+async fn index_key_rejects_leave_the_good_rows_loaded_across_segments() {
+    let f = indexed_fixture("amount:N").await.unwrap();
+    let mut csv = format!("{HEADER}\n");
+    for row in 0..60 {
+        let customer = if row == 10 {
+            "abc".to_string()
+        } else {
+            (400 + row).to_string()
+        };
+        let item = if row == 50 {
+            "y".repeat(1100)
+        } else {
+            "1".to_string()
+        };
+        csv.push_str(&format!(
+            "o{row},{item},{customer},Tuna,{row},JPY,2020-09-03T06:02:05Z,9-3-2020\n"
+        ));
+    }
+    f.put("incoming/indexed.csv", csv).await;
+    let responses = load_in_segments(&f, "incoming/indexed.csv").await;
+    assert!(responses.len() >= 2, "{} segments", responses.len());
+    let last = &responses.last().unwrap().files[0];
+    assert_eq!(
+        (
+            last.counts.rows_read,
+            last.counts.items_written,
+            last.counts.rows_rejected
+        ),
+        (60, 58, 2)
+    );
+    assert_eq!(f.items().await.len(), 58);
+    let mut rejected = Vec::new();
+    for response in &responses {
+        let url = &response.files[0].report;
+        let key = url.strip_prefix(&format!("s3://{}/", f.bucket)).unwrap();
+        let report = f.text(key).await;
+        rejected.extend(
+            report
+                .lines()
+                .skip(1)
+                .map(|l| l.split(',').next().unwrap().to_string()),
+        );
+    }
+    assert_eq!(
+        rejected,
+        ["12", "52"],
+        "the lines of the index-key and key-length rejects"
     );
 }
 

@@ -14,7 +14,9 @@ use shared::env::from_vars;
 use shared::load::config::LoaderEnv;
 use shared::load::file::Checkpoint;
 use shared::load::plan::continuation::Continuation;
-use shared::load::plan::run::LoadResponse;
+use shared::load::plan::request::plan_request;
+use shared::load::plan::run::{LoadResponse, run_plan};
+use tokio::time::Instant;
 
 pub const SEED_COLUMN_TYPES: &str = "customer_id:N,amount:N";
 
@@ -129,6 +131,35 @@ impl Fixture {
         event["Records"] = json!(records);
         event
     }
+}
+
+/// Runs invocations until nothing is handed over; the deadline is always already past, so every
+/// invocation loads the least it may (25 rows) and hands the rest on.
+pub async fn load_in_segments(f: &Fixture, key: &str) -> Vec<LoadResponse> {
+    let recorder = Recorder::default();
+    let mut payload = json!({"bucket": f.bucket, "key": key});
+    let mut responses = Vec::new();
+    loop {
+        let plan = plan_request(payload, &f.state.config.filter, None).unwrap();
+        let response = run_plan(
+            &f.state.loader,
+            f.state.config.fan_out,
+            plan,
+            Instant::now(),
+            &recorder,
+        )
+        .await
+        .unwrap();
+        responses.push(response);
+        let Some(next) = recorder.0.lock().unwrap().pop() else {
+            break;
+        };
+        // What a continuation invocation receives, through JSON as Lambda carries it.
+        payload = serde_json::from_str(&serde_json::to_string(&json!({"continue": next})).unwrap())
+            .unwrap();
+        assert!(responses.len() < 10, "the load does not progress");
+    }
+    responses
 }
 
 /// Records hand-overs (continuations, dispatched ranges) instead of invoking Lambda.
