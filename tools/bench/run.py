@@ -348,7 +348,7 @@ def write_report(args, results, cold, sizes):
         f"| vs sink, no limit: ≥ 10x the Python reference | {speedup:.1f}x | {met(speedup >= 10)} |",
         f"| vs sink, no limit: ≥ 150,000 rows/s | {fast['rows_per_s']:,.0f} rows/s | "
         f"{met(fast['rows_per_s'] >= 150_000)} |",
-        f"| vs sink at {args.capacity:,} items/s: ≥ 90 % of capacity over {args.rows:,} rows | "
+        f"| vs sink at {args.capacity:,} WCU/s: ≥ 90 % of capacity over {args.rows:,} rows | "
         f"{utilisation:.1%} | {met(utilisation >= 0.9)} |",
         f"| ... zero rows lost, every key once | {lost} lost, {limited['rows_rejected']} rejected, "
         f"{limited.get('items_failed', 0)} failed | {met(lost == 0 and limited['rows_rejected'] == 0)} |",
@@ -384,6 +384,7 @@ def write_report(args, results, cold, sizes):
     shared_title = (f"{args.loaders} ddb-guard loaders at once, {args.rows:,} rows in all, one "
                     f"table of {args.capacity:,} WCU/s")
     lines[-1:-1] = [
+        "",
         "## The capacity-limited runs, second by second",
         "",
         f"![Items written per second and write requests in flight]({picture.name})",
