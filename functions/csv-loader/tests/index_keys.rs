@@ -138,6 +138,15 @@ async fn index_keys_are_typed_as_the_table_says_and_never_blank() {
     let o5 = f.item("o5", "1").await.unwrap();
     assert!(!o5.contains_key("time_stamp"), "{o5:?}");
 
+    // The summary names why rows were rejected; the report has each row.
+    assert_eq!(
+        summary.first_reasons.len(),
+        2,
+        "{:?}",
+        summary.first_reasons
+    );
+    assert!(summary.first_reasons[0].contains("a key of index by_customer"));
+    assert!(summary.first_reasons[1].contains("over DynamoDB's 1024-byte limit"));
     let report = f.text("rejected/incoming/indexed.csv.rejects.csv").await;
     let reasons: Vec<&str> = report.lines().skip(1).collect();
     assert_eq!(reasons.len(), 2, "{report}");

@@ -184,6 +184,9 @@ pub struct FileSummary {
     pub counts: Counts,
     /// `s3://` location of this segment's rejects report.
     pub report: String,
+    /// The first distinct reasons rows of this part were rejected for (the report has them all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub first_reasons: Vec<String>,
     /// Rejected rows the report could not list, being full (`MAX_REPORT_BYTES`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub rejects_unlisted: u64,
@@ -546,6 +549,7 @@ impl Loader {
             });
         }
         let rejects_unlisted = report.unlisted();
+        let first_reasons = report.first_reasons().to_vec();
         report
             .upload(&self.s3, &bucket, &report_key)
             .await
@@ -556,6 +560,7 @@ impl Loader {
             key: key.clone(),
             counts: before.add(seg),
             report: report_url.clone(),
+            first_reasons,
             rejects_unlisted,
             elapsed_ms: started.elapsed().as_millis() as u64,
             range: range_index,

@@ -10,6 +10,9 @@ use tempfile::TempPath;
 
 use crate::aws_error::describe;
 
+/// How many distinct reasons a summary names (the report holds them all).
+pub const FIRST_REASONS: usize = 3;
+
 /// The most one report holds: half of Lambda's default 512 MB of `/tmp`, so a report never fills it.
 /// Rows past it are counted, not listed, and the report's last row says how many.
 pub const MAX_REPORT_BYTES: u64 = 256 * 1024 * 1024;
@@ -21,6 +24,7 @@ pub struct RejectsReport {
     bytes: u64,
     max_bytes: u64,
     unlisted: u64,
+    first_reasons: Vec<String>,
 }
 
 /// Where the report for `source_key` goes. A file loaded over several invocations (segments) gets
@@ -70,6 +74,7 @@ impl RejectsReport {
             bytes: 0,
             max_bytes,
             unlisted: 0,
+            first_reasons: Vec::new(),
         })
     }
 
@@ -79,6 +84,11 @@ impl RejectsReport {
         reason: &str,
         record: &ByteRecord,
     ) -> std::io::Result<()> {
+        if self.first_reasons.len() < FIRST_REASONS
+            && !self.first_reasons.iter().any(|r| r == reason)
+        {
+            self.first_reasons.push(reason.to_string());
+        }
         if self.bytes >= self.max_bytes {
             self.unlisted += 1;
             return Ok(());
@@ -98,6 +108,11 @@ impl RejectsReport {
 
     pub fn rows(&self) -> u64 {
         self.rows
+    }
+
+    /// The first distinct reasons rows were rejected for, at most `FIRST_REASONS`.
+    pub fn first_reasons(&self) -> &[String] {
+        &self.first_reasons
     }
 
     /// Rows counted but not listed, the report being full.
@@ -153,6 +168,7 @@ mod tests {
         }
         // Each row is about 80 bytes: three fit under 200, the other seven are counted.
         assert_eq!((report.rows(), report.unlisted()), (3, 7));
+        assert_eq!(report.first_reasons(), ["bad"]);
     }
 
     #[test]
