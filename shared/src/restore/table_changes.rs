@@ -2,6 +2,7 @@
 //! the table to be `ACTIVE` again.
 
 use aws_sdk_dynamodb::operation::update_table::builders::UpdateTableFluentBuilder;
+use aws_sdk_dynamodb::types::builders::UpdateGlobalSecondaryIndexActionBuilder;
 use aws_sdk_dynamodb::types::{
     BillingMode, GlobalSecondaryIndexUpdate, OnDemandThroughput, ProvisionedThroughput,
     SseSpecification, SseType, StreamSpecification, StreamViewType, TableClass,
@@ -66,17 +67,11 @@ impl RestoreService {
                 let throughput = provisioned_throughput(capacity)?;
                 change = match scope.strip_prefix("index ") {
                     None => change.provisioned_throughput(throughput),
-                    Some(index) => change.global_secondary_index_updates(
-                        GlobalSecondaryIndexUpdate::builder()
-                            .update(
-                                UpdateGlobalSecondaryIndexAction::builder()
-                                    .index_name(index)
-                                    .provisioned_throughput(throughput)
-                                    .build()
-                                    .map_err(|e| format!("capacity: {e}"))?,
-                            )
-                            .build(),
-                    ),
+                    Some(index) => change.global_secondary_index_updates(index_update(
+                        index,
+                        |action| action.provisioned_throughput(throughput),
+                        "capacity",
+                    )?),
                 };
             }
         }
@@ -120,17 +115,11 @@ impl RestoreService {
                 .build();
             change = match scope.strip_prefix("index ") {
                 None => change.on_demand_throughput(maximum),
-                Some(index) => change.global_secondary_index_updates(
-                    GlobalSecondaryIndexUpdate::builder()
-                        .update(
-                            UpdateGlobalSecondaryIndexAction::builder()
-                                .index_name(index)
-                                .on_demand_throughput(maximum)
-                                .build()
-                                .map_err(|e| format!("on-demand maximum throughput: {e}"))?,
-                        )
-                        .build(),
-                ),
+                Some(index) => change.global_secondary_index_updates(index_update(
+                    index,
+                    |action| action.on_demand_throughput(maximum),
+                    "on-demand maximum throughput",
+                )?),
             };
         }
         self.update_table(target, "on-demand maximum throughput", change, until)
@@ -212,6 +201,18 @@ impl RestoreService {
             }
         )))
     }
+}
+
+/// One global secondary index's part of an `UpdateTable`: `set` adds what changes.
+fn index_update(
+    index: &str,
+    set: impl FnOnce(UpdateGlobalSecondaryIndexActionBuilder) -> UpdateGlobalSecondaryIndexActionBuilder,
+    what: &str,
+) -> Result<GlobalSecondaryIndexUpdate, String> {
+    let action = set(UpdateGlobalSecondaryIndexAction::builder().index_name(index))
+        .build()
+        .map_err(|e| format!("{what}: {e}"))?;
+    Ok(GlobalSecondaryIndexUpdate::builder().update(action).build())
 }
 
 fn provisioned_throughput(capacity: &Capacity) -> Result<ProvisionedThroughput, String> {
