@@ -2,6 +2,7 @@
 //! each row typed into an item.
 
 pub mod columns;
+pub mod fingerprint;
 pub mod item_size;
 pub mod json_cell;
 pub mod keys;
