@@ -3,4 +3,5 @@
 
 pub mod batch;
 pub mod concurrency;
+pub mod gate;
 pub mod writer;

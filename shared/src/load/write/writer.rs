@@ -21,6 +21,7 @@ use crate::aws_error::{ErrorClass, classify, describe};
 use crate::load::read::keys::{ItemKey, KeySchema};
 use crate::load::write::batch::PendingItem;
 use crate::load::write::concurrency::Concurrency;
+use crate::load::write::gate::WriteGate;
 use crate::retry::Backoff;
 
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +72,8 @@ pub struct WriteOutcome {
     pub unwritten_reason: Option<String>,
     /// An error no retry can fix (table missing, access denied): writing stopped.
     pub fatal: Option<String>,
+    /// Items not sent because a newer load of the object holds it now: its values win.
+    pub superseded: u64,
     /// How many writes were allowed in flight at the end (it adapts to throttling).
     pub in_flight_limit: usize,
 }
@@ -107,6 +110,7 @@ struct Shared {
     settings: WriteSettings,
     deadline: Instant,
     pace: Option<Pace>,
+    gate: Option<Arc<dyn WriteGate>>,
 }
 
 /// Keeps several batches being written at once: up to `max_in_flight`, fewer while DynamoDB throttles.
@@ -142,12 +146,26 @@ impl BatchWriter {
                 settings,
                 deadline,
                 pace,
+                gate: None,
             }),
             tasks: JoinSet::new(),
             concurrency: Concurrency::new(settings.max_in_flight),
             keys_in_flight: HashMap::new(),
             outcome: WriteOutcome::default(),
         }
+    }
+
+    /// Asks `gate` before every call; nothing more is sent once it says no.
+    pub fn with_gate(mut self, gate: Option<Arc<dyn WriteGate>>) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.gate = gate;
+        }
+        self
+    }
+
+    /// True once a newer load holds the object: the caller should stop reading.
+    pub fn superseded(&self) -> bool {
+        self.outcome.superseded > 0
     }
 
     /// Batches being written now.
@@ -187,6 +205,10 @@ impl BatchWriter {
             if !self.join_one().await {
                 break;
             }
+        }
+        if self.superseded() {
+            self.outcome.superseded += batch.len() as u64;
+            return;
         }
         if self.gave_up() || self.outcome.fatal.is_some() {
             self.outcome.unwritten.extend(batch);
@@ -280,6 +302,23 @@ async fn write_batch(shared: &Shared, batch: Vec<PendingItem>) -> (WriteOutcome,
         };
         if let Some(pace) = &shared.pace {
             pace.wait(pending.len()).await;
+        }
+        if let Some(gate) = &shared.gate {
+            match gate.may_write().await {
+                Ok(true) => {}
+                Ok(false) => {
+                    outcome.superseded += pending.len() as u64;
+                    pending.clear();
+                    break;
+                }
+                Err(e) => {
+                    let reason =
+                        format!("could not tell whether a newer load holds the object: {e}");
+                    outcome.hand_back(&mut pending, format!("not written: {reason}"));
+                    outcome.fatal = Some(reason);
+                    break;
+                }
+            }
         }
         let started = Instant::now();
         let call = shared
@@ -402,5 +441,6 @@ impl WriteOutcome {
         if self.fatal.is_none() {
             self.fatal = other.fatal;
         }
+        self.superseded += other.superseded;
     }
 }
