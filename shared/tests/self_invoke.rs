@@ -8,7 +8,7 @@ use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use serde_json::Value;
 use shared::load::file::{Checkpoint, Counts, Redo};
 use shared::load::plan::continuation::Continuation;
-use shared::load::read::source::{Compression, ResumePoint};
+use shared::load::read::source::{Compression, ObjectVersion, ResumePoint};
 use shared::self_invoke::SelfInvoke;
 
 const ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:csv-loader:live";
@@ -17,6 +17,11 @@ fn checkpoint() -> Checkpoint {
     Checkpoint {
         bucket: "b".into(),
         key: "incoming/big file.csv".into(),
+        pin: ObjectVersion {
+            version_id: Some("3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY".into()),
+            etag: Some("\"abc\"".into()),
+        },
+        load_id: "c0ffee00-1111-2222-3333-444455556666".into(),
         resume: Some(ResumePoint {
             offset: 1_234_567,
             line: 40_001,
@@ -38,6 +43,7 @@ fn checkpoint() -> Checkpoint {
             lines: vec![40_001, 40_050],
         }),
         progress_at: Some(1_796_000_000),
+        reports: vec!["s3://b/rejected/incoming/big file.csv@3HL4.rejects.csv".into()],
     }
 }
 

@@ -269,6 +269,7 @@ async fn loader(dynamodb: Client, csv: &str) -> (Loader, String, String) {
             progress_every: Duration::from_secs(30),
             stall_after: Duration::from_secs(900),
         },
+        state: None,
     };
     (loader, bucket, key)
 }
@@ -414,6 +415,7 @@ async fn load_to_end(
                 job = *next;
             }
             Ok(LoadResult::Done(summary)) => return (segments, Ok(summary)),
+            Ok(LoadResult::Superseded(summary)) => panic!("no other load: {summary:?}"),
             Err(e) => return (segments, Err(e)),
         }
         assert!(segments.len() < 100, "the load never ended");

@@ -38,9 +38,9 @@ impl State {
             .column_types
             .check_keys(&table.keys)
             .map_err(|e| ConfigError(format!("COLUMN_TYPES: {e}")))?;
-        let failures = (config.state_table.clone()).map(|table| FailureMemo {
-            store: StateStore::new(dynamodb.clone(), table),
-        });
+        let store =
+            (config.state_table.clone()).map(|table| StateStore::new(dynamodb.clone(), table));
+        let failures = store.clone().map(|store| FailureMemo { store });
         Ok(State {
             failures,
             loader: Loader {
@@ -48,6 +48,7 @@ impl State {
                 dynamodb,
                 table,
                 settings: config.settings.clone(),
+                state: store,
             },
             config,
             lambda: aws_sdk_lambda::Client::new(aws),
@@ -87,6 +88,7 @@ pub async fn function_handler(
         plan,
         deadline,
         &continuation,
+        &context.request_id,
     )
     .await;
     if let (Err(e), Some(memo)) = (&result, &state.failures) {

@@ -11,6 +11,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// these (checked by `tools/template-check`).
 pub const AWS_ACTIONS: &[&str] = &[
     "s3:GetObject",
+    "s3:GetObjectVersion",
     "s3:PutObject",
     "dynamodb:DescribeTable",
     "dynamodb:BatchWriteItem",

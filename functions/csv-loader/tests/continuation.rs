@@ -4,7 +4,6 @@ mod common;
 
 use common::{Fixture, Recorder, gzip, load_in_segments, n, s};
 use serde_json::json;
-use shared::function_error::ErrorType;
 use shared::load::plan::request::plan_request;
 use shared::load::plan::run::run_plan;
 use tokio::time::Instant;
@@ -69,7 +68,8 @@ async fn a_file_loads_across_invocations_each_row_once() {
 
         // Row 40 was rejected in segment 2 and is reported there with its line in the file: line
         // numbers run on across segments (the header and row 10's second line come before it).
-        let report = f.text(&format!("rejected/{key}.rejects.part002.csv")).await;
+        assert!(summaries[1].report.ends_with(".rejects.part002.csv"));
+        let report = f.report(&summaries[1].report).await;
         assert_eq!(
             report,
             "line,reason,order_id,item_id,product,amount\n\
@@ -79,9 +79,9 @@ async fn a_file_loads_across_invocations_each_row_once() {
 }
 
 #[tokio::test]
-async fn a_file_changed_between_segments_is_not_mixed() {
+async fn a_continuation_reads_the_version_its_load_began_with() {
     let f = Fixture::new(&[("CHECKPOINT_MARGIN_SECONDS", "0")]).await;
-    f.put("incoming/big.csv", sixty_rows()).await;
+    let first_version = f.put("incoming/big.csv", sixty_rows()).await;
     let recorder = Recorder::default();
     let plan = plan_request(
         json!({"bucket": f.bucket, "key": "incoming/big.csv"}),
@@ -95,22 +95,80 @@ async fn a_file_changed_between_segments_is_not_mixed() {
         plan,
         Instant::now(),
         &recorder,
+        &local_aws::unique_name("request"),
     )
     .await
     .unwrap();
     let next = recorder.0.lock().unwrap().pop().expect("handed over");
+    assert_eq!(next.pin.version_id.as_deref(), Some(first_version.as_str()));
 
+    // A new upload between segments: the rest of the load still reads the first version (the new
+    // version's own event loads the new one).
     f.put("incoming/big.csv", "order_id,item_id\nnew,1\n").await;
-    let plan = plan_request(json!({"continue": next}), &f.state.config.filter, None).unwrap();
-    let err = run_plan(
+    let mut payload = json!({"continue": next});
+    for _ in 0..5 {
+        let plan = plan_request(payload, &f.state.config.filter, None).unwrap();
+        let response = run_plan(
+            &f.state.loader,
+            f.state.config.fan_out,
+            plan,
+            Instant::now(),
+            &recorder,
+            &local_aws::unique_name("request"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            response.files[0].version.as_deref(),
+            Some(first_version.as_str())
+        );
+        let Some(next) = recorder.0.lock().unwrap().pop() else {
+            break;
+        };
+        payload = json!({"continue": next});
+    }
+    assert_eq!(f.items().await.len(), 59);
+    assert!(f.item("new", "1").await.is_none());
+}
+
+#[tokio::test]
+async fn a_continuation_delivered_twice_runs_once() {
+    let f = Fixture::new(&[("CHECKPOINT_MARGIN_SECONDS", "0")]).await;
+    f.put("incoming/big.csv", sixty_rows()).await;
+    let recorder = Recorder::default();
+    let plan = plan_request(
+        json!({"bucket": f.bucket, "key": "incoming/big.csv"}),
+        &f.state.config.filter,
+        None,
+    )
+    .unwrap();
+    (run_plan(
         &f.state.loader,
         f.state.config.fan_out,
         plan,
         Instant::now(),
         &recorder,
-    )
+        "r1",
+    ))
     .await
-    .unwrap_err();
-    assert_eq!(err.error_type(), "ObjectChanged");
-    assert!(err.to_string().contains("incoming/big.csv"), "{err}");
+    .unwrap();
+    let next = recorder.0.lock().unwrap().pop().expect("handed over");
+    let payload = json!({"continue": next});
+
+    // With time enough, the rest loads in this invocation.
+    let first = f.invoke_as("r2", payload.clone()).await.unwrap();
+    assert_eq!(first.files[0].segment, 2);
+    assert!(first.files[0].complete);
+    // Lambda delivers the same continuation again, as another request: it loads nothing.
+    let again = f.invoke_as("r3", payload.clone()).await.unwrap();
+    assert!(again.files.is_empty(), "{again:?}");
+    assert!(
+        again.ignored[0].reason.contains("a second delivery"),
+        "{:?}",
+        again.ignored
+    );
+    // Lambda's retry of the first delivery (the same request ID) runs it again.
+    let retry = f.invoke_as("r2", payload).await.unwrap();
+    assert_eq!(retry.files[0].segment, 2);
+    assert_eq!(f.items().await.len(), 59);
 }

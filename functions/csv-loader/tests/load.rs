@@ -30,6 +30,7 @@ fn counts(
         items_written,
         rows_rejected,
         duplicates_collapsed,
+        keys_repeated: 0,
         items_failed: 0,
     }
 }
@@ -37,7 +38,7 @@ fn counts(
 #[tokio::test]
 async fn seed_csv_loads_with_typed_columns() {
     let f = Fixture::new(&[]).await;
-    f.put("incoming/order_data.csv", seed_csv()).await;
+    let version = f.put("incoming/order_data.csv", seed_csv()).await;
     let response = f
         .invoke(f.s3_event(&["incoming/order_data.csv"]))
         .await
@@ -51,7 +52,7 @@ async fn seed_csv_loads_with_typed_columns() {
     assert_eq!(
         summary.report,
         format!(
-            "s3://{}/rejected/incoming/order_data.csv.rejects.csv",
+            "s3://{}/rejected/incoming/order_data.csv@{version}.rejects.csv",
             f.bucket
         )
     );
@@ -78,7 +79,7 @@ async fn seed_csv_loads_with_typed_columns() {
     );
 
     // Nothing was rejected, so the report holds the header alone.
-    let report = f.text("rejected/incoming/order_data.csv.rejects.csv").await;
+    let report = f.report(&summary.report).await;
     assert_eq!(report.trim_end(), format!("line,reason,{HEADER}"));
 }
 
@@ -138,7 +139,7 @@ async fn every_way_s3_delivers_an_upload_loads() {
     let f = Fixture::new(&[]).await;
     f.put("incoming/ORDERS.CSV", seed_csv()).await;
     f.put("incoming/data.Csv.gz", gzip(&seed_csv())).await;
-    f.put("incoming/through eventbridge.csv", seed_csv()).await;
+    let version = f.put("incoming/through eventbridge.csv", seed_csv()).await;
     f.put("incoming/minimal.csv", seed_csv()).await;
     // Suffixes in any case, through S3's own notification.
     let response = f
@@ -157,17 +158,31 @@ async fn every_way_s3_delivers_an_upload_loads() {
             ("incoming/data.Csv.gz", counts(40, 40, 0, 0))
         ]
     );
-    // Through EventBridge: the key is not URL-encoded.
+    // Through EventBridge: the key is not URL-encoded, the version and ETag are the upload's.
+    let etag = (f
+        .s3
+        .head_object()
+        .bucket(&f.bucket)
+        .key("incoming/through eventbridge.csv"))
+    .send()
+    .await
+    .unwrap()
+    .e_tag()
+    .unwrap()
+    .trim_matches('"')
+    .to_string();
     let eventbridge = json!({
         "version": "0", "id": "7e1f", "detail-type": "Object Created", "source": "aws.s3",
         "account": "123456789012", "time": "2026-11-25T05:00:00Z", "region": "us-east-1",
         "resources": [format!("arn:aws:s3:::{}", f.bucket)],
         "detail": {"version": "0", "bucket": {"name": f.bucket},
-                   "object": {"key": "incoming/through eventbridge.csv", "size": 3200, "etag": "e"},
+                   "object": {"key": "incoming/through eventbridge.csv", "size": 3200,
+                              "etag": etag, "version-id": version, "sequencer": "0062E99A88DC407460"},
                    "request-id": "R", "requester": "123456789012", "reason": "PutObject"}
     });
     let response = f.invoke(eventbridge).await.unwrap();
     assert_eq!(response.files[0].key, "incoming/through eventbridge.csv");
+    assert_eq!(response.files[0].version, Some(version));
     assert_eq!(response.files[0].counts, counts(40, 40, 0, 0));
     // Only the fields the loader reads.
     let minimal = json!({"Records": [{"s3": {"bucket": {"name": f.bucket},
@@ -223,7 +238,7 @@ async fn bad_rows_are_rejected_with_line_and_reason_while_good_rows_load() {
         .await;
     let response = err_or_ok.expect("rejected rows do not fail the invocation");
     let summary = &response.files[0];
-    let report = f.text("rejected/incoming/mixed.csv.rejects.csv").await;
+    let report = f.report(&summary.report).await;
     assert_eq!(
         summary.counts,
         counts(8, 2, 6, 0),
@@ -337,8 +352,12 @@ async fn event_keys_are_decoded_and_other_objects_ignored() {
     assert_eq!(f.item("5", "1").await.unwrap()["product"], s("Spaces"));
     assert_eq!(f.item("6", "1").await.unwrap()["product"], s("Second"));
     // The report sits under the rejects prefix with the decoded name.
-    f.text("rejected/incoming/my orders+2026 é.csv.rejects.csv")
-        .await;
+    let report = &response.files[0].report;
+    assert!(
+        report.contains("/rejected/incoming/my orders+2026 é.csv@"),
+        "{report}"
+    );
+    f.report(report).await;
 }
 
 #[tokio::test]
@@ -482,12 +501,7 @@ async fn cr_only_line_endings_are_refused_clearly() {
 
 #[tokio::test]
 async fn a_failure_no_retry_fixes_is_not_read_again_when_lambda_retries() {
-    let state_table = local_aws::unique_name("state");
-    let dynamodb = local_aws::LocalAws::shared().dynamodb().await;
-    local_aws::create_state_table(&dynamodb, &state_table)
-        .await
-        .unwrap();
-    let f = Fixture::new(&[("STATE_TABLE", &state_table)]).await;
+    let f = Fixture::new(&[]).await;
     f.put("incoming/orders.csv", "order_id,order_id\n1,2\n")
         .await;
     let event = f.s3_event(&["incoming/orders.csv"]);

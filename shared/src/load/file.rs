@@ -9,6 +9,7 @@
 //! Longer than 500 lines because the hand-over's bookkeeping and the file's error cases belong
 //! beside the load that needs them.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use csv_async::ByteRecord;
@@ -17,14 +18,18 @@ use tokio::time::Instant;
 
 use crate::load::progress::{Progress, emit_load_metrics, log_summary};
 use crate::load::read::columns::{BlankCells, ColumnTypes};
+use crate::load::read::fingerprint::{Bloom, HashSet64, key_hash};
 use crate::load::read::row::{HeaderError, RowSchema};
 use crate::load::read::source::{
-    Compression, ResumePoint, RowReader, RowStart, SourceError, open_object, stream_broke,
+    Compression, ObjectVersion, ResumePoint, RowReader, RowStart, SourceError, open_object,
+    stream_broke,
 };
 use crate::load::read::table::TableInfo;
 use crate::load::report::{RejectsReport, report_key};
 use crate::load::write::batch::{BatchBuilder, PendingItem};
+use crate::load::write::gate::WriteGate;
 use crate::load::write::writer::{BatchWriter, FailedItem, WriteSettings};
+use crate::state::StateStore;
 
 /// The deadline is only checked every this many rows, which is also the least a segment loads,
 /// so every invocation makes progress.
@@ -34,6 +39,9 @@ const REPORT_RESERVE: Duration = Duration::from_secs(5);
 /// Rejected rows in a row, with one reason and nothing written between them, that stop a load:
 /// the rest of the file would almost surely go the same way.
 pub const REPEATED_REJECTS_LIMIT: u64 = 1000;
+/// Keys one segment remembers exactly enough (about 1% false matches) to count repeats across its
+/// batches; past it the count may run high.
+const REPEAT_WATCH_KEYS: u64 = 2_000_000;
 
 /// How rows are typed, written and reported.
 #[derive(Debug, Clone)]
@@ -61,17 +69,22 @@ pub struct Counts {
     pub rows_rejected: u64,
     /// Rows replaced by a later row with the same key in the same batch.
     pub duplicates_collapsed: u64,
+    /// Rows whose key an earlier row in another batch of the same segment had (a fingerprint
+    /// count: it may run slightly high, never low); the later row's values are the ones kept.
+    #[serde(default)]
+    pub keys_repeated: u64,
     /// Items DynamoDB did not take after every retry; each is in the report too.
     pub items_failed: u64,
 }
 
 impl Counts {
-    fn add(self, other: Counts) -> Counts {
+    pub fn plus(self, other: Counts) -> Counts {
         Counts {
             rows_read: self.rows_read + other.rows_read,
             items_written: self.items_written + other.items_written,
             rows_rejected: self.rows_rejected + other.rows_rejected,
             duplicates_collapsed: self.duplicates_collapsed + other.duplicates_collapsed,
+            keys_repeated: self.keys_repeated + other.keys_repeated,
             items_failed: self.items_failed + other.items_failed,
         }
     }
@@ -82,6 +95,12 @@ impl Counts {
 pub struct Checkpoint {
     pub bucket: String,
     pub key: String,
+    /// The version every read of this load names; empty until the load begins.
+    #[serde(default, skip_serializing_if = "ObjectVersion::is_empty")]
+    pub pin: ObjectVersion,
+    /// Names the load across its invocations (the request ID that began it); empty until it begins.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub load_id: String,
     /// `None`: start at the beginning.
     #[serde(default)]
     pub resume: Option<ResumePoint>,
@@ -104,6 +123,9 @@ pub struct Checkpoint {
     /// When a row of this file was last written or rejected, in seconds since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress_at: Option<u64>,
+    /// Reports of earlier segments that list rejected rows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reports: Vec<String>,
 }
 
 /// The rows a hand-over left to do among rows already done.
@@ -151,12 +173,23 @@ fn first_segment() -> u32 {
 
 /// One of the byte ranges a large file is split into: it ends at a record boundary, where the next
 /// range begins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ByteRange {
     /// From 1, in file order.
     pub index: u32,
     /// Exclusive end offset in the file.
     pub end: u64,
+    /// How many parts the file was split into (the ranges, and the repeated keys' part if any).
+    #[serde(default)]
+    pub parts: u32,
+    /// Where the hashes of keys found in more than one range are (`HashSet64`, in the same
+    /// bucket): the ranges leave those rows to the repeated keys' part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<String>,
+    /// This part reads the whole file and loads only the rows whose key is in `repeats`, in file
+    /// order, so the last row of such a key wins whatever order the parts run in.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repeated_keys_only: bool,
 }
 
 impl Checkpoint {
@@ -164,6 +197,8 @@ impl Checkpoint {
         Checkpoint {
             bucket: bucket.into(),
             key: key.into(),
+            pin: ObjectVersion::default(),
+            load_id: String::new(),
             resume: None,
             header: Vec::new(),
             range: None,
@@ -171,6 +206,15 @@ impl Checkpoint {
             counts: Counts::default(),
             redo: None,
             progress_at: None,
+            reports: Vec::new(),
+        }
+    }
+
+    /// `s3://bucket/key`, with the version when pinned.
+    pub fn url(&self) -> String {
+        match self.pin.label() {
+            Some(version) => format!("s3://{}/{} (version {version})", self.bucket, self.key),
+            None => format!("s3://{}/{}", self.bucket, self.key),
         }
     }
 }
@@ -180,6 +224,9 @@ impl Checkpoint {
 pub struct FileSummary {
     pub bucket: String,
     pub key: String,
+    /// The version loaded (its S3 version ID, or ETag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     #[serde(flatten)]
     pub counts: Counts,
     /// `s3://` location of this segment's rejects report.
@@ -196,14 +243,19 @@ pub struct FileSummary {
     pub range: Option<u32>,
     pub segment: u32,
     /// False when the rest of the file was handed to a new invocation (it continues after
-    /// `rows_read` rows) or the load stopped with an error.
+    /// `rows_read` rows), the load stopped with an error, or a newer load took the object over.
     pub complete: bool,
+    /// The load that took the object over: this one stopped, sending nothing more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
 }
 
 pub enum LoadResult {
     Done(FileSummary),
     /// Stopped before the deadline; the checkpoint loads the rest.
     Paused(FileSummary, Box<Checkpoint>),
+    /// A newer load holds the object now: this one stopped and its writes in flight finished.
+    Superseded(FileSummary),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -226,6 +278,12 @@ pub enum FileError {
         line: u64,
         reason: String,
         report: String,
+    },
+    #[error("the load of s3://{bucket}/{key} could not begin: {reason}")]
+    NotStarted {
+        bucket: String,
+        key: String,
+        reason: String,
     },
     #[error("could not write the rejects report {report}: {reason}")]
     Report { report: String, reason: String },
@@ -277,6 +335,7 @@ impl FileError {
             }
             FileError::Header { .. } => "InvalidHeader",
             FileError::Report { .. } => "ReportNotWritten",
+            FileError::NotStarted { .. } => "LoadNotStarted",
             FileError::Stalled { .. } => "LoadStalled",
             FileError::NothingLoaded { .. } => "NothingLoaded",
             FileError::RepeatedRejects { .. } => "RepeatedRejects",
@@ -291,15 +350,31 @@ pub struct Loader {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub table: TableInfo,
     pub settings: LoaderSettings,
+    /// The stack's state table: which load holds each object, and the ledger of loads that span
+    /// invocations. Without it loads are neither fenced nor tallied.
+    pub state: Option<StateStore>,
 }
 
 impl Loader {
     /// Loads the file (or the rest of it) described by `job`, pausing before `deadline`.
     pub async fn load(&self, job: Checkpoint, deadline: Instant) -> Result<LoadResult, FileError> {
+        self.load_fenced(job, deadline, None).await
+    }
+
+    /// The same, asking `gate` before every write: once a newer load holds the object, this one
+    /// stops and says so.
+    pub async fn load_fenced(
+        &self,
+        job: Checkpoint,
+        deadline: Instant,
+        gate: Option<Arc<dyn WriteGate>>,
+    ) -> Result<LoadResult, FileError> {
         let started = Instant::now();
         let Checkpoint {
             bucket,
             key,
+            pin,
+            load_id,
             resume,
             header,
             range,
@@ -307,18 +382,31 @@ impl Loader {
             counts: before,
             redo,
             progress_at,
+            mut reports,
         } = job;
         let progress_at = progress_at.unwrap_or_else(unix_now);
-        let range_index = range.map(|r| r.index);
-        let report_key = report_key(&self.settings.rejects_prefix, &key, range_index, segment);
+        let range_index = range.as_ref().map(|r| r.index);
+        let version = pin.label();
+        let report_key = report_key(
+            &self.settings.rejects_prefix,
+            &key,
+            version.as_deref(),
+            range_index,
+            segment,
+        );
         let report_url = format!("s3://{bucket}/{report_key}");
         let report_error = |e: &dyn std::fmt::Display| FileError::Report {
             report: report_url.clone(),
             reason: e.to_string(),
         };
 
-        let end = range.map(|r| r.end);
-        let opened = open_object(&self.s3, &bucket, &key, resume.as_ref(), end).await?;
+        let end = range.as_ref().map(|r| r.end);
+        let opened = open_object(&self.s3, &bucket, &key, &pin, resume.as_ref(), end).await?;
+        let repeated_keys = match range.as_ref().and_then(|r| r.repeats.as_deref()) {
+            Some(at) => Some(read_repeats(&self.s3, &bucket, at).await?),
+            None => None,
+        };
+        let repeated_keys_only = range.as_ref().is_some_and(|r| r.repeated_keys_only);
         let base_offset = opened.offset;
         let mut reader = RowReader::new(opened.reader, opened.line);
         let mut record = ByteRecord::new();
@@ -375,7 +463,11 @@ impl Loader {
             self.table.keys.clone(),
             self.settings.write,
             crate::deadline::before_deadline(deadline, REPORT_RESERVE),
-        );
+        )
+        .with_gate(gate.clone());
+        let mut seen_keys = Bloom::for_keys(REPEAT_WATCH_KEYS, 4 << 20);
+        // Rows looked at (loaded, or left to another part): paces the deadline checks.
+        let mut looked_at = 0u64;
         let mut builder = BatchBuilder::new();
         let mut seg = Counts::default();
         let mut repeats = RepeatWatch::default();
@@ -418,8 +510,11 @@ impl Loader {
             if redo.as_ref().is_some_and(|r| r.skips(line)) {
                 continue;
             }
+            looked_at += 1;
             seg.rows_read += 1;
             match schema.to_item(&record) {
+                // The range this row is in rejects it.
+                Err(_) if repeated_keys_only => seg.rows_read -= 1,
                 Err(reason) => {
                     seg.rows_rejected += 1;
                     let reason = reason.to_string();
@@ -432,7 +527,20 @@ impl Loader {
                         break;
                     }
                 }
+                Ok(row)
+                    if repeated_keys
+                        .as_ref()
+                        .is_some_and(|r| r.contains(key_hash(&row.key)) != repeated_keys_only) =>
+                {
+                    // Another part of the split file loads this row.
+                    seg.rows_read -= 1;
+                }
                 Ok(row) => {
+                    let hash = key_hash(&row.key);
+                    if seen_keys.may_contain(hash) && !builder.holds(&row.key) {
+                        seg.keys_repeated += 1;
+                    }
+                    seen_keys.insert(hash);
                     let pending = PendingItem {
                         line,
                         start,
@@ -447,13 +555,19 @@ impl Loader {
                         repeated = report_refused(&mut report, &refused, &mut repeats, &writer)
                             .await
                             .map_err(|e| report_error(&e))?;
-                        if repeated.is_some() || writer.fatal().is_some() || writer.gave_up() {
+                        if repeated.is_some()
+                            || writer.fatal().is_some()
+                            || writer.gave_up()
+                            || writer.superseded()
+                        {
                             break;
                         }
                     }
                 }
             }
-            if seg.rows_read % ROWS_BETWEEN_DEADLINE_CHECKS == 0 && progress.due(Instant::now()) {
+            if looked_at.is_multiple_of(ROWS_BETWEEN_DEADLINE_CHECKS)
+                && progress.due(Instant::now())
+            {
                 progress.say(
                     Instant::now(),
                     &self.table.name,
@@ -465,7 +579,8 @@ impl Loader {
                     writer.in_flight(),
                 );
             }
-            if seg.rows_read % ROWS_BETWEEN_DEADLINE_CHECKS == 0 && Instant::now() >= pause_at {
+            if looked_at.is_multiple_of(ROWS_BETWEEN_DEADLINE_CHECKS) && Instant::now() >= pause_at
+            {
                 paused = Some(resume_at(&reader));
                 break;
             }
@@ -476,6 +591,14 @@ impl Loader {
         seg.duplicates_collapsed = builder.duplicates_collapsed();
         let mut outcome = writer.finish().await;
         seg.items_written = outcome.written;
+        // A newer load holds the object: what this one did not send is not to be sent at all.
+        let superseded_by = (outcome.superseded > 0)
+            .then(|| gate.as_ref().and_then(|g| g.holder()).unwrap_or_default());
+        if superseded_by.is_some() {
+            outcome.unwritten.clear();
+            broke = None;
+            paused = None;
+        }
         seg.rows_rejected += outcome.refused.len() as u64;
         for refused in &outcome.refused {
             report
@@ -558,17 +681,22 @@ impl Loader {
         let summary = FileSummary {
             bucket: bucket.clone(),
             key: key.clone(),
-            counts: before.add(seg),
+            version: version.clone(),
+            counts: before.plus(seg),
             report: report_url.clone(),
             first_reasons,
             rejects_unlisted,
             elapsed_ms: started.elapsed().as_millis() as u64,
             range: range_index,
             segment,
-            complete: paused.is_none() && !stopped,
+            complete: paused.is_none() && !stopped && superseded_by.is_none(),
+            superseded_by,
         };
         log_summary(&summary);
         emit_load_metrics(&self.table.name, &seg, summary.elapsed_ms);
+        if summary.superseded_by.is_some() {
+            return Ok(LoadResult::Superseded(summary));
+        }
 
         if let Some(reason) = read_error {
             return Err(FileError::Read {
@@ -619,9 +747,15 @@ impl Loader {
             );
         }
         let unwritten_lines: Vec<u64> = unwritten.iter().map(|p| p.line).collect();
+        if seg.rows_rejected > 0 {
+            reports.push(report_url);
+        }
         let next = Checkpoint {
             bucket,
             key,
+            pin,
+            load_id,
+            reports,
             redo: Redo::after(redo.as_ref(), last_line, &unwritten_lines),
             resume: Some(point),
             header,
@@ -632,6 +766,25 @@ impl Loader {
         };
         Ok(LoadResult::Paused(summary, Box::new(next)))
     }
+}
+
+/// The hashes of keys in more than one range of a split file, as the split stored them.
+async fn read_repeats(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<HashSet64, FileError> {
+    let unreadable = |reason: String| {
+        FileError::Source(SourceError::Unreadable {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            reason: format!("the split's repeated keys: {reason}"),
+        })
+    };
+    let output = (s3.get_object().bucket(bucket).key(key).send().await)
+        .map_err(|e| unreadable(crate::aws_error::describe(&e)))?;
+    let bytes = (output.body.collect().await).map_err(|e| unreadable(e.to_string()))?;
+    HashSet64::from_bytes(&bytes.into_bytes()).map_err(unreadable)
 }
 
 /// Writes the rows DynamoDB refused to the report; returns the reason when it has now refused

@@ -27,20 +27,22 @@ pub struct RejectsReport {
     first_reasons: Vec<String>,
 }
 
-/// Where the report for `source_key` goes. A file loaded over several invocations (segments) gets
-/// one report per segment, and a file split into byte ranges one per range and segment; re-running
-/// a segment overwrites its own report.
+/// Where the report for `source_key` goes. Each version of the object gets its own (`@version`), a
+/// file loaded over several invocations (segments) one per segment, and a file split into parts
+/// one per part and segment; re-running a segment overwrites its own report.
 pub fn report_key(
     rejects_prefix: &str,
     source_key: &str,
+    version: Option<&str>,
     range: Option<u32>,
     segment: u32,
 ) -> String {
+    let version = version.map(|v| format!("@{v}")).unwrap_or_default();
     let range = range.map(|r| format!(".range{r:03}")).unwrap_or_default();
     if segment <= 1 {
-        format!("{rejects_prefix}{source_key}{range}.rejects.csv")
+        format!("{rejects_prefix}{source_key}{version}{range}.rejects.csv")
     } else {
-        format!("{rejects_prefix}{source_key}{range}.rejects.part{segment:03}.csv")
+        format!("{rejects_prefix}{source_key}{version}{range}.rejects.part{segment:03}.csv")
     }
 }
 
@@ -174,20 +176,20 @@ mod tests {
     #[test]
     fn report_keys_stay_under_the_rejects_prefix() {
         assert_eq!(
-            report_key("rejected/", "incoming/orders.csv", None, 1),
+            report_key("rejected/", "incoming/orders.csv", None, None, 1),
             "rejected/incoming/orders.csv.rejects.csv"
         );
         assert_eq!(
-            report_key("rejected/", "incoming/orders.csv.gz", None, 3),
+            report_key("rejected/", "incoming/orders.csv.gz", None, None, 3),
             "rejected/incoming/orders.csv.gz.rejects.part003.csv"
         );
         assert_eq!(
-            report_key("rejected/", "incoming/big.csv", Some(2), 1),
-            "rejected/incoming/big.csv.range002.rejects.csv"
+            report_key("rejected/", "incoming/big.csv", Some("v7"), Some(2), 1),
+            "rejected/incoming/big.csv@v7.range002.rejects.csv"
         );
         assert_eq!(
-            report_key("rejected/", "incoming/big.csv", Some(2), 4),
-            "rejected/incoming/big.csv.range002.rejects.part004.csv"
+            report_key("rejected/", "incoming/big.csv", Some("v7"), Some(2), 4),
+            "rejected/incoming/big.csv@v7.range002.rejects.part004.csv"
         );
     }
 }

@@ -67,6 +67,9 @@ pub async fn load(bucket: &str, key: &str) -> anyhow::Result<Value> {
                 hand_overs += 1;
                 job = *next;
             }
+            LoadResult::Superseded(summary) => {
+                anyhow::bail!("another load took the object over: {summary:?}")
+            }
         }
     };
     let counts = summary_of.counts;

@@ -158,6 +158,7 @@ fn the_upload_trigger_matches_the_loaders_filter_and_never_its_reports() {
     let report = shared::load::report::report_key(
         &config.settings.rejects_prefix,
         "incoming/orders.csv",
+        Some("3HL4kqtJlcpXroDTDmJ"),
         Some(2),
         1,
     );

@@ -23,6 +23,8 @@ pub const SEED_COLUMN_TYPES: &str = "customer_id:N,amount:N";
 pub struct Fixture {
     pub bucket: String,
     pub table: String,
+    /// The stack's state table: which load holds each object, and the loads' ledger.
+    pub state_table: String,
     pub s3: aws_sdk_s3::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub state: State,
@@ -34,14 +36,18 @@ impl Fixture {
         let aws = LocalAws::shared();
         let s3 = aws.s3().await;
         let dynamodb = aws.dynamodb().await;
-        let bucket = unique_name("loader");
+        let bucket = versioned_bucket(&s3, "loader").await;
         let table = unique_name("orders");
-        local_aws::create_bucket(&s3, &bucket).await.unwrap();
+        let state_table = unique_name("state");
         local_aws::create_seed_table(&dynamodb, &table)
+            .await
+            .unwrap();
+        local_aws::create_state_table(&dynamodb, &state_table)
             .await
             .unwrap();
         let mut vars = vec![
             ("TABLE_NAME".to_string(), table.clone()),
+            ("STATE_TABLE".to_string(), state_table.clone()),
             ("BUCKET_NAME".to_string(), bucket.clone()),
             (
                 "DEFAULT_OBJECT_KEY".to_string(),
@@ -58,16 +64,25 @@ impl Fixture {
         Fixture {
             bucket,
             table,
+            state_table,
             s3,
             dynamodb,
             state,
         }
     }
 
-    pub async fn put(&self, key: &str, body: impl Into<Vec<u8>>) {
-        local_aws::put_object(&self.s3, &self.bucket, key, body)
+    /// Uploads `body`; returns the new version's ID.
+    pub async fn put(&self, key: &str, body: impl Into<Vec<u8>>) -> String {
+        let put = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(body.into().into())
+            .send()
             .await
             .unwrap();
+        put.version_id().expect("a versioned bucket").to_string()
     }
 
     /// Runs the handler as Lambda would, with 15 minutes left.
@@ -114,6 +129,21 @@ impl Fixture {
             .unwrap()
     }
 
+    /// An S3 `ObjectCreated:Put` event for one version of `key` (not URL-encoded here).
+    pub fn s3_event_for(&self, key: &str, version_id: &str) -> Value {
+        let mut event = self.s3_event(&[key]);
+        event["Records"][0]["s3"]["object"]["versionId"] = json!(version_id);
+        event
+    }
+
+    /// The rejects report a summary names (`s3://bucket/key`).
+    pub async fn report(&self, url: &str) -> String {
+        let key = url
+            .strip_prefix(&format!("s3://{}/", self.bucket))
+            .unwrap_or_else(|| panic!("{url} is not in the fixture's bucket"));
+        self.text(key).await
+    }
+
     /// An S3 `ObjectCreated:Put` event for `keys`, as S3 encodes them, shaped like the sample event.
     pub fn s3_event(&self, encoded_keys: &[&str]) -> Value {
         let mut event = sample_event("s3-put-order-data.json");
@@ -133,6 +163,23 @@ impl Fixture {
     }
 }
 
+/// A new bucket, versioned as the stack's bucket is.
+pub async fn versioned_bucket(s3: &aws_sdk_s3::Client, label: &str) -> String {
+    let bucket = unique_name(label);
+    local_aws::create_bucket(s3, &bucket).await.unwrap();
+    s3.put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    bucket
+}
+
 /// Runs invocations until nothing is handed over; the deadline is always already past, so every
 /// invocation loads the least it may (25 rows) and hands the rest on.
 pub async fn load_in_segments(f: &Fixture, key: &str) -> Vec<LoadResponse> {
@@ -147,6 +194,7 @@ pub async fn load_in_segments(f: &Fixture, key: &str) -> Vec<LoadResponse> {
             plan,
             Instant::now(),
             &recorder,
+            &local_aws::unique_name("request"),
         )
         .await
         .unwrap();

@@ -5,6 +5,9 @@
 pub mod continuation;
 pub mod failure_memo;
 pub mod fan_out;
+pub mod fence;
+pub mod ledger;
+pub mod pin;
 pub mod request;
 pub mod run;
-pub mod s3_key;
+pub mod s3_event;

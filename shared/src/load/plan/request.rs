@@ -2,7 +2,8 @@
 //! a schedule or `{}` (the default object), `{"bucket","key"}`, or a continuation.
 //!
 //! S3 events are read for the fields the loader uses and nothing else, so an event that lacks the
-//! others (`userIdentity`, `requestParameters`, ...) still loads. Which keys load is decided here,
+//! others (`userIdentity`, `requestParameters`, ...) still loads. An event's version ID (or ETag)
+//! pins the load to the version the event is about. Which keys load is decided here,
 //! case-insensitively, not by the notification's filter (S3's suffix filters are case-sensitive:
 //! `ORDERS.CSV` would never arrive).
 
@@ -10,7 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::load::file::Checkpoint;
-use crate::load::plan::s3_key::decode_event_key;
+use crate::load::plan::s3_event::{
+    EventBridgeS3Detail, S3Notification, decode_event_key, event_pin,
+};
+use crate::load::read::source::ObjectVersion;
 use crate::request::RequestError;
 use crate::request::kind_of;
 
@@ -86,45 +90,6 @@ pub struct LoadPlan {
     pub ignored: Vec<Ignored>,
 }
 
-/// An S3 notification: only what the loader reads.
-#[derive(Deserialize)]
-struct S3Notification {
-    #[serde(rename = "Records")]
-    records: Vec<S3Record>,
-}
-
-#[derive(Deserialize)]
-struct S3Record {
-    /// `ObjectCreated:Put`, ...; an event without one is taken for a creation.
-    #[serde(rename = "eventName")]
-    event_name: Option<String>,
-    s3: S3Entity,
-}
-
-#[derive(Deserialize)]
-struct S3Entity {
-    bucket: S3Bucket,
-    object: S3Object,
-}
-
-#[derive(Deserialize)]
-struct S3Bucket {
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct S3Object {
-    /// URL-encoded in a notification, plain through EventBridge.
-    key: String,
-}
-
-/// The `detail` of an EventBridge `Object Created` event from `aws.s3`.
-#[derive(Deserialize)]
-struct EventBridgeS3Detail {
-    bucket: S3Bucket,
-    object: S3Object,
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ExplicitRequest {
@@ -193,8 +158,10 @@ pub fn plan_request(
         )
         .map_err(|e| RequestError(format!("not a valid S3 \"Object Created\" event: {e}")))?;
         let mut plan = LoadPlan::default();
-        let verdict = filter.check(&detail.object.key);
-        plan.add(detail.bucket.name, detail.object.key, verdict);
+        let object = detail.object;
+        let verdict = filter.check(&object.key);
+        let pin = event_pin(object.version_id, object.etag);
+        plan.add(detail.bucket.name, object.key, pin, verdict);
         return Ok(plan);
     }
     // S3 sends this once when a notification is configured.
@@ -235,9 +202,18 @@ pub fn plan_request(
 
 impl LoadPlan {
     /// The object as a job when `verdict` is `Ok`, or as ignored with the reason (also logged).
-    fn add(&mut self, bucket: String, key: String, verdict: Result<(), String>) {
+    fn add(
+        &mut self,
+        bucket: String,
+        key: String,
+        pin: ObjectVersion,
+        verdict: Result<(), String>,
+    ) {
         match verdict {
-            Ok(()) => self.jobs.push(Checkpoint::start(bucket, key)),
+            Ok(()) => self.jobs.push(Checkpoint {
+                pin,
+                ..Checkpoint::start(bucket, key)
+            }),
             Err(reason) => {
                 tracing::info!(%bucket, %key, %reason, "ignoring object");
                 self.ignored.push(Ignored {
@@ -253,7 +229,8 @@ impl LoadPlan {
 fn plan_s3_event(event: S3Notification, filter: &SourceFilter) -> Result<LoadPlan, RequestError> {
     let mut plan = LoadPlan::default();
     for record in event.records {
-        let (bucket, raw_key) = (record.s3.bucket.name, record.s3.object.key);
+        let object = record.s3.object;
+        let (bucket, raw_key) = (record.s3.bucket.name, object.key);
         if bucket.is_empty() || raw_key.is_empty() {
             return Err(RequestError(
                 "an S3 record has no bucket name or object key".into(),
@@ -266,7 +243,12 @@ fn plan_s3_event(event: S3Notification, filter: &SourceFilter) -> Result<LoadPla
             }
             _ => filter.check(&key),
         };
-        plan.add(bucket, key, verdict);
+        plan.add(
+            bucket,
+            key,
+            event_pin(object.version_id, object.etag),
+            verdict,
+        );
     }
     Ok(plan)
 }
@@ -293,7 +275,7 @@ mod tests {
             "responseElements": {"x-amz-request-id": "R", "x-amz-id-2": "I"},
             "s3": {"s3SchemaVersion": "1.0", "configurationId": "csv-loader",
                    "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
-                   "object": {"key": key, "size": 10, "eTag": "e"}}
+                   "object": {"key": key, "size": 10, "sequencer": "0A1B2C3D4E5F678901"}}
         })
     }
 
@@ -414,11 +396,22 @@ mod tests {
         let event = |key: &str| {
             json!({"version": "0", "id": "1", "detail-type": "Object Created", "source": "aws.s3",
                    "detail": {"version": "0", "bucket": {"name": "b"},
-                              "object": {"key": key, "size": 10, "etag": "e"}, "reason": "PutObject"}})
+                              "object": {"key": key, "size": 10, "etag": "e", "version-id": "v1"},
+                              "reason": "PutObject"}})
         };
-        // Not URL-encoded: a `+` is a plus.
+        // Not URL-encoded: a `+` is a plus. The version and ETag pin the load.
         let plan = plan_request(event("incoming/a+b.csv"), &filter(), None).unwrap();
-        assert_eq!(plan.jobs, vec![Checkpoint::start("b", "incoming/a+b.csv")]);
+        let pin = ObjectVersion {
+            version_id: Some("v1".into()),
+            etag: Some("\"e\"".into()),
+        };
+        assert_eq!(
+            plan.jobs,
+            vec![Checkpoint {
+                pin,
+                ..Checkpoint::start("b", "incoming/a+b.csv")
+            }]
+        );
         let plan = plan_request(event("incoming/notes.txt"), &filter(), None).unwrap();
         assert!(plan.jobs.is_empty() && plan.ignored[0].reason.contains("suffixes"));
         let other = json!({"detail-type": "Object Deleted", "source": "aws.s3", "detail": {}});
@@ -444,6 +437,26 @@ mod tests {
                 vec![Checkpoint::start("b", "incoming/order_data.csv")]
             );
         }
+    }
+
+    #[test]
+    fn an_s3_event_pins_its_version() {
+        let mut event = json!({"Records": [record("ObjectCreated:Put", "b", "incoming/a.csv")]});
+        event["Records"][0]["s3"]["object"]["versionId"] = json!("3HL4kqtJlcpXroDTDmJ");
+        event["Records"][0]["s3"]["object"]["eTag"] = json!("d41d8cd98f00b204e9800998ecf8427e");
+        let plan = plan_request(event.clone(), &filter(), None).unwrap();
+        assert_eq!(
+            plan.jobs[0].pin,
+            ObjectVersion {
+                version_id: Some("3HL4kqtJlcpXroDTDmJ".into()),
+                etag: Some("\"d41d8cd98f00b204e9800998ecf8427e\"".into()),
+            }
+        );
+        // An unversioned bucket's events say "null": the ETag alone pins the load.
+        event["Records"][0]["s3"]["object"]["versionId"] = json!("null");
+        let plan = plan_request(event, &filter(), None).unwrap();
+        assert_eq!(plan.jobs[0].pin.version_id, None);
+        assert!(plan.jobs[0].pin.etag.is_some());
     }
 
     #[test]

@@ -34,6 +34,30 @@ pub struct ResumePoint {
     pub compression: Compression,
 }
 
+/// Which version of an object a load reads: every read of one load names it, so a newer upload
+/// never mixes into a load of the older one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectVersion {
+    /// The S3 version ID (a versioned bucket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// The ETag, quotes included, as S3 returns it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+}
+
+impl ObjectVersion {
+    pub fn is_empty(&self) -> bool {
+        self.version_id.is_none() && self.etag.is_none()
+    }
+
+    /// A short name for the version: its ID, or its ETag without quotes.
+    pub fn label(&self) -> Option<String> {
+        (self.version_id.clone())
+            .or_else(|| self.etag.as_ref().map(|e| e.trim_matches('"').to_string()))
+    }
+}
+
 /// Where a row starts (blank lines before it included): a load can pick up again there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RowStart {
@@ -87,12 +111,13 @@ pub enum SourceError {
     },
 }
 
-/// Opens `s3://bucket/key`, from the start or from a resume point, and up to byte `end` (exclusive)
-/// when given (a fan-out range; plain text only).
+/// Opens `s3://bucket/key` as pinned, from the start or from a resume point, and up to byte `end`
+/// (exclusive) when given (a fan-out range; plain text only).
 pub async fn open_object(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
+    pin: &ObjectVersion,
     resume: Option<&ResumePoint>,
     end: Option<u64>,
 ) -> Result<OpenedObject, SourceError> {
@@ -110,11 +135,10 @@ pub async fn open_object(
             line: point.line,
         });
     }
-    let mut request = s3.get_object().bucket(bucket).key(key);
+    let mut request = (s3.get_object().bucket(bucket).key(key))
+        .set_version_id(pin.version_id.clone())
+        .set_if_match(resume.and_then(|r| r.etag.clone()).or(pin.etag.clone()));
     if let Some(point) = resume {
-        if let Some(etag) = &point.etag {
-            request = request.if_match(etag);
-        }
         // Plain text can be fetched from the offset; gzip must be decompressed from the start.
         if point.compression == Compression::None {
             match end {
@@ -129,7 +153,7 @@ pub async fn open_object(
     let output = request.send().await.map_err(|e| {
         let (bucket, key) = (bucket.to_string(), key.to_string());
         match e.code() {
-            Some("NoSuchKey") | Some("NotFound") => SourceError::NotFound {
+            Some("NoSuchKey") | Some("NoSuchVersion") | Some("NotFound") => SourceError::NotFound {
                 bucket,
                 key,
                 denied: false,
@@ -142,7 +166,9 @@ pub async fn open_object(
             Some("PreconditionFailed") => SourceError::Changed {
                 bucket,
                 key,
-                etag: resume.and_then(|r| r.etag.clone()).unwrap_or_default(),
+                etag: (resume.and_then(|r| r.etag.clone()))
+                    .or(pin.etag.clone())
+                    .unwrap_or_default(),
             },
             _ => SourceError::Unreadable {
                 bucket,

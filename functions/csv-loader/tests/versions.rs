@@ -1,0 +1,94 @@
+//! One load reads one version of an object, and of two loads of one object the newer wins.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Fixture, s};
+
+const KEY: &str = "incoming/orders.csv";
+const ROWS: u32 = 300;
+
+/// The same keys, every row's product `value`.
+fn rows(value: &str) -> String {
+    let mut csv = String::from("order_id,item_id,product,amount\n");
+    for row in 1..=ROWS {
+        csv.push_str(&format!("o{row},i{row},{value},{row}\n"));
+    }
+    csv
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newer_upload_stops_the_older_load_and_its_values_win() {
+    // Slow enough (100 rows a second) that the second upload arrives mid-load.
+    let f = Fixture::new(&[
+        ("MAX_WRITES_PER_SECOND", "100"),
+        ("COLUMN_TYPES", "amount:N"),
+    ])
+    .await;
+    let first = f.put(KEY, rows("old")).await;
+    let older = f.invoke(f.s3_event_for(KEY, &first));
+    let newer = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let second = f.put(KEY, rows("new")).await;
+        (second.clone(), f.invoke(f.s3_event_for(KEY, &second)).await)
+    };
+    let (older, (second, newer)) = tokio::join!(older, newer);
+    let (older, newer) = (older.unwrap(), newer.unwrap());
+
+    // The older load stopped, said so and by whom; the newer one loaded every row.
+    let stopped = &older.files[0];
+    assert!(!stopped.complete, "{stopped:?}");
+    let by = stopped.superseded_by.as_deref().unwrap();
+    assert!(by.contains(&second), "{by}");
+    assert!(
+        stopped.counts.items_written < u64::from(ROWS),
+        "{stopped:?}"
+    );
+    let loaded = &newer.files[0];
+    assert!(loaded.complete, "{loaded:?}");
+    assert_eq!(loaded.counts.items_written, u64::from(ROWS));
+    assert_eq!(loaded.version.as_deref(), Some(second.as_str()));
+
+    // Every key holds the newer file's values.
+    let items = f.items().await;
+    assert_eq!(items.len(), ROWS as usize);
+    assert!(items.iter().all(|item| item["product"] == s("new")));
+
+    // Each version has its own report.
+    assert_ne!(stopped.report, loaded.report);
+    assert!(stopped.report.contains(&first) && loaded.report.contains(&second));
+
+    // The older upload's event delivered again (or late): skipped, not an error, nothing written.
+    let late = f.invoke(f.s3_event_for(KEY, &first)).await.unwrap();
+    assert!(late.files.is_empty());
+    let reason = &late.ignored[0].reason;
+    assert!(
+        reason.starts_with("superseded:") && reason.contains(&first) && reason.contains(&second),
+        "{reason}"
+    );
+    assert!(
+        f.items()
+            .await
+            .iter()
+            .all(|item| item["product"] == s("new"))
+    );
+}
+
+#[tokio::test]
+async fn a_request_without_a_version_loads_the_current_one_and_pins_it() {
+    let f = Fixture::new(&[]).await;
+    f.put(KEY, rows("old")).await;
+    let current = f.put(KEY, rows("new")).await;
+    let response = f
+        .invoke(serde_json::json!({"bucket": f.bucket, "key": KEY}))
+        .await
+        .unwrap();
+    assert_eq!(response.files[0].version.as_deref(), Some(current.as_str()));
+    assert!(
+        f.items()
+            .await
+            .iter()
+            .all(|item| item["product"] == s("new"))
+    );
+}
