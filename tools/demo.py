@@ -146,8 +146,11 @@ def print_metric_lines(lines):
 def demo_csv_loader(endpoint):
     s3, dynamodb = client("s3", endpoint), client("dynamodb", endpoint)
 
-    step(f"csv-loader: bucket {BUCKET}, table {TABLE} (order_id + item_id, both strings)")
+    step(f"csv-loader: bucket {BUCKET} (versioned, as the stack's), table {TABLE} "
+         "(order_id + item_id, both strings), state table {STATE_TABLE}")
     s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    create_state_table(dynamodb)
     dynamodb.create_table(
         TableName=TABLE,
         KeySchema=[{"AttributeName": "order_id", "KeyType": "HASH"},
@@ -159,7 +162,7 @@ def demo_csv_loader(endpoint):
     s3.upload_file(str(ROOT / "events" / "order_data.csv"), BUCKET, "incoming/order_data.csv")
     print(f"uploaded events/order_data.csv to s3://{BUCKET}/incoming/order_data.csv")
 
-    env = {"TABLE_NAME": TABLE, "BUCKET_NAME": BUCKET,
+    env = {"TABLE_NAME": TABLE, "BUCKET_NAME": BUCKET, "STATE_TABLE": STATE_TABLE,
            "DEFAULT_OBJECT_KEY": "incoming/order_data.csv",
            "COLUMN_TYPES": "customer_id:N,amount:N"}
     with lambda_function("csv-loader", endpoint, env) as (port, logs):
@@ -202,8 +205,8 @@ def demo_backup_trigger(endpoint):
         sys.exit("no backup was taken")
 
 
-def demo_restore_handler(endpoint):
-    dynamodb, s3 = client("dynamodb", endpoint), client("s3", endpoint)
+def create_state_table(dynamodb):
+    """The stack's state table (`StateTable` in the template)."""
     dynamodb.create_table(
         TableName=STATE_TABLE,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
@@ -212,6 +215,10 @@ def demo_restore_handler(endpoint):
                               {"AttributeName": "sk", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+def demo_restore_handler(endpoint):
+    dynamodb, s3 = client("dynamodb", endpoint), client("s3", endpoint)
     env = {"SOURCE_TABLE": TABLE, "POLL_SECONDS": "1", "STATE_TABLE": STATE_TABLE,
            "DRILL_BUCKET": BUCKET}
     with lambda_function("restore-handler", endpoint, env) as (port, _):

@@ -133,16 +133,19 @@ pub fn log_summary(s: &FileSummary) {
     tracing::info!(
         bucket = %s.bucket,
         key = %s.key,
+        version = s.version.as_deref(),
         range = s.range,
         rows_read = s.counts.rows_read,
         items_written = s.counts.items_written,
         rows_rejected = s.counts.rows_rejected,
         duplicates_collapsed = s.counts.duplicates_collapsed,
+        keys_repeated = s.counts.keys_repeated,
         items_failed = s.counts.items_failed,
         report = %s.report,
         elapsed_ms = s.elapsed_ms,
         segment = s.segment,
         complete = s.complete,
+        superseded_by = s.superseded_by.as_deref(),
         "csv load summary"
     );
 }

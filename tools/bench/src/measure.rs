@@ -1,4 +1,5 @@
-//! The measured runs: parse + convert a local file, and the csv-loader's load of an S3 object.
+//! The measured runs: parse + convert a local file, the csv-loader's load of an S3 object, and the
+//! fan-out's pass over one.
 //! Each prints one JSON line; the caller measures CPU time and peak RSS from outside.
 
 use std::time::{Duration, Instant};
@@ -7,6 +8,7 @@ use anyhow::{Context, bail};
 use csv_async::ByteRecord;
 use serde_json::{Value, json};
 use shared::load::file::{Checkpoint, LoadResult};
+use shared::load::plan::fan_out::{self, FanOut, Split};
 use shared::load::read::columns::BlankCells;
 use shared::load::read::keys::{KeyAttribute, KeyKind, KeySchema};
 use shared::load::read::row::RowSchema;
@@ -82,6 +84,52 @@ pub async fn load(bucket: &str, key: &str) -> anyhow::Result<Value> {
     out["items_failed"] = json!(counts.items_failed);
     out["hand_overs"] = json!(hand_overs);
     Ok(out)
+}
+
+/// The fan-out's pass over `s3://bucket/key` (record boundaries and keys repeated across ranges),
+/// as the invocation that receives a large file makes it; `FAN_OUT_RANGES` from the environment.
+pub async fn split(bucket: &str, key: &str) -> anyhow::Result<Value> {
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let state = csv_loader::handler::State::from_env(&aws).await?;
+    let fan_out = FanOut {
+        min_bytes: 1,
+        ..state.config.fan_out
+    };
+    let job = Checkpoint {
+        load_id: "bench".into(),
+        ..Checkpoint::start(bucket, key)
+    };
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3600);
+    let split = (fan_out::split(&state.loader, fan_out, job, deadline).await)
+        .map_err(anyhow::Error::msg)?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let Split::Parts(parts) = split else {
+        bail!("s3://{bucket}/{key} was not split");
+    };
+    let repeats = parts
+        .first()
+        .and_then(|p| p.range.as_ref()?.repeats.clone());
+    let repeated_keys = match repeats {
+        Some(at) => {
+            let head = state
+                .loader
+                .s3
+                .head_object()
+                .bucket(bucket)
+                .key(at)
+                .send()
+                .await?;
+            head.content_length().unwrap_or_default() / 8
+        }
+        None => 0,
+    };
+    Ok(json!({
+        "elapsed_s": elapsed,
+        "parts": parts.len(),
+        "repeated_keys": repeated_keys,
+        "peak_rss_mib": peak_rss_mib(),
+    }))
 }
 
 fn summary(rows: u64, done: u64, rejected: u64, elapsed: Duration) -> Value {

@@ -291,7 +291,8 @@ pub async fn run_plan<C: Continuation>(
                     reports.push(summary.report.clone());
                 }
                 match (&loader.state, part) {
-                    (Some(store), Some(part)) => {
+                    // A range dispatched before splits were tallied (`parts` 0) has no tally.
+                    (Some(store), Some(part)) if part.parts > 0 => {
                         let totals = PartTotals {
                             counts: summary.counts,
                             reports,
@@ -316,7 +317,7 @@ pub async fn run_plan<C: Continuation>(
                     (Some(store), None) => {
                         finished(store, &summary.bucket, &summary.key, &pinned, &load).await
                     }
-                    (None, _) => {}
+                    _ => {}
                 }
                 response.files.push(summary);
             }
@@ -333,7 +334,9 @@ pub async fn run_plan<C: Continuation>(
             }
             Err(e) => {
                 tracing::error!(error = %e, error_type = e.error_type(), "file not loaded");
-                if let (Some(store), Some(part)) = (&loader.state, part) {
+                if let (Some(store), Some(part)) = (&loader.state, part)
+                    && part.parts > 0
+                {
                     match part_failed(store, &load, part.index, &e.to_string()).await {
                         Ok(Some(file)) => {
                             log_split_summary(&file);
