@@ -203,14 +203,16 @@ def main():
            measured([bench, "parse", str(files[args.rows])], env), args.rows)
 
     splits = []
+    sink = Server([bench, "sink"])  # the table's key schema (DescribeTable)
     for what, path in [("unique keys", files[args.rows]), ("every key twice", twice)]:
         run = measured([bench, "split", BUCKET, f"incoming/{path.name}"],
-                       dict(env, FAN_OUT_RANGES="8"))
+                       dict(aws_env(moto.url, sink.url), FAN_OUT_RANGES="8"))
         run.update(file=what, rows=args.rows, mib=path.stat().st_size / MIB)
         splits.append(run)
         print(f"fan-out pass, {what}: {run['elapsed_s']:.2f} s, {run['parts']} parts, "
               f"{run['repeated_keys']:,} repeated keys, rss {run['peak_rss_mib']:.1f} MiB",
               flush=True)
+    sink.stop()
 
     def against_sink(name, loader_cmd, rows, capacity=None):
         sink_cmd = [bench, "sink"] + (["--capacity", str(capacity)] if capacity else [])

@@ -210,6 +210,29 @@ impl Checkpoint {
         }
     }
 
+    /// `s3://bucket/key (version v) range 2 of 5: bytes 1000-1999 from line 51`.
+    pub fn describe(&self) -> String {
+        let Some(range) = &self.range else {
+            return self.url();
+        };
+        if range.repeated_keys_only {
+            return format!(
+                "{} part {} of {}: the rows of keys found in more than one range, in file order",
+                self.url(),
+                range.index,
+                range.parts
+            );
+        }
+        let (start, line) = self.resume.as_ref().map_or((0, 1), |r| (r.offset, r.line));
+        format!(
+            "{} range {} of {}: bytes {start}-{} from line {line}",
+            self.url(),
+            range.index,
+            range.parts,
+            range.end.saturating_sub(1)
+        )
+    }
+
     /// `s3://bucket/key`, with the version when pinned.
     pub fn url(&self) -> String {
         match self.pin.label() {

@@ -104,30 +104,17 @@ pub async fn split(bucket: &str, key: &str) -> anyhow::Result<Value> {
     let split = (fan_out::split(&state.loader, fan_out, job, deadline).await)
         .map_err(anyhow::Error::msg)?;
     let elapsed = started.elapsed().as_secs_f64();
-    let Split::Parts(parts) = split else {
+    let Split::Parts {
+        parts,
+        keys_in_several_ranges,
+    } = split
+    else {
         bail!("s3://{bucket}/{key} was not split");
-    };
-    let repeats = parts
-        .first()
-        .and_then(|p| p.range.as_ref()?.repeats.clone());
-    let repeated_keys = match repeats {
-        Some(at) => {
-            let head = state
-                .loader
-                .s3
-                .head_object()
-                .bucket(bucket)
-                .key(at)
-                .send()
-                .await?;
-            head.content_length().unwrap_or_default() / 8
-        }
-        None => 0,
     };
     Ok(json!({
         "elapsed_s": elapsed,
         "parts": parts.len(),
-        "repeated_keys": repeated_keys,
+        "repeated_keys": keys_in_several_ranges,
         "peak_rss_mib": peak_rss_mib(),
     }))
 }

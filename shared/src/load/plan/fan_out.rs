@@ -64,7 +64,11 @@ pub enum Split {
     /// Loaded here, start to end (with continuations if it needs more time).
     Whole(Box<Checkpoint>),
     /// Each part is loaded by an invocation of its own.
-    Parts(Vec<Checkpoint>),
+    Parts {
+        parts: Vec<Checkpoint>,
+        /// Keys found on rows of more than one range (their rows are the last part's).
+        keys_in_several_ranges: u64,
+    },
 }
 
 /// Where the hashes of a split load's repeated keys are kept: beside the reports, which never
@@ -174,6 +178,7 @@ pub async fn split(
     }
     ranges.push((start, size));
 
+    let keys_in_several_ranges = repeated.len() as u64;
     let repeats = if repeated.is_empty() {
         None
     } else {
@@ -214,5 +219,8 @@ pub async fn split(
         checkpoints.push(part(parts, first_row, size, true));
     }
     tracing::info!(key = %job.key, size, parts, "file split into parts");
-    Ok(Split::Parts(checkpoints))
+    Ok(Split::Parts {
+        parts: checkpoints,
+        keys_in_several_ranges,
+    })
 }

@@ -68,6 +68,7 @@ struct Tally {
     key: String,
     version: Option<String>,
     parts: u32,
+    keys_in_several_ranges: u64,
     done: BTreeMap<u32, PartTotals>,
     /// Parts whose last attempt failed, and why.
     #[serde(default)]
@@ -85,6 +86,9 @@ pub struct SplitSummary {
     pub parts: u32,
     #[serde(flatten)]
     pub counts: Counts,
+    /// Distinct keys found on rows of more than one range, whose rows loaded in file order as a
+    /// part of their own (the split's count: it may run slightly high, never low).
+    pub keys_in_several_ranges: u64,
     /// Where the rejected rows are listed, part by part.
     pub reports: Vec<String>,
     /// Every part finished; otherwise `failed` says which did not, and why.
@@ -102,12 +106,14 @@ pub async fn open_split(
     key: &str,
     version: Option<String>,
     parts: u32,
+    keys_in_several_ranges: u64,
 ) -> Result<(), String> {
     let tally = Tally {
         bucket: bucket.to_string(),
         key: key.to_string(),
         version,
         parts,
+        keys_in_several_ranges,
         done: BTreeMap::new(),
         failed: BTreeMap::new(),
         summarized: false,
@@ -200,6 +206,7 @@ fn summarize(tally: &Tally) -> SplitSummary {
         version: tally.version.clone(),
         parts: tally.parts,
         counts,
+        keys_in_several_ranges: tally.keys_in_several_ranges,
         reports: (tally.done.values())
             .flat_map(|part| part.reports.iter().cloned())
             .collect(),

@@ -11,3 +11,4 @@ pub mod pin;
 pub mod request;
 pub mod run;
 pub mod s3_event;
+pub mod start;

@@ -1,6 +1,6 @@
-//! Running a load plan within one invocation: each new load pinned to its version and given its
-//! object, each file split into parts or loaded whole, and what is left when the deadline nears
-//! handed to the next invocation.
+//! Running a load plan within one invocation: each job started (`start`), each file split into
+//! parts or loaded whole, what is left when the deadline nears handed to the next invocation, and
+//! each end of a load recorded (a split file's parts tallied into one summary).
 
 use std::sync::Arc;
 
@@ -11,12 +11,11 @@ use crate::function_error::ErrorType;
 use crate::load::file::{Checkpoint, FileError, FileSummary, LoadResult, Loader};
 use crate::load::plan::continuation::Continuation;
 use crate::load::plan::fan_out::{FanOut, Split, split};
-use crate::load::plan::fence::{Claim, Fence, claim, finished, settle_time};
-use crate::load::plan::ledger::{
-    PartTotals, SplitSummary, open_split, part_done, part_failed, start_segment,
-};
-use crate::load::plan::pin;
+use crate::load::plan::fence::finished;
+use crate::load::plan::ledger::{PartTotals, SplitSummary, open_split, part_done, part_failed};
 use crate::load::plan::request::{Ignored, LoadPlan};
+use crate::load::plan::start::{Ready, Start, start};
+use crate::load::read::source::ObjectVersion;
 use crate::load::write::gate::WriteGate;
 
 /// What one invocation did.
@@ -63,29 +62,6 @@ pub const PERMANENT_FAILURES: &[&str] = &[
     "ObjectNotFound",
 ];
 
-/// `s3://bucket/key range 2 of 5: bytes 1000-1999 from line 51`.
-fn describe_part(job: &Checkpoint) -> String {
-    let (start, line) = job.resume.as_ref().map_or((0, 1), |r| (r.offset, r.line));
-    let Some(range) = &job.range else {
-        return job.url();
-    };
-    if range.repeated_keys_only {
-        return format!(
-            "{} part {} of {}: the rows of keys found in more than one range, in file order",
-            job.url(),
-            range.index,
-            range.parts
-        );
-    }
-    format!(
-        "{} range {} of {}: bytes {start}-{} from line {line}",
-        job.url(),
-        range.index,
-        range.parts,
-        range.end.saturating_sub(1)
-    )
-}
-
 fn describe_failures(failures: &[FileError]) -> String {
     let messages: Vec<String> = failures.iter().map(ToString::to_string).collect();
     messages.join("; ")
@@ -106,113 +82,6 @@ impl RunError {
     /// Whether retrying the same request could only fail the same way.
     pub fn is_permanent(&self) -> bool {
         PERMANENT_FAILURES.contains(&self.error_type())
-    }
-}
-
-/// What became of a job before any row was read.
-enum Start {
-    Load(Box<Checkpoint>),
-    Skip(Ignored),
-}
-
-fn skip(job: &Checkpoint, reason: String) -> Start {
-    tracing::info!(bucket = %job.bucket, key = %job.key, %reason, "not loading");
-    Start::Skip(Ignored {
-        bucket: job.bucket.clone(),
-        key: job.key.clone(),
-        reason,
-    })
-}
-
-/// Begins a new load: pins the version (the event's, or the current one), skips a version that is
-/// no longer current, and takes the object over, waiting for a displaced load's last calls.
-async fn begin(loader: &Loader, mut job: Checkpoint, load_id: String) -> Result<Start, FileError> {
-    let not_started = |reason: String| FileError::NotStarted {
-        bucket: job.bucket.clone(),
-        key: job.key.clone(),
-        reason,
-    };
-    let current = (pin::current(&loader.s3, &job.bucket, &job.key).await).map_err(not_started)?;
-    if let Some(current) = current {
-        if let Some(why) = pin::superseded(&job.pin, &current) {
-            return Ok(skip(&job, format!("superseded: {why}")));
-        }
-        if job.pin.version_id.is_none() {
-            job.pin = current;
-        }
-    }
-    job.load_id = load_id;
-    let Some(store) = &loader.state else {
-        return Ok(Start::Load(Box::new(job)));
-    };
-    let claimed = claim(
-        store,
-        &loader.s3,
-        &job.bucket,
-        &job.key,
-        &job.pin,
-        &job.load_id,
-    )
-    .await;
-    match claimed.map_err(not_started)? {
-        Claim::Superseded(why) => Ok(skip(&job, format!("superseded: {why}"))),
-        Claim::Held { displaced } => {
-            if let Some(displaced) = displaced {
-                let wait = settle_time(loader.settings.write.call_timeout);
-                tracing::warn!(key = %job.key, %displaced, ?wait, "a newer upload displaces a load still running: waiting for its last writes");
-                tokio::time::sleep(wait).await;
-            }
-            Ok(Start::Load(Box::new(job)))
-        }
-    }
-}
-
-/// Resumes a load in this invocation: skips a second delivery of the same work, and a load that a
-/// newer one has displaced.
-async fn resume(
-    loader: &Loader,
-    job: Checkpoint,
-    request_id: &str,
-    fence: Option<&Fence>,
-) -> Result<Start, FileError> {
-    let (Some(store), Some(fence)) = (&loader.state, fence) else {
-        return Ok(Start::Load(Box::new(job)));
-    };
-    let not_started = |reason: String| FileError::NotStarted {
-        bucket: job.bucket.clone(),
-        key: job.key.clone(),
-        reason,
-    };
-    let part = job.range.as_ref().map_or(0, |r| r.index);
-    if !start_segment(store, &job.load_id, part, job.segment, request_id)
-        .await
-        .map_err(not_started)?
-    {
-        let what = describe_part(&job);
-        return Ok(skip(
-            &job,
-            format!(
-                "a second delivery: segment {} of {what} was started by another invocation",
-                job.segment
-            ),
-        ));
-    }
-    if !fence.holds().await.map_err(not_started)? {
-        let holder = fence.holder().unwrap_or_default();
-        return Ok(skip(
-            &job,
-            format!("superseded: {holder} holds the object now"),
-        ));
-    }
-    Ok(Start::Load(Box::new(job)))
-}
-
-/// The load's name: the request that began it (and which of its files).
-fn load_id(request_id: &str, index: usize) -> String {
-    if index == 0 {
-        request_id.to_string()
-    } else {
-        format!("{request_id}-{index}")
     }
 }
 
@@ -242,27 +111,8 @@ pub async fn run_plan<C: Continuation>(
             response.deferred.push(url);
             continue;
         }
-        let new_load = job.load_id.is_empty();
-        let started = if new_load {
-            begin(loader, job, load_id(request_id, i)).await
-        } else {
-            Ok(Start::Load(Box::new(job)))
-        };
-        let job = match started {
-            Ok(Start::Load(job)) => *job,
-            Ok(Start::Skip(ignored)) => {
-                response.ignored.push(ignored);
-                continue;
-            }
-            Err(e) => {
-                failures.push(e);
-                continue;
-            }
-        };
-        let fence = (loader.state.clone())
-            .map(|store| Arc::new(Fence::new(store, &job.bucket, &job.key, &job.load_id)));
-        let job = match resume(loader, job, request_id, fence.as_deref()).await {
-            Ok(Start::Load(job)) => *job,
+        let Ready { job, fence } = match start(loader, job, request_id, i).await {
+            Ok(Start::Load(ready)) => *ready,
             Ok(Start::Skip(ignored)) => {
                 response.ignored.push(ignored);
                 continue;
@@ -274,50 +124,24 @@ pub async fn run_plan<C: Continuation>(
         };
         let job = match split(loader, fan_out, job, deadline).await {
             Ok(Split::Whole(job)) => *job,
-            Ok(Split::Parts(parts)) => {
-                dispatch(loader, &parts, continuation).await?;
-                response.dispatched.extend(parts.iter().map(describe_part));
+            Ok(Split::Parts {
+                parts,
+                keys_in_several_ranges,
+            }) => {
+                dispatch(loader, &parts, keys_in_several_ranges, continuation).await?;
+                response
+                    .dispatched
+                    .extend(parts.iter().map(Checkpoint::describe));
                 continue;
             }
             Err(e) => return Err(RunError::Continuation(e)),
         };
-        let (part, counts_before, mut reports) =
-            (job.range.clone(), job.counts, job.reports.clone());
-        let (load, pinned) = (job.load_id.clone(), job.pin.clone());
+        let ending = Ending::of(&job);
         let gate = fence.map(|f| f as Arc<dyn WriteGate>);
         match loader.load_fenced(job, deadline, gate).await {
             Ok(LoadResult::Done(summary)) => {
-                if summary.counts.rows_rejected > counts_before.rows_rejected {
-                    reports.push(summary.report.clone());
-                }
-                match (&loader.state, part) {
-                    // A range dispatched before splits were tallied (`parts` 0) has no tally.
-                    (Some(store), Some(part)) if part.parts > 0 => {
-                        let totals = PartTotals {
-                            counts: summary.counts,
-                            reports,
-                        };
-                        match part_done(store, &load, part.index, totals).await {
-                            Ok(Some(file)) => {
-                                log_split_summary(&file);
-                                finished(store, &file.bucket, &file.key, &pinned, &load).await;
-                                response.split_files.push(file);
-                            }
-                            Ok(None) => {}
-                            Err(reason) => failures.push(FileError::NotStarted {
-                                bucket: summary.bucket.clone(),
-                                key: summary.key.clone(),
-                                reason: format!(
-                                    "part {} loaded, but its totals were not recorded: {reason}",
-                                    part.index
-                                ),
-                            }),
-                        }
-                    }
-                    (Some(store), None) => {
-                        finished(store, &summary.bucket, &summary.key, &pinned, &load).await
-                    }
-                    _ => {}
+                if let Err(e) = ending.done(loader, &summary, &mut response).await {
+                    failures.push(e);
                 }
                 response.files.push(summary);
             }
@@ -334,20 +158,7 @@ pub async fn run_plan<C: Continuation>(
             }
             Err(e) => {
                 tracing::error!(error = %e, error_type = e.error_type(), "file not loaded");
-                if let (Some(store), Some(part)) = (&loader.state, part)
-                    && part.parts > 0
-                {
-                    match part_failed(store, &load, part.index, &e.to_string()).await {
-                        Ok(Some(file)) => {
-                            log_split_summary(&file);
-                            response.split_files.push(file);
-                        }
-                        Ok(None) => {}
-                        Err(reason) => {
-                            tracing::error!(%reason, "the part's failure was not recorded")
-                        }
-                    }
-                }
+                ending.failed(loader, &e, &mut response).await;
                 failures.push(e);
             }
         }
@@ -362,11 +173,97 @@ pub async fn run_plan<C: Continuation>(
     }
 }
 
+/// What the end of a load needs of its job, which the load consumes.
+struct Ending {
+    /// The split file's part, when tallied (a range dispatched before splits were tallied has
+    /// `parts` 0 and no tally).
+    part: Option<u32>,
+    rejected_before: u64,
+    reports: Vec<String>,
+    load: String,
+    pinned: ObjectVersion,
+}
+
+impl Ending {
+    fn of(job: &Checkpoint) -> Ending {
+        Ending {
+            part: (job.range.as_ref())
+                .filter(|r| r.parts > 0)
+                .map(|r| r.index),
+            rejected_before: job.counts.rows_rejected,
+            reports: job.reports.clone(),
+            load: job.load_id.clone(),
+            pinned: job.pin.clone(),
+        }
+    }
+
+    /// A split file's part goes to its tally (the last part gives the file's summary); a whole
+    /// file's holder record is marked finished.
+    async fn done(
+        mut self,
+        loader: &Loader,
+        summary: &FileSummary,
+        response: &mut LoadResponse,
+    ) -> Result<(), FileError> {
+        let Some(store) = &loader.state else {
+            return Ok(());
+        };
+        let Some(part) = self.part else {
+            finished(
+                store,
+                &summary.bucket,
+                &summary.key,
+                &self.pinned,
+                &self.load,
+            )
+            .await;
+            return Ok(());
+        };
+        if summary.counts.rows_rejected > self.rejected_before {
+            self.reports.push(summary.report.clone());
+        }
+        let totals = PartTotals {
+            counts: summary.counts,
+            reports: self.reports,
+        };
+        let file = (part_done(store, &self.load, part, totals).await).map_err(|reason| {
+            FileError::NotStarted {
+                bucket: summary.bucket.clone(),
+                key: summary.key.clone(),
+                reason: format!("part {part} loaded, but its totals were not recorded: {reason}"),
+            }
+        })?;
+        if let Some(file) = file {
+            log_split_summary(&file);
+            finished(store, &file.bucket, &file.key, &self.pinned, &self.load).await;
+            response.split_files.push(file);
+        }
+        Ok(())
+    }
+
+    /// A split file's failed part goes to its tally too: once every other part has finished, the
+    /// file is said to be incomplete.
+    async fn failed(&self, loader: &Loader, error: &FileError, response: &mut LoadResponse) {
+        let (Some(store), Some(part)) = (&loader.state, self.part) else {
+            return;
+        };
+        match part_failed(store, &self.load, part, &error.to_string()).await {
+            Ok(Some(file)) => {
+                log_split_summary(&file);
+                response.split_files.push(file);
+            }
+            Ok(None) => {}
+            Err(reason) => tracing::error!(%reason, "the part's failure was not recorded"),
+        }
+    }
+}
+
 /// Opens the split's tally (so that no part can finish before it exists) and hands every part to
 /// an invocation of its own; this one loads none, so a part's failure retries that part only.
 async fn dispatch<C: Continuation>(
     loader: &Loader,
     parts: &[Checkpoint],
+    keys_in_several_ranges: u64,
     continuation: &C,
 ) -> Result<(), RunError> {
     if let (Some(store), Some(first)) = (&loader.state, parts.first()) {
@@ -377,6 +274,7 @@ async fn dispatch<C: Continuation>(
             &first.key,
             first.pin.label(),
             parts.len() as u32,
+            keys_in_several_ranges,
         )
         .await
         .map_err(|e| RunError::Continuation(format!("opening the split's tally: {e}")))?;
@@ -412,6 +310,7 @@ fn log_split_summary(file: &SplitSummary) {
         rows_rejected = file.counts.rows_rejected,
         items_failed = file.counts.items_failed,
         keys_repeated = file.counts.keys_repeated,
+        keys_in_several_ranges = file.keys_in_several_ranges,
         reports = ?file.reports,
         "split file loaded: every part finished"
     );
