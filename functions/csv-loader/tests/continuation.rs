@@ -4,6 +4,7 @@ mod common;
 
 use common::{Fixture, Recorder, gzip, load_in_segments, n, s};
 use serde_json::json;
+use shared::load::plan::ledger;
 use shared::load::plan::request::plan_request;
 use shared::load::plan::run::run_plan;
 use tokio::time::Instant;
@@ -155,20 +156,64 @@ async fn a_continuation_delivered_twice_runs_once() {
     let next = recorder.0.lock().unwrap().pop().expect("handed over");
     let payload = json!({"continue": next});
 
-    // With time enough, the rest loads in this invocation.
-    let first = f.invoke_as("r2", payload.clone()).await.unwrap();
-    assert_eq!(first.files[0].segment, 2);
-    assert!(first.files[0].complete);
-    // Lambda delivers the same continuation again, as another request: it loads nothing.
+    // The first delivery, request r2, started and died (out of memory, say) holding its lease.
+    let store = f.state.loader.state.as_ref().unwrap();
+    let until = chrono::Utc::now() + chrono::Duration::minutes(15);
+    let taken = ledger::start_segment(store, &next.load_id, 0, 2, "r2", until).await;
+    assert_eq!(taken, Ok(None));
+    // A second delivery, another request, meanwhile: it loads nothing, and says why.
     let again = f.invoke_as("r3", payload.clone()).await.unwrap();
     assert!(again.files.is_empty(), "{again:?}");
+    let reason = &again.ignored[0].reason;
     assert!(
-        again.ignored[0].reason.contains("a second delivery"),
-        "{:?}",
-        again.ignored
+        reason.contains("a second delivery") && reason.contains("request r2 is loading it"),
+        "{reason}"
     );
-    // Lambda's retry of the first delivery (the same request ID) runs it again.
-    let retry = f.invoke_as("r2", payload).await.unwrap();
+    // Lambda's retry of r2 (the same request ID) runs it; with time enough, the rest loads here.
+    let retry = f.invoke_as("r2", payload.clone()).await.unwrap();
     assert_eq!(retry.files[0].segment, 2);
+    assert!(retry.files[0].complete);
+    assert_eq!(f.items().await.len(), 59);
+    // Delivered once more after it finished, even as r2: skipped.
+    for request in ["r2", "r4"] {
+        let late = f.invoke_as(request, payload.clone()).await.unwrap();
+        assert!(late.files.is_empty(), "{late:?}");
+        assert!(late.ignored[0].reason.contains("it was loaded already"));
+    }
+}
+
+#[tokio::test]
+async fn a_continuation_whose_invocation_died_can_be_sent_again() {
+    let f = Fixture::new(&[("CHECKPOINT_MARGIN_SECONDS", "0")]).await;
+    f.put("incoming/big.csv", sixty_rows()).await;
+    let recorder = Recorder::default();
+    let plan = plan_request(
+        json!({"bucket": f.bucket, "key": "incoming/big.csv"}),
+        &f.state.config.filter,
+        None,
+    )
+    .unwrap();
+    (run_plan(
+        &f.state.loader,
+        f.state.config.fan_out,
+        plan,
+        Instant::now(),
+        &recorder,
+        "r1",
+    ))
+    .await
+    .unwrap();
+    let next = recorder.0.lock().unwrap().pop().expect("handed over");
+    // Request r2 took the segment and died; its lease (its deadline) has run out.
+    let store = f.state.loader.state.as_ref().unwrap();
+    let ran_out = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let taken = ledger::start_segment(store, &next.load_id, 0, 2, "r2", ran_out).await;
+    assert_eq!(taken, Ok(None));
+    // Sent again from the failure queue (a new request): it loads.
+    let redriven = f
+        .invoke_as("redrive", json!({"continue": next}))
+        .await
+        .unwrap();
+    assert!(redriven.files[0].complete, "{redriven:?}");
     assert_eq!(f.items().await.len(), 59);
 }

@@ -390,7 +390,10 @@ async fn the_last_row_wins_whatever_order_the_parts_run_in() {
     let (at, file) = summaries[0];
     assert_eq!(at, 5, "the first range finished last");
     assert_eq!(file["parts"], 5);
-    assert_eq!(file["keys_in_several_ranges"], 20, "the 20 keys of the even rows");
+    assert_eq!(
+        file["keys_in_several_ranges"], 20,
+        "the 20 keys of the even rows"
+    );
     assert_eq!(file["rows_read"], 400);
     assert_eq!(file["rows_rejected"], 1);
     let written = file["items_written"].as_u64().unwrap();

@@ -32,6 +32,7 @@ fn counts(
         duplicates_collapsed,
         keys_repeated: 0,
         items_failed: 0,
+        items_superseded: 0,
     }
 }
 

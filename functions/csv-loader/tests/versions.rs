@@ -41,9 +41,17 @@ async fn a_newer_upload_stops_the_older_load_and_its_values_win() {
     assert!(!stopped.complete, "{stopped:?}");
     let by = stopped.superseded_by.as_deref().unwrap();
     assert!(by.contains(&second), "{by}");
-    assert!(
-        stopped.counts.items_written < u64::from(ROWS),
-        "{stopped:?}"
+    let c = stopped.counts;
+    assert!(c.items_written < u64::from(ROWS), "{stopped:?}");
+    assert!(c.items_superseded > 0, "{stopped:?}");
+    assert_eq!(
+        c.rows_read,
+        c.items_written
+            + c.rows_rejected
+            + c.duplicates_collapsed
+            + c.items_failed
+            + c.items_superseded,
+        "every row the older load read is accounted for: {c:?}"
     );
     let loaded = &newer.files[0];
     assert!(loaded.complete, "{loaded:?}");

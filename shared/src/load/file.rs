@@ -75,6 +75,9 @@ pub struct Counts {
     pub keys_repeated: u64,
     /// Items DynamoDB did not take after every retry; each is in the report too.
     pub items_failed: u64,
+    /// Items not written because a newer load of the object took it over (its values win).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub items_superseded: u64,
 }
 
 impl Counts {
@@ -86,6 +89,7 @@ impl Counts {
             duplicates_collapsed: self.duplicates_collapsed + other.duplicates_collapsed,
             keys_repeated: self.keys_repeated + other.keys_repeated,
             items_failed: self.items_failed + other.items_failed,
+            items_superseded: self.items_superseded + other.items_superseded,
         }
     }
 }
@@ -618,6 +622,7 @@ impl Loader {
         let superseded_by = (outcome.superseded > 0)
             .then(|| gate.as_ref().and_then(|g| g.holder()).unwrap_or_default());
         if superseded_by.is_some() {
+            seg.items_superseded = outcome.superseded + outcome.unwritten.len() as u64;
             outcome.unwritten.clear();
             broke = None;
             paused = None;

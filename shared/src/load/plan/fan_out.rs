@@ -144,15 +144,24 @@ pub async fn split(
     loop {
         match reader.read(&mut record).await {
             Ok(Some(_)) => {}
-            // The load of the last range reports a read error, if one recurs.
-            Ok(None) | Err(_) => break,
+            Ok(None) => break,
+            // The rest of the file was not seen, nor its keys: the load reads it, and reports the
+            // error if it recurs.
+            Err(e) => {
+                tracing::warn!(key = %job.key, error = %e, "the pass could not read the file: it loads whole");
+                return Ok(Split::Whole(Box::new(job)));
+            }
         }
         records += 1;
         // A row that is no item is its range's reject.
         if let Ok(row) = schema.to_item(&record) {
             let hash = key_hash(&row.key);
-            if earlier.may_contain(hash) {
-                repeated.insert(hash);
+            if earlier.may_contain(hash)
+                && repeated.insert(hash)
+                && repeated.len() > MAX_REPEATED_KEYS
+            {
+                tracing::warn!(key = %job.key, "too many keys repeat across ranges: the file loads whole, in file order");
+                return Ok(Split::Whole(Box::new(job)));
             }
             current.insert(hash);
         }
@@ -170,10 +179,6 @@ pub async fn split(
         }
     }
     if ranges.is_empty() {
-        return Ok(Split::Whole(Box::new(job)));
-    }
-    if repeated.len() > MAX_REPEATED_KEYS {
-        tracing::warn!(key = %job.key, repeated = repeated.len(), "too many keys repeat across ranges: the file loads whole, in file order");
         return Ok(Split::Whole(Box::new(job)));
     }
     ranges.push((start, size));

@@ -90,9 +90,14 @@ pub async fn claim(
             return Ok(Claim::Held { displaced: None });
         }
         // Checked after reading the record and before replacing it: see the module's comment.
-        if let Some(current) = pin::current(s3, bucket, key).await?
-            && let Some(why) = pin::superseded(pinned, &current)
-        {
+        let Some(current) = pin::current(s3, bucket, key).await? else {
+            return Err(format!(
+                "s3://{bucket}/{key} has no current version this function can see (deleted since, \
+                 or not readable): it will not displace {}",
+                describe_holder(&record.body)
+            ));
+        };
+        if let Some(why) = pin::superseded(pinned, &current) {
             return Ok(Claim::Superseded(why));
         }
         if (store

@@ -4,13 +4,15 @@
 //! fails is recorded too: once every other part has finished, the file is said to be incomplete,
 //! naming the part and why (Lambda retries it; the file's summary comes when it finishes).
 //!
-//! A segment is started by the request that runs it. Lambda's retries of a failed or timed-out
-//! request keep its request ID and run the segment again (its writes are the same puts, in the
-//! same order); a second delivery of the same event is another request, and finds it started.
+//! A segment is started by the request that runs it, with a lease until that invocation's deadline,
+//! and marked done when it ends. A second delivery of the same event (another request) finds it
+//! done, or running; Lambda's retries of a failed request keep its request ID and run it again (its
+//! writes are the same puts, in the same order), and once the lease has run out (an invocation
+//! that died) any request may, such as a redrive from the failure queue.
 
 use std::collections::BTreeMap;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::load::file::Counts;
@@ -21,10 +23,10 @@ const KEPT_FOR: Duration = Duration::days(7);
 /// Attempts at recording a part while other parts record theirs.
 const RECORD_ATTEMPTS: u32 = 20;
 
-fn segment_key(load_id: &str, part: u32, segment: u32) -> StateKey {
+fn segment_key(load_id: &str, part: u32, segment: u32, what: &str) -> StateKey {
     StateKey::new(
         format!("load-run#{load_id}"),
-        format!("part{part:03}#segment{segment:05}"),
+        format!("part{part:03}#segment{segment:05}#{what}"),
     )
 }
 
@@ -32,24 +34,46 @@ fn split_key(load_id: &str) -> StateKey {
     StateKey::new(format!("load-run#{load_id}"), "split")
 }
 
-/// Starts `segment` of `part` (0 for a file loaded whole) as `request_id`; `false` when another
-/// request started it already.
+/// Starts `segment` of `part` (0 for a file loaded whole) as `request_id` until `until`; `Some(why
+/// not)` when it was done already or another request is running it.
 pub async fn start_segment(
     store: &StateStore,
     load_id: &str,
     part: u32,
     segment: u32,
     request_id: &str,
-) -> Result<bool, String> {
+    until: DateTime<Utc>,
+) -> Result<Option<String>, String> {
     let now = Utc::now();
+    let done = segment_key(load_id, part, segment, "done");
+    if (store.get(&done, now).await)
+        .map_err(|e| e.to_string())?
+        .is_some()
+    {
+        return Ok(Some("it was loaded already".into()));
+    }
+    let started = segment_key(load_id, part, segment, "started");
+    if !(store.acquire_lease(&started, request_id, until, now).await).map_err(|e| e.to_string())? {
+        let holder = store.get(&started, now).await.ok().flatten();
+        let by = holder.and_then(|h| h.owner).unwrap_or_default();
+        return Ok(Some(format!("request {by} is loading it")));
+    }
+    Ok(None)
+}
+
+/// Marks `segment` of `part` done: a later delivery of it is skipped.
+pub async fn segment_done(
+    store: &StateStore,
+    load_id: &str,
+    part: u32,
+    segment: u32,
+) -> Result<(), String> {
+    let now = Utc::now();
+    let done = segment_key(load_id, part, segment, "done");
     store
-        .acquire_lease(
-            &segment_key(load_id, part, segment),
-            request_id,
-            now + KEPT_FOR,
-            now,
-        )
+        .create(&done, &serde_json::Value::Null, now + KEPT_FOR, now)
         .await
+        .map(|_| ())
         .map_err(|e| e.to_string())
 }
 

@@ -12,7 +12,9 @@ use crate::load::file::{Checkpoint, FileError, FileSummary, LoadResult, Loader};
 use crate::load::plan::continuation::Continuation;
 use crate::load::plan::fan_out::{FanOut, Split, split};
 use crate::load::plan::fence::finished;
-use crate::load::plan::ledger::{PartTotals, SplitSummary, open_split, part_done, part_failed};
+use crate::load::plan::ledger::{
+    PartTotals, SplitSummary, open_split, part_done, part_failed, segment_done,
+};
 use crate::load::plan::request::{Ignored, LoadPlan};
 use crate::load::plan::start::{Ready, Start, start};
 use crate::load::read::source::ObjectVersion;
@@ -111,7 +113,7 @@ pub async fn run_plan<C: Continuation>(
             response.deferred.push(url);
             continue;
         }
-        let Ready { job, fence } = match start(loader, job, request_id, i).await {
+        let Ready { job, fence } = match start(loader, job, request_id, i, deadline).await {
             Ok(Start::Load(ready)) => *ready,
             Ok(Start::Skip(ignored)) => {
                 response.ignored.push(ignored);
@@ -122,6 +124,7 @@ pub async fn run_plan<C: Continuation>(
                 continue;
             }
         };
+        let ending = Ending::of(&job);
         let job = match split(loader, fan_out, job, deadline).await {
             Ok(Split::Whole(job)) => *job,
             Ok(Split::Parts {
@@ -129,6 +132,7 @@ pub async fn run_plan<C: Continuation>(
                 keys_in_several_ranges,
             }) => {
                 dispatch(loader, &parts, keys_in_several_ranges, continuation).await?;
+                ending.segment_done(loader).await;
                 response
                     .dispatched
                     .extend(parts.iter().map(Checkpoint::describe));
@@ -136,10 +140,10 @@ pub async fn run_plan<C: Continuation>(
             }
             Err(e) => return Err(RunError::Continuation(e)),
         };
-        let ending = Ending::of(&job);
         let gate = fence.map(|f| f as Arc<dyn WriteGate>);
         match loader.load_fenced(job, deadline, gate).await {
             Ok(LoadResult::Done(summary)) => {
+                ending.segment_done(loader).await;
                 if let Err(e) = ending.done(loader, &summary, &mut response).await {
                     failures.push(e);
                 }
@@ -150,9 +154,11 @@ pub async fn run_plan<C: Continuation>(
                     .continue_later(&next)
                     .await
                     .map_err(RunError::Continuation)?;
+                ending.segment_done(loader).await;
                 response.files.push(summary);
             }
             Ok(LoadResult::Superseded(summary)) => {
+                ending.segment_done(loader).await;
                 tracing::warn!(key = %summary.key, by = summary.superseded_by.as_deref().unwrap_or_default(), "superseded: a newer load holds the object; this one stopped");
                 response.files.push(summary);
             }
@@ -178,6 +184,8 @@ struct Ending {
     /// The split file's part, when tallied (a range dispatched before splits were tallied has
     /// `parts` 0 and no tally).
     part: Option<u32>,
+    /// The segment this invocation ran, as the ledger names it (part 0: a file loaded whole).
+    segment: (u32, u32),
     rejected_before: u64,
     reports: Vec<String>,
     load: String,
@@ -190,10 +198,23 @@ impl Ending {
             part: (job.range.as_ref())
                 .filter(|r| r.parts > 0)
                 .map(|r| r.index),
+            segment: (job.range.as_ref().map_or(0, |r| r.index), job.segment),
             rejected_before: job.counts.rows_rejected,
             reports: job.reports.clone(),
             load: job.load_id.clone(),
             pinned: job.pin.clone(),
+        }
+    }
+
+    /// The segment ended (done, handed on or superseded): a later delivery of it is skipped.
+    async fn segment_done(&self, loader: &Loader) {
+        let Some(store) = loader.state.as_ref().filter(|_| !self.load.is_empty()) else {
+            return;
+        };
+        let (part, segment) = self.segment;
+        if let Err(reason) = segment_done(store, &self.load, part, segment).await {
+            // Only a second delivery of this segment would run it again: said, not failed.
+            tracing::error!(%reason, part, segment, "the segment's end was not recorded");
         }
     }
 
@@ -235,7 +256,10 @@ impl Ending {
         })?;
         if let Some(file) = file {
             log_split_summary(&file);
-            finished(store, &file.bucket, &file.key, &self.pinned, &self.load).await;
+            // Not while a failed part may still be retried: the next load must wait for it.
+            if file.complete {
+                finished(store, &file.bucket, &file.key, &self.pinned, &self.load).await;
+            }
             response.split_files.push(file);
         }
         Ok(())

@@ -5,6 +5,9 @@
 
 use std::sync::Arc;
 
+use chrono::Utc;
+use tokio::time::Instant;
+
 use crate::load::file::{Checkpoint, FileError, Loader};
 use crate::load::plan::fence::{Claim, Fence, claim, settle_time};
 use crate::load::plan::ledger::start_segment;
@@ -28,14 +31,20 @@ fn ready(job: Checkpoint) -> Start {
     Start::Load(Box::new(Ready { job, fence: None }))
 }
 
-/// Starts `job`, the `index`th of this request's plan: begins it if it is a new load, then
-/// resumes it here.
+/// Starts `job`, the `index`th of this request's plan, to run until `deadline`: begins it if it is
+/// a new load, then resumes it here.
 pub async fn start(
     loader: &Loader,
     job: Checkpoint,
     request_id: &str,
     index: usize,
+    deadline: Instant,
 ) -> Result<Start, FileError> {
+    if job.load_id.is_empty() && job.resume.is_some() {
+        // Sent by a loader from before loads had IDs: it finishes as it would have (`If-Match` on
+        // the ETag it began with), neither fenced nor tallied.
+        return Ok(ready(job));
+    }
     let job = if job.load_id.is_empty() {
         match begin(loader, job, load_id(request_id, index)).await? {
             Start::Load(ready) => ready.job,
@@ -46,7 +55,7 @@ pub async fn start(
     };
     let fence = (loader.state.clone())
         .map(|store| Arc::new(Fence::new(store, &job.bucket, &job.key, &job.load_id)));
-    match resume(loader, job, request_id, fence.as_deref()).await? {
+    match resume(loader, job, request_id, deadline, fence.as_deref()).await? {
         Start::Load(ready) => Ok(Start::Load(Box::new(Ready { fence, ..*ready }))),
         skipped => Ok(skipped),
     }
@@ -110,6 +119,7 @@ async fn resume(
     loader: &Loader,
     job: Checkpoint,
     request_id: &str,
+    deadline: Instant,
     fence: Option<&Fence>,
 ) -> Result<Start, FileError> {
     let (Some(store), Some(fence)) = (&loader.state, fence) else {
@@ -121,15 +131,20 @@ async fn resume(
         reason,
     };
     let part = job.range.as_ref().map_or(0, |r| r.index);
-    if !start_segment(store, &job.load_id, part, job.segment, request_id)
+    // The lease lasts until this invocation's deadline, and a minute more.
+    let left =
+        deadline.saturating_duration_since(Instant::now()) + std::time::Duration::from_secs(60);
+    let until =
+        Utc::now() + chrono::Duration::from_std(left).unwrap_or_else(|_| chrono::Duration::days(1));
+    let taken = start_segment(store, &job.load_id, part, job.segment, request_id, until)
         .await
-        .map_err(not_started)?
-    {
+        .map_err(not_started)?;
+    if let Some(why) = taken {
         let what = job.describe();
         return Ok(skip(
             &job,
             format!(
-                "a second delivery: segment {} of {what} was started by another invocation",
+                "a second delivery: segment {} of {what}: {why}",
                 job.segment
             ),
         ));
