@@ -209,7 +209,7 @@ async fn a_part_that_fails_is_named_once_the_others_finish() {
         .clone()
         .unwrap();
     assert!(
-        repeats.starts_with("rejected/incoming/big.csv@"),
+        repeats.starts_with("rejected/.split-keys/incoming/big.csv@"),
         "{repeats}"
     );
 

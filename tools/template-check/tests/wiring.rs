@@ -164,6 +164,31 @@ fn the_upload_trigger_matches_the_loaders_filter_and_never_its_reports() {
     );
     assert!(!report.starts_with(&config.filter.prefix), "{report}");
     assert!(config.filter.check(&report).is_err());
+    // The split files' repeated keys sit under the rejects prefix, where a lifecycle rule expires
+    // them.
+    let repeats = shared::load::plan::fan_out::repeats_key(
+        &config.settings.rejects_prefix,
+        "incoming/orders.csv",
+        "load-1",
+    );
+    assert!(config.filter.check(&repeats).is_err(), "{repeats}");
+    let rules = template.resources()["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        .as_array()
+        .unwrap();
+    let expiring = rules
+        .iter()
+        .find(|rule| repeats.starts_with(&template.resolve(&rule["Prefix"])))
+        .unwrap_or_else(|| panic!("no lifecycle rule expires {repeats}: {rules:?}"));
+    assert_eq!(
+        template.resolve(&expiring["Prefix"]),
+        format!(
+            "{}{}",
+            config.settings.rejects_prefix,
+            shared::load::plan::fan_out::REPEATS_FOLDER
+        ),
+        "the rule expires those sets and no report"
+    );
+    assert!(expiring["ExpirationInDays"].as_i64().unwrap() >= 1);
     // The failed-load destination exists.
     let destination = &loader["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
     assert_eq!(destination["Type"], "SQS");

@@ -71,11 +71,14 @@ pub enum Split {
     },
 }
 
-/// Where the hashes of a split load's repeated keys are kept: beside the reports, which never
-/// trigger a load.
+/// Where the hashes of a split load's repeated keys are kept: under the rejects prefix, which never
+/// triggers a load, in a folder of their own that the template's lifecycle rule empties.
 pub fn repeats_key(rejects_prefix: &str, source_key: &str, load_id: &str) -> String {
-    format!("{rejects_prefix}{source_key}@{load_id}.repeated-keys")
+    format!("{rejects_prefix}{REPEATS_FOLDER}{source_key}@{load_id}")
 }
+
+/// The folder under the rejects prefix that holds the repeated keys' sets.
+pub const REPEATS_FOLDER: &str = ".split-keys/";
 
 /// Splits `job` into parts when its object is large and uncompressed.
 pub async fn split(
