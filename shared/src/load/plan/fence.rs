@@ -148,8 +148,9 @@ pub struct Fence {
     store: StateStore,
     record_key: StateKey,
     load_id: String,
-    /// When the last confirmation was asked for (its start: conservative).
-    confirmed_at: Mutex<Option<Instant>>,
+    /// When the last confirmation was asked for (its start: conservative). Held while asking, so
+    /// the calls that find it stale wait for one answer instead of each asking.
+    confirmed_at: tokio::sync::Mutex<Option<Instant>>,
     /// Set once another load holds the object: for good.
     lost_to: Mutex<Option<String>>,
 }
@@ -160,19 +161,23 @@ impl Fence {
             store,
             record_key: holder_key(bucket, key),
             load_id: load_id.to_string(),
-            confirmed_at: Mutex::new(None),
+            confirmed_at: tokio::sync::Mutex::new(None),
             lost_to: Mutex::new(None),
         }
+    }
+
+    fn lost(&self) -> bool {
+        self.lost_to.lock().map_or(true, |l| l.is_some())
     }
 
     /// Whether this load still holds the object, asking the state table when the last answer is
     /// older than `CHECK_EVERY`.
     pub async fn holds(&self) -> Result<bool, String> {
-        if self.lost_to.lock().map_or(true, |l| l.is_some()) {
+        let mut confirmed_at = self.confirmed_at.lock().await;
+        if self.lost() {
             return Ok(false);
         }
-        let fresh = |at: &Option<Instant>| at.is_some_and(|at| at.elapsed() < CHECK_EVERY);
-        if self.confirmed_at.lock().is_ok_and(|at| fresh(&at)) {
+        if confirmed_at.is_some_and(|at| at.elapsed() < CHECK_EVERY) {
             return Ok(true);
         }
         let asked_at = Instant::now();
@@ -187,9 +192,7 @@ impl Fence {
                 Ok(false)
             }
             _ => {
-                if let Ok(mut at) = self.confirmed_at.lock() {
-                    *at = Some(asked_at);
-                }
+                *confirmed_at = Some(asked_at);
                 Ok(true)
             }
         }
