@@ -2,12 +2,9 @@
 
 mod common;
 
-use common::{Fixture, Recorder, gzip, load_in_segments, n, s};
+use common::{Fixture, Recorder, gzip, load_in_segments, n, one_segment, s};
 use serde_json::json;
 use shared::load::plan::ledger;
-use shared::load::plan::request::plan_request;
-use shared::load::plan::run::run_plan;
-use tokio::time::Instant;
 
 /// 60 data rows; row 10 spans two lines, row 40 has a bad amount.
 fn sixty_rows() -> String {
@@ -84,23 +81,9 @@ async fn a_continuation_reads_the_version_its_load_began_with() {
     let f = Fixture::new(&[("CHECKPOINT_MARGIN_SECONDS", "0")]).await;
     let first_version = f.put("incoming/big.csv", sixty_rows()).await;
     let recorder = Recorder::default();
-    let plan = plan_request(
-        json!({"bucket": f.bucket, "key": "incoming/big.csv"}),
-        &f.state.config.filter,
-        None,
-    )
-    .unwrap();
-    run_plan(
-        &f.state.loader,
-        f.state.config.fan_out,
-        plan,
-        Instant::now(),
-        &recorder,
-        &local_aws::unique_name("request"),
-    )
-    .await
-    .unwrap();
-    let next = recorder.0.lock().unwrap().pop().expect("handed over");
+    let request = json!({"bucket": f.bucket, "key": "incoming/big.csv"});
+    let (_, next) = one_segment(&f, request, &recorder).await;
+    let next = next.expect("handed over");
     assert_eq!(next.pin.version_id.as_deref(), Some(first_version.as_str()));
 
     // A new upload between segments: the rest of the load still reads the first version (the new
@@ -108,22 +91,12 @@ async fn a_continuation_reads_the_version_its_load_began_with() {
     f.put("incoming/big.csv", "order_id,item_id\nnew,1\n").await;
     let mut payload = json!({"continue": next});
     for _ in 0..5 {
-        let plan = plan_request(payload, &f.state.config.filter, None).unwrap();
-        let response = run_plan(
-            &f.state.loader,
-            f.state.config.fan_out,
-            plan,
-            Instant::now(),
-            &recorder,
-            &local_aws::unique_name("request"),
-        )
-        .await
-        .unwrap();
+        let (response, next) = one_segment(&f, payload, &recorder).await;
         assert_eq!(
             response.files[0].version.as_deref(),
             Some(first_version.as_str())
         );
-        let Some(next) = recorder.0.lock().unwrap().pop() else {
+        let Some(next) = next else {
             break;
         };
         payload = json!({"continue": next});
@@ -137,23 +110,9 @@ async fn a_continuation_delivered_twice_runs_once() {
     let f = Fixture::new(&[("CHECKPOINT_MARGIN_SECONDS", "0")]).await;
     f.put("incoming/big.csv", sixty_rows()).await;
     let recorder = Recorder::default();
-    let plan = plan_request(
-        json!({"bucket": f.bucket, "key": "incoming/big.csv"}),
-        &f.state.config.filter,
-        None,
-    )
-    .unwrap();
-    (run_plan(
-        &f.state.loader,
-        f.state.config.fan_out,
-        plan,
-        Instant::now(),
-        &recorder,
-        "r1",
-    ))
-    .await
-    .unwrap();
-    let next = recorder.0.lock().unwrap().pop().expect("handed over");
+    let request = json!({"bucket": f.bucket, "key": "incoming/big.csv"});
+    let (_, next) = one_segment(&f, request, &recorder).await;
+    let next = next.expect("handed over");
     let payload = json!({"continue": next});
 
     // The first delivery, request r2, started and died (out of memory, say) holding its lease.
@@ -187,23 +146,9 @@ async fn a_continuation_whose_invocation_died_can_be_sent_again() {
     let f = Fixture::new(&[("CHECKPOINT_MARGIN_SECONDS", "0")]).await;
     f.put("incoming/big.csv", sixty_rows()).await;
     let recorder = Recorder::default();
-    let plan = plan_request(
-        json!({"bucket": f.bucket, "key": "incoming/big.csv"}),
-        &f.state.config.filter,
-        None,
-    )
-    .unwrap();
-    (run_plan(
-        &f.state.loader,
-        f.state.config.fan_out,
-        plan,
-        Instant::now(),
-        &recorder,
-        "r1",
-    ))
-    .await
-    .unwrap();
-    let next = recorder.0.lock().unwrap().pop().expect("handed over");
+    let request = json!({"bucket": f.bucket, "key": "incoming/big.csv"});
+    let (_, next) = one_segment(&f, request, &recorder).await;
+    let next = next.expect("handed over");
     // Request r2 took the segment and died; its lease (its deadline) has run out.
     let store = f.state.loader.state.as_ref().unwrap();
     let ran_out = chrono::Utc::now() - chrono::Duration::seconds(1);

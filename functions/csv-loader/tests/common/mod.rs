@@ -180,31 +180,42 @@ pub async fn versioned_bucket(s3: &aws_sdk_s3::Client, label: &str) -> String {
     bucket
 }
 
-/// Runs invocations until nothing is handed over; the deadline is always already past, so every
-/// invocation loads the least it may (25 rows) and hands the rest on.
+/// Runs one invocation of `payload` whose deadline is already past, so it loads the least it may
+/// (25 rows) and hands the rest to `recorder`; the checkpoint handed on, if any.
+pub async fn one_segment(
+    f: &Fixture,
+    payload: Value,
+    recorder: &Recorder,
+) -> (LoadResponse, Option<Checkpoint>) {
+    // Through JSON, as Lambda carries it.
+    let payload = serde_json::from_str(&payload.to_string()).unwrap();
+    let plan = plan_request(payload, &f.state.config.filter, None).unwrap();
+    let response = run_plan(
+        &f.state.loader,
+        f.state.config.fan_out,
+        plan,
+        Instant::now(),
+        recorder,
+        &unique_name("request"),
+    )
+    .await
+    .unwrap();
+    let next = recorder.0.lock().unwrap().pop();
+    (response, next)
+}
+
+/// Runs invocations until nothing is handed over, each loading the least it may (`one_segment`).
 pub async fn load_in_segments(f: &Fixture, key: &str) -> Vec<LoadResponse> {
     let recorder = Recorder::default();
     let mut payload = json!({"bucket": f.bucket, "key": key});
     let mut responses = Vec::new();
     loop {
-        let plan = plan_request(payload, &f.state.config.filter, None).unwrap();
-        let response = run_plan(
-            &f.state.loader,
-            f.state.config.fan_out,
-            plan,
-            Instant::now(),
-            &recorder,
-            &local_aws::unique_name("request"),
-        )
-        .await
-        .unwrap();
+        let (response, next) = one_segment(f, payload, &recorder).await;
         responses.push(response);
-        let Some(next) = recorder.0.lock().unwrap().pop() else {
+        let Some(next) = next else {
             break;
         };
-        // What a continuation invocation receives, through JSON as Lambda carries it.
-        payload = serde_json::from_str(&serde_json::to_string(&json!({"continue": next})).unwrap())
-            .unwrap();
+        payload = json!({"continue": next});
         assert!(responses.len() < 10, "the load does not progress");
     }
     responses
