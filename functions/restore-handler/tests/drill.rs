@@ -1,9 +1,10 @@
 //! Restore drills through the real Lambda runtime against the local AWS: from a native backup and
-//! from the latest restorable time, each checked, reported, told and cleaned up.
+//! from the latest restorable time, each checked, reported, told and cleaned up; the tables named
+//! and the tables tagged.
 
 use std::path::Path;
 
-use aws_sdk_dynamodb::types::{AttributeValue, PointInTimeRecoverySpecification};
+use aws_sdk_dynamodb::types::{AttributeValue, PointInTimeRecoverySpecification, Tag};
 use local_aws::{LocalAws, LocalFunction, unique_name};
 use serde_json::{Value, json};
 use shared::metrics;
@@ -287,4 +288,87 @@ async fn drills_restore_check_report_tell_and_clean_up() {
         restores[0].0,
         ["ddb-guard-restore-handler", drills.table.as_str()]
     );
+}
+
+/// A table with one item and a backup of it, tagged `tag` when given.
+async fn backed_up_table(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    name: &str,
+    tag: Option<(&str, &str)>,
+) {
+    local_aws::create_seed_table(dynamodb, name).await.unwrap();
+    (dynamodb.put_item().table_name(name))
+        .item("order_id", AttributeValue::S("o1".into()))
+        .item("item_id", AttributeValue::S("1".into()))
+        .send()
+        .await
+        .unwrap();
+    (dynamodb
+        .create_backup()
+        .table_name(name)
+        .backup_name("nightly"))
+    .send()
+    .await
+    .unwrap();
+    if let Some((key, value)) = tag {
+        let arn = local_aws::table_arn(dynamodb, name).await.unwrap();
+        let tag = Tag::builder().key(key).value(value).build().unwrap();
+        (dynamodb.tag_resource().resource_arn(arn).tags(tag))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_covers_the_named_tables_and_the_tagged_ones() {
+    let drills = Drills::new().await;
+    let week = unique_name("week");
+    let tagged = unique_name("tagged");
+    let untagged = unique_name("untagged");
+    // Named in DRILL_TABLES and tagged too: drilled once.
+    backed_up_table(&drills.dynamodb, &tagged, Some(("drill", &week))).await;
+    backed_up_table(&drills.dynamodb, &untagged, Some(("drill", "never"))).await;
+    let arn = local_aws::table_arn(&drills.dynamodb, &drills.table)
+        .await
+        .unwrap();
+    let tag = Tag::builder().key("drill").value(&week).build().unwrap();
+    (drills.dynamodb.tag_resource().resource_arn(arn).tags(tag))
+        .send()
+        .await
+        .unwrap();
+    // A scratch table that kept the tag (a drill's copy) is never drilled unless named.
+    let copy = format!("{tagged}-restored-drill-20261129-x");
+    backed_up_table(&drills.dynamodb, &copy, Some(("drill", &week))).await;
+
+    let function = drills.function("60", &[("DRILL_TAG", &format!("drill={week}"))]);
+    let response = function.response("drill.json");
+    let drilled: Vec<&str> = (response["tables"].as_array().unwrap().iter())
+        .map(|t| t["source_table"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        drilled,
+        [drills.table.as_str(), tagged.as_str()],
+        "{response:#}"
+    );
+    for table in response["tables"].as_array().unwrap() {
+        assert_eq!(table["report"]["passed"], true, "{table:#}");
+        let scratch = table["report"]["scratch_table"].as_str().unwrap();
+        assert!(!drills.exists(scratch).await, "{scratch} was deleted");
+    }
+    assert_eq!(
+        response["tables"][1]["report"]["verification"]["restored_items"],
+        1
+    );
+    assert!(drills.exists(&untagged).await && drills.exists(&copy).await);
+
+    // A request naming its tables drills those only.
+    let request = json!({"action": "drill", "tables": [untagged]});
+    let response = drills.invoke(&function, request).unwrap();
+    assert_eq!(
+        response["tables"].as_array().unwrap().len(),
+        1,
+        "{response:#}"
+    );
+    assert_eq!(response["tables"][0]["source_table"], untagged.as_str());
 }

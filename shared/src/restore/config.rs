@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::env::{ConfigError, list};
-use crate::table_selection::check_table_name;
+use crate::env::{ConfigError, key_value, list};
+use crate::table_selection::{TableSelection, check_table_name};
 
 #[derive(Debug, Clone)]
 pub struct RestoreSettings {
@@ -55,8 +55,9 @@ impl DrillSource {
 /// How drills run and what they must prove.
 #[derive(Debug, Clone)]
 pub struct DrillSettings {
-    /// Tables drilled when a request names none (default: the source table).
-    pub tables: Vec<String>,
+    /// Tables drilled when a request names none: the named ones, then every table carrying the
+    /// tag (default, when neither is set: the source table).
+    pub tables: TableSelection,
     pub source: DrillSource,
     /// A restore slower than this (request to `ACTIVE`) fails the drill.
     pub target_minutes: u32,
@@ -103,9 +104,12 @@ pub struct RestoreEnv {
     /// Comma-separated tag keys.
     #[serde(default = "default_skip_tags")]
     pub skip_tags: String,
-    /// Comma-separated tables a drill restores (default: SOURCE_TABLE).
+    /// Comma-separated tables a drill restores (default, without DRILL_TAG: SOURCE_TABLE).
     #[serde(default)]
     pub drill_tables: String,
+    /// `key=value`: a drill also restores every table carrying this tag.
+    #[serde(default)]
+    pub drill_tag: String,
     #[serde(default = "default_drill_source")]
     pub drill_source: String,
     #[serde(default = "default_drill_target_minutes")]
@@ -202,12 +206,16 @@ impl RestoreEnv {
 
 impl RestoreEnv {
     fn drill_settings(&self, source_table: Option<&str>) -> Result<DrillSettings, ConfigError> {
-        let mut tables = list(&self.drill_tables);
-        if tables.is_empty() {
-            tables.extend(source_table.map(str::to_string));
-        }
-        for table in &tables {
+        let mut names = list(&self.drill_tables);
+        for table in &names {
             check_table_name(table).map_err(|e| ConfigError(format!("DRILL_TABLES: {e}")))?;
+        }
+        let tag = match self.drill_tag.trim() {
+            "" => None,
+            tag => Some(key_value(tag).map_err(|e| ConfigError(format!("DRILL_TAG: {e}")))?),
+        };
+        if names.is_empty() && tag.is_none() {
+            names.extend(source_table.map(str::to_string));
         }
         let source = DrillSource::parse(&self.drill_source)
             .map_err(|e| ConfigError(format!("DRILL_SOURCE: {e}")))?;
@@ -226,7 +234,7 @@ impl RestoreEnv {
         }
         let text = |s: &str| Some(s.trim().to_string()).filter(|t| !t.is_empty());
         Ok(DrillSettings {
-            tables,
+            tables: TableSelection { names, tag },
             source,
             target_minutes: self.drill_target_minutes,
             sample_size: self.drill_sample_size,
@@ -239,5 +247,61 @@ impl RestoreEnv {
             alert_failures: self.drill_alerts,
             alert_on_pass: self.drill_alert_on_pass,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::{from_vars, vars};
+
+    fn drill(pairs: &[(&str, &str)]) -> Result<DrillSettings, ConfigError> {
+        Ok(from_vars::<RestoreEnv>(vars(pairs))?.validate()?.drill)
+    }
+
+    #[test]
+    fn drills_cover_named_and_tagged_tables() {
+        let d = drill(&[
+            ("DRILL_TABLES", "orders, customers"),
+            ("DRILL_TAG", " backup = daily "),
+        ])
+        .unwrap();
+        assert_eq!(d.tables.names, ["orders", "customers"]);
+        assert_eq!(d.tables.tag, Some(("backup".into(), "daily".into())));
+        // An empty DRILL_TAG (as the template leaves an unset parameter) selects by name only.
+        let d = drill(&[("DRILL_TABLES", "orders"), ("DRILL_TAG", "")]).unwrap();
+        assert_eq!(
+            d.tables,
+            TableSelection {
+                names: vec!["orders".into()],
+                tag: None
+            }
+        );
+    }
+
+    #[test]
+    fn the_source_table_is_drilled_only_when_nothing_else_is_chosen() {
+        let d = drill(&[("SOURCE_TABLE", "orders")]).unwrap();
+        assert_eq!(
+            (d.tables.names, d.tables.tag),
+            (vec!["orders".into()], None)
+        );
+        let d = drill(&[("SOURCE_TABLE", "orders"), ("DRILL_TAG", "drill=weekly")]).unwrap();
+        assert!(d.tables.names.is_empty(), "{:?}", d.tables);
+        let d = drill(&[("SOURCE_TABLE", "orders"), ("DRILL_TABLES", "customers")]).unwrap();
+        assert_eq!(d.tables.names, ["customers"]);
+        assert!(drill(&[]).unwrap().tables == TableSelection::default());
+    }
+
+    #[test]
+    fn a_bad_drill_selection_names_the_variable() {
+        for (pairs, expect) in [
+            (vec![("DRILL_TAG", "weekly")], "DRILL_TAG"),
+            (vec![("DRILL_TAG", "=weekly")], "DRILL_TAG"),
+            (vec![("DRILL_TABLES", "a b")], "DRILL_TABLES"),
+        ] {
+            let err = drill(&pairs).unwrap_err().to_string();
+            assert!(err.contains(expect), "{pairs:?}: {err}");
+        }
     }
 }

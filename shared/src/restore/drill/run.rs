@@ -9,15 +9,18 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::aws_error::describe;
+use crate::deadline::before_deadline;
 use crate::restore::config::DrillSource;
 use crate::restore::drill::checks;
 use crate::restore::drill::report::DrillReport;
 use crate::restore::options::{DrillSpec, RestoreOptions};
 use crate::restore::provenance::DRILL_TAG;
 use crate::restore::request::{RestorePlan, RestoreSource};
-use crate::restore::service::{RestoreError, RestoreReport, RestoreService};
+use crate::restore::service::{FINISH_RESERVE, RestoreError, RestoreReport, RestoreService};
 use crate::restore::waiting::Relay;
+use crate::retry::{Backoff, Retry};
 use crate::state::StateKey;
+use crate::table_selection::select_tables;
 
 /// Every scratch table's name carries this (inside the restore target marker's pattern), and only
 /// such tables may be deleted, in code and in IAM.
@@ -64,10 +67,15 @@ impl RestoreService {
         relay: Relay<'_>,
     ) -> Result<DrillResponse, RestoreError> {
         let settings = &self.settings.drill;
-        let tables = tables.unwrap_or_else(|| settings.tables.clone());
+        let tables = match tables {
+            Some(tables) => tables,
+            None => self.drill_tables(deadline).await?,
+        };
         if tables.is_empty() {
             return Err(RestoreError::Refused(
-                "no table to drill: set DRILL_TABLES (or SOURCE_TABLE), or name tables".into(),
+                "no table to drill: set DRILL_TABLES (or SOURCE_TABLE) or DRILL_TAG (a tag some \
+                 table carries), or name tables"
+                    .into(),
             ));
         }
         let source = source.unwrap_or(settings.source);
@@ -103,6 +111,30 @@ impl RestoreService {
             response.tables.push(started);
         }
         Ok(response)
+    }
+
+    /// The configured tables: the named ones, then every other table carrying `DRILL_TAG`, except
+    /// a drill's scratch table (a copy that kept the tag): a copy is never drilled unless named.
+    async fn drill_tables(&self, deadline: Instant) -> Result<Vec<String>, RestoreError> {
+        let selection = &self.settings.drill.tables;
+        let retry = Retry {
+            backoff: Backoff::default(),
+            max_attempts: 8,
+            deadline: before_deadline(deadline, FINISH_RESERVE),
+        };
+        let mut tables = select_tables(&self.dynamodb, selection, &retry)
+            .await
+            .map_err(|e| {
+                RestoreError::Failed(format!(
+                    "the tables carrying DRILL_TAG could not be listed, so none was drilled: {e}"
+                ))
+            })?;
+        tables.retain(|t| selection.names.contains(t) || !t.contains(DRILL_MARKER));
+        if let Some((key, value)) = &selection.tag {
+            let tagged = tables.len() - selection.names.len();
+            tracing::info!(tag = %format!("{key}={value}"), tagged, ?tables, "drill tables selected");
+        }
+        Ok(tables)
     }
 
     async fn drill_table(
