@@ -59,6 +59,8 @@ pub const AWS_ACTIONS: &[&str] = &[
     // bucket, the alert published to the topic (encrypted with a customer managed key).
     // Their sample reads the source's items with `dynamodb:GetItem`, listed above.
     "dynamodb:DeleteTable",
+    // Drills of the tables carrying DRILL_TAG: each table listed, described and its tags read.
+    "dynamodb:ListTables",
     "s3:PutObject",
     "sns:Publish",
     "kms:GenerateDataKey",
