@@ -11,6 +11,8 @@ use serde_json::Value;
 pub const STACK: &str = "ddb-guard";
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
+/// The id CloudFormation gives the stack; names made from it carry its first group.
+pub const STACK_UUID: &str = "5e1f2a3b-0c4d-11ef-9a8b-0a1b2c3d4e5f";
 
 pub struct Template {
     pub json: Value,
@@ -113,12 +115,24 @@ impl Template {
             .unwrap_or_else(|| panic!("no function builds {package}"))
     }
 
-    /// A parameter's value: the one set for this check, or its default.
+    /// A parameter's value: the one set for this check, or its default. A setting of the
+    /// template's `Settings` mapping (rarely changed, not a prompt) reads the same way.
     pub fn parameter(&self, name: &str) -> String {
         match self.parameters.get(name) {
             Some(value) => value.clone(),
+            None if self.json["Parameters"].get(name).is_none() => self.setting(name),
             None => self.resolve(&self.json["Parameters"][name]["Default"]),
         }
+    }
+
+    /// A value of the `Settings` mapping, by its (unique) name.
+    pub fn setting(&self, name: &str) -> String {
+        let groups = self.json["Mappings"]["Settings"]
+            .as_object()
+            .expect("Settings");
+        let found: Vec<&Value> = groups.values().filter_map(|g| g.get(name)).collect();
+        assert_eq!(found.len(), 1, "no parameter or setting {name}");
+        scalar(found[0])
     }
 
     /// A parameter's value as a whole number.
@@ -129,15 +143,16 @@ impl Template {
             .unwrap_or_else(|_| panic!("{name}={value:?} is not a number"))
     }
 
+    /// A resolved value as a whole number.
+    pub fn number_of(&self, value: &str) -> i64 {
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("{value:?} is not a number"))
+    }
+
     /// A scalar value with its intrinsic functions worked out; `AWS::NoValue` is "".
     pub fn resolve(&self, value: &Value) -> String {
-        match self.expand(value) {
-            Value::String(s) => s,
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            Value::Null => String::new(),
-            other => panic!("{other} is not a scalar"),
-        }
+        scalar(&self.expand(value))
     }
 
     /// Any value with its intrinsic functions worked out, as CloudFormation would: conditions
@@ -185,7 +200,26 @@ impl Template {
                             .map(|part| Value::String(part.to_string()))
                             .collect(),
                     )),
+                    "Fn::Sub" if args.is_array() => {
+                        let variables = self.expand(&args[1]);
+                        Some(self.substitute_with(&text(&args[0]), &variables).into())
+                    }
                     "Fn::Sub" => Some(self.substitute(&text(args)).into()),
+                    "Fn::Select" => {
+                        let index: usize = self.resolve(&args[0]).parse().expect("an index");
+                        let items = self.expand(&args[1]);
+                        let items = items
+                            .as_array()
+                            .unwrap_or_else(|| panic!("{function} of {items}"));
+                        Some(items.get(index).cloned().unwrap_or_else(|| {
+                            panic!("{function} {index} of {items:?}: CloudFormation fails")
+                        }))
+                    }
+                    "Fn::FindInMap" => Some(self.mapping(
+                        &self.resolve(&args[0]),
+                        &self.resolve(&args[1]),
+                        &self.resolve(&args[2]),
+                    )),
                     "Fn::GetAtt" => Some(self.attribute(&text(&args[0]), &text(&args[1])).into()),
                     "Fn::If" => {
                         let chosen = if self.condition(&text(&args[0])) {
@@ -212,9 +246,19 @@ impl Template {
         self.json["Parameters"][name]["Type"] == "CommaDelimitedList"
     }
 
+    /// A value of the template's `Mappings`.
+    pub fn mapping(&self, map: &str, top: &str, second: &str) -> Value {
+        let value = &self.json["Mappings"][map][top][second];
+        assert!(!value.is_null(), "no mapping {map}.{top}.{second}");
+        value.clone()
+    }
+
     fn reference(&self, name: &str) -> String {
         match name {
             "AWS::StackName" => STACK.into(),
+            "AWS::StackId" => {
+                format!("arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}/{STACK_UUID}")
+            }
             "AWS::AccountId" => ACCOUNT.into(),
             "AWS::Region" => REGION.into(),
             "AWS::Partition" => "aws".into(),
@@ -263,6 +307,7 @@ impl Template {
             ("AWS::Serverless::Function" | "AWS::Lambda::Function", "Arn") => {
                 format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}", name())
             }
+            ("AWS::S3::Bucket", "Arn") => format!("arn:aws:s3:::{}", name()),
             ("AWS::Backup::BackupVault", "BackupVaultArn") => {
                 format!("arn:aws:backup:{REGION}:{ACCOUNT}:backup-vault:{}", name())
             }
@@ -278,15 +323,21 @@ impl Template {
     }
 
     fn substitute(&self, text: &str) -> String {
+        self.substitute_with(text, &Value::Null)
+    }
+
+    /// `Fn::Sub` with its own variables (already expanded), which win over the template's names.
+    fn substitute_with(&self, text: &str, variables: &Value) -> String {
         let mut out = String::new();
         let mut rest = text;
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
             let end = rest[start..].find('}').expect("closing brace") + start;
             let name = &rest[start + 2..end];
-            out.push_str(&match name.split_once('.') {
-                Some((id, attribute)) => self.attribute(id, attribute),
-                None => self.reference(name),
+            out.push_str(&match (variables.get(name), name.split_once('.')) {
+                (Some(value), _) => scalar(value),
+                (None, Some((id, attribute))) => self.attribute(id, attribute),
+                (None, None) => self.reference(name),
             });
             rest = &rest[end + 1..];
         }
@@ -308,6 +359,24 @@ impl Template {
         if let Some(args) = o.get("Fn::Equals") {
             return self.resolve(&args[0]) == self.resolve(&args[1]);
         }
+        if let Some(args) = o.get("Fn::And") {
+            return args
+                .as_array()
+                .expect("Fn::And")
+                .iter()
+                .all(|c| self.evaluate(c));
+        }
+        if let Some(args) = o.get("Fn::Or") {
+            return args
+                .as_array()
+                .expect("Fn::Or")
+                .iter()
+                .any(|c| self.evaluate(c));
+        }
+        // `!Condition` reads as `Fn::Condition` through template_json.py, `Condition` through SAM.
+        if let Some(name) = o.get("Condition").or(o.get("Fn::Condition")) {
+            return self.condition(name.as_str().expect("a condition's name"));
+        }
         panic!("unsupported condition {condition}")
     }
 
@@ -326,7 +395,13 @@ impl Template {
     /// The statements of a policy document (or of a SAM function's inline policy), with their
     /// intrinsic functions worked out: a statement behind a false condition is gone.
     pub fn statements(&self, document: &Value) -> Vec<Value> {
-        match self.expand(&document["Statement"]) {
+        let document = match self.expand(document) {
+            // A document written as JSON text (to build a condition key from a parameter).
+            Value::String(text) => serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("a policy document that is not JSON ({e}): {text}")),
+            document => document,
+        };
+        match document["Statement"].clone() {
             Value::Array(statements) => statements,
             Value::Null => Vec::new(),
             statement => vec![statement],
@@ -335,11 +410,57 @@ impl Template {
 
     /// Every statement of a function's inline policies, expanded.
     pub fn function_statements(&self, function: &Value) -> Vec<Value> {
-        function["Properties"]["Policies"]
+        let inline = function["Properties"]["Policies"]
             .as_array()
             .into_iter()
             .flatten()
-            .flat_map(|policy| self.statements(policy))
+            .flat_map(|policy| self.statements(policy));
+        let role = self
+            .functions()
+            .into_iter()
+            .find(|(_, f)| std::ptr::eq(*f, function))
+            .map(|(id, _)| format!("{id}Role"))
+            .unwrap_or_default();
+        let attached = self
+            .attached_policies(&role)
+            .into_iter()
+            .flat_map(|policy| self.statements(&policy["Properties"]["PolicyDocument"]));
+        inline.chain(attached).collect()
+    }
+
+    /// Every statement a deployed role has, in a template SAM has transformed: its inline
+    /// policies and the `AWS::IAM::Policy` resources attached to it.
+    pub fn role_statements(&self, role: &str) -> Vec<Value> {
+        let inline = self.resources()[role]["Properties"]["Policies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|policy| self.statements(&policy["PolicyDocument"]));
+        let attached = self
+            .attached_policies(role)
+            .into_iter()
+            .flat_map(|policy| self.statements(&policy["Properties"]["PolicyDocument"]));
+        inline.chain(attached).collect()
+    }
+
+    /// Whether a resource is deployed: it has no `Condition`, or its condition holds.
+    pub fn exists(&self, resource: &Value) -> bool {
+        resource["Condition"]
+            .as_str()
+            .is_none_or(|condition| self.condition(condition))
+    }
+
+    /// The deployed `AWS::IAM::Policy` resources attached to a role (by its logical id).
+    pub fn attached_policies(&self, role: &str) -> Vec<&Value> {
+        let role = serde_json::json!({"Ref": role});
+        self.of_type("AWS::IAM::Policy")
+            .into_values()
+            .filter(|policy| self.exists(policy))
+            .filter(|policy| {
+                policy["Properties"]["Roles"]
+                    .as_array()
+                    .is_some_and(|roles| roles.contains(&role))
+            })
             .collect()
     }
 
@@ -356,6 +477,17 @@ impl Template {
     /// The actions a function's inline policies allow.
     pub fn allowed_actions(&self, function: &Value) -> BTreeSet<String> {
         self.grants(function).into_keys().collect()
+    }
+}
+
+/// A scalar as CloudFormation passes it on: a string.
+fn scalar(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => String::new(),
+        other => panic!("{other} is not a scalar"),
     }
 }
 

@@ -1,18 +1,18 @@
-//! Backups that nobody deletes and that a table is never left without: the vault's policy and lock,
-//! the retention parameters (CloudFormation cannot compare numbers, so their relations are checked
-//! here, at the defaults), the plan and what it selects.
+//! Backups that nobody deletes once the user asks for it, and that a table is never left without:
+//! the vault's policy and lock, the retention (CloudFormation cannot compare numbers, so its
+//! relations are checked here), the plan and what it selects.
 
 use std::collections::BTreeSet;
 
 use serde_json::json;
 use template_check::{Template, arn_matches, strings};
 
-/// What the vault's access policy denies to everyone.
+/// What the vault's access policy denies to everyone (nothing when it has none).
 fn denied_by_vault(template: &Template) -> BTreeSet<String> {
     let vault = &template.resources()["BackupVault"]["Properties"];
     let policy = template.expand(&vault["AccessPolicy"]);
     let mut denied = BTreeSet::new();
-    for statement in policy["Statement"].as_array().unwrap() {
+    for statement in policy["Statement"].as_array().into_iter().flatten() {
         assert_eq!(
             (
                 &statement["Effect"],
@@ -36,22 +36,23 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 }
 
 #[test]
-fn nobody_deletes_a_recovery_point_or_the_vault_and_freezing_the_policy_is_a_choice() {
-    let deletions = [
-        "backup:DeleteRecoveryPoint",
-        "backup:UpdateRecoveryPointLifecycle",
-        "backup:DeleteBackupVaultAccessPolicy",
-        "backup:DeleteBackupVault",
-    ];
-    // By default CloudFormation can still update (and roll back) the policy.
-    assert_eq!(denied_by_vault(&Template::load()), set(&deletions));
-    // Frozen: what AWS Config's backup-recovery-point-manual-deletion-disabled looks for.
-    let frozen = Template::with(&[("FreezeVaultPolicy", "true")]);
-    let mut all = set(&deletions);
-    all.insert("backup:PutBackupVaultAccessPolicy".into());
-    assert_eq!(denied_by_vault(&frozen), all);
-    assert_eq!(frozen.parameter("FreezeVaultPolicy"), "true");
-    assert_eq!(Template::load().parameter("FreezeVaultPolicy"), "false");
+fn nobody_deletes_a_recovery_point_once_asked_and_cloudformation_can_always_update_the_policy() {
+    // A trial's recovery points can be deleted: nothing stays behind for a year.
+    assert_eq!(denied_by_vault(&Template::load()), BTreeSet::new());
+    let denying = Template::with(&[
+        ("DenyBackupDeletion", "true"),
+        ("AlertEmail", "oncall@example.com"),
+    ]);
+    // Never PutBackupVaultAccessPolicy: that would stop every later update and rollback.
+    assert_eq!(
+        denied_by_vault(&denying),
+        set(&[
+            "backup:DeleteRecoveryPoint",
+            "backup:UpdateRecoveryPointLifecycle",
+            "backup:DeleteBackupVaultAccessPolicy",
+            "backup:DeleteBackupVault",
+        ])
+    );
 
     // People: the operators' policy never deletes a backup either.
     let template = Template::load();
@@ -76,119 +77,91 @@ fn nobody_deletes_a_recovery_point_or_the_vault_and_freezing_the_policy_is_a_cho
 #[test]
 fn the_vault_lock_follows_its_mode_and_the_trigger_knows_its_bounds() {
     let template = Template::load();
-    let modes = &template.json["Parameters"]["VaultLockMode"];
+    let modes = &template.json["Parameters"]["IrreversibleVaultLock"];
     assert_eq!(
         modes["AllowedValues"],
         json!(["none", "governance", "compliance"])
     );
     assert_eq!(modes["Default"], "none");
+    let setting = |key: &str| template.setting(key);
     for mode in ["none", "governance", "compliance"] {
-        let template = Template::with(&[("VaultLockMode", mode)]);
+        let template = Template::with(&[
+            ("IrreversibleVaultLock", mode),
+            ("AlertEmail", "oncall@example.com"),
+        ]);
         let vault = template.expand(&template.resources()["BackupVault"]["Properties"]);
         let lock = &vault["LockConfiguration"];
         let trigger = template.environment(template.function("backup-trigger").1);
         let bounds = (
-            trigger["VAULT_LOCK_MIN_RETENTION_DAYS"].as_str(),
-            trigger["VAULT_LOCK_MAX_RETENTION_DAYS"].as_str(),
+            trigger["VAULT_LOCK_MIN_RETENTION_DAYS"].clone(),
+            trigger["VAULT_LOCK_MAX_RETENTION_DAYS"].clone(),
         );
         if mode == "none" {
             assert!(lock.is_null(), "{mode}: {lock}");
-            assert_eq!(bounds, ("", ""), "{mode}");
+            assert_eq!(bounds, (String::new(), String::new()), "{mode}");
             continue;
         }
-        let min = template.parameter("VaultLockMinRetentionDays");
-        let max = template.parameter("VaultLockMaxRetentionDays");
+        let (min, max) = (setting("MinRetentionDays"), setting("MaxRetentionDays"));
         assert_eq!(
-            (&lock["MinRetentionDays"], &lock["MaxRetentionDays"]),
-            (&json!(min), &json!(max))
+            (
+                lock["MinRetentionDays"].to_string(),
+                lock["MaxRetentionDays"].to_string()
+            ),
+            (min.clone(), max.clone())
         );
         // The trigger checks its lifecycle against the lock at cold start.
-        assert_eq!(bounds, (min.as_str(), max.as_str()), "{mode}");
+        assert_eq!(bounds, (min, max), "{mode}");
         // Without ChangeableForDays the lock is governance mode; with it, compliance.
         let changeable = &lock["ChangeableForDays"];
         match mode {
             "governance" => assert!(changeable.is_null(), "{lock}"),
-            _ => assert_eq!(
-                changeable,
-                &json!(template.parameter("VaultLockChangeableForDays"))
-            ),
+            _ => {
+                assert_eq!(changeable.to_string(), setting("ChangeableForDays"));
+                // AWS refuses a compliance lock with less than 3 days of cooling-off.
+                assert!(changeable.as_i64().unwrap() >= 3);
+            }
         }
     }
 }
 
 #[test]
-fn retention_at_the_defaults_fits_the_lock_and_cold_storage_and_keeps_a_backup() {
-    let template = Template::load();
-    let parameters = &template.json["Parameters"];
-    let delete = template.number("DeleteAfterDays");
-    let cold = template.number("ColdStorageAfterDays");
-    // Both the plan and the trigger's AWS Backup jobs use this lifecycle.
-    let rule = &template.resources()["BackupPlan"]["Properties"]["BackupPlan"]["BackupPlanRule"][0];
-    let lifecycle = template.expand(&rule["Lifecycle"]);
-    assert_eq!(lifecycle["DeleteAfterDays"], json!(delete.to_string()));
-    let trigger = template.environment(template.function("backup-trigger").1);
-    assert_eq!(trigger["DELETE_AFTER_DAYS"], delete.to_string());
-
-    // A lock refuses every job whose retention is outside its bounds.
-    let (min, max) = (
-        template.number("VaultLockMinRetentionDays"),
-        template.number("VaultLockMaxRetentionDays"),
-    );
-    assert!(
-        (min..=max).contains(&delete),
-        "DeleteAfterDays {delete} outside the lock's [{min}, {max}]"
-    );
-    // Cold storage keeps a recovery point 90 days at least.
-    if template.condition("UseColdStorage") {
-        assert!(
-            delete >= cold + 90,
-            "DeleteAfterDays {delete}, cold after {cold}"
-        );
-        assert_eq!(
-            lifecycle["MoveToColdStorageAfterDays"],
-            json!(cold.to_string())
-        );
-    } else {
-        assert!(lifecycle.get("MoveToColdStorageAfterDays").is_none());
-        assert_eq!(trigger["COLD_STORAGE_AFTER_DAYS"], "");
-    }
-    // AWS refuses a compliance lock with less than 3 days of cooling-off.
-    let changeable = &parameters["VaultLockChangeableForDays"];
-    assert!(template.number("VaultLockChangeableForDays") >= 3);
-    assert!(
-        changeable["MinValue"].as_i64().unwrap() >= 3,
-        "{changeable}"
-    );
-    // Pruning never takes a table's last native backup.
-    let keep_last = &parameters["NativeKeepLast"];
-    assert!(keep_last["MinValue"].as_i64().unwrap() >= 1, "{keep_last}");
-    assert!(template.number("NativeKeepLast") >= 1);
-}
-
-#[test]
-fn legacy_backups_are_pruned_only_when_adopted() {
-    let template = Template::load();
-    let adopt = &template.json["Parameters"]["AdoptLegacyBackups"];
-    assert_eq!(adopt["AllowedValues"], json!(["true", "false"]));
-    for (value, expected) in [
-        (None, "false"),
-        (Some("true"), "true"),
-        (Some("false"), "false"),
-    ] {
-        let template = match value {
-            Some(v) => Template::with(&[("AdoptLegacyBackups", v)]),
-            None => Template::load(),
-        };
+fn one_retention_for_every_backup_and_it_fits_the_lock() {
+    for retention in ["7", "35", "366"] {
+        let template = Template::with(&[
+            ("BackupRetentionDays", retention),
+            ("IrreversibleVaultLock", "governance"),
+            ("AlertEmail", "oncall@example.com"),
+        ]);
+        // The plan, the trigger's AWS Backup jobs and its native backups keep the same days.
+        let rule =
+            &template.resources()["BackupPlan"]["Properties"]["BackupPlan"]["BackupPlanRule"][0];
+        let lifecycle = template.expand(&rule["Lifecycle"]);
+        assert_eq!(lifecycle, json!({"DeleteAfterDays": retention}));
         let trigger = template.environment(template.function("backup-trigger").1);
-        assert_eq!(trigger["ADOPT_LEGACY_BACKUPS"], expected, "{value:?}");
+        assert_eq!(trigger["DELETE_AFTER_DAYS"], retention);
+        assert_eq!(trigger["RETENTION_DAYS"], retention);
+        // A lock refuses every job whose retention is outside its bounds.
+        let min = template.number_of(&trigger["VAULT_LOCK_MIN_RETENTION_DAYS"]);
+        let max = template.number_of(&trigger["VAULT_LOCK_MAX_RETENTION_DAYS"]);
+        let days: i64 = retention.parse().unwrap();
+        assert!(
+            (min..=max).contains(&days),
+            "{days} days outside the lock's [{min}, {max}]"
+        );
     }
+    // Below the lock's minimum, every job would fail: the parameter's floor says so.
+    let template = Template::load();
+    let floor = template.json["Parameters"]["BackupRetentionDays"]["MinValue"]
+        .as_i64()
+        .unwrap();
+    assert!(floor >= 1);
 }
 
 #[test]
-fn the_plan_backs_up_only_dynamodb_tables_tagged_for_it() {
+fn the_plan_is_the_blogs_schedule_and_selects_no_table_by_default_beyond_the_demo() {
     let template = Template::load();
     let resources = template.resources();
-    // The blog's plan: 05:00 UTC daily, 60/120 minute windows, deleted after 366 days.
+    // The blog's plan: 05:00 UTC daily, 60/120 minute windows.
     let rule = &resources["BackupPlan"]["Properties"]["BackupPlan"]["BackupPlanRule"][0];
     assert_eq!(rule["ScheduleExpression"], "cron(0 5 ? * * *)");
     assert_eq!(
@@ -198,51 +171,24 @@ fn the_plan_backs_up_only_dynamodb_tables_tagged_for_it() {
         ),
         (Some(60), Some(120))
     );
-    assert_eq!(
-        template.resolve(&rule["Lifecycle"]["DeleteAfterDays"]),
-        "366"
-    );
-
-    let selection = template.expand(&resources["BackupSelection"]["Properties"]["BackupSelection"]);
+    let selections = template.of_type("AWS::Backup::BackupSelection");
+    let deployed: Vec<_> = selections
+        .iter()
+        .filter(|(_, s)| template.exists(s))
+        .collect();
+    assert_eq!(deployed.len(), 1, "{deployed:?}");
+    let selection = template.expand(&deployed[0].1["Properties"]["BackupSelection"]);
     // ListOfTags would be OR-ed with Resources: anything tagged, of any service.
     assert!(selection.get("ListOfTags").is_none(), "{selection}");
+    assert!(selection.get("Conditions").is_none(), "{selection}");
     let patterns = strings(&selection["Resources"]);
-    for pattern in &patterns {
-        assert!(
-            !arn_matches(pattern, "arn:aws:s3:::order_transaction-ddb-guard"),
-            "{pattern}"
-        );
-        assert!(!arn_matches(
-            pattern,
-            "arn:aws:ec2:us-east-1:123456789012:volume/vol-1"
-        ));
+    let demo = template.resolve(&json!({"Fn::GetAtt": ["DemoTable", "Arn"]}));
+    assert_eq!(patterns.len(), 1, "{patterns:?}");
+    assert!(arn_matches(&patterns[0], &demo), "{patterns:?} {demo}");
+    for other in [
+        "arn:aws:dynamodb:us-east-1:123456789012:table/orders",
+        "arn:aws:s3:::order_transaction-ddb-guard",
+    ] {
+        assert!(!arn_matches(&patterns[0], other), "{other}");
     }
-    let orders = template.resolve(&json!({"Fn::GetAtt": ["OrdersTable", "Arn"]}));
-    assert!(
-        patterns.iter().any(|p| arn_matches(p, &orders)),
-        "{patterns:?}"
-    );
-
-    // AND the tag, which the stack's table carries.
-    let conditions = &selection["Conditions"];
-    assert_eq!(
-        conditions.as_object().map(|c| c.len()),
-        Some(1),
-        "{conditions}"
-    );
-    let equals = conditions["StringEquals"].as_array().unwrap();
-    assert_eq!(equals.len(), 1);
-    let key = equals[0]["ConditionKey"].as_str().unwrap();
-    let tag = key
-        .strip_prefix("aws:ResourceTag/")
-        .expect("a resource tag");
-    let value = &equals[0]["ConditionValue"];
-    assert_eq!((tag, value), ("backup", &json!("daily")));
-    let tags = resources["OrdersTable"]["Properties"]["Tags"]
-        .as_array()
-        .unwrap();
-    assert!(
-        tags.iter().any(|t| t["Key"] == tag && &t["Value"] == value),
-        "the stack's table is not selected: {tags:?}"
-    );
 }

@@ -50,7 +50,7 @@ fn the_restore_handler_deletes_only_tagged_drill_tables() {
     let can_delete = |arn: &str| template_check::allows(&grants, "dynamodb:DeleteTable", arn);
     assert!(can_delete(&table(DRILL_TABLE)));
     for other in [
-        arn(&template, "OrdersTable", "Arn"),
+        arn(&template, "DemoTable", "Arn"),
         arn(&template, "StateTable", "Arn"),
         table("customers"),
         // A restored copy someone is checking, and restore testing's table.
@@ -148,38 +148,22 @@ fn drills_alert_on_the_alert_topic_as_the_notifier_does() {
 }
 
 #[test]
-fn the_drill_parameters_reach_the_restore_handler() {
+fn the_drill_settings_reach_the_restore_handler() {
     let template = Template::load();
     let env = template.environment(template.function("restore-handler").1);
-    for (parameter, variable, default) in [
-        ("DrillTargetMinutes", "DRILL_TARGET_MINUTES", "60"),
-        ("DrillSampleSize", "DRILL_SAMPLE_SIZE", "20"),
-        ("DrillMaxGb", "DRILL_MAX_GB", "50"),
-        ("DrillAlertOnPass", "DRILL_ALERT_ON_PASS", "false"),
-    ] {
-        assert_eq!(template.parameter(parameter), default, "{parameter}");
-        assert_eq!(env[variable], default, "{variable}");
-    }
-    let chosen = Template::with(&[
-        ("DrillTargetMinutes", "30"),
-        ("DrillSampleSize", "100"),
-        ("DrillMaxGb", "5"),
-        ("DrillAlertOnPass", "true"),
-    ]);
-    let env = chosen.environment(chosen.function("restore-handler").1);
+    // The target is also the drill-over-target alarm's: one setting for both.
     assert_eq!(
-        (
-            env["DRILL_TARGET_MINUTES"].as_str(),
-            env["DRILL_SAMPLE_SIZE"].as_str(),
-            env["DRILL_MAX_GB"].as_str(),
-            env["DRILL_ALERT_ON_PASS"].as_str()
-        ),
-        ("30", "100", "5", "true")
+        env["DRILL_TARGET_MINUTES"],
+        template.setting("DrillTargetMinutes")
     );
-    // The stack's table, from what the backup-trigger takes, within the count's tolerance.
+    // Rarely changed: the function's documented defaults, no prompt.
+    for variable in ["DRILL_SAMPLE_SIZE", "DRILL_MAX_GB", "DRILL_ALERT_ON_PASS"] {
+        assert!(!env.contains_key(variable), "{variable}");
+    }
+    // The demo table, from what the backup-trigger takes, within the count's tolerance.
     assert_eq!(
         env["DRILL_TABLES"],
-        template.resolve(&json!({"Ref": "OrdersTable"}))
+        template.resolve(&json!({"Ref": "DemoTable"}))
     );
     assert_eq!(env["DRILL_SOURCE"], "backup");
     assert_eq!(env["DRILL_COUNT_TOLERANCE_PERCENT"], "2");
@@ -190,7 +174,7 @@ fn the_drill_parameters_reach_the_restore_handler() {
 }
 
 #[test]
-fn a_schedule_drills_through_the_restore_handler_and_can_be_switched_off() {
+fn a_schedule_drills_through_the_restore_handler_and_is_off_in_a_trial() {
     let template = Template::load();
     let (id, handler) = template.function("restore-handler");
     let events = handler["Properties"]["Events"].as_object().unwrap();
@@ -202,11 +186,7 @@ fn a_schedule_drills_through_the_restore_handler_and_can_be_switched_off() {
     let input: Value = serde_json::from_str(properties["Input"].as_str().unwrap()).unwrap();
     assert_eq!(input, json!({"action": "drill"}));
     assert_eq!(
-        properties["ScheduleExpression"],
-        json!({"Ref": "DrillScheduleExpression"})
-    );
-    assert_eq!(
-        template.parameter("DrillScheduleExpression"),
+        template.resolve(&properties["ScheduleExpression"]),
         "rate(7 days)"
     );
     // Its own dead-letter queue, which pages and is in the outputs (tests/failures.rs checks
@@ -220,21 +200,26 @@ fn a_schedule_drills_through_the_restore_handler_and_can_be_switched_off() {
         json!({"Ref": "DrillScheduleDeadLetterQueue"})
     );
 
-    // What SAM deploys: a schedule named for the stack that invokes the restore-handler, on by
-    // default, off with DrillsEnabled=false.
-    for (enabled, state) in [("true", "ENABLED"), ("false", "DISABLED")] {
-        let deployed = Template::with(&[("DrillsEnabled", enabled)]).transformed();
+    // What SAM deploys: a schedule named for the stack that invokes the restore-handler, off in
+    // a trial, on with RestoreChecks=drills or both.
+    for (checks, state) in [
+        ("none", "DISABLED"),
+        ("restore-testing", "DISABLED"),
+        ("drills", "ENABLED"),
+        ("both", "ENABLED"),
+    ] {
+        let deployed = Template::with(&[("RestoreChecks", checks)]).transformed();
         let schedule = &deployed.resources()[&format!("{id}{name}")];
         assert_eq!(schedule["Type"], "AWS::Scheduler::Schedule");
         let properties = deployed.expand(&schedule["Properties"]);
-        assert_eq!(properties["State"], state, "DrillsEnabled={enabled}");
+        assert_eq!(properties["State"], state, "RestoreChecks={checks}");
         assert_eq!(properties["Name"], format!("{STACK}-drill-schedule"));
         assert_eq!(properties["Target"]["Arn"], arn(&deployed, id, "Arn"));
         let input: Value =
             serde_json::from_str(properties["Target"]["Input"].as_str().unwrap()).unwrap();
         assert_eq!(input, json!({"action": "drill"}));
     }
-    assert_eq!(template.parameter("DrillsEnabled"), "true");
+    assert_eq!(template.parameter("RestoreChecks"), "none");
 }
 
 /// The restore testing resources, by type.
@@ -258,9 +243,9 @@ fn valid_restore_testing_name(name: &str) -> bool {
 }
 
 #[test]
-fn restore_testing_is_off_by_default_and_tests_the_stacks_vault_and_tagged_tables() {
+fn restore_testing_is_off_by_default_and_tests_the_stacks_vault_and_protected_tables() {
     let template = Template::load();
-    assert_eq!(template.parameter("RestoreTestingEnabled"), "false");
+    assert_eq!(template.parameter("RestoreChecks"), "none");
     let resources = restore_testing(&template);
     let types: BTreeSet<&str> = resources
         .iter()
@@ -273,21 +258,27 @@ fn restore_testing_is_off_by_default_and_tests_the_stacks_vault_and_tagged_table
             "AWS::Backup::RestoreTestingSelection"
         ])
     );
-    // Each exists only when RestoreTestingEnabled=true, in the template and in what SAM deploys.
-    for (enabled, expected) in [("false", false), ("true", true)] {
-        let chosen = Template::with(&[("RestoreTestingEnabled", enabled)]);
+    // Each exists only with restore testing on, in the template and in what SAM deploys.
+    for (checks, expected) in [
+        ("none", false),
+        ("drills", false),
+        ("restore-testing", true),
+    ] {
+        let chosen = Template::with(&[("RestoreChecks", checks)]);
         let deployed = chosen.transformed();
         for (id, resource) in &resources {
             let condition = resource["Condition"].as_str().unwrap();
+            let expected = expected && id != &"TaggedTablesRestoreTestingSelection";
             assert_eq!(chosen.condition(condition), expected, "{id}");
             assert_eq!(deployed.resources()[*id]["Condition"], condition, "{id}");
             assert_eq!(deployed.condition(condition), expected, "{id}");
         }
     }
 
-    let template = Template::with(&[("RestoreTestingEnabled", "true")]);
+    let template = Template::with(&[("RestoreChecks", "restore-testing")]);
     let plan = template.expand(&template.resources()["RestoreTestingPlan"]["Properties"]);
-    let selection = template.expand(&template.resources()["RestoreTestingSelection"]["Properties"]);
+    let selection =
+        template.expand(&template.resources()["NamedTablesRestoreTestingSelection"]["Properties"]);
     let plan_name = plan["RestoreTestingPlanName"].as_str().unwrap();
     assert_eq!(plan_name, "ddb_guard_weekly");
     assert!(valid_restore_testing_name(plan_name), "{plan_name}");
@@ -326,15 +317,14 @@ fn restore_testing_is_off_by_default_and_tests_the_stacks_vault_and_tagged_table
     let window = points["SelectionWindowDays"].as_i64().unwrap();
     assert!((7..=365).contains(&window), "{window} days");
 
-    // DynamoDB tables that carry the tag the backup plan selects by, restored by the backup role.
+    // The tables the backup plan selects (tests/your_tables.rs), restored by the backup role.
     assert_eq!(selection["ProtectedResourceType"], "DynamoDB");
-    assert_eq!(selection["ProtectedResourceArns"], json!(["*"]));
-    let backup_selection =
-        template.expand(&template.resources()["BackupSelection"]["Properties"]["BackupSelection"]);
-    let tag = &backup_selection["Conditions"]["StringEquals"][0];
+    let backup_selection = template.expand(
+        &template.resources()["NamedTablesBackupSelection"]["Properties"]["BackupSelection"],
+    );
     assert_eq!(
-        selection["ProtectedResourceConditions"],
-        json!({"StringEquals": [{"Key": tag["ConditionKey"], "Value": tag["ConditionValue"]}]})
+        selection["ProtectedResourceArns"],
+        backup_selection["Resources"]
     );
     assert_eq!(
         selection["IamRoleArn"],
@@ -346,14 +336,14 @@ fn restore_testing_is_off_by_default_and_tests_the_stacks_vault_and_tagged_table
 
 #[test]
 fn the_notifier_forwards_restore_tests_only_when_restore_testing_is_on() {
-    for (enabled, expected) in [("false", false), ("true", true)] {
-        let template = Template::with(&[("RestoreTestingEnabled", enabled)]);
+    for (checks, expected) in [("none", false), ("drills", false), ("both", true)] {
+        let template = Template::with(&[("RestoreChecks", checks)]);
         let env = template.environment(template.function("backup-notifier").1);
-        assert_eq!(env["VALIDATE_RESTORE_TESTS"], enabled);
+        assert_eq!(env["VALIDATE_RESTORE_TESTS"], expected.to_string());
         let settings = from_vars::<NotifierEnv>(env)
             .and_then(NotifierEnv::validate)
             .unwrap();
-        assert_eq!(settings.validate_restore_tests, expected, "{enabled}");
+        assert_eq!(settings.validate_restore_tests, expected, "{checks}");
         // To the restore-handler, the function it asks to finish restores.
         assert_eq!(
             settings.finish_function.as_deref(),
@@ -368,7 +358,7 @@ fn the_notifier_forwards_restore_tests_only_when_restore_testing_is_on() {
 
 #[test]
 fn validating_a_restore_test_only_reads_its_table() {
-    let template = Template::load();
+    let template = Template::with(&[("RestoreChecks", "restore-testing")]);
     let grants = template.grants(template.function("restore-handler").1);
     let tested = table("awsbackup-restore-test-0f1e2d3c");
     for action in [

@@ -358,29 +358,139 @@ fn a_watchdog_that_stops_running_pages() {
         template.environment(notifier)["BACKUP_OWNER"],
         template.resolve(&json!({"Ref": "AWS::StackName"}))
     );
-    let found = alarms_on(
-        &template,
-        "ddb-guard",
-        "WatchdogRuns",
-        json!([{"Name": "Stack", "Value": {"Ref": "AWS::StackName"}}]),
-    );
-    assert_eq!(found.len(), 1);
-    let alarm = found[0];
-    assert_eq!(alarm["Statistic"], "Sum");
-    assert_eq!(alarm["ComparisonOperator"], "LessThanThreshold");
-    assert_eq!(alarm["Threshold"].as_f64(), Some(1.0));
-    // No data at all is what a dead watchdog looks like.
-    assert_eq!(alarm["TreatMissingData"], "breaching");
-    // One late run does not page: the alarm looks over two scheduled runs at least.
-    let window = alarm["Period"].as_i64().unwrap() * alarm["EvaluationPeriods"].as_i64().unwrap();
-    let schedule = template.parameter("WatchdogSchedule");
-    let every = rate_seconds(&schedule);
-    assert!(window >= 2 * every, "{window} s against {schedule}");
-    // The watchdog really runs on that schedule.
+    let alarm = &template.resources()["WatchdogSilentAlarm"]["Properties"];
+    let silent = SilenceAlarm::of(&template, alarm);
     assert_eq!(
-        notifier["Properties"]["Events"]["Watchdog"]["Properties"]["ScheduleExpression"],
-        json!({"Ref": "WatchdogSchedule"})
+        alarm["AlarmActions"],
+        json!([{"Ref": "AlertTopic"}]),
+        "it pages the alert topic"
     );
+    // The watchdog really runs on the schedule the alarm is built for.
+    let schedule =
+        &notifier["Properties"]["Events"]["Watchdog"]["Properties"]["ScheduleExpression"];
+    let schedule = template.resolve(&schedule);
+    let every_hours = rate_seconds(&schedule) / 3600;
+
+    // Runs on schedule, for three days: never a page, whatever hour it is.
+    let on_schedule: Vec<i64> = (0..72).step_by(every_hours as usize).collect();
+    for now in 0..72 {
+        assert_eq!(silent.state(&on_schedule, now), State::Quiet, "hour {now}");
+    }
+    // A run late by hours, or two runs lost in a row, pages nobody either.
+    for runs in [vec![0, 3, 6, 9, 14, 15, 18, 21], vec![0, 3, 12, 15, 18, 21]] {
+        for now in 0..24 {
+            assert_eq!(
+                silent.state(&runs, now),
+                State::Quiet,
+                "{runs:?} hour {now}"
+            );
+        }
+    }
+    // The watchdog stops after its run at hour 30: a page 12 hours of silence later, plus at most
+    // the hour CloudWatch takes to close a period, never later.
+    let stopped: Vec<i64> = on_schedule.iter().copied().filter(|h| *h <= 30).collect();
+    let paged = (30..72).find(|now| silent.state(&stopped, *now) == State::Paging);
+    let paged = paged.expect("a dead watchdog pages");
+    assert!(
+        paged <= 30 + 12 + 1,
+        "paged at hour {paged}, 12 h after 30 is 42"
+    );
+    assert!(
+        paged >= 30 + 12,
+        "paged at hour {paged}: before 12 silent hours"
+    );
+    // A fresh stack has no run yet: quiet until the first run is due, and after it.
+    for now in 0..every_hours {
+        assert_eq!(silent.state(&[], now), State::Quiet, "fresh, hour {now}");
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum State {
+    Quiet,
+    Paging,
+}
+
+/// The watchdog-silent alarm as CloudWatch evaluates it: hourly sums of WatchdogRuns made dense
+/// by `FILL(runs, 0)` over the hours the query sees (the evaluated hours), 1 before the first run
+/// among them (`RUNNING_SUM` still 0); `DatapointsToAlarm` of them below the threshold pages; a
+/// query with no data at all leaves the state as it was.
+struct SilenceAlarm {
+    periods: i64,
+    to_alarm: i64,
+    threshold: f64,
+}
+
+impl SilenceAlarm {
+    fn of(template: &Template, alarm: &Value) -> SilenceAlarm {
+        let metrics = alarm["Metrics"].as_array().expect("metric math");
+        let runs = metrics
+            .iter()
+            .find(|m| m["MetricStat"].is_object())
+            .expect("the runs metric");
+        let stat = &runs["MetricStat"];
+        assert_eq!(
+            (
+                &stat["Metric"]["Namespace"],
+                &stat["Metric"]["MetricName"],
+                &stat["Stat"],
+                &stat["Period"]
+            ),
+            (
+                &json!("ddb-guard"),
+                &json!("WatchdogRuns"),
+                &json!("Sum"),
+                &json!(3600)
+            ),
+            "hourly sums of the runs"
+        );
+        assert_eq!(
+            template.expand(&stat["Metric"]["Dimensions"]),
+            json!([{"Name": "Stack", "Value": template_check::STACK}])
+        );
+        let returned: Vec<&Value> = metrics.iter().filter(|m| m["ReturnData"] == true).collect();
+        assert_eq!(returned.len(), 1);
+        let id = runs["Id"].as_str().unwrap();
+        let filled = format!("FILL({id}, 0)");
+        assert_eq!(
+            returned[0]["Expression"],
+            format!("IF(RUNNING_SUM({filled}) > 0, {filled}, 1)")
+        );
+        assert_eq!(alarm["ComparisonOperator"], "LessThanThreshold");
+        assert_eq!(alarm["TreatMissingData"], "ignore");
+        SilenceAlarm {
+            periods: alarm["EvaluationPeriods"].as_i64().unwrap(),
+            to_alarm: alarm["DatapointsToAlarm"].as_i64().unwrap(),
+            threshold: alarm["Threshold"].as_f64().unwrap(),
+        }
+    }
+
+    /// The alarm's state at the end of hour `now` (periods `now - periods + 1 ..= now`), runs
+    /// having finished in the hours `runs`; it keeps its state while the query has no data.
+    fn state(&self, runs: &[i64], now: i64) -> State {
+        let mut state = State::Quiet;
+        for hour in 0..=now {
+            let window = hour - self.periods + 1..=hour;
+            if !runs.iter().any(|r| window.contains(r)) {
+                continue; // FILL has nothing to fill: no data, the state is kept.
+            }
+            let first = window.clone().find(|h| runs.contains(h)).unwrap();
+            let value = |h: i64| {
+                if h < first {
+                    1.0
+                } else {
+                    runs.iter().filter(|r| **r == h).count() as f64
+                }
+            };
+            let silent = window.filter(|h| value(*h) < self.threshold).count() as i64;
+            state = if silent >= self.to_alarm {
+                State::Paging
+            } else {
+                State::Quiet
+            };
+        }
+        state
+    }
 }
 
 /// Seconds between runs of a `rate(n unit)` schedule.

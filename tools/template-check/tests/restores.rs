@@ -119,7 +119,7 @@ const OPERATOR_REACHES_ANY_TABLE: &[&str] = &[
 
 #[test]
 fn operators_restore_into_restore_targets_only_and_never_delete_a_backup() {
-    let template = Template::load();
+    let template = Template::with(&[("ProtectedTables", "orders")]);
     let policy = &template.resources()["OperatorPolicy"];
     assert_eq!(policy["Type"], "AWS::IAM::ManagedPolicy");
     let statements = template.statements(&policy["Properties"]["PolicyDocument"]);
@@ -127,7 +127,7 @@ fn operators_restore_into_restore_targets_only_and_never_delete_a_backup() {
     let can = |action: &str, arn: &str| allows(&grants, action, arn);
     let arn = |id: &str, attribute: &str| template.resolve(&json!({"Fn::GetAtt": [id, attribute]}));
     let table = |name: &str| format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}");
-    let production = arn("OrdersTable", "Arn");
+    let production = table("orders");
     let others = [production.clone(), table("customers")];
     let target = table("order_transaction-ddb-guard-restored-20261125T050000Z");
     let backup = format!("{production}/backup/01795582693594-73eaf208");
@@ -137,8 +137,8 @@ fn operators_restore_into_restore_targets_only_and_never_delete_a_backup() {
         assert!(!action.contains('*'), "{action}");
     }
 
-    // Backups of any table; restores from a backup, to a point in time and from a recovery
-    // point, into restore targets.
+    // Backups of the protected tables; restores from a backup, to a point in time and from a
+    // recovery point, into restore targets.
     assert!(can("dynamodb:CreateBackup", &production));
     assert!(can("dynamodb:RestoreTableFromBackup", &backup));
     assert!(can("dynamodb:RestoreTableToPointInTime", &production));

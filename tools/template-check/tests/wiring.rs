@@ -73,14 +73,12 @@ fn every_function_gets_the_configuration_its_code_requires() {
     loader.unwrap_or_else(|e| panic!("csv-loader: {e}"));
     let trigger = from_vars::<BackupEnv>(env("backup-trigger")).and_then(BackupEnv::validate);
     let trigger = trigger.unwrap_or_else(|e| panic!("backup-trigger: {e}"));
-    assert_eq!(trigger.tables.names, ["order_transaction-ddb-guard"]);
+    let demo = template.resolve(&json!({"Ref": "DemoTable"}));
+    assert_eq!(trigger.tables.names, [demo.clone()]);
     assert!(trigger.aws_backup.is_some(), "the vault and role are wired");
     let restore = from_vars::<RestoreEnv>(env("restore-handler")).and_then(RestoreEnv::validate);
     let restore = restore.unwrap_or_else(|e| panic!("restore-handler: {e}"));
-    assert_eq!(
-        restore.source_table.as_deref(),
-        Some("order_transaction-ddb-guard")
-    );
+    assert_eq!(restore.source_table.as_deref(), Some(demo.as_str()));
     assert!(restore.restore_role_arn.is_some());
     assert!(
         restore.backup_vault_name.is_some(),
@@ -96,9 +94,13 @@ fn every_function_gets_the_configuration_its_code_requires() {
 
 #[test]
 fn each_policy_allows_what_its_code_calls_and_no_more() {
-    // Parameters at their defaults: no customer managed key for restores (tests/restores.rs sets
-    // RestoreKmsKeyArns and checks restore_handler::KMS_ACTIONS).
-    let template = Template::load();
+    // Every code path on (a tag, drills and restore testing), no customer managed key for
+    // restores (tests/restores.rs sets RestoreKmsKeyArns and checks restore_handler::KMS_ACTIONS).
+    let template = Template::with(&[
+        ("ProtectedTables", "orders"),
+        ("ProtectedTag", "team=data"),
+        ("RestoreChecks", "both"),
+    ]);
     for (package, called) in [
         ("csv-loader", csv_loader::AWS_ACTIONS),
         ("backup-trigger", backup_trigger::AWS_ACTIONS),
