@@ -162,7 +162,7 @@ def demo_csv_loader(endpoint):
     s3.upload_file(str(ROOT / "events" / "order_data.csv"), BUCKET, "incoming/order_data.csv")
     print(f"uploaded events/order_data.csv to s3://{BUCKET}/incoming/order_data.csv")
 
-    env = {"TABLE_NAME": TABLE, "BUCKET_NAME": BUCKET, "STATE_TABLE": STATE_TABLE,
+    env = {"TABLE_NAMES": TABLE, "BUCKET_NAME": BUCKET, "STATE_TABLE": STATE_TABLE,
            "DEFAULT_OBJECT_KEY": "incoming/order_data.csv",
            "COLUMN_TYPES": "customer_id:N,amount:N"}
     with lambda_function("csv-loader", endpoint, env) as (port, logs):

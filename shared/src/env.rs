@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
 
-/// Reads a config struct from the environment; errors name the variable (`TABLE_NAME`), not the field.
+/// Reads a config struct from the environment; errors name the variable (`TABLE_NAMES`), not the field.
 pub fn from_env<T: DeserializeOwned>() -> Result<T, ConfigError> {
     from_vars(std::env::vars())
 }

@@ -90,7 +90,7 @@ def aws_env(moto_url, dynamodb_url):
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_EC2_METADATA_DISABLED": "true",
-        "TABLE_NAME": TABLE,
+        "TABLE_NAMES": TABLE,
         "COLUMN_TYPES": COLUMN_TYPES,
         "BUCKET_NAME": BUCKET,
     })

@@ -4,17 +4,17 @@ use serde_json::Value;
 use shared::env::{ConfigError, from_env};
 use shared::function_error::FunctionError;
 use shared::load::config::{LoaderConfig, LoaderEnv};
-use shared::load::file::Loader;
 use shared::load::plan::failure_memo::FailureMemo;
 use shared::load::plan::request::plan_request;
+use shared::load::plan::route::Loaders;
 use shared::load::plan::run::{LoadResponse, RunError, run_plan};
-use shared::load::read::table::TableInfo;
 use shared::self_invoke::SelfInvoke;
 use shared::state::StateStore;
 
 /// Clients and configuration, built once at cold start.
 pub struct State {
-    pub loader: Loader,
+    /// One loader per table, and the rule that picks one for a file.
+    pub loaders: Loaders,
     pub config: LoaderConfig,
     pub lambda: aws_sdk_lambda::Client,
     /// Failures no retry fixes, by request ID (when the state table is configured).
@@ -22,7 +22,7 @@ pub struct State {
 }
 
 impl State {
-    /// Reads the environment and the table's key schema (DescribeTable).
+    /// Reads the environment and every table's key schema (DescribeTable).
     pub async fn from_env(aws: &SdkConfig) -> Result<State, ConfigError> {
         let config = from_env::<LoaderEnv>()?.validate()?;
         State::new(aws, config).await
@@ -30,26 +30,13 @@ impl State {
 
     pub async fn new(aws: &SdkConfig, config: LoaderConfig) -> Result<State, ConfigError> {
         let dynamodb = aws_sdk_dynamodb::Client::new(aws);
-        let table = TableInfo::describe(&dynamodb, &config.table_name)
-            .await
-            .map_err(ConfigError)?;
-        config
-            .settings
-            .column_types
-            .check_keys(&table.keys)
-            .map_err(|e| ConfigError(format!("COLUMN_TYPES: {e}")))?;
         let store =
             (config.state_table.clone()).map(|table| StateStore::new(dynamodb.clone(), table));
-        let failures = store.clone().map(|store| FailureMemo { store });
+        let s3 = aws_sdk_s3::Client::new(aws);
+        let loaders = config.loaders(&s3, &dynamodb, store.clone()).await?;
         Ok(State {
-            failures,
-            loader: Loader {
-                s3: aws_sdk_s3::Client::new(aws),
-                dynamodb,
-                table,
-                settings: config.settings.clone(),
-                state: store,
-            },
+            failures: store.map(|store| FailureMemo { store }),
+            loaders,
             config,
             lambda: aws_sdk_lambda::Client::new(aws),
         })
@@ -59,7 +46,8 @@ impl State {
 /// A refused request, or a load that failed (`RunError` says which file and how).
 pub type HandlerError = FunctionError<RunError>;
 
-/// Decodes the request, loads every file it names, and hands unfinished work to a new invocation.
+/// Decodes the request, loads every file it names into its table, and hands unfinished work to a
+/// new invocation.
 pub async fn function_handler(
     state: &State,
     event: LambdaEvent<Value>,
@@ -83,7 +71,7 @@ pub async fn function_handler(
         return Err(FunctionError::Failed(failed));
     }
     let result = run_plan(
-        &state.loader,
+        &state.loaders,
         state.config.fan_out,
         plan,
         deadline,

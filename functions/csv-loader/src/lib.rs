@@ -1,4 +1,4 @@
-//! csv-loader: loads CSV objects from S3 into a DynamoDB table.
+//! csv-loader: loads CSV objects from S3 into DynamoDB, each into the table its folder names.
 pub mod handler;
 
 /// Every cell becomes a small allocation, made and freed on different threads; under glibc's

@@ -116,7 +116,7 @@ async fn a_continuation_delivered_twice_runs_once() {
     let payload = json!({"continue": next});
 
     // The first delivery, request r2, started and died (out of memory, say) holding its lease.
-    let store = f.state.loader.state.as_ref().unwrap();
+    let store = f.store();
     let until = chrono::Utc::now() + chrono::Duration::minutes(15);
     let taken = ledger::start_segment(store, &next.load_id, 0, 2, "r2", until).await;
     assert_eq!(taken, Ok(None));
@@ -150,7 +150,7 @@ async fn a_continuation_whose_invocation_died_can_be_sent_again() {
     let (_, next) = one_segment(&f, request, &recorder).await;
     let next = next.expect("handed over");
     // Request r2 took the segment and died; its lease (its deadline) has run out.
-    let store = f.state.loader.state.as_ref().unwrap();
+    let store = f.store();
     let ran_out = chrono::Utc::now() - chrono::Duration::seconds(1);
     let taken = ledger::start_segment(store, &next.load_id, 0, 2, "r2", ran_out).await;
     assert_eq!(taken, Ok(None));

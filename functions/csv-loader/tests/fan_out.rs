@@ -81,7 +81,7 @@ async fn invoke(f: &Fixture, payload: serde_json::Value, recorder: &Recorder) ->
     let plan = plan_request(payload, &f.state.config.filter, None).unwrap();
     let far = Instant::now() + std::time::Duration::from_secs(600);
     run_plan(
-        &f.state.loader,
+        &f.state.loaders,
         f.state.config.fan_out,
         plan,
         far,
@@ -292,7 +292,7 @@ impl Runtime {
             &[
                 SPLIT_IN_FOUR,
                 &[
-                    ("TABLE_NAME", f.table.as_str()),
+                    ("TABLE_NAMES", f.table.as_str()),
                     ("STATE_TABLE", f.state_table.as_str()),
                     ("AWS_ENDPOINT_URL_LAMBDA", handed_over.endpoint()),
                 ],

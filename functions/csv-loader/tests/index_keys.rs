@@ -69,7 +69,7 @@ async fn create_indexed_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str) {
 
 async fn state(table: &str, bucket: &str, column_types: &str) -> Result<State, String> {
     let vars = [
-        ("TABLE_NAME", table),
+        ("TABLE_NAMES", table),
         ("BUCKET_NAME", bucket),
         ("COLUMN_TYPES", column_types),
         // Blank cells become "": never for an index key, which DynamoDB would refuse.

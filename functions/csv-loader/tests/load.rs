@@ -437,10 +437,10 @@ async fn missing_object_fails_the_invocation() {
 }
 
 #[tokio::test]
-async fn console_test_without_a_default_object_is_refused() {
-    let f = Fixture::new(&[("DEFAULT_OBJECT_KEY", "")]).await;
+async fn console_test_without_a_bucket_is_refused() {
+    let f = Fixture::new(&[("BUCKET_NAME", "")]).await;
     let err = f.invoke(json!({})).await.unwrap_err();
-    assert!(err.to_string().contains("DEFAULT_OBJECT_KEY"), "{err}");
+    assert!(err.to_string().contains("BUCKET_NAME is not set"), "{err}");
 }
 
 #[tokio::test]

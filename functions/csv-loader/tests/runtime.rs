@@ -30,7 +30,7 @@ async fn events_run_through_the_lambda_runtime() {
         Path::new(env!("CARGO_BIN_EXE_csv-loader")),
         aws,
         &[
-            ("TABLE_NAME", TABLE),
+            ("TABLE_NAMES", TABLE),
             ("BUCKET_NAME", BUCKET),
             ("DEFAULT_OBJECT_KEY", "incoming/order_data.csv"),
             ("COLUMN_TYPES", "customer_id:N,amount:N"),
@@ -134,4 +134,156 @@ async fn events_run_through_the_lambda_runtime() {
         local_aws::scan_all(&dynamodb, TABLE).await.unwrap().len(),
         40
     );
+}
+
+/// A table keyed by `customer_id` alone, a number: another key schema than the seed's.
+async fn create_customers_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    dynamodb
+        .create_table()
+        .table_name(name)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("customer_id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("customer_id")
+                .attribute_type(ScalarAttributeType::N)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// An S3 `ObjectCreated:Put` event for `keys` in `bucket`, shaped like the sample event, in a file
+/// of `dir` for `cargo lambda invoke --data-file`.
+fn s3_event_file(dir: &Path, bucket: &str, keys: &[&str]) -> std::path::PathBuf {
+    let sample = std::fs::read_to_string(workspace_root().join("events/s3-put-order-data.json"));
+    let mut event: serde_json::Value = serde_json::from_str(&sample.unwrap()).unwrap();
+    let template = event["Records"][0].clone();
+    let records: Vec<serde_json::Value> = (keys.iter())
+        .map(|key| {
+            let mut record = template.clone();
+            record["s3"]["bucket"]["name"] = bucket.into();
+            record["s3"]["bucket"]["arn"] = format!("arn:aws:s3:::{bucket}").into();
+            record["s3"]["object"]["key"] = (*key).into();
+            record
+        })
+        .collect();
+    event["Records"] = records.into();
+    let file = dir.join("s3-put-tables.json");
+    std::fs::write(&file, event.to_string()).unwrap();
+    file
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_loader_loads_each_folder_into_its_table_through_the_lambda_runtime() {
+    let aws = LocalAws::shared();
+    let (s3, dynamodb) = (aws.s3().await, aws.dynamodb().await);
+    let bucket = local_aws::unique_name("tables");
+    local_aws::create_bucket(&s3, &bucket).await.unwrap();
+    let (a, b) = (
+        local_aws::unique_name("orders"),
+        local_aws::unique_name("customers"),
+    );
+    local_aws::create_seed_table(&dynamodb, &a).await.unwrap();
+    create_customers_table(&dynamodb, &b).await;
+    let state_table = local_aws::unique_name("state");
+    local_aws::create_state_table(&dynamodb, &state_table)
+        .await
+        .unwrap();
+    let (names, types) = (format!("{a},{b}"), format!("customer_id:N,{a}/amount:N"));
+    let function = LocalFunction::start(
+        Path::new(env!("CARGO_BIN_EXE_csv-loader")),
+        aws,
+        &[
+            ("TABLE_NAMES", &names),
+            ("COLUMN_TYPES", &types),
+            ("BUCKET_NAME", &bucket),
+            ("STATE_TABLE", &state_table),
+        ],
+    );
+
+    // A fresh stack: `{}` says what to upload where, and fails nothing.
+    let fresh = function.response("console-test.json");
+    let default = format!("s3://{bucket}/incoming/{a}/order_data.csv");
+    assert_eq!(fresh["files"], serde_json::json!([]));
+    let hint = fresh["ignored"][0]["reason"].as_str().unwrap();
+    assert!(
+        hint.starts_with(&format!(
+            "no object at {default} yet: upload a CSV there (aws s3 cp order_data.csv {default})"
+        )),
+        "{hint}"
+    );
+
+    let seed = std::fs::read(workspace_root().join("events/order_data.csv")).unwrap();
+    let customers = "customer_id,name,amount\n421,Ana,2756\n422,Bo,12.5\n423,Cy,7\n";
+    let (x, y) = (format!("incoming/{a}/x.csv"), format!("incoming/{b}/y.csv"));
+    for (key, body) in [
+        (x.as_str(), seed.clone()),
+        (y.as_str(), customers.into()),
+        ("incoming/c/z.csv", seed),
+    ] {
+        local_aws::put_object(&s3, &bucket, key, body)
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let event = s3_event_file(dir.path(), &bucket, &[&x, &y, "incoming/c/z.csv"]);
+    let output = function.invoke_file(&event);
+    assert!(output.status.success(), "{output:?}");
+    let response: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    let files = response["files"].as_array().unwrap();
+    let went: Vec<(&str, &str, u64)> = (files.iter())
+        .map(|f| {
+            let (key, table) = (f["key"].as_str().unwrap(), f["table"].as_str().unwrap());
+            (key, table, f["items_written"].as_u64().unwrap())
+        })
+        .collect();
+    assert_eq!(went, [(&*x, &*a, 40), (&*y, &*b, 3)]);
+    let ignored = response["ignored"].as_array().unwrap();
+    assert_eq!(ignored.len(), 1, "{ignored:?}");
+    assert_eq!(ignored[0]["key"], "incoming/c/z.csv");
+    assert_eq!(
+        ignored[0]["reason"],
+        format!(
+            "folder \"c\" names no table this stack loads into: with several tables, a file goes \
+             under incoming/<table>/, for one of \"{a}\", \"{b}\""
+        )
+    );
+
+    // Each table holds its own file's items, typed by its own column types.
+    let orders = local_aws::scan_all(&dynamodb, &a).await.unwrap();
+    assert_eq!(orders.len(), 40, "the seed's rows and nothing of z.csv");
+    let order = (orders.iter())
+        .find(|i| i["order_id"].as_s().unwrap() == "3801" && i["item_id"].as_s().unwrap() == "23")
+        .unwrap();
+    assert_eq!(order["amount"].as_n().unwrap(), "2621");
+    assert_eq!(order["customer_id"].as_n().unwrap(), "420");
+    let people = local_aws::scan_all(&dynamodb, &b).await.unwrap();
+    assert_eq!(people.len(), 3);
+    let ana = (people.iter())
+        .find(|i| i["customer_id"].as_n().unwrap() == "421")
+        .unwrap();
+    assert_eq!(ana["amount"].as_s().unwrap(), "2756", "a string in {b}");
+    assert_eq!(ana["name"].as_s().unwrap(), "Ana");
+    // Nor a report: z.csv was not read.
+    let reports = (s3.list_objects_v2().bucket(&bucket).prefix("rejected/"))
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = (reports.contents().iter())
+        .filter_map(|o| o.key())
+        .collect();
+    assert!(keys.iter().all(|k| !k.contains("incoming/c/")), "{keys:?}");
 }

@@ -1,14 +1,19 @@
-//! The csv-loader's environment, read and checked at cold start.
+//! The csv-loader's environment, read and checked at cold start, and a loader for each table.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::env::ConfigError;
-use crate::load::file::LoaderSettings;
+use crate::env::{ConfigError, list};
+use crate::load::file::{Loader, LoaderSettings};
 use crate::load::plan::fan_out::FanOut;
 use crate::load::plan::request::{DefaultObject, SourceFilter};
+use crate::load::plan::route::{Loaders, default_key};
+use crate::load::read::columns::{ColumnTypes, per_table};
+use crate::load::read::table::TableInfo;
 use crate::load::write::writer::WriteSettings;
+use crate::state::StateStore;
+use crate::table_selection::check_table_name;
 
 fn default_source_prefix() -> String {
     "incoming/".into()
@@ -47,12 +52,17 @@ fn default_fan_out_ranges() -> u32 {
 /// The csv-loader's environment.
 #[derive(Debug, Clone, Deserialize)]
 pub struct LoaderEnv {
-    /// Table to load into; its key schema comes from DescribeTable.
-    pub table_name: String,
+    /// Tables to load into, comma-separated (may be empty); each one's key schema comes from
+    /// DescribeTable. With several, a file's first folder under the prefix names its table.
+    #[serde(default)]
+    pub table_names: String,
+    /// Replaced by `TABLE_NAMES`: refused, so that an old configuration is not read as no table.
+    #[serde(default)]
+    pub table_name: Option<String>,
     /// The stack's state table (optional): remembers requests that failed in a way no retry fixes.
     #[serde(default)]
     pub state_table: Option<String>,
-    /// Bucket and key loaded by a console test with `{}`.
+    /// Bucket and key loaded by a console test with `{}` (the key has a default, `route`'s).
     pub bucket_name: Option<String>,
     pub default_object_key: Option<String>,
     #[serde(default = "default_source_prefix")]
@@ -62,7 +72,8 @@ pub struct LoaderEnv {
     pub source_suffixes: String,
     #[serde(default = "default_rejects_prefix")]
     pub rejects_prefix: String,
-    /// `name:TYPE,...` with TYPE one of S, N, BOOL, JSON, B; undeclared columns are strings.
+    /// `name:TYPE,...` with TYPE one of S, N, BOOL, JSON, B; undeclared columns are strings. A name
+    /// `table/column` declares the column of that table only.
     #[serde(default)]
     pub column_types: String,
     /// omit | null | empty
@@ -94,19 +105,109 @@ pub struct LoaderEnv {
 /// The csv-loader's configuration, validated.
 #[derive(Debug, Clone)]
 pub struct LoaderConfig {
-    pub table_name: String,
+    /// The tables loaded into, in `TABLE_NAMES`'s order, each with its column types.
+    pub tables: Vec<TableConfig>,
     /// The stack's state table, where a request that failed for good is remembered.
     pub state_table: Option<String>,
     pub default_object: Option<DefaultObject>,
     pub filter: SourceFilter,
+    /// The settings every table shares; each table's column types are its own (`settings_for`).
     pub settings: LoaderSettings,
     /// When a large file is split into byte ranges loaded by concurrent invocations.
     pub fan_out: FanOut,
 }
 
+/// A table the loader writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableConfig {
+    pub name: String,
+    /// `COLUMN_TYPES`' entries for every table, and this table's own (which win).
+    pub column_types: ColumnTypes,
+}
+
+impl LoaderConfig {
+    /// The settings of `table`'s loader: every table's, with its own column types.
+    pub fn settings_for(&self, table: &TableConfig) -> LoaderSettings {
+        LoaderSettings {
+            column_types: table.column_types.clone(),
+            ..self.settings.clone()
+        }
+    }
+
+    pub fn table_names(&self) -> Vec<String> {
+        self.tables.iter().map(|t| t.name.clone()).collect()
+    }
+
+    /// A loader for each table: every table is described (its key schema and indexes) and its
+    /// column types checked against them. A table that cannot be described fails, naming it.
+    pub async fn loaders(
+        &self,
+        s3: &aws_sdk_s3::Client,
+        dynamodb: &aws_sdk_dynamodb::Client,
+        state: Option<StateStore>,
+    ) -> Result<Loaders, ConfigError> {
+        let mut loaders = Vec::new();
+        for table in &self.tables {
+            let info = (TableInfo::describe(dynamodb, &table.name).await).map_err(|e| {
+                ConfigError(format!(
+                    "TABLE_NAMES: table {:?} cannot be loaded into: {e}",
+                    table.name
+                ))
+            })?;
+            (table.column_types.check_keys(&info.keys)).map_err(|e| {
+                ConfigError(format!("COLUMN_TYPES for table {:?}: {e}", table.name))
+            })?;
+            loaders.push(Loader {
+                s3: s3.clone(),
+                dynamodb: dynamodb.clone(),
+                table: info,
+                settings: self.settings_for(table),
+                state: state.clone(),
+            });
+        }
+        Ok(Loaders::new(self.filter.prefix.clone(), loaders))
+    }
+}
+
+/// `TABLE_NAMES`, each name checked, with each table's `COLUMN_TYPES`.
+fn tables(table_names: &str, column_types: &str) -> Result<Vec<TableConfig>, ConfigError> {
+    let names = list(table_names);
+    for (i, name) in names.iter().enumerate() {
+        check_table_name(name).map_err(|e| ConfigError(format!("TABLE_NAMES: {e}")))?;
+        if names[..i].contains(name) {
+            return Err(ConfigError(format!("TABLE_NAMES: {name:?} is named twice")));
+        }
+    }
+    let types =
+        per_table(column_types, &names).map_err(|e| ConfigError(format!("COLUMN_TYPES: {e}")))?;
+    Ok((names.into_iter().zip(types))
+        .map(|(name, column_types)| TableConfig { name, column_types })
+        .collect())
+}
+
+/// The object `{}` and a schedule load: `DEFAULT_OBJECT_KEY` in `BUCKET_NAME`, or, without a key,
+/// `order_data.csv` in the first table's folder.
+fn default_object(
+    bucket: Option<String>,
+    key: Option<String>,
+    prefix: &str,
+    tables: &[String],
+) -> Option<DefaultObject> {
+    let bucket = bucket.filter(|b| !b.is_empty())?;
+    let key = (key.filter(|k| !k.is_empty())).unwrap_or_else(|| default_key(prefix, tables));
+    Some(DefaultObject { bucket, key })
+}
+
 impl LoaderEnv {
     pub fn validate(self) -> Result<LoaderConfig, ConfigError> {
         let bad = |var: &str, why: String| ConfigError(format!("{var}: {why}"));
+        if self.table_name.as_ref().is_some_and(|t| !t.is_empty()) {
+            return Err(ConfigError(
+                "TABLE_NAME is no longer read: name the tables in TABLE_NAMES (comma-separated)"
+                    .into(),
+            ));
+        }
+        let tables = tables(&self.table_names, &self.column_types)?;
         let filter = SourceFilter {
             prefix: self.source_prefix,
             suffixes: self
@@ -144,22 +245,21 @@ impl LoaderEnv {
             let why = format!("must be from 1 (never split) to {}", FanOut::MAX_RANGES);
             return Err(bad("FAN_OUT_RANGES", why));
         }
-        let default_object = match (self.bucket_name, self.default_object_key) {
-            (Some(bucket), Some(key)) if !bucket.is_empty() && !key.is_empty() => {
-                Some(DefaultObject { bucket, key })
-            }
-            _ => None,
-        };
+        let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
+        let default_object = default_object(
+            self.bucket_name,
+            self.default_object_key,
+            &filter.prefix,
+            &names,
+        );
         Ok(LoaderConfig {
-            table_name: self.table_name,
+            tables,
             state_table: self.state_table.filter(|t| !t.is_empty()),
             default_object,
             filter,
             settings: LoaderSettings {
-                column_types: self
-                    .column_types
-                    .parse()
-                    .map_err(|e| bad("COLUMN_TYPES", e))?,
+                // Each table has its own: `settings_for`.
+                column_types: ColumnTypes::default(),
                 blanks: self
                     .blank_cells
                     .parse()
@@ -188,16 +288,20 @@ impl LoaderEnv {
 mod tests {
     use super::*;
     use crate::env::{from_vars, vars};
-    use crate::load::read::columns::BlankCells;
+    use crate::load::read::columns::{BlankCells, ColumnType};
 
     fn load(pairs: &[(&str, &str)]) -> Result<LoaderConfig, ConfigError> {
         from_vars::<LoaderEnv>(vars(pairs))?.validate()
     }
 
+    fn error(pairs: &[(&str, &str)]) -> String {
+        load(pairs).unwrap_err().to_string()
+    }
+
     #[test]
     fn defaults() {
-        let c = load(&[("TABLE_NAME", "orders")]).unwrap();
-        assert_eq!(c.table_name, "orders");
+        let c = load(&[("TABLE_NAMES", "orders")]).unwrap();
+        assert_eq!(c.table_names(), ["orders"]);
         assert_eq!(c.filter.prefix, "incoming/");
         assert_eq!(c.filter.suffixes, [".csv", ".csv.gz"]);
         assert_eq!(c.settings.rejects_prefix, "rejected/");
@@ -211,12 +315,71 @@ mod tests {
     }
 
     #[test]
-    fn missing_table_names_the_variable() {
-        let err = load(&[]).unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "configuration: environment variable TABLE_NAME is required"
-        );
+    fn table_names_are_a_list_in_order() {
+        let c = load(&[("TABLE_NAMES", " orders , refunds.v2,,customers ")]).unwrap();
+        assert_eq!(c.table_names(), ["orders", "refunds.v2", "customers"]);
+    }
+
+    #[test]
+    fn no_table_is_a_configuration_too() {
+        for pairs in [&[("TABLE_NAMES", "")][..], &[("TABLE_NAMES", " , ")], &[]] {
+            let c = load(pairs).unwrap();
+            assert!(c.tables.is_empty(), "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn every_table_name_is_checked() {
+        for (names, expect) in [
+            ("orders,a", "\"a\" is not a table name"),
+            ("orders,my table", "\"my table\" is not a table name"),
+            ("orders/2026", "\"orders/2026\" is not a table name"),
+            ("orders,orders", "\"orders\" is named twice"),
+        ] {
+            let err = error(&[("TABLE_NAMES", names)]);
+            assert!(
+                err.contains("TABLE_NAMES") && err.contains(expect),
+                "{names}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_old_table_name_is_refused_naming_its_replacement() {
+        let err = error(&[("TABLE_NAME", "orders")]);
+        assert!(err.contains("TABLE_NAME is no longer read"), "{err}");
+        assert!(err.contains("TABLE_NAMES"), "{err}");
+        assert!(load(&[("TABLE_NAME", ""), ("TABLE_NAMES", "orders")]).is_ok());
+    }
+
+    #[test]
+    fn column_types_per_table() {
+        let c = load(&[
+            ("TABLE_NAMES", "orders,refunds"),
+            (
+                "COLUMN_TYPES",
+                "customer_id:N,orders/amount:N,refunds/customer_id:S",
+            ),
+        ])
+        .unwrap();
+        let (orders, refunds) = (&c.tables[0], &c.tables[1]);
+        assert_eq!(orders.column_types.get("amount"), ColumnType::Number);
+        assert_eq!(orders.column_types.get("customer_id"), ColumnType::Number);
+        assert_eq!(refunds.column_types.get("amount"), ColumnType::String);
+        assert_eq!(refunds.column_types.get("customer_id"), ColumnType::String);
+        let settings = c.settings_for(refunds);
+        assert_eq!(settings.column_types, refunds.column_types);
+        assert_eq!(settings.rejects_prefix, c.settings.rejects_prefix);
+    }
+
+    #[test]
+    fn column_types_of_an_unlisted_table_are_refused_naming_it() {
+        let err = error(&[
+            ("TABLE_NAMES", "orders"),
+            ("COLUMN_TYPES", "amount:N,refunds/amount:N"),
+        ]);
+        assert!(err.contains("COLUMN_TYPES"), "{err}");
+        assert!(err.contains("\"refunds\""), "{err}");
     }
 
     #[test]
@@ -244,23 +407,59 @@ mod tests {
                 "CHECKPOINT_MARGIN_SECONDS",
             ),
         ] {
-            let err = load(&[("TABLE_NAME", "t"), (var, value)])
-                .unwrap_err()
-                .to_string();
+            let err = error(&[("TABLE_NAMES", "orders"), (var, value)]);
             assert!(err.contains(expect), "{var}={value}: {err}");
         }
     }
 
+    fn default_key_of(pairs: &[(&str, &str)]) -> Option<String> {
+        load(pairs).unwrap().default_object.map(|o| o.key)
+    }
+
     #[test]
-    fn default_object_needs_bucket_and_key() {
+    fn the_default_object_key_wins_when_set() {
         let c = load(&[
-            ("TABLE_NAME", "t"),
+            ("TABLE_NAMES", "orders,refunds"),
             ("BUCKET_NAME", "b"),
-            ("DEFAULT_OBJECT_KEY", "incoming/order_data.csv"),
+            ("DEFAULT_OBJECT_KEY", "incoming/nightly.csv"),
         ])
         .unwrap();
-        assert_eq!(c.default_object.unwrap().key, "incoming/order_data.csv");
-        let c = load(&[("TABLE_NAME", "t"), ("BUCKET_NAME", "b")]).unwrap();
-        assert!(c.default_object.is_none());
+        let object = c.default_object.unwrap();
+        assert_eq!(
+            (object.bucket.as_str(), object.key.as_str()),
+            ("b", "incoming/nightly.csv")
+        );
+    }
+
+    #[test]
+    fn without_a_key_the_default_object_is_order_data_in_the_first_tables_folder() {
+        let bucket = ("BUCKET_NAME", "b");
+        let one = default_key_of(&[("TABLE_NAMES", "orders"), bucket]);
+        assert_eq!(one.as_deref(), Some("incoming/order_data.csv"));
+        let empty_key = [
+            ("TABLE_NAMES", "orders"),
+            bucket,
+            ("DEFAULT_OBJECT_KEY", ""),
+        ];
+        assert_eq!(default_key_of(&empty_key), one);
+        let several = default_key_of(&[("TABLE_NAMES", "orders,refunds"), bucket]);
+        assert_eq!(several.as_deref(), Some("incoming/orders/order_data.csv"));
+        let prefixed = [("TABLE_NAMES", "a1b,c2d"), bucket, ("SOURCE_PREFIX", "up/")];
+        assert_eq!(
+            default_key_of(&prefixed).as_deref(),
+            Some("up/a1b/order_data.csv")
+        );
+        let none = default_key_of(&[bucket]);
+        assert_eq!(none.as_deref(), Some("incoming/order_data.csv"));
+    }
+
+    #[test]
+    fn without_a_bucket_there_is_no_default_object() {
+        let key = ("DEFAULT_OBJECT_KEY", "incoming/order_data.csv");
+        assert_eq!(default_key_of(&[("TABLE_NAMES", "orders"), key]), None);
+        assert_eq!(
+            default_key_of(&[("TABLE_NAMES", "orders"), ("BUCKET_NAME", "")]),
+            None
+        );
     }
 }

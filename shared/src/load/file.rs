@@ -251,6 +251,9 @@ impl Checkpoint {
 pub struct FileSummary {
     pub bucket: String,
     pub key: String,
+    /// The table the file loads into.
+    #[serde(default)]
+    pub table: String,
     /// The version loaded (its S3 version ID, or ETag).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
@@ -709,6 +712,7 @@ impl Loader {
         let summary = FileSummary {
             bucket: bucket.clone(),
             key: key.clone(),
+            table: self.table.name.clone(),
             version: version.clone(),
             counts: before.plus(seg),
             report: report_url.clone(),

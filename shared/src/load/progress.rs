@@ -133,6 +133,7 @@ pub fn log_summary(s: &FileSummary) {
     tracing::info!(
         bucket = %s.bucket,
         key = %s.key,
+        table = %s.table,
         version = s.version.as_deref(),
         range = s.range,
         rows_read = s.counts.rows_read,

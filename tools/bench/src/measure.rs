@@ -57,13 +57,14 @@ pub async fn parse_and_convert(bytes: Vec<u8>, column_types: &str) -> anyhow::Re
 pub async fn load(bucket: &str, key: &str) -> anyhow::Result<Value> {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let state = csv_loader::handler::State::from_env(&aws).await?;
+    let loader = state.loaders.route(key).map_err(anyhow::Error::msg)?;
     let started = Instant::now();
     // Throttling hands the rest of a load over, as to a new invocation: continue it here.
     let mut job = Checkpoint::start(bucket, key);
     let mut hand_overs = 0;
     let summary_of = loop {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3600);
-        match (state.loader.load(job, deadline).await).context("the load failed")? {
+        match (loader.load(job, deadline).await).context("the load failed")? {
             LoadResult::Done(summary) => break summary,
             LoadResult::Paused(_, next) => {
                 hand_overs += 1;
@@ -101,8 +102,9 @@ pub async fn split(bucket: &str, key: &str) -> anyhow::Result<Value> {
     };
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3600);
-    let split = (fan_out::split(&state.loader, fan_out, job, deadline).await)
-        .map_err(anyhow::Error::msg)?;
+    let loader = state.loaders.route(key).map_err(anyhow::Error::msg)?;
+    let split =
+        (fan_out::split(loader, fan_out, job, deadline).await).map_err(anyhow::Error::msg)?;
     let elapsed = started.elapsed().as_secs_f64();
     let Split::Parts {
         parts,

@@ -16,6 +16,7 @@ use shared::load::file::Checkpoint;
 use shared::load::plan::continuation::Continuation;
 use shared::load::plan::request::plan_request;
 use shared::load::plan::run::{LoadResponse, run_plan};
+use shared::state::StateStore;
 use tokio::time::Instant;
 
 pub const SEED_COLUMN_TYPES: &str = "customer_id:N,amount:N";
@@ -33,11 +34,16 @@ pub struct Fixture {
 impl Fixture {
     /// A fresh bucket and table; `env` adds to (or overrides) the loader's environment.
     pub async fn new(env: &[(&str, &str)]) -> Fixture {
+        Fixture::with_table(unique_name("orders"), env).await
+    }
+
+    /// The same, with the table named `table` (a test that adds tables names them all in
+    /// `TABLE_NAMES`).
+    pub async fn with_table(table: String, env: &[(&str, &str)]) -> Fixture {
         let aws = LocalAws::shared();
         let s3 = aws.s3().await;
         let dynamodb = aws.dynamodb().await;
         let bucket = versioned_bucket(&s3, "loader").await;
-        let table = unique_name("orders");
         let state_table = unique_name("state");
         local_aws::create_seed_table(&dynamodb, &table)
             .await
@@ -46,7 +52,7 @@ impl Fixture {
             .await
             .unwrap();
         let mut vars = vec![
-            ("TABLE_NAME".to_string(), table.clone()),
+            ("TABLE_NAMES".to_string(), table.clone()),
             ("STATE_TABLE".to_string(), state_table.clone()),
             ("BUCKET_NAME".to_string(), bucket.clone()),
             (
@@ -102,6 +108,16 @@ impl Fixture {
             "arn:aws:lambda:us-east-1:123456789012:function:csv-loader".into();
         context.deadline = epoch_ms_in(Duration::from_secs(15 * 60));
         function_handler(&self.state, LambdaEvent::new(payload, context)).await
+    }
+
+    /// The state table the fixture's loader keeps its loads in.
+    pub fn store(&self) -> &StateStore {
+        let loader = self
+            .state
+            .loaders
+            .get(&self.table)
+            .expect("the fixture's table");
+        loader.state.as_ref().expect("a state table")
     }
 
     pub async fn items(&self) -> Vec<Item> {
@@ -191,7 +207,7 @@ pub async fn one_segment(
     let payload = serde_json::from_str(&payload.to_string()).unwrap();
     let plan = plan_request(payload, &f.state.config.filter, None).unwrap();
     let response = run_plan(
-        &f.state.loader,
+        &f.state.loaders,
         f.state.config.fan_out,
         plan,
         Instant::now(),

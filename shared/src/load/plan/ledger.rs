@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::load::file::Counts;
+use crate::load::file::{Checkpoint, Counts};
 use crate::state::{StateKey, StateStore};
 
 /// Longer than any load runs, Lambda's retries included.
@@ -90,6 +90,8 @@ pub struct PartTotals {
 struct Tally {
     bucket: String,
     key: String,
+    #[serde(default)]
+    table: String,
     version: Option<String>,
     parts: u32,
     keys_in_several_ranges: u64,
@@ -105,6 +107,9 @@ struct Tally {
 pub struct SplitSummary {
     pub bucket: String,
     pub key: String,
+    /// The table the file loads into.
+    #[serde(default)]
+    pub table: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     pub parts: u32,
@@ -121,21 +126,22 @@ pub struct SplitSummary {
     pub failed: BTreeMap<u32, String>,
 }
 
-/// Opens the tally of a split file before its parts are handed out. Opening it again (Lambda's
-/// retry of the request that split it) keeps what it holds.
+/// Opens the tally of a split file (its first part: the load, object and version) before its parts
+/// are handed out. Opening it again (Lambda's retry of the request that split it) keeps what it
+/// holds.
 pub async fn open_split(
     store: &StateStore,
-    load_id: &str,
-    bucket: &str,
-    key: &str,
-    version: Option<String>,
+    first: &Checkpoint,
+    table: &str,
     parts: u32,
     keys_in_several_ranges: u64,
 ) -> Result<(), String> {
+    let load_id = &first.load_id;
     let tally = Tally {
-        bucket: bucket.to_string(),
-        key: key.to_string(),
-        version,
+        bucket: first.bucket.clone(),
+        key: first.key.clone(),
+        table: table.to_string(),
+        version: first.pin.label(),
         parts,
         keys_in_several_ranges,
         done: BTreeMap::new(),
@@ -227,6 +233,7 @@ fn summarize(tally: &Tally) -> SplitSummary {
     SplitSummary {
         bucket: tally.bucket.clone(),
         key: tally.key.clone(),
+        table: tally.table.clone(),
         version: tally.version.clone(),
         parts: tally.parts,
         counts,

@@ -88,6 +88,9 @@ pub struct Ignored {
 pub struct LoadPlan {
     pub jobs: Vec<Checkpoint>,
     pub ignored: Vec<Ignored>,
+    /// The job is the default object of `{}` or a schedule: when nothing was uploaded there yet,
+    /// the response says what to upload where instead of failing.
+    pub default_object: bool,
 }
 
 #[derive(Deserialize)]
@@ -128,14 +131,13 @@ pub fn plan_request(
     if fields.is_empty() || detail_type == Some("Scheduled Event") {
         let object = default_object.ok_or_else(|| {
             RequestError(
-                "{} or a schedule loads the default object, but BUCKET_NAME and \
-                 DEFAULT_OBJECT_KEY are not both set"
-                    .into(),
+                "{} or a schedule loads the default object, but BUCKET_NAME is not set".into(),
             )
         })?;
         return Ok(LoadPlan {
             jobs: vec![Checkpoint::start(&object.bucket, &object.key)],
             ignored: vec![],
+            default_object: true,
         });
     }
     if fields.contains_key("Records") {
@@ -174,7 +176,7 @@ pub fn plan_request(
             .map_err(|e| RequestError(format!("not a valid continuation: {e}")))?;
         return Ok(LoadPlan {
             jobs: vec![request.checkpoint],
-            ignored: vec![],
+            ..LoadPlan::default()
         });
     }
     if fields.contains_key("bucket") || fields.contains_key("key") {
@@ -191,7 +193,7 @@ pub fn plan_request(
         }
         return Ok(LoadPlan {
             jobs: vec![Checkpoint::start(request.bucket, request.key)],
-            ignored: vec![],
+            ..LoadPlan::default()
         });
     }
     let names: Vec<&str> = fields.keys().map(String::as_str).collect();
@@ -331,8 +333,20 @@ mod tests {
             plan.jobs,
             vec![Checkpoint::start("b", "incoming/order_data.csv")]
         );
+        assert!(plan.default_object);
         let err = plan_request(json!({}), &filter(), None).unwrap_err();
-        assert!(err.to_string().contains("DEFAULT_OBJECT_KEY"));
+        assert!(err.to_string().contains("BUCKET_NAME"));
+    }
+
+    #[test]
+    fn only_the_default_object_is_marked_so() {
+        let s3_event = json!({"Records": [record("ObjectCreated:Put", "b", "incoming/a.csv")]});
+        let continuation = json!({"continue": Checkpoint::start("b", "incoming/a.csv")});
+        let explicit = json!({"bucket": "b", "key": "incoming/a.csv"});
+        for payload in [s3_event, continuation, explicit] {
+            let plan = plan_request(payload.clone(), &filter(), None).unwrap();
+            assert!(!plan.default_object, "{payload}");
+        }
     }
 
     #[test]
@@ -436,6 +450,7 @@ mod tests {
                 plan.jobs,
                 vec![Checkpoint::start("b", "incoming/order_data.csv")]
             );
+            assert!(plan.default_object);
         }
     }
 

@@ -15,7 +15,9 @@ use crate::load::plan::fence::finished;
 use crate::load::plan::ledger::{
     PartTotals, SplitSummary, open_split, part_done, part_failed, segment_done,
 };
+use crate::load::plan::pin;
 use crate::load::plan::request::{Ignored, LoadPlan};
+use crate::load::plan::route::{Loaders, not_uploaded_yet};
 use crate::load::plan::start::{Ready, Start, start};
 use crate::load::read::source::ObjectVersion;
 use crate::load::write::gate::WriteGate;
@@ -87,23 +89,36 @@ impl RunError {
     }
 }
 
-/// Loads every file of the plan in turn; one file's failure does not stop the others, but fails
-/// the invocation at the end.
+/// Loads every file of the plan in turn, each into the table its key routes to; one file's failure
+/// does not stop the others, but fails the invocation at the end.
 pub async fn run_plan<C: Continuation>(
-    loader: &Loader,
+    loaders: &Loaders,
     fan_out: FanOut,
     plan: LoadPlan,
     deadline: Instant,
     continuation: &C,
     request_id: &str,
 ) -> Result<LoadResponse, RunError> {
+    let (jobs, mut ignored) = loaders.route_jobs(plan.jobs);
+    let jobs = if plan.default_object {
+        uploaded(jobs, &mut ignored).await
+    } else {
+        jobs
+    };
     let mut response = LoadResponse {
-        ignored: plan.ignored,
+        ignored: [plan.ignored, ignored].concat(),
         ..LoadResponse::default()
     };
+    let run = Invocation {
+        fan_out,
+        deadline,
+        continuation,
+        request_id,
+    };
     let mut failures = Vec::new();
-    let pause_at = crate::deadline::before_deadline(deadline, loader.settings.checkpoint_margin);
-    for (i, job) in plan.jobs.into_iter().enumerate() {
+    for (i, (loader, job)) in jobs.into_iter().enumerate() {
+        let pause_at =
+            crate::deadline::before_deadline(deadline, loader.settings.checkpoint_margin);
         if i > 0 && Instant::now() >= pause_at {
             let url = job.url();
             continuation
@@ -113,19 +128,75 @@ pub async fn run_plan<C: Continuation>(
             response.deferred.push(url);
             continue;
         }
-        let Ready { job, fence } = match start(loader, job, request_id, i, deadline).await {
+        if let Err(e) = run.job(loader, job, i, &mut response).await? {
+            failures.push(e);
+        }
+    }
+    if failures.is_empty() {
+        Ok(response)
+    } else {
+        Err(RunError::Files {
+            failures,
+            done: Box::new(response),
+        })
+    }
+}
+
+/// The default object's jobs whose object exists; one that was never uploaded is listed under
+/// `ignored` with what to upload where (a fresh stack's `{}` is no failure).
+async fn uploaded<'l>(
+    jobs: Vec<(&'l Loader, Checkpoint)>,
+    ignored: &mut Vec<Ignored>,
+) -> Vec<(&'l Loader, Checkpoint)> {
+    let mut found = Vec::new();
+    for (loader, job) in jobs {
+        // Anything but a clear absence is left to the load, which says what is wrong.
+        if let Ok(None) = pin::current(&loader.s3, &job.bucket, &job.key).await {
+            let reason = not_uploaded_yet(&job.bucket, &job.key);
+            tracing::warn!(bucket = %job.bucket, key = %job.key, %reason, "no default object");
+            ignored.push(Ignored {
+                bucket: job.bucket,
+                key: job.key,
+                reason,
+            });
+        } else {
+            found.push((loader, job));
+        }
+    }
+    found
+}
+
+/// What every job of one invocation shares.
+struct Invocation<'a, C> {
+    fan_out: FanOut,
+    deadline: Instant,
+    continuation: &'a C,
+    request_id: &'a str,
+}
+
+impl<C: Continuation> Invocation<'_, C> {
+    /// Runs the `index`th job of the plan with its table's loader: starts it, splits it or loads
+    /// it, hands on what is left, and records its end. `Ok(Err(..))`: this file failed, the others
+    /// go on.
+    async fn job(
+        &self,
+        loader: &Loader,
+        job: Checkpoint,
+        index: usize,
+        response: &mut LoadResponse,
+    ) -> Result<Result<(), FileError>, RunError> {
+        let (deadline, continuation) = (self.deadline, self.continuation);
+        let Ready { job, fence } = match start(loader, job, self.request_id, index, deadline).await
+        {
             Ok(Start::Load(ready)) => *ready,
             Ok(Start::Skip(ignored)) => {
                 response.ignored.push(ignored);
-                continue;
+                return Ok(Ok(()));
             }
-            Err(e) => {
-                failures.push(e);
-                continue;
-            }
+            Err(e) => return Ok(Err(e)),
         };
         let ending = Ending::of(&job);
-        let job = match split(loader, fan_out, job, deadline).await {
+        let job = match split(loader, self.fan_out, job, deadline).await {
             Ok(Split::Whole(job)) => *job,
             Ok(Split::Parts {
                 parts,
@@ -136,7 +207,7 @@ pub async fn run_plan<C: Continuation>(
                 response
                     .dispatched
                     .extend(parts.iter().map(Checkpoint::describe));
-                continue;
+                return Ok(Ok(()));
             }
             Err(e) => return Err(RunError::Continuation(e)),
         };
@@ -144,10 +215,9 @@ pub async fn run_plan<C: Continuation>(
         match loader.load_fenced(job, deadline, gate).await {
             Ok(LoadResult::Done(summary)) => {
                 ending.segment_done(loader).await;
-                if let Err(e) = ending.done(loader, &summary, &mut response).await {
-                    failures.push(e);
-                }
+                let done = ending.done(loader, &summary, response).await;
                 response.files.push(summary);
+                return Ok(done);
             }
             Ok(LoadResult::Paused(summary, next)) => {
                 continuation
@@ -164,18 +234,11 @@ pub async fn run_plan<C: Continuation>(
             }
             Err(e) => {
                 tracing::error!(error = %e, error_type = e.error_type(), "file not loaded");
-                ending.failed(loader, &e, &mut response).await;
-                failures.push(e);
+                ending.failed(loader, &e, response).await;
+                return Ok(Err(e));
             }
         }
-    }
-    if failures.is_empty() {
-        Ok(response)
-    } else {
-        Err(RunError::Files {
-            failures,
-            done: Box::new(response),
-        })
+        Ok(Ok(()))
     }
 }
 
@@ -291,12 +354,11 @@ async fn dispatch<C: Continuation>(
     continuation: &C,
 ) -> Result<(), RunError> {
     if let (Some(store), Some(first)) = (&loader.state, parts.first()) {
+        let table = &loader.table.name;
         open_split(
             store,
-            &first.load_id,
-            &first.bucket,
-            &first.key,
-            first.pin.label(),
+            first,
+            table,
             parts.len() as u32,
             keys_in_several_ranges,
         )
@@ -318,6 +380,7 @@ fn log_split_summary(file: &SplitSummary) {
         tracing::error!(
             bucket = %file.bucket,
             key = %file.key,
+            table = %file.table,
             failed = ?file.failed,
             "split file not complete: every other part finished, these failed (Lambda retries \
              them, then the failure queue has them)"
@@ -327,6 +390,7 @@ fn log_split_summary(file: &SplitSummary) {
     tracing::info!(
         bucket = %file.bucket,
         key = %file.key,
+        table = %file.table,
         version = file.version.as_deref().unwrap_or_default(),
         parts = file.parts,
         rows_read = file.counts.rows_read,

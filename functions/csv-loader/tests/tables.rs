@@ -1,0 +1,286 @@
+//! One loader, several tables: each file loads into the table its folder names, continuations and
+//! the parts of a split file included; and `{}` on a fresh stack says what to upload where.
+
+mod common;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use common::{Fixture, Recorder, load_in_segments, n, s, seed_csv};
+use csv_loader::handler::State;
+use local_aws::{LocalAws, unique_name};
+use serde_json::json;
+use shared::env::from_vars;
+use shared::load::config::LoaderEnv;
+use shared::load::plan::request::plan_request;
+use shared::load::plan::route::{NO_TABLE, not_uploaded_yet};
+use shared::load::plan::run::run_plan;
+use tokio::time::Instant;
+
+/// A table keyed by `customer_id` alone, a number: another key schema than the seed's.
+async fn create_customers_table(name: &str) {
+    let dynamodb = LocalAws::shared().dynamodb().await;
+    dynamodb
+        .create_table()
+        .table_name(name)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("customer_id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("customer_id")
+                .attribute_type(ScalarAttributeType::N)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The fixture's orders table and a customers table, in that order; `amount` is a number in
+/// orders only.
+async fn two_tables(env: &[(&str, &str)]) -> (Fixture, String) {
+    let (orders, customers) = (unique_name("orders"), unique_name("customers"));
+    create_customers_table(&customers).await;
+    let names = format!("{orders},{customers}");
+    let types = format!("customer_id:N,{orders}/amount:N");
+    let base = [
+        ("TABLE_NAMES", names.as_str()),
+        ("COLUMN_TYPES", types.as_str()),
+    ];
+    let f = Fixture::with_table(orders, &[&base[..], env].concat()).await;
+    (f, customers)
+}
+
+async fn items_of(table: &str) -> Vec<local_aws::Item> {
+    let dynamodb = LocalAws::shared().dynamodb().await;
+    local_aws::scan_all(&dynamodb, table).await.unwrap()
+}
+
+fn customers_csv(rows: u32) -> String {
+    let mut csv = String::from("customer_id,name,amount\n");
+    for id in 1..=rows {
+        csv.push_str(&format!("{id},name {id},{}\n", id * 10));
+    }
+    csv
+}
+
+#[tokio::test]
+async fn each_file_loads_into_the_table_its_folder_names() {
+    let (f, customers) = two_tables(&[]).await;
+    let (a, b) = (
+        format!("incoming/{}/x.csv", f.table),
+        format!("incoming/{customers}/y.csv"),
+    );
+    f.put(&a, seed_csv()).await;
+    f.put(&b, customers_csv(3)).await;
+    f.put("incoming/unlisted/z.csv", seed_csv()).await;
+    f.put("incoming/direct.csv", seed_csv()).await;
+    let event = f.s3_event(&[&a, &b, "incoming/unlisted/z.csv", "incoming/direct.csv"]);
+    let response = f.invoke(event).await.unwrap();
+
+    let went: Vec<(&str, &str, u64)> = (response.files.iter())
+        .map(|s| (s.key.as_str(), s.table.as_str(), s.counts.items_written))
+        .collect();
+    assert_eq!(went, [(&*a, &*f.table, 40), (&*b, &*customers, 3)]);
+    let ignored: Vec<(&str, &str)> = (response.ignored.iter())
+        .map(|i| (i.key.as_str(), i.reason.as_str()))
+        .collect();
+    assert_eq!(ignored.len(), 2, "{ignored:?}");
+    assert!(
+        ignored[0]
+            .1
+            .starts_with("folder \"unlisted\" names no table")
+    );
+    assert!(ignored[1].1.starts_with("directly under \"incoming/\""));
+    for (_, reason) in &ignored {
+        assert!(reason.contains(&format!("\"{}\", \"{customers}\"", f.table)));
+    }
+
+    // Each table's own types: amount is a number in orders, a string in customers.
+    let order = f.item("3801", "23").await.unwrap();
+    assert_eq!(order["amount"], n("2621"));
+    assert_eq!(order["customer_id"], n("420"));
+    let people = items_of(&customers).await;
+    assert_eq!(people.len(), 3);
+    let two = people.iter().find(|i| i["customer_id"] == n("2")).unwrap();
+    assert_eq!(two["amount"], s("20"));
+    assert_eq!(f.items().await.len(), 40, "nothing else went into orders");
+}
+
+#[tokio::test]
+async fn continuations_load_into_the_table_the_file_began_in() {
+    let (f, customers) = two_tables(&[("CHECKPOINT_MARGIN_SECONDS", "0")]).await;
+    let key = format!("incoming/{customers}/big.csv");
+    f.put(&key, customers_csv(60)).await;
+    let responses = load_in_segments(&f, &key).await;
+    assert_eq!(responses.len(), 3, "25 rows an invocation");
+    for response in &responses {
+        assert!(response.ignored.is_empty(), "{:?}", response.ignored);
+        assert_eq!(response.files[0].table, customers);
+    }
+    assert_eq!(items_of(&customers).await.len(), 60);
+    assert!(f.items().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_parts_of_a_split_file_load_into_its_table() {
+    let split = [("FAN_OUT_MIN_BYTES", "1"), ("FAN_OUT_RANGES", "3")];
+    let (f, customers) = two_tables(&split).await;
+    let key = format!("incoming/{customers}/big.csv");
+    f.put(&key, customers_csv(300)).await;
+    let recorder = Recorder::default();
+    let far = Instant::now() + std::time::Duration::from_secs(600);
+    let mut payloads = vec![json!({"bucket": f.bucket, "key": key})];
+    let (mut parts, mut files) = (Vec::new(), Vec::new());
+    while let Some(payload) = payloads.pop() {
+        let plan = plan_request(payload, &f.state.config.filter, None).unwrap();
+        let request = unique_name("request");
+        let response = run_plan(
+            &f.state.loaders,
+            f.state.config.fan_out,
+            plan,
+            far,
+            &recorder,
+            &request,
+        )
+        .await
+        .unwrap();
+        assert!(response.ignored.is_empty(), "{:?}", response.ignored);
+        parts.extend(response.files.into_iter().map(|s| s.table));
+        files.extend(response.split_files.into_iter().map(|s| s.table));
+        let handed: Vec<_> = recorder.0.lock().unwrap().drain(..).collect();
+        payloads.extend(handed.iter().map(|part| json!({ "continue": part })));
+    }
+    assert_eq!(parts, [customers.as_str(); 3], "each part's summary");
+    assert_eq!(files, [customers.as_str()], "the file's one summary");
+    assert_eq!(items_of(&customers).await.len(), 300);
+    assert!(f.items().await.is_empty());
+}
+
+#[tokio::test]
+async fn no_table_ignores_every_upload_and_fails_nothing() {
+    let f = Fixture::new(&[("TABLE_NAMES", ""), ("COLUMN_TYPES", "amount:N")]).await;
+    f.put("incoming/order_data.csv", seed_csv()).await;
+    let response = f
+        .invoke(f.s3_event(&["incoming/order_data.csv"]))
+        .await
+        .unwrap();
+    assert!(response.files.is_empty());
+    assert_eq!(response.ignored.len(), 1);
+    assert_eq!(response.ignored[0].reason, NO_TABLE);
+    let response = f.invoke(json!({})).await.unwrap();
+    assert_eq!(response.ignored[0].reason, NO_TABLE);
+    assert!(f.items().await.is_empty());
+}
+
+async fn cold_start(env: &[(&str, &str)]) -> Result<State, String> {
+    let vars = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    let config = from_vars::<LoaderEnv>(vars).unwrap().validate().unwrap();
+    State::new(&LocalAws::shared().sdk_config().await, config)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn a_table_that_does_not_exist_fails_the_cold_start_naming_it() {
+    let customers = unique_name("customers");
+    create_customers_table(&customers).await;
+    let missing = unique_name("missing");
+    let names = format!("{customers},{missing}");
+    let err = match cold_start(&[("TABLE_NAMES", &names)]).await {
+        Err(e) => e,
+        Ok(_) => panic!("a missing table must fail the cold start"),
+    };
+    assert!(
+        err.contains(&format!(
+            "TABLE_NAMES: table \"{missing}\" cannot be loaded into"
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn each_tables_column_types_are_checked_against_its_own_keys() {
+    let customers = unique_name("customers");
+    create_customers_table(&customers).await;
+    let orders = unique_name("orders");
+    let dynamodb = LocalAws::shared().dynamodb().await;
+    local_aws::create_seed_table(&dynamodb, &orders)
+        .await
+        .unwrap();
+    let names = format!("{orders},{customers}");
+    // customer_id is no key of orders, and a number key of customers.
+    let fine = format!("{orders}/customer_id:S,customer_id:N");
+    assert!(
+        cold_start(&[("TABLE_NAMES", &names), ("COLUMN_TYPES", &fine)])
+            .await
+            .is_ok()
+    );
+    let err = match cold_start(&[("TABLE_NAMES", &names), ("COLUMN_TYPES", "customer_id:S")]).await
+    {
+        Err(e) => e,
+        Ok(_) => panic!("customers' key is a number"),
+    };
+    assert!(
+        err.contains(&format!(
+            "COLUMN_TYPES for table \"{customers}\": column \"customer_id\" is a key of type N"
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn console_test_with_nothing_uploaded_says_what_to_upload_where() {
+    let f = Fixture::new(&[]).await;
+    let hint = not_uploaded_yet(&f.bucket, "incoming/order_data.csv");
+    let schedule =
+        json!({"detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": "{}"});
+    for payload in [json!({}), schedule] {
+        let response = f.invoke(payload).await.unwrap();
+        assert!(response.files.is_empty());
+        assert_eq!(response.ignored.len(), 1);
+        assert_eq!(response.ignored[0].key, "incoming/order_data.csv");
+        assert_eq!(response.ignored[0].reason, hint);
+    }
+    // Asked for by name, or by an S3 event, a missing object still fails (each in a stack of its
+    // own: the failed load of one holds the object).
+    for by_name in [true, false] {
+        let g = Fixture::new(&[]).await;
+        let payload = match by_name {
+            true => json!({"bucket": g.bucket, "key": "incoming/order_data.csv"}),
+            false => g.s3_event(&["incoming/order_data.csv"]),
+        };
+        let err = g.invoke(payload).await.unwrap_err();
+        let diagnostic = lambda_runtime::Diagnostic::from(err);
+        assert_eq!(
+            diagnostic.error_type, "ObjectNotFound",
+            "by name: {by_name}"
+        );
+    }
+    // Once uploaded, `{}` loads it.
+    f.put("incoming/order_data.csv", seed_csv()).await;
+    let response = f.invoke(json!({})).await.unwrap();
+    assert_eq!(response.files[0].counts.items_written, 40);
+}
+
+#[tokio::test]
+async fn with_several_tables_the_default_object_is_in_the_first_tables_folder() {
+    let (f, _) = two_tables(&[("DEFAULT_OBJECT_KEY", "")]).await;
+    let key = format!("incoming/{}/order_data.csv", f.table);
+    let response = f.invoke(json!({})).await.unwrap();
+    assert_eq!(
+        response.ignored[0].reason,
+        not_uploaded_yet(&f.bucket, &key)
+    );
+    f.put(&key, seed_csv()).await;
+    let response = f.invoke(json!({})).await.unwrap();
+    assert_eq!(response.files[0].table, f.table);
+    assert_eq!(response.files[0].counts.items_written, 40);
+}
