@@ -5,6 +5,8 @@ pub mod handler;
 /// these (checked by `tools/template-check`).
 pub const AWS_ACTIONS: &[&str] = &[
     "sns:Publish",
+    // Every watchdog run says when no subscription of the topic is confirmed.
+    "sns:ListSubscriptionsByTopic",
     // Publishing to a topic encrypted with a customer managed key.
     "kms:GenerateDataKey",
     "kms:Decrypt",

@@ -8,4 +8,5 @@ pub mod message;
 pub mod notifier;
 pub mod policy;
 pub mod request;
+pub mod subscribers;
 pub mod watchdog;

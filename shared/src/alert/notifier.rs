@@ -16,6 +16,7 @@ use crate::alert::config::NotifierSettings;
 use crate::alert::events::{JobEvent, JobType};
 use crate::alert::message::{job_alert, test_alert};
 use crate::alert::request::NotifierRequest;
+use crate::alert::subscribers;
 use crate::alert::watchdog::{TableWatch, watchdog_alert};
 use crate::aws_error::describe;
 use crate::function_error::ErrorType;
@@ -307,16 +308,36 @@ impl Notifier {
         if let Some(alert) = alert {
             response.published.push(self.publish(&alert).await?);
         }
+        let subscribers = self.alert_subscribers().await;
         // The dead-man's switch in the template counts these lines: one per finished run.
         let stack = self.settings.ownership.as_ref().map(|o| o.owner.as_str());
         tracing::info!(
             stack = stack.unwrap_or("default"),
             tables = watched.len(),
             alerted = !response.published.is_empty(),
+            alert_subscribers = subscribers,
             "watchdog finished"
         );
         response.watched = watched;
         Ok(response)
+    }
+
+    /// How many confirmed subscriptions hear the alert topic, warning when none does; `None` (and
+    /// a warning) when that could not be found out, which never fails the run.
+    async fn alert_subscribers(&self) -> Option<usize> {
+        let topic = &self.settings.topic_arn;
+        match subscribers::confirmed_subscriptions(&self.sns, topic).await {
+            Ok(confirmed) => {
+                if let Some(warning) = subscribers::unheard_warning(topic, confirmed) {
+                    tracing::warn!(%topic, "{warning}");
+                }
+                Some(confirmed)
+            }
+            Err(e) => {
+                tracing::warn!(%topic, error = %e, "could not find out who hears the alerts");
+                None
+            }
+        }
     }
 
     /// Publishes to the topic; returns the message id.
