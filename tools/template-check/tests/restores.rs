@@ -16,9 +16,9 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 
 #[test]
 fn the_restore_handler_uses_only_the_kms_keys_it_is_given_and_only_through_dynamodb() {
-    // By default: no restore key, no KMS grant but what publishing to the alert topic needs, on
-    // the topic's own key.
-    let template = Template::load();
+    // No restore key: no KMS grant but what publishing to the alert topic needs, on the topic's
+    // own key (with a tag, so that every call the code makes is granted).
+    let template = Template::with(&[("ProtectedTag", "team=data")]);
     assert!(!template.condition("HasRestoreKmsKeys"));
     let alert_key = template.resolve(&json!({"Fn::GetAtt": ["AlertKey", "Arn"]}));
     let grants = template.grants(restore_handler(&template));
@@ -46,7 +46,7 @@ fn the_restore_handler_uses_only_the_kms_keys_it_is_given_and_only_through_dynam
         format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/0987dcba-09fe-87dc-65ba-ab0987654321"),
     ];
     let value = keys.join(", ");
-    let template = Template::with(&[("RestoreKmsKeyArns", &value)]);
+    let template = Template::with(&[("RestoreKmsKeyArns", &value), ("ProtectedTag", "team=data")]);
     assert!(template.condition("HasRestoreKmsKeys"));
     let handler = restore_handler(&template);
     let mut expected = set(restore_handler::AWS_ACTIONS);
