@@ -167,7 +167,7 @@ def demo_csv_loader(endpoint):
            "COLUMN_TYPES": "customer_id:N,amount:N"}
     with lambda_function("csv-loader", endpoint, env) as (port, logs):
         step("csv-loader: the S3 ObjectCreated event, through the Lambda runtime")
-        response = invoke(port, "s3-put-order-data.json")
+        response = invoke(port, "csv-loader/s3-put-order-data.json")
         print(json.dumps(response, indent=2, ensure_ascii=False))
         logs.seek(0)
         lines = logs.readlines()
@@ -194,7 +194,7 @@ def demo_backup_trigger(endpoint):
     env = {"TABLE_NAMES": TABLE, "RETENTION_DAYS": "35", "KEEP_LAST": "3", "BACKUP_OWNER": "demo"}
     with lambda_function("backup-trigger", endpoint, env) as (port, logs):
         step("backup-trigger: back up now (a console test with {}), through the Lambda runtime")
-        response = invoke(port, "console-test.json")
+        response = invoke(port, "backup-trigger/console-test.json")
         logs.seek(0)
         print_metric_lines(logs.readlines())
     print(json.dumps(response, indent=2))
@@ -223,10 +223,10 @@ def demo_restore_handler(endpoint):
            "DRILL_BUCKET": BUCKET}
     with lambda_function("restore-handler", endpoint, env) as (port, _):
         step("restore-handler: restore the newest backup into a new table, through the Lambda runtime")
-        response = invoke(port, "restore-latest-backup.json")
+        response = invoke(port, "restore-handler/restore-latest-backup.json")
         print(json.dumps(response, indent=2))
         step("restore-handler: a restore drill (restore, check, report, delete the scratch table)")
-        drill = invoke(port, "drill.json")
+        drill = invoke(port, "restore-handler/drill.json")
     target = response["target_table"]
     counts = {table: dynamodb.scan(TableName=table, Select="COUNT")["Count"] for table in (TABLE, target)}
     step("restore-handler: item counts")
@@ -257,8 +257,8 @@ def demo_backup_notifier(endpoint):
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     env = {"TOPIC_ARN": topic, "WATCH_TABLE_NAMES": TABLE, "WATCH_AWS_BACKUP": "false"}
     with lambda_function("backup-notifier", endpoint, env) as (port, _):
-        step("backup-notifier: an AWS Backup job failed (events/backup-job-failed.json)")
-        print(json.dumps(invoke(port, "backup-job-failed.json")))
+        step("backup-notifier: an AWS Backup job failed (events/backup-notifier/backup-job-failed.json)")
+        print(json.dumps(invoke(port, "backup-notifier/backup-job-failed.json")))
     step("backup-notifier: the alert, as a subscriber of the SNS topic receives it")
     messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
     if not messages:

@@ -9,7 +9,7 @@ use aws_sdk_lambda::operation::invoke::{InvokeInput, InvokeOutput};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use backup_notifier::handler::{HandlerError, State, function_handler};
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use local_aws::{LocalAws, unique_name, workspace_root};
+use local_aws::{LocalAws, unique_name};
 use serde_json::{Value, json};
 use shared::alert::config::NotifierEnv;
 use shared::alert::notifier::NotifierResponse;
@@ -76,7 +76,7 @@ impl Fixture {
 }
 
 fn event(name: &str) -> Value {
-    let text = std::fs::read_to_string(workspace_root().join("events").join(name)).unwrap();
+    let text = std::fs::read_to_string(local_aws::event_file(name, &["backup-notifier"])).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 

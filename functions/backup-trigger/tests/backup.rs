@@ -71,7 +71,7 @@ async fn new_table(label: &str) -> String {
 }
 
 fn event(name: &str) -> Value {
-    let path = local_aws::workspace_root().join("events").join(name);
+    let path = local_aws::event_file(name, &["backup-trigger"]);
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

@@ -58,7 +58,7 @@ async fn invoke(state: &State, payload: Value) -> Result<BackupReport, HandlerEr
 }
 
 fn schedule(time: &str) -> Value {
-    let path = local_aws::workspace_root().join("events/backup-schedule.json");
+    let path = local_aws::event_file("backup-schedule.json", &["backup-trigger"]);
     let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     event["time"] = json!(time);
     event

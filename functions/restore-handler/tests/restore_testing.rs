@@ -22,7 +22,7 @@ const PLAN: &str = "arn:aws:backup:us-east-1:123456789012:restore-testing-plan:w
 
 /// The job id AWS Backup's event carries (`events/restore-testing-job-completed.json`).
 fn job_id_from_event() -> String {
-    let path = local_aws::workspace_root().join("events/restore-testing-job-completed.json");
+    let path = local_aws::event_file("restore-testing-job-completed.json", &[]);
     let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     event["detail"]["restoreJobId"]
         .as_str()

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PointInTimeRecoverySpecification};
-use local_aws::{LocalAws, LocalFunction, workspace_root};
+use local_aws::{LocalAws, LocalFunction};
 use serde_json::Value;
 use shared::restore::request::{RestoreRequest, RestoreSource, parse_restore_request};
 
@@ -12,7 +12,7 @@ const TABLE: &str = "order_transaction-demo";
 #[test]
 fn every_sample_request_is_valid_and_means_its_mode() {
     let read = |name: &str| {
-        let text = std::fs::read_to_string(workspace_root().join("events").join(name)).unwrap();
+        let text = std::fs::read_to_string(local_aws::event_file(name, &["restore-handler"])).unwrap();
         parse_restore_request(serde_json::from_str(&text).unwrap(), None).unwrap()
     };
     let source = |name: &str| match read(name) {

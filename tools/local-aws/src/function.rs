@@ -22,6 +22,8 @@ impl Drop for Running {
 
 pub struct LocalFunction {
     port: u16,
+    /// The binary's name, which is the function's folder of `events/`.
+    name: String,
     /// What the function's processes wrote on stdout: its log records and metric records.
     stdout: tempfile::NamedTempFile,
     // Dropped function processes first, then the runtime API they poll.
@@ -116,6 +118,7 @@ impl LocalFunction {
         let processes = (0..instances.max(1)).map(|_| start_instance()).collect();
         LocalFunction {
             port,
+            name: (binary.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_default(),
             stdout,
             _processes: processes,
             _watch: watch,
@@ -136,9 +139,10 @@ impl LocalFunction {
         records.filter(|r| r.get("_aws").is_some()).collect()
     }
 
-    /// `cargo lambda invoke --data-file events/<event>`.
+    /// `cargo lambda invoke --data-file events/<function>/<event>` (or another function's event
+    /// of that name, see `event_file`).
     pub fn invoke(&self, event: &str) -> Output {
-        self.invoke_file(&workspace_root().join("events").join(event))
+        self.invoke_file(&crate::event_file(event, &[self.name.as_str()]))
     }
 
     /// `cargo lambda invoke --data-file <file>`.

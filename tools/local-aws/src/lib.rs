@@ -315,6 +315,25 @@ impl Drop for LocalAws {
 /// The workspace the tests run in: found at run time from the package under test (cargo sets
 /// `CARGO_MANIFEST_DIR` for it), not from where this crate was compiled, since a shared target
 /// directory can hold this crate compiled in another checkout.
+/// A file of `events/`: `events/<function>/<name>` for the function's own events (the first
+/// of `prefer` that has it), else the only folder that has it, else `events/<name>` (data files).
+pub fn event_file(name: &str, prefer: &[&str]) -> PathBuf {
+    let events = workspace_root().join("events");
+    if let Some(own) = prefer.iter().map(|f| events.join(f).join(name)).find(|p| p.exists()) {
+        return own;
+    }
+    let found: Vec<PathBuf> = std::fs::read_dir(&events)
+        .unwrap_or_else(|e| panic!("{}: {e}", events.display()))
+        .filter_map(|entry| Some(entry.ok()?.path().join(name)))
+        .filter(|p| p.exists())
+        .collect();
+    match &found[..] {
+        [one] => one.clone(),
+        [] => events.join(name),
+        several => panic!("{name} is in several folders of events/: {several:?}"),
+    }
+}
+
 pub fn workspace_root() -> PathBuf {
     let start = std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)

@@ -261,7 +261,7 @@ pub fn events_dir() -> PathBuf {
 }
 
 pub fn sample_event(name: &str) -> Value {
-    let text = std::fs::read_to_string(events_dir().join(name)).unwrap();
+    let text = std::fs::read_to_string(local_aws::event_file(name, &["csv-loader"])).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
