@@ -40,7 +40,9 @@ def empty_and_delete_bucket(s3, bucket):
             for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
         ]
         if objects:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
+            result = s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
+            if result.get("Errors"):
+                sys.exit(f"bucket {bucket} not emptied: {result['Errors'][:3]}")
     s3.delete_bucket(Bucket=bucket)
     print(f"deleted bucket {bucket} (every version)")
 
@@ -92,7 +94,8 @@ def main():
         print(f"stack {stack} exists: its own bucket, vault and table are left alone")
     s3, dynamodb, backup = boto3.client("s3"), boto3.client("dynamodb"), boto3.client("backup")
     ours = re.compile(rf"{re.escape(stack)}-data-{account}-[0-9a-f]{{8}}")
-    for bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+    buckets = [b["Name"] for page in s3.get_paginator("list_buckets").paginate() for b in page["Buckets"]]
+    for bucket in buckets:
         if ours.fullmatch(bucket) and bucket not in live:
             empty_and_delete_bucket(s3, bucket)
     demo = re.compile(rf"order_transaction-{re.escape(stack)}-[0-9a-f]{{8}}")
@@ -106,7 +109,9 @@ def main():
             if vaults.fullmatch(vault["BackupVaultName"]) and vault["BackupVaultName"] not in live:
                 remove_vault(backup, vault["BackupVaultName"])
     left = native_backups(dynamodb, stack)
-    if left and "--delete-native-backups" in sys.argv:
+    if left and live:
+        print(f"kept the native backups named for {stack}: a stack of that name is live and prunes them")
+    elif left and "--delete-native-backups" in sys.argv:
         for b in left:
             dynamodb.delete_backup(BackupArn=b["BackupArn"])
             print(f"deleted native backup {b['BackupName']}")

@@ -25,13 +25,16 @@ pub fn from_vars<T: DeserializeOwned>(
     })
 }
 
-/// A comma-separated list, blanks dropped.
+/// A comma-separated list, blanks dropped, each item once (in the order first given).
 pub fn list(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    let mut items: Vec<String> = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        // A table named in two lists (ProtectedTables and LoadTables) is backed up once.
+        if !items.iter().any(|seen| seen == item) {
+            items.push(item.to_string());
+        }
+    }
+    items
 }
 
 /// `key=value`, both trimmed; the key may not be empty.

@@ -167,7 +167,10 @@ async fn create_customers_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str)
 /// An S3 `ObjectCreated:Put` event for `keys` in `bucket`, shaped like the sample event, in a file
 /// of `dir` for `cargo lambda invoke --data-file`.
 fn s3_event_file(dir: &Path, bucket: &str, keys: &[&str]) -> std::path::PathBuf {
-    let sample = std::fs::read_to_string(local_aws::event_file("s3-put-order-data.json", &["csv-loader"]));
+    let sample = std::fs::read_to_string(local_aws::event_file(
+        "s3-put-order-data.json",
+        &["csv-loader"],
+    ));
     let mut event: serde_json::Value = serde_json::from_str(&sample.unwrap()).unwrap();
     let template = event["Records"][0].clone();
     let records: Vec<serde_json::Value> = (keys.iter())

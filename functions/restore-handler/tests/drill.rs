@@ -147,7 +147,7 @@ async fn drills_restore_check_report_tell_and_clean_up() {
     let drills = Drills::new().await;
     let function = drills.function("60", &[]);
 
-    // From the newest native backup (events/drill.json: the configured table and source).
+    // From the newest native backup (events/restore-handler/drill.json: the configured table and source).
     let response = function.response("drill.json");
     let backup = report(&response);
     assert_eq!(backup["passed"], true, "{backup:#}");

@@ -20,7 +20,7 @@ use shared::restore::service::RestoreService;
 
 const PLAN: &str = "arn:aws:backup:us-east-1:123456789012:restore-testing-plan:weekly-abc";
 
-/// The job id AWS Backup's event carries (`events/restore-testing-job-completed.json`).
+/// The job id AWS Backup's event carries (`events/backup-notifier/restore-testing-job-completed.json`).
 fn job_id_from_event() -> String {
     let path = local_aws::event_file("restore-testing-job-completed.json", &[]);
     let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();

@@ -12,7 +12,8 @@ const TABLE: &str = "order_transaction-demo";
 #[test]
 fn every_sample_request_is_valid_and_means_its_mode() {
     let read = |name: &str| {
-        let text = std::fs::read_to_string(local_aws::event_file(name, &["restore-handler"])).unwrap();
+        let text =
+            std::fs::read_to_string(local_aws::event_file(name, &["restore-handler"])).unwrap();
         parse_restore_request(serde_json::from_str(&text).unwrap(), None).unwrap()
     };
     let source = |name: &str| match read(name) {

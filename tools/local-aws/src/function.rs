@@ -118,7 +118,8 @@ impl LocalFunction {
         let processes = (0..instances.max(1)).map(|_| start_instance()).collect();
         LocalFunction {
             port,
-            name: (binary.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_default(),
+            name: (binary.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_default(),
             stdout,
             _processes: processes,
             _watch: watch,

@@ -311,15 +311,15 @@ impl Drop for LocalAws {
     }
 }
 
-/// The repository root (this crate lives in `tools/local-aws`).
-/// The workspace the tests run in: found at run time from the package under test (cargo sets
-/// `CARGO_MANIFEST_DIR` for it), not from where this crate was compiled, since a shared target
-/// directory can hold this crate compiled in another checkout.
 /// A file of `events/`: `events/<function>/<name>` for the function's own events (the first
 /// of `prefer` that has it), else the only folder that has it, else `events/<name>` (data files).
 pub fn event_file(name: &str, prefer: &[&str]) -> PathBuf {
     let events = workspace_root().join("events");
-    if let Some(own) = prefer.iter().map(|f| events.join(f).join(name)).find(|p| p.exists()) {
+    if let Some(own) = prefer
+        .iter()
+        .map(|f| events.join(f).join(name))
+        .find(|p| p.exists())
+    {
         return own;
     }
     let found: Vec<PathBuf> = std::fs::read_dir(&events)
@@ -334,6 +334,10 @@ pub fn event_file(name: &str, prefer: &[&str]) -> PathBuf {
     }
 }
 
+/// The repository root (this crate lives in `tools/local-aws`).
+/// The workspace the tests run in: found at run time from the package under test (cargo sets
+/// `CARGO_MANIFEST_DIR` for it), not from where this crate was compiled, since a shared target
+/// directory can hold this crate compiled in another checkout.
 pub fn workspace_root() -> PathBuf {
     let start = std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)

@@ -7,12 +7,19 @@ use std::collections::BTreeSet;
 use serde_json::json;
 use template_check::{Template, arn_matches, strings};
 
-/// What the vault's access policy denies to everyone (nothing when it has none).
+/// What the vault's access policy denies to everyone, without exception. The one conditional
+/// statement keeps other accounts from copying into the vault.
 fn denied_by_vault(template: &Template) -> BTreeSet<String> {
     let vault = &template.resources()["BackupVault"]["Properties"];
     let policy = template.expand(&vault["AccessPolicy"]);
     let mut denied = BTreeSet::new();
-    for statement in policy["Statement"].as_array().into_iter().flatten() {
+    for statement in policy["Statement"].as_array().unwrap() {
+        if statement["Sid"] == "OnlyThisAccountCopiesIn" {
+            assert_eq!(statement["Action"], "backup:CopyIntoBackupVault");
+            let other = &statement["Condition"]["StringNotEquals"]["aws:PrincipalAccount"];
+            assert_eq!(other, template_check::ACCOUNT);
+            continue;
+        }
         assert_eq!(
             (
                 &statement["Effect"],
@@ -37,7 +44,9 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 
 #[test]
 fn nobody_deletes_a_recovery_point_once_asked_and_cloudformation_can_always_update_the_policy() {
-    // A trial's recovery points can be deleted: nothing stays behind for a year.
+    // A trial's recovery points can be deleted: nothing stays behind for a year. The policy is
+    // there all the same, so that turning the deny on and off replaces it (removing it would
+    // need DeleteBackupVaultAccessPolicy, which the deny refuses).
     assert_eq!(denied_by_vault(&Template::load()), BTreeSet::new());
     let denying = Template::with(&[
         ("DenyBackupDeletion", "true"),

@@ -113,7 +113,10 @@ fn the_default_environment_is_a_trial_that_locks_nothing_and_selects_no_tag() {
     let trial = deployed("default", &[]);
     let vault = trial.expand(&trial.resources()["BackupVault"]["Properties"]);
     assert!(vault.get("LockConfiguration").is_none(), "{vault}");
-    assert!(vault.get("AccessPolicy").is_none(), "{vault}");
+    // No deny-delete: the vault's one statement keeps other accounts from copying in.
+    let statements = vault["AccessPolicy"]["Statement"].as_array().unwrap();
+    let sids: Vec<&Value> = statements.iter().map(|s| &s["Sid"]).collect();
+    assert_eq!(sids, [&json!("OnlyThisAccountCopiesIn")], "{vault}");
     assert_eq!(trial.number("BackupRetentionDays"), 7);
     assert!(!trial.condition("DrillsAreEnabled"));
     assert!(!trial.condition("UseRestoreTesting"));
@@ -136,7 +139,13 @@ fn production_protects_and_cannot_be_deployed_without_an_alert_address() {
     );
     let template = deployed("production", &[("AlertEmail", "oncall@example.com")]);
     let vault = template.expand(&template.resources()["BackupVault"]["Properties"]);
-    assert!(vault["AccessPolicy"]["Statement"].is_array(), "{vault}");
+    let statements = vault["AccessPolicy"]["Statement"].as_array().unwrap();
+    assert!(
+        statements
+            .iter()
+            .any(|s| s["Sid"] == "NobodyDeletesRecoveryPoints"),
+        "{vault}"
+    );
     // Governance unless asked: compliance is the one lock nobody can lift.
     assert!(vault["LockConfiguration"].is_object(), "{vault}");
     assert!(

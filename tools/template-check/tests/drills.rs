@@ -268,7 +268,6 @@ fn restore_testing_is_off_by_default_and_tests_the_stacks_vault_and_protected_ta
         let deployed = chosen.transformed();
         for (id, resource) in &resources {
             let condition = resource["Condition"].as_str().unwrap();
-            let expected = expected && id != &"TaggedTablesRestoreTestingSelection";
             assert_eq!(chosen.condition(condition), expected, "{id}");
             assert_eq!(deployed.resources()[*id]["Condition"], condition, "{id}");
             assert_eq!(deployed.condition(condition), expected, "{id}");
@@ -277,8 +276,7 @@ fn restore_testing_is_off_by_default_and_tests_the_stacks_vault_and_protected_ta
 
     let template = Template::with(&[("RestoreChecks", "restore-testing")]);
     let plan = template.expand(&template.resources()["RestoreTestingPlan"]["Properties"]);
-    let selection =
-        template.expand(&template.resources()["NamedTablesRestoreTestingSelection"]["Properties"]);
+    let selection = template.expand(&template.resources()["RestoreTestingSelection"]["Properties"]);
     let plan_name = plan["RestoreTestingPlanName"].as_str().unwrap();
     assert_eq!(plan_name, "ddb_guard_weekly");
     assert!(valid_restore_testing_name(plan_name), "{plan_name}");
@@ -317,15 +315,11 @@ fn restore_testing_is_off_by_default_and_tests_the_stacks_vault_and_protected_ta
     let window = points["SelectionWindowDays"].as_i64().unwrap();
     assert!((7..=365).contains(&window), "{window} days");
 
-    // The tables the backup plan selects (tests/your_tables.rs), restored by the backup role.
+    // Every DynamoDB recovery point of the stack's vault (IncludeVaults above), which holds the
+    // protected tables' only; restored by the backup role.
     assert_eq!(selection["ProtectedResourceType"], "DynamoDB");
-    let backup_selection = template.expand(
-        &template.resources()["NamedTablesBackupSelection"]["Properties"]["BackupSelection"],
-    );
-    assert_eq!(
-        selection["ProtectedResourceArns"],
-        backup_selection["Resources"]
-    );
+    assert_eq!(selection["ProtectedResourceArns"], json!(["*"]));
+    assert!(selection.get("ProtectedResourceConditions").is_none());
     assert_eq!(
         selection["IamRoleArn"],
         arn(&template, "BackupServiceRole", "Arn")

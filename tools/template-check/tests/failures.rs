@@ -368,7 +368,7 @@ fn a_watchdog_that_stops_running_pages() {
     // The watchdog really runs on the schedule the alarm is built for.
     let schedule =
         &notifier["Properties"]["Events"]["Watchdog"]["Properties"]["ScheduleExpression"];
-    let schedule = template.resolve(&schedule);
+    let schedule = template.resolve(schedule);
     let every_hours = rate_seconds(&schedule) / 3600;
 
     // Runs on schedule, for three days: never a page, whatever hour it is.

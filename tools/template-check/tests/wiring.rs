@@ -74,7 +74,7 @@ fn every_function_gets_the_configuration_its_code_requires() {
     let trigger = from_vars::<BackupEnv>(env("backup-trigger")).and_then(BackupEnv::validate);
     let trigger = trigger.unwrap_or_else(|e| panic!("backup-trigger: {e}"));
     let demo = template.resolve(&serde_json::json!({"Ref": "DemoTable"}));
-    assert_eq!(trigger.tables.names, [demo.clone()]);
+    assert_eq!(trigger.tables.names, std::slice::from_ref(&demo));
     assert!(trigger.aws_backup.is_some(), "the vault and role are wired");
     let restore = from_vars::<RestoreEnv>(env("restore-handler")).and_then(RestoreEnv::validate);
     let restore = restore.unwrap_or_else(|e| panic!("restore-handler: {e}"));

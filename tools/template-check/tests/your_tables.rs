@@ -164,7 +164,7 @@ fn a_tagged_table_is_protected_like_a_named_one_and_an_untagged_one_only_looked_
             "{role}"
         );
         // A backup carries no tag: IAM cannot tell a tagged table's backups from another's,
-        // and the code touches only the backups it took (docs/security.md says so).
+        // and the code touches only the backups it took (the README's deploy section says so).
         let backups = allowed_on(&statements, &backup("payments"), &[]);
         let allowed: BTreeSet<String> = [
             "dynamodb:DeleteBackup",
@@ -240,11 +240,9 @@ fn selections(template: &Template, kind: &str) -> (Vec<String>, Vec<Value>) {
 }
 
 #[test]
-fn the_backup_plan_and_restore_testing_select_exactly_the_protected_tables() {
-    for kind in [
-        "AWS::Backup::BackupSelection",
-        "AWS::Backup::RestoreTestingSelection",
-    ] {
+fn the_backup_plan_selects_exactly_the_protected_tables() {
+    // Restore testing takes what the stack's vault holds (tests/drills.rs).
+    for kind in ["AWS::Backup::BackupSelection"] {
         let (patterns, conditions) = selections(&named(false), kind);
         for name in ["orders", "users", "loads"] {
             assert!(
@@ -343,4 +341,31 @@ fn what_sam_delete_leaves_is_named_for_the_stack_instance_so_a_redeploy_works() 
         loader["BUCKET_NAME"],
         template.resolve(&json!({"Ref": "DataBucket"}))
     );
+}
+
+#[test]
+fn every_grant_on_a_list_of_names_is_held_to_the_stacks_region() {
+    // IAM takes `*` for the region and account of the names (CloudFormation cannot map a list):
+    // a condition keeps each such grant in the stack's region.
+    let template = named(true);
+    let operator = &template.resources()["OperatorPolicy"]["Properties"]["PolicyDocument"];
+    let operator = template.statements(operator);
+    let mut checked = 0;
+    for statements in ROLES
+        .iter()
+        .map(|r| template.role_statements(r))
+        .chain([operator])
+    {
+        for statement in statements {
+            if strings(&statement["Resource"])
+                .iter()
+                .any(|r| r.contains(":*:*:table/"))
+            {
+                let region = &statement["Condition"]["StringEquals"]["aws:RequestedRegion"];
+                assert_eq!(region, REGION, "{statement}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 8, "the statements on named tables");
 }
