@@ -199,7 +199,8 @@ mod tests {
     #[test]
     fn the_scheduler_event_is_a_schedule() {
         let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo test");
-        let path = std::path::Path::new(&manifest).join("../events/backup-trigger/backup-scheduler.json");
+        let path =
+            std::path::Path::new(&manifest).join("../events/backup-trigger/backup-scheduler.json");
         let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert_eq!(event["source"], "aws.scheduler");
         assert!(
