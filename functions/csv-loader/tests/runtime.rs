@@ -138,28 +138,7 @@ async fn events_run_through_the_lambda_runtime() {
 
 /// A table keyed by `customer_id` alone, a number: another key schema than the seed's.
 async fn create_customers_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str) {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    dynamodb
-        .create_table()
-        .table_name(name)
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("customer_id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("customer_id")
-                .attribute_type(ScalarAttributeType::N)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
+    local_aws::create_hash_keyed_table(dynamodb, name, "customer_id", "N")
         .await
         .unwrap();
 }

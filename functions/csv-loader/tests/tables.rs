@@ -3,9 +3,6 @@
 
 mod common;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use common::{Fixture, Recorder, load_in_segments, n, s, seed_csv};
 use csv_loader::handler::State;
 use local_aws::{LocalAws, unique_name};
@@ -20,25 +17,7 @@ use tokio::time::Instant;
 /// A table keyed by `customer_id` alone, a number: another key schema than the seed's.
 async fn create_customers_table(name: &str) {
     let dynamodb = LocalAws::shared().dynamodb().await;
-    dynamodb
-        .create_table()
-        .table_name(name)
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("customer_id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("customer_id")
-                .attribute_type(ScalarAttributeType::N)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
+    local_aws::create_hash_keyed_table(&dynamodb, name, "customer_id", "N")
         .await
         .unwrap();
 }

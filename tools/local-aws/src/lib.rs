@@ -163,6 +163,36 @@ async fn create_string_keyed_table(
     Ok(())
 }
 
+/// Creates an on-demand table keyed by one attribute of type `kind` (`"S"`, `"N"` or `"B"`).
+pub async fn create_hash_keyed_table(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    name: &str,
+    partition: &str,
+    kind: &str,
+) -> anyhow::Result<()> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let key = KeySchemaElement::builder()
+        .attribute_name(partition)
+        .key_type(KeyType::Hash)
+        .build()?;
+    let attribute = AttributeDefinition::builder()
+        .attribute_name(partition)
+        .attribute_type(ScalarAttributeType::from(kind))
+        .build()?;
+    dynamodb
+        .create_table()
+        .table_name(name)
+        .key_schema(key)
+        .attribute_definitions(attribute)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .with_context(|| format!("creating table {name}"))?;
+    Ok(())
+}
+
 /// The table's ARN (tags and AWS Backup address tables by ARN).
 pub async fn table_arn(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<String> {
     let described = dynamodb.describe_table().table_name(table).send().await?;

@@ -4,9 +4,6 @@
 
 use std::process::Command;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use local_aws::{LocalAws, workspace_root};
 
@@ -14,24 +11,12 @@ const STACK: &str = "teardown-stack";
 const ACCOUNT: &str = "123456789012";
 
 async fn table(dynamodb: &aws_sdk_dynamodb::Client, name: &str, protected: bool) {
+    local_aws::create_hash_keyed_table(dynamodb, name, "pk", "S")
+        .await
+        .unwrap();
     dynamodb
-        .create_table()
+        .update_table()
         .table_name(name)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
         .deletion_protection_enabled(protected)
         .send()
         .await
