@@ -16,6 +16,20 @@ pub struct TableSelection {
     pub tag: Option<(String, String)>,
 }
 
+impl TableSelection {
+    /// Why a run found no table, naming the settings that would give it some (`names` and `tag`
+    /// are the variables that set this selection).
+    pub fn nothing_selected(&self, what: &str, names: &str, tag: &str) -> String {
+        match &self.tag {
+            Some((key, value)) => format!(
+                "no tables to {what}: no table carries the tag {key}={value} and {names} names \
+                 none (tag the tables to protect, or name them)"
+            ),
+            None => format!("no tables to {what}: set {names} or {tag}"),
+        }
+    }
+}
+
 /// The selection's tables in their order, then every other table carrying its tag. Each call is
 /// retried when throttled (an account with many tables makes many calls), and a table deleted
 /// while the selection runs is left out.
@@ -113,5 +127,21 @@ pub fn check_table_name(name: &str) -> Result<(), String> {
         Err(format!(
             "{name:?} is not a table name (3-255 characters: letters, digits, '_', '-', '.')"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_empty_selection_says_which_setting_found_nothing() {
+        let tagged = super::TableSelection {
+            names: vec![],
+            tag: Some(("team".into(), "data".into())),
+        };
+        let why = tagged.nothing_selected("watch", "WATCH_TABLE_NAMES", "WATCH_TABLE_TAG");
+        assert!(why.contains("no table carries the tag team=data"), "{why}");
+        let unset = super::TableSelection::default();
+        let why = unset.nothing_selected("back up", "TABLE_NAMES", "BACKUP_TAG");
+        assert_eq!(why, "no tables to back up: set TABLE_NAMES or BACKUP_TAG");
     }
 }

@@ -283,9 +283,12 @@ impl Notifier {
                 Err(e) => (self.settings.watch.names.clone(), Some(e)),
             };
         if tables.is_empty() && not_selected.is_none() {
-            return Err(NotifierError::Watchdog(
-                "no tables to watch: set WATCH_TABLE_NAMES or WATCH_TABLE_TAG".into(),
-            ));
+            let why = (self.settings.watch).nothing_selected(
+                "watch",
+                "WATCH_TABLE_NAMES",
+                "WATCH_TABLE_TAG",
+            );
+            return Err(NotifierError::Watchdog(why));
         }
         let now = Utc::now();
         let mut watched = Vec::new();

@@ -144,10 +144,11 @@ impl BackupService {
             None => self.select_tables(deadline).await.map_err(RequestError)?,
         };
         if tables.is_empty() {
-            return Err(RequestError(
-                "no tables to back up: set TABLE_NAMES or BACKUP_TAG, or name \"tables\" in the event"
-                    .into(),
-            ));
+            let why =
+                (self.settings.tables).nothing_selected("back up", "TABLE_NAMES", "BACKUP_TAG");
+            return Err(RequestError(format!(
+                "{why}, or name \"tables\" in the event"
+            )));
         }
         let at = request
             .scheduled_at

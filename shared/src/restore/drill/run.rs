@@ -72,11 +72,12 @@ impl RestoreService {
             None => self.drill_tables(deadline).await?,
         };
         if tables.is_empty() {
-            return Err(RestoreError::Refused(
-                "no table to drill: set DRILL_TABLES (or SOURCE_TABLE) or DRILL_TAG (a tag some \
-                 table carries), or name tables"
-                    .into(),
-            ));
+            let why = (settings.tables).nothing_selected(
+                "drill",
+                "DRILL_TABLES (or SOURCE_TABLE)",
+                "DRILL_TAG",
+            );
+            return Err(RestoreError::Refused(format!("{why}, or name tables")));
         }
         let source = source.unwrap_or(settings.source);
         let now = Utc::now();
