@@ -14,12 +14,7 @@ pub const NO_TABLE: &str = "this stack loads into no table (its LoadTables param
 /// The object a console test with `{}` (or a schedule) loads when `DEFAULT_OBJECT_KEY` is unset.
 pub const DEFAULT_FILE_NAME: &str = "order_data.csv";
 
-/// The table `key` loads into, of `tables`, or why none.
-pub fn route<'t>(key: &str, prefix: &str, tables: &'t [String]) -> Result<&'t str, String> {
-    route_at(key, prefix, tables).map(|at| tables[at].as_str())
-}
-
-/// The same, as the table's index in `tables`.
+/// The index in `tables` of the table `key` loads into, or why none.
 fn route_at(key: &str, prefix: &str, tables: &[String]) -> Result<usize, String> {
     if tables.len() < 2 {
         return if tables.is_empty() {
@@ -91,7 +86,7 @@ pub fn route_jobs(
         match route_at(&job.key, prefix, tables) {
             Ok(at) => routed.push((at, job)),
             Err(reason) => {
-                tracing::info!(bucket = %job.bucket, key = %job.key, %reason, "ignoring object");
+                tracing::warn!(bucket = %job.bucket, key = %job.key, %reason, "not loaded: in no table's folder");
                 ignored.push(Ignored {
                     bucket: job.bucket,
                     key: job.key,
@@ -151,7 +146,8 @@ mod tests {
     }
 
     fn to(key: &str, names: &[&str]) -> Result<String, String> {
-        route(key, "incoming/", &tables(names)).map(str::to_string)
+        let tables = tables(names);
+        route_at(key, "incoming/", &tables).map(|at| tables[at].clone())
     }
 
     #[test]
@@ -236,10 +232,10 @@ mod tests {
     fn another_prefix() {
         let names = tables(&["orders", "refunds"]);
         assert_eq!(
-            route("up/load/refunds/x.csv", "up/load/", &names),
+            route_at("up/load/refunds/x.csv", "up/load/", &names).map(|at| names[at].as_str()),
             Ok("refunds")
         );
-        assert!(route("incoming/refunds/x.csv", "up/load/", &names).is_err());
+        assert!(route_at("incoming/refunds/x.csv", "up/load/", &names).is_err());
     }
 
     #[test]
@@ -264,7 +260,10 @@ mod tests {
             let names = tables(names);
             assert_eq!(default_key("incoming/", &names), key);
             if let Some(first) = names.first() {
-                assert_eq!(route(key, "incoming/", &names), Ok(first.as_str()));
+                assert_eq!(
+                    route_at(key, "incoming/", &names).map(|at| names[at].as_str()),
+                    Ok(first.as_str())
+                );
             }
         }
     }
