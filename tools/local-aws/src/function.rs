@@ -1,9 +1,12 @@
 //! A function run through the real Lambda runtime: `cargo lambda watch` serves the Runtime API on a
 //! free port, the function's binary polls it, and `cargo lambda invoke --data-file` sends events.
+//! Registered with the local AWS under a name, it also answers Lambda `Invoke`s of that name there
+//! (a state machine's Lambda tasks).
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -26,6 +29,8 @@ pub struct LocalFunction {
     name: String,
     /// What the function's processes wrote on stdout: its log records and metric records.
     stdout: tempfile::NamedTempFile,
+    /// The local AWS (its endpoint) and name of each `register`, undone on drop.
+    registered: Mutex<Vec<(String, String)>>,
     // Dropped function processes first, then the runtime API they poll.
     _processes: Vec<Running>,
     _watch: Running,
@@ -49,6 +54,17 @@ fn cargo_lambda() -> Command {
         .env("PATH", path)
         .current_dir(workspace_root());
     command
+}
+
+impl Drop for LocalFunction {
+    fn drop(&mut self) {
+        let registered = self.registered.get_mut().map(std::mem::take);
+        for (endpoint, name) in registered.unwrap_or_default() {
+            let path = format!("/_local/functions/{name}");
+            // The server may be gone already; nothing is left to undo then.
+            let _ = crate::local_request(&endpoint, "DELETE", &path, &Value::Null);
+        }
+    }
 }
 
 impl LocalFunction {
@@ -121,9 +137,33 @@ impl LocalFunction {
             name: (binary.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .unwrap_or_default(),
             stdout,
+            registered: Mutex::new(Vec::new()),
             _processes: processes,
             _watch: watch,
         }
+    }
+
+    /// Registers the function with `aws` under `name`: Lambda `Invoke` of `name` (or of its ARN,
+    /// `function_arn(name)`, which this returns) there reaches this function, a function error
+    /// answered as Lambda does (`X-Amz-Function-Error`), so a state machine's Retry and Catch see
+    /// the function's `errorType`. Undone when the function is dropped.
+    pub fn register(&self, aws: &LocalAws, name: &str) -> String {
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "{name:?} is not a Lambda function name"
+        );
+        let endpoint = serde_json::json!({"endpoint": format!("http://127.0.0.1:{}", self.port)});
+        crate::local_request(
+            aws.endpoint(),
+            "POST",
+            &format!("/_local/functions/{name}"),
+            &endpoint,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut registered = self.registered.lock().expect("registrations");
+        registered.push((aws.endpoint().to_string(), name.to_string()));
+        crate::function_arn(name)
     }
 
     /// Every JSON line the function wrote on stdout so far (log records and metric records).

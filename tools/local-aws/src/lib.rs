@@ -2,15 +2,20 @@
 //!
 //! The server is `tools/local_aws.py` run by the project's virtual environment. It listens on a free
 //! 127.0.0.1 port and exits when this process's end of its standard input closes, so it never
-//! outlives the tests, however they end.
+//! outlives the tests, however they end. It runs state machines, and sends their Lambda tasks to
+//! the functions registered with it (`LocalFunction::register`).
 
 mod function;
-mod invoke_recorder;
+mod state_machine;
 
 pub use function::LocalFunction;
-pub use invoke_recorder::InvokeRecorder;
+pub use state_machine::{
+    ACCOUNT, Execution, ExecutionSummary, RecordingStateMachine, function_arn, quick,
+    state_machine_arn, substitute, template, template_definition,
+};
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -94,6 +99,44 @@ impl LocalAws {
 
     pub async fn s3(&self) -> aws_sdk_s3::Client {
         aws_sdk_s3::Client::new(&self.sdk_config().await)
+    }
+
+    /// The first `polls` `DescribeTable`s of a table restored as `table` (or under a name that
+    /// starts with it: a drill names its scratch table as it runs), by a restore from a backup or to
+    /// a point in time made after this call, answer `CREATING`, then it is `ACTIVE`, as a real
+    /// restore takes a while. The restore's own answer says `CREATING` too.
+    pub fn slow_restore(&self, table: &str, polls: u32) {
+        let body = serde_json::json!({"table": table, "polls": polls});
+        local_request(&self.endpoint, "POST", "/_local/slow-restores", &body)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// A request to the local AWS's own `/_local/` endpoints (see `tools/local_aws.py`), which no SDK
+/// has: plain HTTP/1.1 on one connection. An answer other than 2xx is an error.
+pub(crate) fn local_request(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> Result<(), String> {
+    let address = endpoint.trim_start_matches("http://");
+    let body = body.to_string();
+    let answer = TcpStream::connect(address).and_then(|mut stream| {
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        Ok(answer)
+    });
+    match answer {
+        Ok(answer) if answer.split(' ').nth(1).is_some_and(|s| s.starts_with('2')) => Ok(()),
+        Ok(answer) => Err(format!("{method} {path} on the local AWS: {answer}")),
+        Err(e) => Err(format!("{method} {path} on the local AWS: {e}")),
     }
 }
 
@@ -387,7 +430,7 @@ pub fn venv_bin() -> PathBuf {
     workspace_root().join(".venv/bin")
 }
 
-fn python() -> anyhow::Result<PathBuf> {
+pub(crate) fn python() -> anyhow::Result<PathBuf> {
     if let Some(p) = std::env::var_os("LOCAL_AWS_PYTHON") {
         return Ok(PathBuf::from(p));
     }
