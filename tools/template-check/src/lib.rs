@@ -274,6 +274,9 @@ impl Template {
                         format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{STACK}-{name}")
                     }
                     "AWS::KMS::Key" => format!("key-id-of-{name}"),
+                    "AWS::Serverless::StateMachine" | "AWS::StepFunctions::StateMachine" => {
+                        self.attribute(name, "Arn")
+                    }
                     _ => [
                         "TableName",
                         "BucketName",
@@ -311,6 +314,13 @@ impl Template {
             ("AWS::Backup::BackupVault", "BackupVaultArn") => {
                 format!("arn:aws:backup:{REGION}:{ACCOUNT}:backup-vault:{}", name())
             }
+            ("AWS::Serverless::StateMachine" | "AWS::StepFunctions::StateMachine", "Arn") => {
+                let name = self.state_machine_name(id);
+                format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}")
+            }
+            ("AWS::Serverless::StateMachine" | "AWS::StepFunctions::StateMachine", "Name") => {
+                self.state_machine_name(id)
+            }
             ("AWS::CloudWatch::Alarm", "Arn") => {
                 format!("arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{}", name())
             }
@@ -320,6 +330,15 @@ impl Template {
             (_, a) if a.ends_with("Arn") => format!("arn:aws:made-up:{REGION}:{ACCOUNT}:{a}/{id}"),
             (_, a) => format!("{a}-of-{id}"),
         }
+    }
+
+    /// A state machine's name: its `Name` (SAM) or `StateMachineName`, or one CloudFormation makes.
+    fn state_machine_name(&self, id: &str) -> String {
+        let properties = &self.resources()[id]["Properties"];
+        ["Name", "StateMachineName"]
+            .iter()
+            .find_map(|p| properties.get(*p))
+            .map_or_else(|| format!("{STACK}-{id}"), |n| self.resolve(n))
     }
 
     fn substitute(&self, text: &str) -> String {
@@ -390,6 +409,45 @@ impl Template {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// A function's time limit in seconds: its own `Timeout`, or the template's global one.
+    pub fn timeout(&self, function: &Value) -> i64 {
+        let timeout = function["Properties"]
+            .get("Timeout")
+            .unwrap_or(&self.json["Globals"]["Function"]["Timeout"]);
+        self.number_of(&self.resolve(timeout))
+    }
+
+    /// The serverless state machines, by logical id.
+    pub fn state_machines(&self) -> BTreeMap<&str, &Value> {
+        self.of_type("AWS::Serverless::StateMachine")
+    }
+
+    /// A state machine's definition as Step Functions gets it. SAM writes the definition out as
+    /// JSON text and CloudFormation replaces each `${name}` in that text with its
+    /// `DefinitionSubstitutions` value, so a placeholder written as a string stays a string
+    /// whatever its value (`"TimeoutSeconds": "${Seconds}"` arrives as `"960"`, which Step
+    /// Functions refuses). A placeholder without a substitution fails.
+    pub fn definition(&self, id: &str) -> Value {
+        let properties = &self.resources()[id]["Properties"];
+        let substitutions = self.expand(&properties["DefinitionSubstitutions"]);
+        let text = properties["Definition"].to_string();
+        let mut out = String::new();
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let end = rest[start..].find('}').expect("closing brace") + start;
+            let name = &rest[start + 2..end];
+            let value = substitutions
+                .get(name)
+                .unwrap_or_else(|| panic!("{id}: no substitution for ${{{name}}}"));
+            out.push_str(&scalar(value));
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("{id}: not JSON once substituted: {e}"))
     }
 
     /// The statements of a policy document (or of a SAM function's inline policy), with their
@@ -478,6 +536,173 @@ impl Template {
     pub fn allowed_actions(&self, function: &Value) -> BTreeSet<String> {
         self.grants(function).into_keys().collect()
     }
+}
+
+/// The resource of a Task state that invokes a Lambda function (with `Parameters.FunctionName`).
+pub const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
+
+/// Every state of a definition by name, those of a Map's item processor included.
+pub fn states(definition: &Value) -> Vec<(&str, &Value)> {
+    let mut all = Vec::new();
+    for (name, state) in definition["States"].as_object().expect("States") {
+        all.push((name.as_str(), state));
+        if let Some(processor) = state.get("ItemProcessor") {
+            all.extend(states(processor));
+        }
+    }
+    all
+}
+
+/// Every Task state of a definition that invokes a Lambda function, by name.
+pub fn lambda_tasks(definition: &Value) -> Vec<(&str, &Value)> {
+    states(definition)
+        .into_iter()
+        .filter(|(_, state)| state["Type"] == "Task" && state["Resource"] == LAMBDA_INVOKE)
+        .collect()
+}
+
+/// What one execution of a state machine did, as [`play`] runs it.
+#[derive(Debug, Default)]
+pub struct Played {
+    /// Each Lambda invocation: the function's ARN and the payload it got.
+    pub invocations: Vec<(String, Value)>,
+    /// Seconds spent in Wait states.
+    pub waited: i64,
+    pub output: Value,
+}
+
+/// Runs an execution of a (substituted) definition as Step Functions would, for the parts of
+/// the States Language the template uses: Choice (`IsPresent`, `IsNull`), Wait, inline Map
+/// (its items one after the other), Succeed, and Tasks that invoke a Lambda function, answered
+/// by `lambda(function ARN, payload)`. A path that selects nothing fails, as at run time.
+pub fn play(
+    definition: &Value,
+    input: Value,
+    lambda: &mut dyn FnMut(&str, &Value) -> Value,
+) -> Played {
+    let mut played = Played::default();
+    let output = run_states(definition, input, &Value::Null, &mut played, lambda);
+    Played { output, ..played }
+}
+
+/// Transitions after which an execution is taken to loop for ever.
+const MAX_TRANSITIONS: usize = 1000;
+
+fn run_states(
+    machine: &Value,
+    input: Value,
+    context: &Value,
+    played: &mut Played,
+    lambda: &mut dyn FnMut(&str, &Value) -> Value,
+) -> Value {
+    let mut name = machine["StartAt"].as_str().expect("StartAt").to_string();
+    let mut data = input;
+    for _ in 0..MAX_TRANSITIONS {
+        let state = &machine["States"][&name];
+        match state["Type"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no state {name}"))
+        {
+            "Task" => {
+                assert_eq!(state["Resource"], LAMBDA_INVOKE, "{name}");
+                let parameters = select(&state["Parameters"], &data, context);
+                let function = parameters["FunctionName"].as_str().expect("FunctionName");
+                let payload = parameters["Payload"].clone();
+                let response = lambda(function, &payload);
+                played.invocations.push((function.to_string(), payload));
+                let result = serde_json::json!({"StatusCode": 200, "Payload": response});
+                data = match state.get("ResultSelector") {
+                    Some(selector) => select(selector, &result, context),
+                    None => result,
+                };
+                if let Some(path) = state["OutputPath"].as_str() {
+                    data = at(&data, path, context).unwrap_or_else(|| panic!("{name}: {path}"));
+                }
+            }
+            "Choice" => {
+                let choices = state["Choices"].as_array().expect("Choices");
+                let next = choices
+                    .iter()
+                    .find(|rule| holds(rule, &data, context))
+                    .map_or(&state["Default"], |rule| &rule["Next"]);
+                name = next.as_str().expect("a next state").to_string();
+                continue;
+            }
+            "Wait" => played.waited += state["Seconds"].as_i64().expect("Seconds"),
+            "Map" => {
+                let path = state["ItemsPath"].as_str().unwrap_or("$");
+                let items = at(&data, path, context).unwrap_or_else(|| panic!("{name}: {path}"));
+                let mut results = Vec::new();
+                for item in items.as_array().expect("a list of items") {
+                    let context = serde_json::json!({"Map": {"Item": {"Value": item}}});
+                    let input = match state.get("ItemSelector") {
+                        Some(selector) => select(selector, &data, &context),
+                        None => item.clone(),
+                    };
+                    let processor = &state["ItemProcessor"];
+                    results.push(run_states(processor, input, &context, played, lambda));
+                }
+                data = Value::Array(results);
+            }
+            "Succeed" => return data,
+            other => panic!("{name}: the player knows no {other} state"),
+        }
+        if state["End"] == true {
+            return data;
+        }
+        name = state["Next"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no Next"))
+            .to_string();
+    }
+    panic!("more than {MAX_TRANSITIONS} transitions: an execution that never ends")
+}
+
+/// A Choice rule on one variable.
+fn holds(rule: &Value, data: &Value, context: &Value) -> bool {
+    let path = rule["Variable"].as_str().expect("Variable");
+    let value = at(data, path, context);
+    if let Some(present) = rule["IsPresent"].as_bool() {
+        return value.is_some() == present;
+    }
+    if let Some(null) = rule["IsNull"].as_bool() {
+        let value = value.unwrap_or_else(|| panic!("{path} is not present"));
+        return value.is_null() == null;
+    }
+    panic!("the player knows no rule {rule}")
+}
+
+/// `Parameters`, `ItemSelector` or `ResultSelector`: a field named `<key>.$` takes the value its
+/// path selects, under `<key>`.
+fn select(template: &Value, data: &Value, context: &Value) -> Value {
+    match template {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| match (k.strip_suffix(".$"), v.as_str()) {
+                    (Some(key), Some(path)) => {
+                        let value = at(data, path, context)
+                            .unwrap_or_else(|| panic!("{path} selects nothing in {data}"));
+                        (key.to_string(), value)
+                    }
+                    _ => (k.clone(), select(v, data, context)),
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// A simple path: `$` or `$.a.b` in the data, `$$.a.b` in the context object.
+fn at(data: &Value, path: &str, context: &Value) -> Option<Value> {
+    let (root, rest) = match path.strip_prefix("$$") {
+        Some(rest) => (context, rest),
+        None => (data, path.strip_prefix('$').expect("a path")),
+    };
+    let mut value = root;
+    for field in rest.split('.').filter(|f| !f.is_empty()) {
+        value = value.get(field)?;
+    }
+    Some(value.clone())
 }
 
 /// A scalar as CloudFormation passes it on: a string.

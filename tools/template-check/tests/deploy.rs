@@ -1,6 +1,6 @@
 //! What a person deploying the stack meets: the questions `sam deploy --guided` asks (it shows
-//! only each parameter's name and default, in template order), the trial and production
-//! environments of samconfig.toml, and the guards that keep a long job from being cut.
+//! only each parameter's name and default, in template order), and the trial and production
+//! environments of samconfig.toml.
 
 use std::collections::BTreeMap;
 
@@ -190,35 +190,4 @@ fn rule_holds(template: &Template, condition: &Value) -> bool {
     }
     let args = &o["Fn::Equals"];
     template.resolve(&args[0]) == template.resolve(&args[1])
-}
-
-#[test]
-fn every_function_that_invokes_itself_allows_the_loop_and_an_alarm_watches_it() {
-    let template = Template::load().transformed();
-    let mut looping = Vec::new();
-    for (id, function) in template.of_type("AWS::Lambda::Function") {
-        let name = template.resolve(&function["Properties"]["FunctionName"]);
-        let own_arn = format!("arn:aws:lambda:us-east-1:123456789012:function:{name}");
-        let grants = template_check::allowed(&template.role_statements(&format!("{id}Role")));
-        if template_check::allows(&grants, "lambda:InvokeFunction", &own_arn) {
-            assert_eq!(function["Properties"]["RecursiveLoop"], "Allow", "{id}");
-            looping.push(id.to_string());
-        }
-    }
-    assert_eq!(looping.len(), 3, "{looping:?}");
-    let alarm = &template.resources()["RecursiveLoopsAlarm"]["Properties"];
-    let watched: Vec<Value> = alarm["Metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|m| m.get("MetricStat"))
-        .map(|s| {
-            assert_eq!(s["Metric"]["MetricName"], "RecursiveInvocationsDropped");
-            s["Metric"]["Dimensions"][0]["Value"].clone()
-        })
-        .collect();
-    for id in &looping {
-        assert!(watched.contains(&json!({"Ref": id})), "{id} is not watched");
-    }
-    assert_eq!(alarm["AlarmActions"], json!([{"Ref": "AlertTopic"}]));
 }

@@ -167,31 +167,6 @@ fn the_upload_trigger_matches_the_loaders_filter_and_never_its_reports() {
     );
     assert!(!report.starts_with(&config.filter.prefix), "{report}");
     assert!(config.filter.check(&report).is_err());
-    // The split files' repeated keys sit under the rejects prefix, where a lifecycle rule expires
-    // them.
-    let repeats = shared::load::plan::fan_out::repeats_key(
-        &config.settings.rejects_prefix,
-        "incoming/orders.csv",
-        "load-1",
-    );
-    assert!(config.filter.check(&repeats).is_err(), "{repeats}");
-    let rules = template.resources()["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
-        .as_array()
-        .unwrap();
-    let expiring = rules
-        .iter()
-        .find(|rule| repeats.starts_with(&template.resolve(&rule["Prefix"])))
-        .unwrap_or_else(|| panic!("no lifecycle rule expires {repeats}: {rules:?}"));
-    assert_eq!(
-        template.resolve(&expiring["Prefix"]),
-        format!(
-            "{}{}",
-            config.settings.rejects_prefix,
-            shared::load::plan::fan_out::REPEATS_FOLDER
-        ),
-        "the rule expires those sets and no report"
-    );
-    assert!(expiring["ExpirationInDays"].as_i64().unwrap() >= 1);
     // The failed-load destination exists.
     let destination = &loader["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
     assert_eq!(destination["Type"], "SQS");
@@ -401,24 +376,6 @@ fn the_notifier_reads_only_what_it_watches() {
         grants["backup:ListRecoveryPointsByBackupVault"],
         BTreeSet::from([arn("BackupVault", "BackupVaultArn")])
     );
-}
-
-#[test]
-fn the_trigger_may_invoke_itself_and_no_other_function() {
-    let template = Template::load();
-    let grants = template.grants(function(&template, "backup-trigger"));
-    let patterns = &grants["lambda:InvokeFunction"];
-    let may_invoke = |arn: &str| patterns.iter().any(|p| template_check::arn_matches(p, arn));
-    for (id, _) in template.functions() {
-        let arn = template.resolve(&serde_json::json!({"Fn::GetAtt": [id, "Arn"]}));
-        let itself = id == template.function("backup-trigger").0;
-        assert_eq!(may_invoke(&arn), itself, "{arn}");
-        assert_eq!(may_invoke(&format!("{arn}:$LATEST")), itself, "{arn}");
-    }
-    // Nor another stack's function whose name starts like this one's.
-    let trigger =
-        template.resolve(&serde_json::json!({"Fn::GetAtt": ["BackupTriggerFunction", "Arn"]}));
-    assert!(!may_invoke(&format!("{trigger}-2")));
 }
 
 /// What the restore-handler may do to any table: read it, restore it to a point in time (the
