@@ -18,3 +18,27 @@ pub fn kind_of(value: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
+
+/// The request inside `{"step": request}`, what a state machine sends a function as one step of
+/// its execution; any other payload back as it came.
+pub fn step_of(payload: Value) -> Result<Value, Value> {
+    match payload {
+        Value::Object(mut fields) if fields.len() == 1 && fields.contains_key("step") => {
+            Ok(fields.remove("step").unwrap_or_default())
+        }
+        other => Err(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_step_is_its_request_and_anything_else_is_left_alone() {
+        assert_eq!(step_of(json!({"step": {"a": 1}})), Ok(json!({"a": 1})));
+        let other = json!({"step": 1, "more": 2});
+        assert_eq!(step_of(other.clone()), Err(other));
+    }
+}

@@ -16,16 +16,7 @@ fn s3_error(status: u16, code: &str) -> HttpResponse {
 async fn open_answered(status: u16, code: &'static str) -> String {
     let rule = mock!(Client::get_object).then_http_response(move || s3_error(status, code));
     let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]);
-    match open_object(
-        &s3,
-        "b",
-        "incoming/orders.csv",
-        &Default::default(),
-        None,
-        None,
-    )
-    .await
-    {
+    match open_object(&s3, "b", "incoming/orders.csv", &Default::default(), None).await {
         Err(e @ SourceError::NotFound { .. }) => e.to_string(),
         Err(e) => panic!("{code} read as {e:?}"),
         Ok(_) => panic!("{code} opened"),

@@ -1,32 +1,36 @@
 use aws_config::SdkConfig;
 use lambda_runtime::LambdaEvent;
+use serde::Serialize;
 use serde_json::Value;
 use shared::backup::config::{BackupEnv, BackupSettings};
 use shared::backup::request::parse_backup_request;
 use shared::backup::service::{BackupFailures, BackupReport, BackupService};
 use shared::env::{ConfigError, from_env};
 use shared::function_error::FunctionError;
-use shared::self_invoke::SelfInvoke;
+use shared::request::step_of;
+use shared::workflow::{HandOver, StepResponse, Workflow};
 
 /// Clients and configuration, built once at cold start.
 pub struct State {
     pub service: BackupService,
-    pub lambda: aws_sdk_lambda::Client,
+    /// The backup state machine (`STATE_MACHINE_ARN`): tables a run has no time for go on there.
+    pub workflow: Option<Workflow>,
 }
 
 impl State {
     pub fn from_env(aws: &SdkConfig) -> Result<State, ConfigError> {
-        Ok(State::new(aws, from_env::<BackupEnv>()?.validate()?))
+        let settings = from_env::<BackupEnv>()?.validate()?;
+        Ok(State::new(aws, settings, Workflow::from_env(aws)))
     }
 
-    pub fn new(aws: &SdkConfig, settings: BackupSettings) -> State {
+    pub fn new(aws: &SdkConfig, settings: BackupSettings, workflow: Option<Workflow>) -> State {
         State {
             service: BackupService {
                 dynamodb: aws_sdk_dynamodb::Client::new(aws),
                 backup: aws_sdk_backup::Client::new(aws),
                 settings,
             },
-            lambda: aws_sdk_lambda::Client::new(aws),
+            workflow,
         }
     }
 }
@@ -34,28 +38,52 @@ impl State {
 /// A refused request, or tables that were not backed up.
 pub type HandlerError = FunctionError<BackupFailures>;
 
+/// What the handler answers: a run's report, or a step of the backup state machine.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    Report(BackupReport),
+    Step(StepResponse<BackupReport>),
+}
+
 /// Backs up every table the event or the configuration names; fails (after doing all the others)
-/// if any table was not backed up, so Lambda's error metrics and alarms see it.
+/// if any table was not backed up, so Lambda's error metrics and alarms see it. A step of the
+/// backup state machine fails only at the run's end, so the tables after a failed one are reached.
 pub async fn function_handler(
     state: &State,
     event: LambdaEvent<Value>,
-) -> Result<BackupReport, HandlerError> {
+) -> Result<Response, HandlerError> {
     let (payload, context) = event.into_parts();
+    let (payload, hand_over) = match step_of(payload) {
+        Ok(step) => (step, HandOver::step()),
+        Err(payload) => (
+            payload,
+            HandOver::Execution {
+                workflow: state.workflow.clone(),
+                request_id: context.request_id.clone(),
+            },
+        ),
+    };
     let request = parse_backup_request(payload)
         .inspect_err(|e| tracing::error!(error = %e, "request refused"))?;
     let deadline = shared::deadline::deadline_instant(context.deadline);
-    let hand_over = SelfInvoke {
-        lambda: state.lambda.clone(),
-        function: context.invoked_function_arn.clone(),
-    };
     let report = state
         .service
         .run(request, &context.request_id, deadline, &hand_over)
         .await
         .inspect_err(|e| tracing::error!(error = %e, "request refused"))?;
     report.emit_metrics();
-    if report.failures().next().is_some() {
+    let in_step = hand_over.in_step();
+    let next = hand_over.next();
+    if next.is_none() && report.failures().next().is_some() {
         return Err(FunctionError::Failed(BackupFailures(Box::new(report))));
     }
-    Ok(report)
+    Ok(if in_step {
+        Response::Step(StepResponse {
+            next,
+            result: report,
+        })
+    } else {
+        Response::Report(report)
+    })
 }

@@ -13,6 +13,6 @@ pub const AWS_ACTIONS: &[&str] = &[
     "backup:StartBackupJob",
     // StartBackupJob passes AWS Backup its role.
     "iam:PassRole",
-    // Tables it had no time for go to a new invocation of itself.
-    "lambda:InvokeFunction",
+    // Tables it had no time for go on as an execution of the backup state machine.
+    "states:StartExecution",
 ];

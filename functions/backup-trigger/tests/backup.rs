@@ -3,13 +3,14 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::types::Tag;
-use backup_trigger::handler::{HandlerError, State, function_handler};
+use backup_trigger::handler::{HandlerError, Response, State, function_handler};
 use lambda_runtime::LambdaEvent;
-use local_aws::{LocalAws, unique_name};
+use local_aws::{LocalAws, RecordingStateMachine, unique_name};
 use serde_json::{Value, json};
 use shared::backup::config::BackupEnv;
 use shared::backup::service::{BackupFailures, BackupReport};
 use shared::env::from_vars;
+use shared::workflow::Workflow;
 
 const OWNER: &str = "test-stack";
 
@@ -36,16 +37,17 @@ impl Fixture {
         let settings = from_vars::<BackupEnv>(vars).unwrap().validate().unwrap();
         Fixture {
             dynamodb: aws.dynamodb().await,
-            state: State::new(&aws.sdk_config().await, settings),
+            state: State::new(&aws.sdk_config().await, settings, None),
         }
     }
 
+    /// The run's report (a step's too).
     async fn invoke(&self, payload: Value) -> Result<BackupReport, HandlerError> {
-        function_handler(
-            &self.state,
-            LambdaEvent::new(payload, local_aws::lambda_context()),
-        )
-        .await
+        let context = local_aws::lambda_context();
+        match function_handler(&self.state, LambdaEvent::new(payload, context)).await? {
+            Response::Report(report) => Ok(report),
+            Response::Step(step) => Ok(step.result),
+        }
     }
 
     /// Names of the table's backups, as DynamoDB lists them.
@@ -371,45 +373,73 @@ async fn a_request_cannot_switch_a_configured_dry_run_off() {
 }
 
 #[tokio::test]
-async fn tables_with_no_time_left_are_handed_to_a_new_invocation() {
+async fn tables_with_no_time_left_go_on_as_a_step_of_the_backup_state_machine() {
     let tables = [
         new_table("first").await,
         new_table("second").await,
         new_table("third").await,
     ];
-    let recorder = local_aws::InvokeRecorder::start().await.unwrap();
+    let recorder = RecordingStateMachine::start(LocalAws::shared()).await;
     let mut f = Fixture::new(&[("TABLE_NAMES", &tables.join(","))]).await;
-    let config = LocalAws::shared().sdk_config().await;
-    f.state.lambda = aws_sdk_lambda::Client::from_conf(
-        aws_sdk_lambda::config::Builder::from(&config)
-            .endpoint_url(recorder.endpoint())
-            .build(),
-    );
-    // One millisecond left: the first table is still backed up, the rest handed over.
+    f.state.workflow = Some(Workflow {
+        sfn: recorder.sfn.clone(),
+        state_machine: recorder.arn.clone(),
+    });
+    // One millisecond left: the first table is still backed up, the rest handed on.
     let mut context = local_aws::lambda_context();
     context.deadline = 1;
-    context.invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:trigger".into();
-    let report = function_handler(
+    let response = function_handler(
         &f.state,
         LambdaEvent::new(scheduled_at("2026-11-25T05:00:00Z"), context),
-    )
-    .await
-    .unwrap();
+    );
+    let Response::Report(report) = response.await.unwrap() else {
+        panic!("a run's report")
+    };
     assert_eq!(names(&report), [tables[0].as_str()]);
     assert_eq!(report.handed_over, [tables[1].clone(), tables[2].clone()]);
-    let payloads = recorder.take();
-    let [handed] = &payloads[..] else {
-        panic!("{payloads:?}")
+    let inputs = recorder.inputs().await;
+    let [handed] = &inputs[..] else {
+        panic!("{inputs:?}")
     };
-    assert_eq!(handed["tables"], json!([tables[1], tables[2]]));
+    assert_eq!(handed["step"]["tables"], json!([tables[1], tables[2]]));
 
-    // The new invocation backs them up under the first invocation's time.
-    let rest = f.invoke(handed.clone()).await.unwrap();
-    assert_eq!(names(&rest), [tables[1].as_str(), tables[2].as_str()]);
+    // The execution's step backs them up under the first invocation's time, and is the last.
+    let context = local_aws::lambda_context();
+    let Response::Step(step) =
+        function_handler(&f.state, LambdaEvent::new(handed.clone(), context))
+            .await
+            .unwrap()
+    else {
+        panic!("a step's answer")
+    };
+    assert_eq!(step.next, None);
+    assert_eq!(
+        names(&step.result),
+        [tables[1].as_str(), tables[2].as_str()]
+    );
     for table in &tables {
         assert_eq!(
             f.backups(table).await,
             BTreeSet::from([name_on(table, "20261125")])
         );
     }
+}
+
+#[tokio::test]
+async fn a_table_that_failed_in_an_earlier_step_fails_the_run_at_its_last_step() {
+    let table = new_table("later").await;
+    let f = Fixture::new(&[]).await;
+    let last_step = json!({"step": {
+        "tables": [table],
+        "scheduled_at": "2026-11-25T05:00:00Z",
+        "handed_over_by": "r1",
+        "failed_before": {"gone": "ResourceNotFoundException: table gone"},
+    }});
+    let err = f.invoke(last_step).await.unwrap_err().to_string();
+    assert!(err.contains("gone") && err.contains("table gone"), "{err}");
+    assert_eq!(
+        f.backups(&table).await.len(),
+        1,
+        "the reached table is backed up"
+    );
 }

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
     BackupDetails, BackupStatus, BackupSummary, BackupType, TableDescription,
 };
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use backup_trigger::handler::{HandlerError, State, function_handler};
+use backup_trigger::handler::{HandlerError, Response, State, function_handler};
 use chrono::{Duration, Utc};
 use lambda_runtime::LambdaEvent;
 use local_aws::{LocalAws, unique_name};
@@ -44,17 +44,12 @@ fn ownership() -> Ownership {
     }
 }
 
-/// A Lambda client for the local AWS: these tests never hand over.
-async fn lambda() -> aws_sdk_lambda::Client {
-    aws_sdk_lambda::Client::new(&LocalAws::shared().sdk_config().await)
-}
-
 async fn invoke(state: &State, payload: Value) -> Result<BackupReport, HandlerError> {
-    function_handler(
-        state,
-        LambdaEvent::new(payload, local_aws::lambda_context()),
-    )
-    .await
+    let context = local_aws::lambda_context();
+    match function_handler(state, LambdaEvent::new(payload, context)).await? {
+        Response::Report(report) => Ok(report),
+        Response::Step(step) => Ok(step.result),
+    }
 }
 
 fn schedule(time: &str) -> Value {
@@ -89,7 +84,8 @@ async fn aws_backup_fixture(
             backup: mock_client!(aws_sdk_backup, RuleMode::MatchAny, [&respond]),
             settings: settings(&vars),
         },
-        lambda: lambda().await,
+        // These tests never hand on.
+        workflow: None,
     };
     (table, arn, state)
 }
@@ -274,7 +270,8 @@ async fn paged_backups(delete: &aws_smithy_mocks::Rule) -> (State, aws_smithy_mo
                 ("KEEP_LAST", "2"),
             ]),
         },
-        lambda: lambda().await,
+        // These tests never hand on.
+        workflow: None,
     };
     (state, list)
 }
@@ -350,7 +347,8 @@ async fn a_busy_table_is_retried_with_backoff() {
             ),
             settings: settings(&[("TABLE_NAMES", "orders")]),
         },
-        lambda: lambda().await,
+        // These tests never hand on.
+        workflow: None,
     };
     let report = invoke(&state, schedule("2026-11-25T05:00:00Z"))
         .await

@@ -17,5 +17,8 @@ pub const AWS_ACTIONS: &[&str] = &[
     "dynamodb:BatchWriteItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
-    "lambda:InvokeFunction",
+    // What outlasts an invocation goes on as an execution of the load's state machine; a newer
+    // upload stops the older file's execution.
+    "states:StartExecution",
+    "states:StopExecution",
 ];

@@ -77,9 +77,9 @@ async fn state(table: &str, bucket: &str, column_types: &str) -> Result<State, S
     ]
     .map(|(k, v)| (k.to_string(), v.to_string()));
     let config = from_vars::<LoaderEnv>(vars).unwrap().validate().unwrap();
-    State::new(&LocalAws::shared().sdk_config().await, config)
-        .await
-        .map_err(|e| e.to_string())
+    let aws = LocalAws::shared();
+    let workflow = common::recording_state_machine(aws).await;
+    (State::new(&aws.sdk_config().await, config, Some(workflow)).await).map_err(|e| e.to_string())
 }
 
 async fn indexed_fixture(column_types: &str) -> Result<Fixture, String> {
@@ -92,7 +92,7 @@ async fn indexed_fixture(column_types: &str) -> Result<Fixture, String> {
         state: state(&table, &bucket, column_types).await?,
         bucket,
         table,
-        // Without one: these loads are neither fenced nor tallied.
+        // Without one: these loads are not fenced.
         state_table: String::new(),
         s3,
         dynamodb,
@@ -187,9 +187,9 @@ async fn index_key_rejects_leave_the_good_rows_loaded_across_segments() {
         ));
     }
     f.put("incoming/indexed.csv", csv).await;
-    let responses = load_in_segments(&f, "incoming/indexed.csv").await;
-    assert!(responses.len() >= 2, "{} segments", responses.len());
-    let last = &responses.last().unwrap().files[0];
+    let summaries = load_in_segments(&f, "incoming/indexed.csv").await;
+    assert!(summaries.len() >= 2, "{} segments", summaries.len());
+    let last = summaries.last().unwrap();
     assert_eq!(
         (
             last.counts.rows_read,
@@ -200,8 +200,8 @@ async fn index_key_rejects_leave_the_good_rows_loaded_across_segments() {
     );
     assert_eq!(f.items().await.len(), 58);
     let mut rejected = Vec::new();
-    for response in &responses {
-        let url = &response.files[0].report;
+    for summary in &summaries {
+        let url = &summary.report;
         let key = url.strip_prefix(&format!("s3://{}/", f.bucket)).unwrap();
         let report = f.text(key).await;
         rejected.extend(

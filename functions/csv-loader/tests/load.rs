@@ -371,12 +371,57 @@ async fn console_test_with_empty_object_loads_the_default_object() {
 }
 
 #[tokio::test]
-async fn loading_twice_gives_the_same_items() {
+async fn a_version_loads_once_and_an_explicit_reload_loads_it_again() {
     let f = Fixture::new(&[]).await;
-    f.put("incoming/order_data.csv", seed_csv()).await;
-    f.invoke(json!({})).await.unwrap();
+    let version = f.put("incoming/order_data.csv", seed_csv()).await;
+    let event = f.s3_event_for("incoming/order_data.csv", &version);
+    f.invoke(event.clone()).await.unwrap();
     let first = sorted(f.items().await);
-    f.invoke(json!({})).await.unwrap();
+    assert_eq!(first.len(), 40);
+    // An application changes a loaded item.
+    let changed = f.items().await.remove(0);
+    let (order, item) = (changed["order_id"].clone(), changed["item_id"].clone());
+    let changed_by_app = || async {
+        let item = (f.dynamodb.get_item().table_name(&f.table))
+            .key("order_id", order.clone())
+            .key("item_id", item.clone())
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap();
+        item.get("amount") == Some(&n("999"))
+    };
+    (f.dynamodb.update_item().table_name(&f.table))
+        .key("order_id", order.clone())
+        .key("item_id", item.clone())
+        .update_expression("SET amount = :a")
+        .expression_attribute_values(":a", n("999"))
+        .send()
+        .await
+        .unwrap();
+    // S3 delivers the event again, and someone asks for the file by name: neither loads it again.
+    let by_name = json!({"bucket": f.bucket, "key": "incoming/order_data.csv"});
+    for duplicate in [event, by_name.clone(), json!({})] {
+        let response = f.invoke(duplicate).await.unwrap();
+        assert!(response.files.is_empty(), "{response:?}");
+        let reason = &response.ignored[0].reason;
+        assert!(
+            reason.contains("a second event for a version that was loaded"),
+            "{reason}"
+        );
+        assert!(reason.contains("\"reload\": true"), "{reason}");
+    }
+    assert!(
+        changed_by_app().await,
+        "the application's write survives a duplicate event"
+    );
+    // A reload, asked for by name, loads the version again.
+    let mut reload = by_name;
+    reload["reload"] = json!(true);
+    let response = f.invoke(reload).await.unwrap();
+    assert_eq!(response.files[0].counts.items_written, 40);
+    assert!(!changed_by_app().await);
     assert_eq!(sorted(f.items().await), first);
 }
 
@@ -501,31 +546,15 @@ async fn cr_only_line_endings_are_refused_clearly() {
 }
 
 #[tokio::test]
-async fn a_failure_no_retry_fixes_is_not_read_again_when_lambda_retries() {
+async fn a_version_whose_load_failed_is_loaded_again_when_sent_again() {
     let f = Fixture::new(&[]).await;
-    f.put("incoming/orders.csv", "order_id,order_id\n1,2\n")
+    let version = f
+        .put("incoming/orders.csv", "order_id,order_id\n1,2\n")
         .await;
-    let event = f.s3_event(&["incoming/orders.csv"]);
-    let request = local_aws::unique_name("request");
-    let first =
-        lambda_runtime::Diagnostic::from(f.invoke_as(&request, event.clone()).await.unwrap_err());
-    assert_eq!(first.error_type, "InvalidHeader");
-
-    // Lambda retries the same request (same ID). Had it read the object again, it would now load.
-    f.put("incoming/orders.csv", seed_csv()).await;
-    let retry =
-        lambda_runtime::Diagnostic::from(f.invoke_as(&request, event.clone()).await.unwrap_err());
-    assert_eq!(retry.error_type, "InvalidHeader");
-    assert_eq!(
-        retry.error_message,
-        format!(
-            "{} (this request failed so before; Lambda's retry did not read the file again)",
-            first.error_message
-        )
-    );
-    assert!(f.items().await.is_empty());
-
-    // A new request (the fixed file's own upload event) reads it.
-    let response = f.invoke(event).await.unwrap();
-    assert_eq!(response.files[0].counts.items_written, 40);
+    let event = f.s3_event_for("incoming/orders.csv", &version);
+    // Sent again from the failure queue: not a duplicate, it is read again (and fails again).
+    for _ in 0..2 {
+        let failed = lambda_runtime::Diagnostic::from(f.invoke(event.clone()).await.unwrap_err());
+        assert_eq!(failed.error_type, "InvalidHeader");
+    }
 }

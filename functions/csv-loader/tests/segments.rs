@@ -1,10 +1,11 @@
-//! A file too big for one invocation loads across several, each row exactly once.
+//! A file too big for one invocation loads across several (the steps of its execution), each row
+//! exactly once. The steps are run here as the state machine runs them; `state_machine.rs` runs the
+//! template's own state machine.
 
 mod common;
 
-use common::{Fixture, Recorder, gzip, load_in_segments, n, one_segment, s};
+use common::{Fixture, gzip, load_in_segments, n, next_segment, one_segment, s};
 use serde_json::json;
-use shared::load::plan::ledger;
 
 /// 60 data rows; row 10 spans two lines, row 40 has a bad amount.
 fn sixty_rows() -> String {
@@ -37,9 +38,8 @@ async fn a_file_loads_across_invocations_each_row_once() {
         ])
         .await;
         f.put(key, body).await;
-        let responses = load_in_segments(&f, key).await;
+        let summaries = load_in_segments(&f, key).await;
 
-        let summaries: Vec<_> = responses.iter().map(|r| r.files[0].clone()).collect();
         let segments: Vec<u32> = summaries.iter().map(|s| s.segment).collect();
         assert_eq!(segments, [1, 2, 3], "{key}");
         // Running totals: 25 rows, then 50, then all 60, each read once.
@@ -77,88 +77,88 @@ async fn a_file_loads_across_invocations_each_row_once() {
 }
 
 #[tokio::test]
-async fn a_continuation_reads_the_version_its_load_began_with() {
+async fn the_rest_goes_on_as_an_execution_named_after_the_load() {
+    let f = Fixture::new(&[("CHECKPOINT_MARGIN_SECONDS", "0")]).await;
+    let version = f.put("incoming/big.csv", sixty_rows()).await;
+    let event = f.s3_event_for("incoming/big.csv", &version);
+    let (response, next) = one_segment(&f, event.clone()).await;
+    let execution = &response.executions[0];
+    assert!(execution.new);
+    assert!(
+        execution.name.starts_with("load-incoming-big-csv-"),
+        "{}",
+        execution.name
+    );
+    assert!(execution.console.contains("console.aws.amazon.com/states/"));
+    let next = next.expect("the rest of the file is the execution's input");
+    assert_eq!((next.segment, next.counts.rows_read), (2, 25));
+    // The same event again finds the load begun: nothing is loaded or started twice.
+    let again = f.invoke(event).await.unwrap();
+    assert!(
+        again.files.is_empty() && again.executions.is_empty(),
+        "{again:?}"
+    );
+    assert!(
+        again.ignored[0]
+            .reason
+            .contains("a second event for a version")
+    );
+    assert_eq!(f.executions().await, std::slice::from_ref(&execution.name));
+}
+
+#[tokio::test]
+async fn a_later_step_reads_the_version_its_load_began_with() {
     let f = Fixture::new(&[("CHECKPOINT_MARGIN_SECONDS", "0")]).await;
     let first_version = f.put("incoming/big.csv", sixty_rows()).await;
-    let recorder = Recorder::default();
     let request = json!({"bucket": f.bucket, "key": "incoming/big.csv"});
-    let (_, next) = one_segment(&f, request, &recorder).await;
-    let next = next.expect("handed over");
+    let (_, next) = one_segment(&f, request).await;
+    let mut next = next.expect("handed on");
     assert_eq!(next.pin.version_id.as_deref(), Some(first_version.as_str()));
 
     // A new upload between segments: the rest of the load still reads the first version (the new
     // version's own event loads the new one).
     f.put("incoming/big.csv", "order_id,item_id\nnew,1\n").await;
-    let mut payload = json!({"continue": next});
     for _ in 0..5 {
-        let (response, next) = one_segment(&f, payload, &recorder).await;
-        assert_eq!(
-            response.files[0].version.as_deref(),
-            Some(first_version.as_str())
-        );
-        let Some(next) = next else {
+        let step = next_segment(&f, &next).await;
+        let summary = step.summary.expect("a segment loaded");
+        assert_eq!(summary.version.as_deref(), Some(first_version.as_str()));
+        let Some(job) = step.next else {
             break;
         };
-        payload = json!({"continue": next});
+        next = job;
     }
     assert_eq!(f.items().await.len(), 59);
     assert!(f.item("new", "1").await.is_none());
 }
 
 #[tokio::test]
-async fn a_continuation_delivered_twice_runs_once() {
+async fn a_step_retried_after_its_invocation_died_loads_again() {
     let f = Fixture::new(&[("CHECKPOINT_MARGIN_SECONDS", "0")]).await;
     f.put("incoming/big.csv", sixty_rows()).await;
-    let recorder = Recorder::default();
     let request = json!({"bucket": f.bucket, "key": "incoming/big.csv"});
-    let (_, next) = one_segment(&f, request, &recorder).await;
-    let next = next.expect("handed over");
-    let payload = json!({"continue": next});
-
-    // The first delivery, request r2, started and died (out of memory, say) holding its lease.
-    let store = f.store();
-    let until = chrono::Utc::now() + chrono::Duration::minutes(15);
-    let taken = ledger::start_segment(store, &next.load_id, 0, 2, "r2", until).await;
-    assert_eq!(taken, Ok(None));
-    // A second delivery, another request, meanwhile: it loads nothing, and says why.
-    let again = f.invoke_as("r3", payload.clone()).await.unwrap();
-    assert!(again.files.is_empty(), "{again:?}");
-    let reason = &again.ignored[0].reason;
-    assert!(
-        reason.contains("a second delivery") && reason.contains("request r2 is loading it"),
-        "{reason}"
-    );
-    // Lambda's retry of r2 (the same request ID) runs it; with time enough, the rest loads here.
-    let retry = f.invoke_as("r2", payload.clone()).await.unwrap();
-    assert_eq!(retry.files[0].segment, 2);
-    assert!(retry.files[0].complete);
+    let (_, next) = one_segment(&f, request).await;
+    let next = next.expect("handed on");
+    // The step's first invocation died (out of memory, say); the state machine's retry sends the
+    // same job again, with time enough: the rest loads, each row once.
+    let retried = f.step(&next).await.unwrap();
+    assert!(retried.next.is_none(), "{retried:?}");
+    let summary = retried.summary.expect("loaded");
+    assert!(summary.complete);
+    assert_eq!(summary.counts.rows_read, 60);
     assert_eq!(f.items().await.len(), 59);
-    // Delivered once more after it finished, even as r2: skipped.
-    for request in ["r2", "r4"] {
-        let late = f.invoke_as(request, payload.clone()).await.unwrap();
-        assert!(late.files.is_empty(), "{late:?}");
-        assert!(late.ignored[0].reason.contains("it was loaded already"));
-    }
 }
 
 #[tokio::test]
-async fn a_continuation_whose_invocation_died_can_be_sent_again() {
+async fn a_file_that_ends_where_a_segment_pauses_finishes_in_the_next() {
     let f = Fixture::new(&[("CHECKPOINT_MARGIN_SECONDS", "0")]).await;
-    f.put("incoming/big.csv", sixty_rows()).await;
-    let recorder = Recorder::default();
-    let request = json!({"bucket": f.bucket, "key": "incoming/big.csv"});
-    let (_, next) = one_segment(&f, request, &recorder).await;
-    let next = next.expect("handed over");
-    // Request r2 took the segment and died; its lease (its deadline) has run out.
-    let store = f.store();
-    let ran_out = chrono::Utc::now() - chrono::Duration::seconds(1);
-    let taken = ledger::start_segment(store, &next.load_id, 0, 2, "r2", ran_out).await;
-    assert_eq!(taken, Ok(None));
-    // Sent again from the failure queue (a new request): it loads.
-    let redriven = f
-        .invoke_as("redrive", json!({"continue": next}))
-        .await
-        .unwrap();
-    assert!(redriven.files[0].complete, "{redriven:?}");
-    assert_eq!(f.items().await.len(), 59);
+    let mut csv = String::from("order_id,item_id\n");
+    for row in 1..=50 {
+        csv.push_str(&format!("o{row},i\n"));
+    }
+    f.put("incoming/even.csv", csv).await;
+    let summaries = load_in_segments(&f, "incoming/even.csv").await;
+    let last = summaries.last().unwrap();
+    assert!(last.complete, "{summaries:?}");
+    assert_eq!(last.counts.rows_read, 50);
+    assert_eq!(f.items().await.len(), 50);
 }

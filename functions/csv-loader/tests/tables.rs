@@ -1,18 +1,18 @@
-//! One loader, several tables: each file loads into the table its folder names, continuations and
-//! the parts of a split file included; and `{}` on a fresh stack says what to upload where.
+//! One loader, several tables: each file loads into the table its folder names, its later steps and
+//! the parts of a fanned-out file included; and `{}` on a fresh stack says what to upload where.
 
 mod common;
 
-use common::{Fixture, Recorder, load_in_segments, n, s, seed_csv};
+use common::{Fixture, load_in_segments, n, s, seed_csv};
 use csv_loader::handler::State;
 use local_aws::{LocalAws, unique_name};
 use serde_json::json;
 use shared::env::from_vars;
 use shared::load::config::LoaderEnv;
-use shared::load::plan::request::plan_request;
+use shared::load::file::Checkpoint;
 use shared::load::plan::route::{NO_TABLE, not_uploaded_yet};
-use shared::load::plan::run::run_plan;
-use tokio::time::Instant;
+use shared::load::plan::run::summarize;
+use shared::load::plan::step::PartOutcome;
 
 /// A table keyed by `customer_id` alone, a number: another key schema than the seed's.
 async fn create_customers_table(name: &str) {
@@ -94,51 +94,47 @@ async fn each_file_loads_into_the_table_its_folder_names() {
 }
 
 #[tokio::test]
-async fn continuations_load_into_the_table_the_file_began_in() {
+async fn later_steps_load_into_the_table_the_file_began_in() {
     let (f, customers) = two_tables(&[("CHECKPOINT_MARGIN_SECONDS", "0")]).await;
     let key = format!("incoming/{customers}/big.csv");
     f.put(&key, customers_csv(60)).await;
-    let responses = load_in_segments(&f, &key).await;
-    assert_eq!(responses.len(), 3, "25 rows an invocation");
-    for response in &responses {
-        assert!(response.ignored.is_empty(), "{:?}", response.ignored);
-        assert_eq!(response.files[0].table, customers);
+    let summaries = load_in_segments(&f, &key).await;
+    assert_eq!(summaries.len(), 3, "25 rows an invocation");
+    for summary in &summaries {
+        assert_eq!(summary.table, customers);
     }
     assert_eq!(items_of(&customers).await.len(), 60);
     assert!(f.items().await.is_empty());
 }
 
 #[tokio::test]
-async fn the_parts_of_a_split_file_load_into_its_table() {
-    let split = [("FAN_OUT_MIN_BYTES", "1"), ("FAN_OUT_RANGES", "3")];
-    let (f, customers) = two_tables(&split).await;
+async fn the_parts_of_a_fanned_out_file_load_into_its_table() {
+    let (f, customers) = two_tables(&[("FAN_OUT_MIN_BYTES", "1"), ("FAN_OUT_PARTS", "3")]).await;
     let key = format!("incoming/{customers}/big.csv");
     f.put(&key, customers_csv(300)).await;
-    let recorder = Recorder::default();
-    let far = Instant::now() + std::time::Duration::from_secs(600);
-    let mut payloads = vec![json!({"bucket": f.bucket, "key": key})];
-    let (mut parts, mut files) = (Vec::new(), Vec::new());
-    while let Some(payload) = payloads.pop() {
-        let plan = plan_request(payload, &f.state.config.filter, None).unwrap();
-        let request = unique_name("request");
-        let response = run_plan(
-            &f.state.loaders,
-            f.state.config.fan_out,
-            plan,
-            far,
-            &recorder,
-            &request,
-        )
+    let response = f
+        .invoke(json!({"bucket": f.bucket, "key": key}))
         .await
         .unwrap();
-        assert!(response.ignored.is_empty(), "{:?}", response.ignored);
-        parts.extend(response.files.into_iter().map(|s| s.table));
-        files.extend(response.split_files.into_iter().map(|s| s.table));
-        let handed: Vec<_> = recorder.0.lock().unwrap().drain(..).collect();
-        payloads.extend(handed.iter().map(|part| json!({ "continue": part })));
+    let input = f.execution_input(&response.executions[0].name).await;
+    let parts: Vec<Checkpoint> = serde_json::from_value(input["parts"].clone()).unwrap();
+    let mut outcomes = Vec::new();
+    for part in &parts {
+        let step = f.step(part).await.unwrap();
+        assert!(step.next.is_none() && step.ignored.is_none(), "{step:?}");
+        outcomes.push(PartOutcome {
+            summary: step.summary,
+        });
     }
-    assert_eq!(parts, [customers.as_str(); 3], "each part's summary");
-    assert_eq!(files, [customers.as_str()], "the file's one summary");
+    let tables: Vec<_> = (outcomes.iter())
+        .map(|o| o.summary.as_ref().unwrap().table.clone())
+        .collect();
+    assert_eq!(tables, [customers.as_str(); 3], "each part's summary");
+    let file = summarize(&f.state.loaders, outcomes).await;
+    assert_eq!(
+        (file.table.as_str(), file.complete),
+        (customers.as_str(), true)
+    );
     assert_eq!(items_of(&customers).await.len(), 300);
     assert!(f.items().await.is_empty());
 }
@@ -162,7 +158,7 @@ async fn no_table_ignores_every_upload_and_fails_nothing() {
 async fn cold_start(env: &[(&str, &str)]) -> Result<State, String> {
     let vars = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
     let config = from_vars::<LoaderEnv>(vars).unwrap().validate().unwrap();
-    State::new(&LocalAws::shared().sdk_config().await, config)
+    State::new(&LocalAws::shared().sdk_config().await, config, None)
         .await
         .map_err(|e| e.to_string())
 }

@@ -4,27 +4,30 @@ use serde::Serialize;
 use serde_json::Value;
 use shared::env::{ConfigError, from_env};
 use shared::function_error::{ErrorType, FunctionError};
+use shared::request::step_of;
 use shared::restore::config::{RestoreEnv, RestoreSettings};
 use shared::restore::drill::report::DrillReport;
 use shared::restore::drill::request::DrillRequest;
 use shared::restore::drill::run::DrillResponse;
 use shared::restore::request::{RestoreRequest, parse_restore_request};
 use shared::restore::service::{RestoreError, RestoreReport, RestoreService};
-use shared::restore::waiting::Relay;
-use shared::self_invoke::SelfInvoke;
+use shared::workflow::{HandOver, StepResponse, Workflow};
 
 /// Clients and configuration, built once at cold start.
 pub struct State {
     pub service: RestoreService,
-    pub lambda: aws_sdk_lambda::Client,
+    /// The restore state machine (`STATE_MACHINE_ARN`): restores that outlast an invocation are
+    /// waited for and finished there.
+    pub workflow: Option<Workflow>,
 }
 
 impl State {
     pub fn from_env(aws: &SdkConfig) -> Result<State, ConfigError> {
-        Ok(State::new(aws, from_env::<RestoreEnv>()?.validate()?))
+        let settings = from_env::<RestoreEnv>()?.validate()?;
+        Ok(State::new(aws, settings, Workflow::from_env(aws)))
     }
 
-    pub fn new(aws: &SdkConfig, settings: RestoreSettings) -> State {
+    pub fn new(aws: &SdkConfig, settings: RestoreSettings, workflow: Option<Workflow>) -> State {
         State {
             service: RestoreService {
                 dynamodb: aws_sdk_dynamodb::Client::new(aws),
@@ -34,7 +37,7 @@ impl State {
                 sns: aws_sdk_sns::Client::new(aws),
                 settings,
             },
-            lambda: aws_sdk_lambda::Client::new(aws),
+            workflow,
         }
     }
 }
@@ -54,35 +57,58 @@ pub enum Response {
     Validated(Box<DrillReport>),
     /// A drill's scratch table deleted.
     Deleted { deleted: String },
+    /// A step of the restore state machine: a finish, and the next one if the table is not ready.
+    Step(StepResponse<Box<RestoreReport>>),
 }
 
 impl Response {
-    /// The restore's report, when this answers a restore or a finish.
+    /// The restore's report, when this answers a restore or a finish (a step's included).
     pub fn restore_report(self) -> Option<RestoreReport> {
         match self {
             Response::Restore(report) => Some(*report),
+            Response::Step(step) => Some(*step.result),
             _ => None,
         }
     }
 }
 
-/// Restores, finishes, drills or validates as the request says.
+/// Restores, finishes, drills or validates as the request says; `{"step": finish}` is a step of
+/// the restore state machine.
 pub async fn function_handler(
     state: &State,
     event: LambdaEvent<Value>,
 ) -> Result<Response, HandlerError> {
     let (payload, context) = event.into_parts();
+    let (payload, hand_over) = match step_of(payload) {
+        Ok(step) => (step, HandOver::step()),
+        Err(payload) => (
+            payload,
+            HandOver::Execution {
+                workflow: state.workflow.clone(),
+                request_id: context.request_id.clone(),
+            },
+        ),
+    };
     let default_source = state.service.settings.source_table.as_deref();
     let request = parse_restore_request(payload, default_source)
         .inspect_err(|e| tracing::error!(error = %e, "request refused"))?;
     let deadline = shared::deadline::deadline_instant(context.deadline);
-    // A restore still running when this invocation ends is finished by a new one.
-    let hand_over = SelfInvoke {
-        lambda: state.lambda.clone(),
-        function: context.invoked_function_arn.clone(),
-    };
     let service = &state.service;
     let result = match request {
+        RestoreRequest::Finish(finish) if hand_over.in_step() => {
+            let finished = service.finish(finish, deadline, &hand_over).await;
+            finished.map(|report| {
+                Response::Step(StepResponse {
+                    next: hand_over.next(),
+                    result: Box::new(report),
+                })
+            })
+        }
+        _ if hand_over.in_step() => {
+            return Err(FunctionError::Request(shared::request::RequestError(
+                "a step of the restore state machine is a finish request".into(),
+            )));
+        }
         RestoreRequest::Restore(plan) => {
             (service.restore(plan, &context.request_id, deadline, &hand_over))
                 .await
@@ -92,11 +118,7 @@ pub async fn function_handler(
             .await
             .map(|r| Response::Restore(Box::new(r))),
         RestoreRequest::Drill(DrillRequest::Run { tables, source }) => {
-            let relay = Relay {
-                hand_over: &hand_over,
-                handovers: 0,
-            };
-            (service.drill(tables, source, &context.request_id, deadline, relay))
+            (service.drill(tables, source, &context.request_id, deadline, &hand_over))
                 .await
                 .map(Response::Drill)
         }

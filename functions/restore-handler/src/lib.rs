@@ -52,8 +52,8 @@ pub const AWS_ACTIONS: &[&str] = &[
     "backup:StartRestoreJob",
     // StartRestoreJob passes AWS Backup its role.
     "iam:PassRole",
-    // A restore still running at the deadline is handed to a new invocation of itself.
-    "lambda:InvokeFunction",
+    // A restore still running at the deadline goes on as an execution of the restore state machine.
+    "states:StartExecution",
     // Restore drills: the scratch table deleted once checked (IAM: `*-restored-drill-*` tables
     // carrying the `ddb-guard:drill` tag only), the report written under `drills/` of the data
     // bucket, the alert published to the topic (encrypted with a customer managed key).

@@ -372,3 +372,52 @@ async fn a_drill_covers_the_named_tables_and_the_tagged_ones() {
     );
     assert_eq!(response["tables"][0]["source_table"], untagged.as_str());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_whose_restore_outlasts_its_invocation_ends_in_the_state_machine() {
+    let drills = Drills::new().await;
+    let aws = LocalAws::shared();
+    let machine = unique_name("restore");
+    let arn = local_aws::state_machine_arn(&machine);
+    let function = drills.function("60", &[("STATE_MACHINE_ARN", &arn)]);
+    let function_arn = function.register(aws, &unique_name("restore-handler"));
+    let substitutions = [("RestoreFunctionArn", function_arn.as_str())];
+    (aws.create_template_state_machine("RestoreStateMachine", &machine, &substitutions))
+        .await
+        .unwrap();
+    // The scratch table (named as the drill runs) stays CREATING for the invocation and a step.
+    aws.slow_restore(&format!("{}-restored-drill-", drills.table), 2);
+
+    let response = drills
+        .invoke(&function, json!({"action": "drill"}))
+        .unwrap();
+    let started = &response["tables"][0];
+    assert!(
+        started["report"].is_null(),
+        "not finished here: {response:#}"
+    );
+    let next = started["next_step"].as_str().unwrap();
+    assert!(next.contains("execution finish-"), "{next}");
+    let executions = aws.executions(&arn).await;
+    let [execution] = &executions[..] else {
+        panic!("{executions:?}")
+    };
+    let ended = aws.wait_execution(&execution.arn).await;
+    assert_eq!(ended.status, "SUCCEEDED", "{ended:#?}");
+
+    // Restored, checked, reported and cleaned up by the state machine's last step.
+    let scratch = started["scratch_table"].as_str().unwrap();
+    assert!(!drills.exists(scratch).await, "{scratch} was deleted");
+    let key = format!(
+        "drills/{}/{}.json",
+        drills.table,
+        response["drill_id"].as_str().unwrap()
+    );
+    let kept = local_aws::get_object_text(&drills.s3, &drills.bucket, &key)
+        .await
+        .unwrap();
+    let kept: Value = serde_json::from_str(&kept).unwrap();
+    assert_eq!(kept["passed"], true, "{kept:#}");
+    assert_eq!(kept["verification"]["restored_items"], 7);
+    assert!(drills.alerts().await.is_empty(), "a passing drill is quiet");
+}

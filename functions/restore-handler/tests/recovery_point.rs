@@ -50,7 +50,7 @@ async fn state(rules: &[&Rule], vars: &[(&str, &str)]) -> State {
             settings: from_vars::<RestoreEnv>(vars).unwrap().validate().unwrap(),
         },
         // An AWS Backup job not waited for is finished on its completion event, never handed over.
-        lambda: aws_sdk_lambda::Client::new(&aws.sdk_config().await),
+        workflow: None,
     }
 }
 

@@ -38,11 +38,13 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use lambda_runtime::LambdaEvent;
-use restore_handler::handler::{State, function_handler};
+use local_aws::{LocalAws, RecordingStateMachine};
+use restore_handler::handler::{Response, State, function_handler};
 use serde_json::{Value, json};
 use shared::env::from_vars;
 use shared::restore::config::RestoreEnv;
 use shared::restore::service::{RestoreReport, RestoreService};
+use shared::workflow::Workflow;
 
 const SOURCE: &str = "orders";
 const TARGET: &str = "orders-restored-20261125T050000Z";
@@ -61,20 +63,17 @@ fn dynamo_error(code: &str) -> aws_smithy_runtime_api::client::orchestrator::Htt
     )
 }
 
-/// A Lambda client for `endpoint` (an `InvokeRecorder`), or one never called.
-fn lambda(endpoint: Option<&str>) -> aws_sdk_lambda::Client {
-    let mut config = aws_sdk_lambda::Config::builder()
-        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_lambda::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ));
-    config.set_endpoint_url(endpoint.map(str::to_string));
-    aws_sdk_lambda::Client::from_conf(config.build())
+/// The restore state machine: one in the local AWS that keeps what its executions start with, or
+/// none (the test hands nothing on).
+fn workflow(recording: Option<&RecordingStateMachine>) -> Option<Workflow> {
+    recording.map(|r| Workflow {
+        sfn: r.sfn.clone(),
+        state_machine: r.arn.clone(),
+    })
 }
 
 /// The rules for a finish's reads and its lease, answering "nothing set" after `rules`.
-fn state(rules: &[&Rule], lambda: aws_sdk_lambda::Client) -> State {
+fn state(rules: &[&Rule], workflow: Option<Workflow>) -> State {
     let vars = [("STATE_TABLE", "ddb-guard-state"), ("POLL_SECONDS", "0.01")]
         .map(|(k, v)| (k.to_string(), v.to_string()));
     let quiet = quiet_reads();
@@ -98,7 +97,7 @@ fn state(rules: &[&Rule], lambda: aws_sdk_lambda::Client) -> State {
             sns: aws_sdk_sns::Client::new(&unused),
             settings: from_vars::<RestoreEnv>(vars).unwrap().validate().unwrap(),
         },
-        lambda,
+        workflow,
     }
 }
 
@@ -130,9 +129,7 @@ fn quiet_reads() -> Vec<Rule> {
 }
 
 async fn invoke(state: &State, payload: Value) -> RestoreReport {
-    let mut context = local_aws::lambda_context();
-    context.invoked_function_arn =
-        "arn:aws:lambda:us-east-1:123456789012:function:ddb-guard-restore-handler".into();
+    let context = local_aws::lambda_context();
     function_handler(state, LambdaEvent::new(payload, context))
         .await
         .unwrap()
@@ -249,10 +246,10 @@ async fn a_restore_refused_while_dynamodb_is_busy_is_tried_again() {
         .build();
     let no_record =
         mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
-    let recorder = local_aws::InvokeRecorder::start().await.unwrap();
+    let recorder = RecordingStateMachine::start(LocalAws::shared()).await;
     let state = state(
         &[&describe, &backup, &restore, &no_record],
-        lambda(Some(recorder.endpoint())),
+        workflow(Some(&recorder)),
     );
     let report = invoke(
         &state,
@@ -266,12 +263,15 @@ async fn a_restore_refused_while_dynamodb_is_busy_is_tried_again() {
         "restored once, after two refusals"
     );
     assert_eq!(restore.num_calls(), 3);
-    // Still being created: a new invocation waits for it and finishes it.
-    let handed = recorder.take();
+    // Still being created: the restore state machine waits for it and finishes it.
+    let handed = recorder.inputs().await;
     assert_eq!(handed.len(), 1, "{handed:?}");
-    assert_eq!(handed[0]["action"], "finish");
-    assert_eq!(handed[0]["target_table"], TARGET);
-    assert_eq!(handed[0]["wait"], true);
+    let step = &handed[0]["step"];
+    assert_eq!(step["action"], "finish");
+    assert_eq!(step["target_table"], TARGET);
+    assert_eq!(step["wait"], true);
+    let said = report.next_step.unwrap();
+    assert!(said.contains("execution finish-"), "{said}");
 }
 
 #[tokio::test]
@@ -336,7 +336,7 @@ async fn a_second_finish_settles_where_dynamodb_would_refuse() {
         .build();
     let state = state(
         &[&record, &describe, &ttl, &enable_ttl, &pitr, &enable_pitr],
-        lambda(None),
+        None,
     );
     let finish = json!({"action": "finish", "target_table": TARGET, "ttl": true});
     let report = invoke(&state, finish.clone()).await;
@@ -360,41 +360,46 @@ async fn a_second_finish_settles_where_dynamodb_would_refuse() {
 }
 
 #[tokio::test]
-async fn a_restore_still_running_is_waited_for_by_new_invocations_then_said_to_be_stuck() {
+async fn a_restore_still_running_is_handed_to_the_state_machine_which_looks_once_a_step() {
     let record = restore_record();
     let describe = mock!(aws_sdk_dynamodb::Client::describe_table).then_output(|| {
         DescribeTableOutput::builder()
             .table(table_in(TARGET, true, TableStatus::Creating))
             .build()
     });
-    let recorder = local_aws::InvokeRecorder::start().await.unwrap();
-    let state = state(&[&record, &describe], lambda(Some(recorder.endpoint())));
-    // An invocation near its end (1 ms left): it hands the wait on, counting.
+    let recorder = RecordingStateMachine::start(LocalAws::shared()).await;
+    let state = state(&[&record, &describe], workflow(Some(&recorder)));
+    // An invocation near its end (1 ms left): it hands the wait on, once, however often Lambda
+    // retries it (the execution is named after the request).
     let mut context = local_aws::lambda_context();
     context.deadline = 1;
-    context.invoked_function_arn =
-        "arn:aws:lambda:us-east-1:123456789012:function:ddb-guard-restore-handler".into();
-    let finish = json!({"action": "finish", "target_table": TARGET, "wait": true, "handovers": 3});
-    let report = function_handler(&state, LambdaEvent::new(finish, context.clone()))
+    let finish = json!({"action": "finish", "target_table": TARGET, "wait": true});
+    for _ in 0..2 {
+        let response = function_handler(&state, LambdaEvent::new(finish.clone(), context.clone()));
+        let report = response.await.unwrap().restore_report().unwrap();
+        assert_eq!(report.table_status, "CREATING");
+    }
+    let handed = recorder.inputs().await;
+    assert_eq!(handed.len(), 1, "{handed:?}");
+    assert_eq!(handed[0]["step"]["wait"], true);
+    // A step looks once, without waiting in the function: still CREATING, its next step is the
+    // same finish, which the state machine sends after its Wait.
+    let started = std::time::Instant::now();
+    let step = json!({ "step": handed[0]["step"].clone() });
+    let Response::Step(answer) = function_handler(&state, LambdaEvent::new(step, context))
         .await
         .unwrap()
-        .restore_report()
-        .unwrap();
-    assert_eq!(report.table_status, "CREATING");
-    let handed = recorder.take();
-    assert_eq!(handed.len(), 1, "{handed:?}");
+    else {
+        panic!("a step's answer")
+    };
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(answer.result.table_status, "CREATING");
+    assert_eq!(answer.next.unwrap()["target_table"], TARGET);
     assert_eq!(
-        (handed[0]["handovers"].as_u64(), handed[0]["wait"].as_bool()),
-        (Some(4), Some(true))
+        recorder.inputs().await.len(),
+        1,
+        "a step starts no execution"
     );
-    // After 16 invocations of waiting, it stops handing on and fails, so it is heard.
-    let stuck = json!({"action": "finish", "target_table": TARGET, "wait": true, "handovers": 16});
-    let err = function_handler(&state, LambdaEvent::new(stuck, context))
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("still CREATING after 16 invocations"), "{err}");
-    assert!(recorder.take().is_empty());
 }
 
 const STREAM: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/orders-changes";
@@ -545,7 +550,7 @@ async fn settings_the_local_aws_lacks_come_back_and_a_second_finish_changes_noth
             &streams,
             &enable_stream,
         ],
-        lambda(None),
+        None,
     );
 
     // By default the copy is not connected to the source's Kinesis stream: said, not done.
@@ -629,16 +634,14 @@ async fn a_count_that_outlasts_an_invocation_goes_on_in_the_next_one() {
                 }
             }
         });
-    let recorder = local_aws::InvokeRecorder::start().await.unwrap();
+    let recorder = RecordingStateMachine::start(LocalAws::shared()).await;
     let state = state(
         &[&record, &describe, &backup, &scan],
-        lambda(Some(recorder.endpoint())),
+        workflow(Some(&recorder)),
     );
     // An invocation at its end: one page per segment, then the count is handed on.
     let mut context = local_aws::lambda_context();
     context.deadline = 1;
-    context.invoked_function_arn =
-        "arn:aws:lambda:us-east-1:123456789012:function:ddb-guard-restore-handler".into();
     let finish = json!({"action": "finish", "target_table": TARGET, "verify": true});
     let report = function_handler(&state, LambdaEvent::new(finish, context))
         .await
@@ -648,12 +651,11 @@ async fn a_count_that_outlasts_an_invocation_goes_on_in_the_next_one() {
     assert_eq!(report.verification, None);
     let next = report.next_step.unwrap();
     assert!(next.contains("counting its items (40 so far)"), "{next}");
-    let handed = recorder.take();
+    let handed = recorder.inputs().await;
     assert_eq!(handed.len(), 1, "{handed:?}");
-    assert_eq!(handed[0]["count_progress"]["counted"], 40);
-    assert_eq!(handed[0]["handovers"], 1);
+    assert_eq!(handed[0]["step"]["count_progress"]["counted"], 40);
 
-    // The next invocation goes on from each segment's key, and compares.
+    // The execution's step goes on from each segment's key, and compares.
     let report = invoke(&state, handed[0].clone()).await;
     let verification = report.verification.unwrap();
     assert_eq!(
@@ -669,5 +671,5 @@ async fn a_count_that_outlasts_an_invocation_goes_on_in_the_next_one() {
         "approximate"
     );
     assert_eq!(scan.num_calls(), 8, "every page read once");
-    assert!(recorder.take().is_empty());
+    assert_eq!(recorder.inputs().await.len(), 1);
 }

@@ -48,7 +48,7 @@ impl Fixture {
         .map(|(k, v)| (k.to_string(), v.to_string()));
         let settings = from_vars::<RestoreEnv>(vars).unwrap().validate().unwrap();
         let f = Fixture {
-            state: State::new(&aws.sdk_config().await, settings),
+            state: State::new(&aws.sdk_config().await, settings, None),
             dynamodb,
             source,
         };

@@ -120,7 +120,7 @@ async fn state(rules: &[&Rule], topic: &str) -> State {
             sns: aws_sdk_sns::Client::new(&config),
             settings: from_vars::<RestoreEnv>(vars).unwrap().validate().unwrap(),
         },
-        lambda: aws_sdk_lambda::Client::new(&config),
+        workflow: None,
     }
 }
 

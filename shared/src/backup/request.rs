@@ -4,6 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -50,7 +52,7 @@ pub enum Trigger {
     Schedule,
     CustomInput,
     Console,
-    /// The tables an earlier invocation had no time for.
+    /// The tables an earlier invocation had no time for, as a step of the backup state machine.
     HandOver,
 }
 
@@ -64,6 +66,8 @@ pub struct BackupRequest {
     /// The schedule's time: it names the backups and keys AWS Backup's idempotency, so a retried
     /// invocation makes no second backup.
     pub scheduled_at: Option<DateTime<Utc>>,
+    /// Tables that failed in the run's earlier steps, and why: the run's last step reports them.
+    pub failed_before: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +80,9 @@ struct CustomInput {
     scheduled_at: Option<DateTime<Utc>>,
     /// Set by a hand-over: the request id of the invocation that handed the tables over.
     handed_over_by: Option<String>,
+    /// Set by a hand-over: the tables that failed before it.
+    #[serde(default)]
+    failed_before: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +108,7 @@ pub fn parse_backup_request(payload: Value) -> Result<BackupRequest, RequestErro
             engine: None,
             dry_run: None,
             scheduled_at: None,
+            failed_before: BTreeMap::new(),
         });
     }
     if fields.contains_key("detail-type") {
@@ -128,6 +136,7 @@ pub fn parse_backup_request(payload: Value) -> Result<BackupRequest, RequestErro
             engine: None,
             dry_run: None,
             scheduled_at,
+            failed_before: BTreeMap::new(),
         });
     }
     let input: CustomInput =
@@ -149,25 +158,33 @@ pub fn parse_backup_request(payload: Value) -> Result<BackupRequest, RequestErro
         engine: input.engine,
         dry_run: input.dry_run,
         scheduled_at: input.scheduled_at,
+        failed_before: input.failed_before,
     })
 }
 
-/// The request that hands `tables` to a new invocation, keeping the run's engine, dry run and
-/// time (so native backup names and AWS Backup idempotency tokens are those of the first).
-pub fn hand_over_request(
-    tables: &[String],
-    engine: Engine,
-    dry_run: bool,
-    at: DateTime<Utc>,
-    request_id: &str,
-) -> Value {
-    serde_json::json!({
-        "tables": tables,
-        "engine": engine.to_string(),
-        "dry_run": dry_run,
-        "scheduled_at": at.to_rfc3339(),
-        "handed_over_by": request_id,
-    })
+/// What a run hands on: the tables it had no time for, its engine, dry run and time (so native
+/// backup names and AWS Backup idempotency tokens are those of the first invocation), and the
+/// tables that failed so far (when its last step is to report them).
+pub struct HandOverRequest<'a> {
+    pub tables: &'a [String],
+    pub engine: Engine,
+    pub dry_run: bool,
+    pub at: DateTime<Utc>,
+    pub request_id: &'a str,
+    pub failed_before: BTreeMap<String, String>,
+}
+
+impl HandOverRequest<'_> {
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "tables": self.tables,
+            "engine": self.engine.to_string(),
+            "dry_run": self.dry_run,
+            "scheduled_at": self.at.to_rfc3339(),
+            "handed_over_by": self.request_id,
+            "failed_before": self.failed_before,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -180,14 +197,18 @@ mod tests {
         let at = DateTime::parse_from_rfc3339("2026-11-25T05:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let payload = hand_over_request(
-            &["b".repeat(3), "c".repeat(3)],
-            Engine::AwsBackup,
-            true,
+        let tables = ["b".repeat(3), "c".repeat(3)];
+        let payload = HandOverRequest {
+            tables: &tables,
+            engine: Engine::AwsBackup,
+            dry_run: true,
             at,
-            "req-1",
-        );
+            request_id: "req-1",
+            failed_before: BTreeMap::from([("a".repeat(3), "throttled".into())]),
+        }
+        .to_json();
         let r = parse_backup_request(payload).unwrap();
+        assert_eq!(r.failed_before["aaa"], "throttled");
         assert_eq!(r.trigger, Trigger::HandOver);
         assert_eq!(r.tables.unwrap(), ["bbb", "ccc"]);
         assert_eq!(

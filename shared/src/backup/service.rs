@@ -15,15 +15,15 @@ use tokio::time::Instant;
 
 use crate::aws_error::describe;
 use crate::backup::config::BackupSettings;
-use crate::backup::request::{BackupRequest, Engine, Trigger, hand_over_request};
+use crate::backup::request::{BackupRequest, Engine, HandOverRequest, Trigger};
 use crate::backup_name::hex;
 use crate::deadline::before_deadline;
 use crate::function_error::ErrorType;
 use crate::request::RequestError;
 use crate::retry::{Retry, with_retries};
-use crate::self_invoke::SelfInvoke;
 use crate::table_backups::{BackupRecord, list_table_backups, to_chrono};
 use crate::table_selection::select_tables;
+use crate::workflow::HandOver;
 
 /// What happened to one table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -69,7 +69,7 @@ pub struct BackupReport {
     pub engine: Engine,
     pub dry_run: bool,
     pub tables: Vec<TableOutcome>,
-    /// Tables handed to a new invocation for lack of time.
+    /// Tables handed on for lack of time (to the backup state machine).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub handed_over: Vec<String>,
 }
@@ -127,7 +127,7 @@ impl BackupService {
         request: BackupRequest,
         request_id: &str,
         deadline: Instant,
-        hand_over: &SelfInvoke,
+        hand_over: &HandOver,
     ) -> Result<BackupReport, RequestError> {
         let engine = request.engine.unwrap_or(self.settings.engine);
         if engine == Engine::AwsBackup && self.settings.aws_backup.is_none() {
@@ -159,14 +159,28 @@ impl BackupService {
             Some(time) => time.to_rfc3339(),
             None => request_id.to_string(),
         };
-        let mut outcomes = Vec::new();
+        let mut outcomes: Vec<TableOutcome> = (request.failed_before.iter())
+            .map(|(table, why)| TableOutcome::failed(table, format!("in an earlier step: {why}")))
+            .collect();
         let mut handed_over = Vec::new();
         let pause_at = before_deadline(deadline, TABLE_RESERVE);
         for (i, table) in tables.iter().enumerate() {
             if i > 0 && Instant::now() >= pause_at {
                 let rest = &tables[i..];
-                let payload = hand_over_request(rest, engine, dry_run, at, request_id);
-                if let Err(e) = hand_over.send(&payload, "back up the rest").await {
+                // A step's failures ride on to the run's last step; a first invocation reports its own.
+                let failed_before = (outcomes.iter())
+                    .filter(|_| hand_over.in_step())
+                    .filter_map(|o| Some((o.table.clone(), o.error.clone()?)))
+                    .collect();
+                let next = HandOverRequest {
+                    tables: rest,
+                    engine,
+                    dry_run,
+                    at,
+                    request_id,
+                    failed_before,
+                };
+                if let Err(e) = hand_over.send("backup", &rest[0], next.to_json()).await {
                     // Nothing else will back these up: each is a failed table.
                     outcomes.extend(
                         rest.iter().map(|t| {
@@ -175,7 +189,7 @@ impl BackupService {
                     );
                     break;
                 }
-                tracing::warn!(tables = ?rest, "no time left: handed to a new invocation");
+                tracing::warn!(tables = ?rest, "no time left: handed on to the backup state machine");
                 handed_over = rest.to_vec();
                 break;
             }

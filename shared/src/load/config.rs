@@ -45,8 +45,8 @@ fn default_stall_seconds() -> f64 {
 fn default_fan_out_min_bytes() -> u64 {
     FanOut::default().min_bytes
 }
-fn default_fan_out_ranges() -> u32 {
-    FanOut::default().ranges
+fn default_fan_out_parts() -> u32 {
+    FanOut::default().parts
 }
 
 /// The csv-loader's environment.
@@ -59,7 +59,7 @@ pub struct LoaderEnv {
     /// Replaced by `TABLE_NAMES`: refused, so that an old configuration is not read as no table.
     #[serde(default)]
     pub table_name: Option<String>,
-    /// The stack's state table (optional): remembers requests that failed in a way no retry fixes.
+    /// The stack's state table (optional): which load holds each object, and of which version.
     #[serde(default)]
     pub state_table: Option<String>,
     /// Bucket and key loaded by a console test with `{}` (the key has a default, `route`'s).
@@ -91,15 +91,19 @@ pub struct LoaderEnv {
     /// A load that writes or rejects no row for this long fails (throttling alone never does).
     #[serde(default = "default_stall_seconds")]
     pub stall_seconds: f64,
+    /// An invocation loads for at most this long, then hands the rest on (unset: until the
+    /// deadline's margin). Short steps play a long load in seconds.
+    #[serde(default)]
+    pub max_segment_seconds: Option<f64>,
     /// Items per second one load may write (retries included); 0: as fast as the table takes.
     #[serde(default)]
     pub max_writes_per_second: f64,
-    /// Uncompressed objects at least this large are split into byte ranges.
+    /// Objects at least this large (as stored) are loaded by several parts at once.
     #[serde(default = "default_fan_out_min_bytes")]
     pub fan_out_min_bytes: u64,
-    /// How many ranges (concurrent invocations) a split file becomes; 1 never splits.
-    #[serde(default = "default_fan_out_ranges")]
-    pub fan_out_ranges: u32,
+    /// How many parts (concurrent invocations) such a file becomes; 1 never fans out.
+    #[serde(default = "default_fan_out_parts")]
+    pub fan_out_parts: u32,
 }
 
 /// The csv-loader's configuration, validated.
@@ -107,14 +111,16 @@ pub struct LoaderEnv {
 pub struct LoaderConfig {
     /// The tables loaded into, in `TABLE_NAMES`'s order, each with its column types.
     pub tables: Vec<TableConfig>,
-    /// The stack's state table, where a request that failed for good is remembered.
+    /// The stack's state table: which load holds each object, and of which version.
     pub state_table: Option<String>,
     pub default_object: Option<DefaultObject>,
     pub filter: SourceFilter,
     /// The settings every table shares; each table's column types are its own (`settings_for`).
     pub settings: LoaderSettings,
-    /// When a large file is split into byte ranges loaded by concurrent invocations.
+    /// When a large file is loaded by several parts at once.
     pub fan_out: FanOut,
+    /// The longest an invocation loads before handing the rest on (`None`: until the deadline).
+    pub max_segment: Option<Duration>,
 }
 
 /// A table the loader writes.
@@ -227,6 +233,9 @@ impl LoaderEnv {
         if !self.checkpoint_margin_seconds.is_finite() || self.checkpoint_margin_seconds < 0.0 {
             return Err(bad("CHECKPOINT_MARGIN_SECONDS", "must be 0 or more".into()));
         }
+        if (self.max_segment_seconds).is_some_and(|s| !s.is_finite() || s < 0.0) {
+            return Err(bad("MAX_SEGMENT_SECONDS", "must be 0 or more".into()));
+        }
         if !self.progress_seconds.is_finite() || self.progress_seconds <= 0.0 {
             return Err(bad("PROGRESS_SECONDS", "must be more than 0".into()));
         }
@@ -239,9 +248,9 @@ impl LoaderEnv {
                 "must be 0 (no cap) or more".into(),
             ));
         }
-        if !(1..=FanOut::MAX_RANGES).contains(&self.fan_out_ranges) {
-            let why = format!("must be from 1 (never split) to {}", FanOut::MAX_RANGES);
-            return Err(bad("FAN_OUT_RANGES", why));
+        if !(1..=FanOut::MAX_PARTS).contains(&self.fan_out_parts) {
+            let why = format!("must be from 1 (never fan out) to {}", FanOut::MAX_PARTS);
+            return Err(bad("FAN_OUT_PARTS", why));
         }
         let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
         let default_object = default_object(
@@ -276,8 +285,9 @@ impl LoaderEnv {
             },
             fan_out: FanOut {
                 min_bytes: self.fan_out_min_bytes,
-                ranges: self.fan_out_ranges,
+                parts: self.fan_out_parts,
             },
+            max_segment: self.max_segment_seconds.map(Duration::from_secs_f64),
         })
     }
 }
@@ -308,7 +318,7 @@ mod tests {
         assert_eq!(c.settings.write.max_items_per_second, None);
         assert_eq!(c.settings.stall_after, Duration::from_secs(900));
         assert_eq!(c.fan_out.min_bytes, 256 * 1024 * 1024);
-        assert_eq!(c.fan_out.ranges, 8);
+        assert_eq!(c.fan_out.parts, 8);
         assert_eq!(c.default_object, None);
     }
 
@@ -386,8 +396,9 @@ mod tests {
             ("BLANK_CELLS", "zero", "BLANK_CELLS"),
             ("MAX_IN_FLIGHT", "0", "MAX_IN_FLIGHT"),
             ("MAX_IN_FLIGHT", "lots", "MAX_IN_FLIGHT"),
-            ("FAN_OUT_RANGES", "0", "FAN_OUT_RANGES"),
-            ("FAN_OUT_RANGES", "101", "FAN_OUT_RANGES"),
+            ("FAN_OUT_PARTS", "0", "FAN_OUT_PARTS"),
+            ("MAX_SEGMENT_SECONDS", "-1", "MAX_SEGMENT_SECONDS"),
+            ("FAN_OUT_PARTS", "101", "FAN_OUT_PARTS"),
             ("FAN_OUT_MIN_BYTES", "-1", "FAN_OUT_MIN_BYTES"),
             ("SOURCE_PREFIX", "", "trigger"),
             (

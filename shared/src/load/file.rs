@@ -1,5 +1,5 @@
-//! Loading one CSV object into the table: read, type, batch, write, report, and pause before the
-//! deadline so the rest of the file continues in another invocation.
+//! Loading one CSV object (or one part of it) into the table: read, type, batch, write, report, and
+//! pause before the deadline so the rest of the file continues in the load's next step.
 //!
 //! Throttling slows a load and never fails it: items the writer could not write in time are handed
 //! over with the file, from the earliest of their rows, and the rows after it that were already
@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::load::progress::{Progress, emit_load_metrics, log_summary};
 use crate::load::read::columns::{BlankCells, ColumnTypes};
-use crate::load::read::fingerprint::{Bloom, HashSet64, key_hash};
+use crate::load::read::fingerprint::{Bloom, key_hash};
 use crate::load::read::row::{HeaderError, RowSchema};
 use crate::load::read::source::{
     Compression, ObjectVersion, ResumePoint, RowReader, RowStart, SourceError, open_object,
@@ -94,7 +94,8 @@ impl Counts {
     }
 }
 
-/// One file's work, or the rest of it: what a continuation invocation carries.
+/// One file's work, or the rest of it: what the next step of a load's execution carries (state,
+/// never row data, so it fits a Step Functions payload).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub bucket: String,
@@ -105,15 +106,18 @@ pub struct Checkpoint {
     /// Names the load across its invocations (the request ID that began it); empty until it begins.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub load_id: String,
+    /// Load this version even if it was loaded before (an explicit reload).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reload: bool,
     /// `None`: start at the beginning.
     #[serde(default)]
     pub resume: Option<ResumePoint>,
     /// The file's column names (the header is not re-read when resuming).
     #[serde(default)]
     pub header: Vec<String>,
-    /// Set when this is one byte range of a file split across invocations (fan-out).
+    /// Set when this is one part of a file loaded by several invocations at once (fan-out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub range: Option<ByteRange>,
+    pub part: Option<Part>,
     /// Which segment (invocation) of this file runs next, from 1.
     #[serde(default = "first_segment")]
     pub segment: u32,
@@ -175,25 +179,25 @@ fn first_segment() -> u32 {
     1
 }
 
-/// One of the byte ranges a large file is split into: it ends at a record boundary, where the next
-/// range begins.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ByteRange {
-    /// From 1, in file order.
+/// One of the parts a large file's load is split into. Every part reads the whole file and writes
+/// only the rows whose key hashes to it, so each key has one writer, which writes its rows in file
+/// order: the last row of a key wins, whatever order the parts run in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// From 1.
     pub index: u32,
-    /// Exclusive end offset in the file.
-    pub end: u64,
-    /// How many parts the file was split into (the ranges, and the repeated keys' part if any).
-    #[serde(default)]
-    pub parts: u32,
-    /// Where the hashes of keys found in more than one range are (`HashSet64`, in the same
-    /// bucket): the ranges leave those rows to the repeated keys' part.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub repeats: Option<String>,
-    /// This part reads the whole file and loads only the rows whose key is in `repeats`, in file
-    /// order, so the last row of such a key wins whatever order the parts run in.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub repeated_keys_only: bool,
+    pub of: u32,
+}
+
+impl Part {
+    /// Whether this part loads a row whose key hashes to `hash`; a row whose key cannot be typed
+    /// (`None`) is the first part's to reject.
+    pub fn owns(self, hash: Option<u64>) -> bool {
+        match hash {
+            Some(hash) => hash % u64::from(self.of.max(1)) == u64::from(self.index - 1),
+            None => self.index == 1,
+        }
+    }
 }
 
 impl Checkpoint {
@@ -203,9 +207,10 @@ impl Checkpoint {
             key: key.into(),
             pin: ObjectVersion::default(),
             load_id: String::new(),
+            reload: false,
             resume: None,
             header: Vec::new(),
-            range: None,
+            part: None,
             segment: 1,
             counts: Counts::default(),
             redo: None,
@@ -214,27 +219,12 @@ impl Checkpoint {
         }
     }
 
-    /// `s3://bucket/key (version v) range 2 of 5: bytes 1000-1999 from line 51`.
+    /// `s3://bucket/key (version v) part 2 of 5`.
     pub fn describe(&self) -> String {
-        let Some(range) = &self.range else {
-            return self.url();
-        };
-        if range.repeated_keys_only {
-            return format!(
-                "{} part {} of {}: the rows of keys found in more than one range, in file order",
-                self.url(),
-                range.index,
-                range.parts
-            );
+        match &self.part {
+            Some(part) => format!("{} part {} of {}", self.url(), part.index, part.of),
+            None => self.url(),
         }
-        let (start, line) = self.resume.as_ref().map_or((0, 1), |r| (r.offset, r.line));
-        format!(
-            "{} range {} of {}: bytes {start}-{} from line {line}",
-            self.url(),
-            range.index,
-            range.parts,
-            range.end.saturating_sub(1)
-        )
     }
 
     /// `s3://bucket/key`, with the version when pinned.
@@ -254,6 +244,9 @@ pub struct FileSummary {
     /// The table the file loads into.
     #[serde(default)]
     pub table: String,
+    /// The load's ID (the request that began it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub load: String,
     /// The version loaded (its S3 version ID, or ETag).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
@@ -268,9 +261,9 @@ pub struct FileSummary {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub rejects_unlisted: u64,
     pub elapsed_ms: u64,
-    /// The byte range this summary covers, when the file was split (its counts are the range's).
+    /// The part this summary covers, when the file was split (its counts are the part's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub range: Option<u32>,
+    pub part: Option<u32>,
     pub segment: u32,
     /// False when the rest of the file was handed to a new invocation (it continues after
     /// `rows_read` rows), the load stopped with an error, or a newer load took the object over.
@@ -278,6 +271,9 @@ pub struct FileSummary {
     /// The load that took the object over: this one stopped, sending nothing more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub superseded_by: Option<String>,
+    /// The reports of this load's earlier segments that list rejected rows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_reports: Vec<String>,
 }
 
 pub enum LoadResult {
@@ -405,9 +401,10 @@ impl Loader {
             key,
             pin,
             load_id,
+            reload,
             resume,
             header,
-            range,
+            part,
             segment,
             counts: before,
             redo,
@@ -415,13 +412,13 @@ impl Loader {
             mut reports,
         } = job;
         let progress_at = progress_at.unwrap_or_else(unix_now);
-        let range_index = range.as_ref().map(|r| r.index);
+        let part_index = part.map(|p| p.index);
         let version = pin.label();
         let report_key = report_key(
             &self.settings.rejects_prefix,
             &key,
             version.as_deref(),
-            range_index,
+            part_index,
             segment,
         );
         let report_url = format!("s3://{bucket}/{report_key}");
@@ -430,13 +427,7 @@ impl Loader {
             reason: e.to_string(),
         };
 
-        let end = range.as_ref().map(|r| r.end);
-        let opened = open_object(&self.s3, &bucket, &key, &pin, resume.as_ref(), end).await?;
-        let repeated_keys = match range.as_ref().and_then(|r| r.repeats.as_deref()) {
-            Some(at) => Some(read_repeats(&self.s3, &bucket, at).await?),
-            None => None,
-        };
-        let repeated_keys_only = range.as_ref().is_some_and(|r| r.repeated_keys_only);
+        let opened = open_object(&self.s3, &bucket, &key, &pin, resume.as_ref()).await?;
         let base_offset = opened.offset;
         let mut reader = RowReader::new(opened.reader, opened.line);
         let mut record = ByteRecord::new();
@@ -541,10 +532,15 @@ impl Loader {
                 continue;
             }
             looked_at += 1;
+            let typed = schema.to_item(&record);
+            if let Some(part) = part
+                && !part.owns(typed.as_ref().ok().map(|row| key_hash(&row.key)))
+            {
+                // Another part loads this row.
+                continue;
+            }
             seg.rows_read += 1;
-            match schema.to_item(&record) {
-                // The range this row is in rejects it.
-                Err(_) if repeated_keys_only => seg.rows_read -= 1,
+            match typed {
                 Err(reason) => {
                     seg.rows_rejected += 1;
                     let reason = reason.to_string();
@@ -556,14 +552,6 @@ impl Loader {
                         repeated = Some(reason);
                         break;
                     }
-                }
-                Ok(row)
-                    if repeated_keys
-                        .as_ref()
-                        .is_some_and(|r| r.contains(key_hash(&row.key)) != repeated_keys_only) =>
-                {
-                    // Another part of the split file loads this row.
-                    seg.rows_read -= 1;
                 }
                 Ok(row) => {
                     let hash = key_hash(&row.key);
@@ -713,16 +701,18 @@ impl Loader {
             bucket: bucket.clone(),
             key: key.clone(),
             table: self.table.name.clone(),
+            load: load_id.clone(),
             version: version.clone(),
             counts: before.plus(seg),
             report: report_url.clone(),
             first_reasons,
             rejects_unlisted,
             elapsed_ms: started.elapsed().as_millis() as u64,
-            range: range_index,
+            part: part_index,
             segment,
             complete: paused.is_none() && !stopped && superseded_by.is_none(),
             superseded_by,
+            earlier_reports: reports.clone(),
         };
         log_summary(&summary);
         emit_load_metrics(&self.table.name, &seg, summary.elapsed_ms);
@@ -787,36 +777,18 @@ impl Loader {
             key,
             pin,
             load_id,
+            reload,
             reports,
             redo: Redo::after(redo.as_ref(), last_line, &unwritten_lines),
             resume: Some(point),
             header,
-            range,
+            part,
             segment: segment + 1,
             counts: summary.counts,
             progress_at: Some(progress_at),
         };
         Ok(LoadResult::Paused(summary, Box::new(next)))
     }
-}
-
-/// The hashes of keys in more than one range of a split file, as the split stored them.
-async fn read_repeats(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-) -> Result<HashSet64, FileError> {
-    let unreadable = |reason: String| {
-        FileError::Source(SourceError::Unreadable {
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            reason: format!("the split's repeated keys: {reason}"),
-        })
-    };
-    let output = (s3.get_object().bucket(bucket).key(key).send().await)
-        .map_err(|e| unreadable(crate::aws_error::describe(&e)))?;
-    let bytes = (output.body.collect().await).map_err(|e| unreadable(e.to_string()))?;
-    HashSet64::from_bytes(&bytes.into_bytes()).map_err(unreadable)
 }
 
 /// Writes the rows DynamoDB refused to the report; returns the reason when it has now refused

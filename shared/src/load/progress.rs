@@ -135,7 +135,7 @@ pub fn log_summary(s: &FileSummary) {
         key = %s.key,
         table = %s.table,
         version = s.version.as_deref(),
-        range = s.range,
+        part = s.part,
         rows_read = s.counts.rows_read,
         items_written = s.counts.items_written,
         rows_rejected = s.counts.rows_rejected,

@@ -28,21 +28,22 @@ pub struct RejectsReport {
 }
 
 /// Where the report for `source_key` goes. Each version of the object gets its own (`@version`), a
-/// file loaded over several invocations (segments) one per segment, and a file split into parts
-/// one per part and segment; re-running a segment overwrites its own report.
+/// file loaded over several invocations (segments) one per segment, and a fanned-out file one per
+/// part (`.hashNNN`: the rows whose key hashes to part NNN) and segment; re-running a segment
+/// overwrites its own report.
 pub fn report_key(
     rejects_prefix: &str,
     source_key: &str,
     version: Option<&str>,
-    range: Option<u32>,
+    part: Option<u32>,
     segment: u32,
 ) -> String {
     let version = version.map(|v| format!("@{v}")).unwrap_or_default();
-    let range = range.map(|r| format!(".range{r:03}")).unwrap_or_default();
+    let part = part.map(|p| format!(".hash{p:03}")).unwrap_or_default();
     if segment <= 1 {
-        format!("{rejects_prefix}{source_key}{version}{range}.rejects.csv")
+        format!("{rejects_prefix}{source_key}{version}{part}.rejects.csv")
     } else {
-        format!("{rejects_prefix}{source_key}{version}{range}.rejects.part{segment:03}.csv")
+        format!("{rejects_prefix}{source_key}{version}{part}.rejects.part{segment:03}.csv")
     }
 }
 
@@ -185,11 +186,11 @@ mod tests {
         );
         assert_eq!(
             report_key("rejected/", "incoming/big.csv", Some("v7"), Some(2), 1),
-            "rejected/incoming/big.csv@v7.range002.rejects.csv"
+            "rejected/incoming/big.csv@v7.hash002.rejects.csv"
         );
         assert_eq!(
             report_key("rejected/", "incoming/big.csv", Some("v7"), Some(2), 4),
-            "rejected/incoming/big.csv@v7.range002.rejects.part004.csv"
+            "rejected/incoming/big.csv@v7.hash002.rejects.part004.csv"
         );
     }
 }

@@ -45,8 +45,6 @@ pub struct FinishRequest {
     pub source_table: Option<String>,
     /// What this finish changes of the options recorded when the restore started.
     pub options: FinishOptions,
-    /// How many invocations have handed this finish on, waiting for the table or counting.
-    pub handovers: u32,
     /// The count of the copy's items, when an earlier invocation began it.
     pub count_progress: Option<CountProgress>,
 }
@@ -80,7 +78,6 @@ struct Raw {
     kinesis_destinations: Option<bool>,
     resource_policy: Option<bool>,
     idempotency_key: Option<String>,
-    handovers: Option<u32>,
     count_progress: Option<CountProgress>,
 }
 
@@ -181,7 +178,6 @@ pub fn parse_restore_request(
                 target_table,
                 source_table: raw.source_table,
                 options: finish_options,
-                handovers: raw.handovers.unwrap_or(0),
                 count_progress: raw.count_progress,
             }));
         }

@@ -17,8 +17,7 @@ use crate::restore::options::RestoreOptions;
 use crate::restore::parity::{Difference, LeftOff};
 use crate::restore::request::{FinishRequest, RestorePlan, RestoreSource, default_target_name};
 use crate::restore::verify::{CountProgress, Verification};
-use crate::restore::waiting::Relay;
-use crate::self_invoke::SelfInvoke;
+use crate::workflow::HandOver;
 
 /// What a restore (or a finish) did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -106,7 +105,7 @@ impl RestoreService {
         plan: RestorePlan,
         request_id: &str,
         deadline: Instant,
-        hand_over: &SelfInvoke,
+        hand_over: &HandOver,
     ) -> Result<RestoreReport, RestoreError> {
         let source = plan.source_table.clone();
         let chosen = plan
@@ -127,11 +126,8 @@ impl RestoreService {
                 // The same request again (Lambda's retry, a re-send): its restore is under way.
                 tracing::info!(%target, "this request's restore was started before");
                 report.restored_from = Some("an earlier attempt of this request".into());
-                let relay = Relay {
-                    hand_over,
-                    handovers: 0,
-                };
-                return (self.wait_and_finish(report, &plan.options, relay, deadline, None)).await;
+                return (self.wait_and_finish(report, &plan.options, hand_over, deadline, None))
+                    .await;
             }
             return Err(RestoreError::Refused(format!(
                 "table {target} already exists; a restore only ever creates a new table"
@@ -180,11 +176,7 @@ impl RestoreService {
         }
         report.restored_from = Some(from);
         tracing::info!(%source, %target, from = report.restored_from.as_deref().unwrap_or_default(), "restore started");
-        let relay = Relay {
-            hand_over,
-            handovers: 0,
-        };
-        (self.wait_and_finish(report, &plan.options, relay, deadline, None)).await
+        (self.wait_and_finish(report, &plan.options, hand_over, deadline, None)).await
     }
 
     /// A restore target's name carries the marker IAM scopes writes by, and is never the source.
@@ -210,7 +202,7 @@ impl RestoreService {
         &self,
         request: FinishRequest,
         deadline: Instant,
-        hand_over: &SelfInvoke,
+        hand_over: &HandOver,
     ) -> Result<RestoreReport, RestoreError> {
         let target = request.target_table.clone();
         // Only a table this handler restored: named as a restore target, recorded when its
@@ -248,13 +240,9 @@ impl RestoreService {
         };
         // How the copy was made is a fact of the restore, whatever this request says.
         let options = request.options.over(&started.options);
-        let relay = Relay {
-            hand_over,
-            handovers: request.handovers,
-        };
         let progress = request.count_progress;
         if options.wait {
-            return (self.wait_and_finish(report, &options, relay, deadline, progress)).await;
+            return (self.wait_and_finish(report, &options, hand_over, deadline, progress)).await;
         }
         report.table_status = self.wait_active(&target, None).await?;
         if report.table_status != ACTIVE {
@@ -264,7 +252,7 @@ impl RestoreService {
                 report.table_status
             )));
         }
-        (self.finish_table(&mut report, &options, deadline, relay, progress)).await?;
+        (self.finish_table(&mut report, &options, deadline, hand_over, progress)).await?;
         Ok(report)
     }
 
@@ -273,7 +261,7 @@ impl RestoreService {
         report: &mut RestoreReport,
         options: &RestoreOptions,
         deadline: Instant,
-        relay: Relay<'_>,
+        hand_over: &HandOver,
         count_progress: Option<CountProgress>,
     ) -> Result<(), RestoreError> {
         let until = crate::deadline::before_deadline(deadline, FINISH_RESERVE);
@@ -292,10 +280,10 @@ impl RestoreService {
                 Ok(verification) => report.verification = Some(verification),
                 Err(progress) => {
                     let doing = format!("counting its items ({} so far)", progress.counted);
-                    self.hand_over(report, options, relay, Some(&progress), &doing)
+                    let to = (self.hand_over(report, options, hand_over, Some(&progress), &doing))
                         .await?;
                     report.next_step = Some(format!(
-                        "{doing}: a new invocation goes on counting and reports the result"
+                        "{doing}: {to} goes on counting and reports the result"
                     ));
                 }
             }

@@ -1,6 +1,6 @@
 //! Waiting for a restored table to become `ACTIVE`, and handing the wait (or a count of its items
-//! under way) to a new invocation when this one runs out of time, so a restore longer than one
-//! invocation still finishes by itself.
+//! under way) to the restore state machine when this invocation runs out of time: its steps look
+//! again every poll interval, so a restore longer than one invocation still finishes by itself.
 
 use serde_json::Value;
 use tokio::time::Instant;
@@ -10,41 +10,29 @@ use crate::restore::service::{
     ACTIVE, FINISH_RESERVE, NOT_CREATED_YET, RestoreError, RestoreReport, RestoreService,
 };
 use crate::restore::verify::CountProgress;
-use crate::self_invoke::SelfInvoke;
-
-/// Where a finish stands across invocations.
-#[derive(Clone, Copy)]
-pub struct Relay<'a> {
-    pub hand_over: &'a SelfInvoke,
-    /// Invocations this finish has been handed through so far.
-    pub handovers: u32,
-}
-
-/// How many invocations a restore may wait through (15 minutes each at most) before the handler
-/// gives up waiting and says so.
-const MAX_HANDOVERS: u32 = 16;
+use crate::workflow::HandOver;
 
 impl RestoreService {
     /// Waits for the new table if asked (and time allows), then finishes it. A table still being
-    /// restored is handed to a new invocation that waits and finishes it, so a restore longer than
-    /// one invocation finishes by itself (and one not waited for gets its settings back too). An
+    /// restored is handed to the restore state machine, which waits and finishes it, so a restore
+    /// longer than one invocation finishes by itself (and one not waited for gets its settings back
+    /// too). A step of that state machine looks once: the state machine waits between steps. An
     /// AWS Backup job not waited for is finished on its completion event instead.
     pub(super) async fn wait_and_finish(
         &self,
         mut report: RestoreReport,
         options: &RestoreOptions,
-        relay: Relay<'_>,
+        hand_over: &HandOver,
         deadline: Instant,
         count_progress: Option<CountProgress>,
     ) -> Result<RestoreReport, RestoreError> {
-        let wait_until = options
-            .wait
+        let wait_until = (options.wait && !hand_over.in_step())
             .then(|| crate::deadline::before_deadline(deadline, FINISH_RESERVE));
         let (target, source) = (report.target_table.clone(), report.source_table.clone());
         report.table_status = self.wait_active(&target, wait_until).await?;
         // Ready: finish now, waited for or not (it costs no waiting).
         if report.table_status == ACTIVE {
-            (self.finish_table(&mut report, options, deadline, relay, count_progress)).await?;
+            (self.finish_table(&mut report, options, deadline, hand_over, count_progress)).await?;
             return Ok(report);
         }
         if report.table_status == NOT_CREATED_YET && !options.wait {
@@ -52,41 +40,36 @@ impl RestoreService {
             return Ok(report);
         }
         let what = format!("still {}", report.table_status);
-        self.hand_over(&report, options, relay, None, &what).await?;
+        let to = self
+            .hand_over(&report, options, hand_over, None, &what)
+            .await?;
         report.next_step = Some(format!(
-            "{target} is {}: a new invocation waits for it and finishes it",
+            "{target} is {}: {to} waits for it and finishes it",
             report.table_status
         ));
         Ok(report)
     }
 
-    /// Hands the finish to a new invocation (with the count so far, if one is under way), or
-    /// fails, so it is heard, once `MAX_HANDOVERS` invocations have gone by. `doing`: what the
-    /// finish is still at, for the failure.
+    /// Hands the finish on (with the count so far, if one is under way); says where. `doing`:
+    /// what the finish is still at.
     pub(super) async fn hand_over(
         &self,
         report: &RestoreReport,
         options: &RestoreOptions,
-        relay: Relay<'_>,
+        hand_over: &HandOver,
         count_progress: Option<&CountProgress>,
         doing: &str,
-    ) -> Result<(), RestoreError> {
+    ) -> Result<String, RestoreError> {
         let (target, source) = (&report.target_table, &report.source_table);
-        let handovers = relay.handovers;
-        if handovers >= MAX_HANDOVERS {
-            return Err(RestoreError::Failed(format!(
-                "{target} is {doing} after {handovers} invocations; finish it yourself once it \
-                 is ACTIVE: {}",
+        let payload = hand_over_request(target, source, options, count_progress);
+        let to = (hand_over.send("finish", target, payload).await).map_err(|e| {
+            RestoreError::Failed(format!(
+                "{target} is {doing}, and its finish could not be handed on ({e}): {}",
                 finish_hint(target, source)
-            )));
-        }
-        let payload = hand_over_request(target, source, options, handovers + 1, count_progress);
-        (relay.hand_over)
-            .send(&payload, "finish the restore")
-            .await
-            .map_err(RestoreError::Failed)?;
-        tracing::info!(%target, doing, "handed to a new invocation to finish");
-        Ok(())
+            ))
+        })?;
+        tracing::info!(%target, doing, to, "finish handed on");
+        Ok(to)
     }
 
     /// The table's status once `ACTIVE` or `until` passes (`None`: look once).
@@ -120,13 +103,12 @@ fn finish_hint(target: &str, source: &str) -> String {
     )
 }
 
-/// The finish request that hands a restore still in progress to a new invocation, which waits
-/// for the table and finishes it as `options` say.
+/// The finish request that hands a restore still in progress on: the next step waits for the
+/// table and finishes it as `options` say.
 pub fn hand_over_request(
     target: &str,
     source: &str,
     options: &RestoreOptions,
-    handovers: u32,
     count_progress: Option<&CountProgress>,
 ) -> Value {
     serde_json::json!({
@@ -139,7 +121,6 @@ pub fn hand_over_request(
         "deletion_protection": options.deletion_protection,
         "kinesis_destinations": options.copy_kinesis_destinations,
         "resource_policy": options.copy_resource_policy,
-        "handovers": handovers,
         "count_progress": count_progress,
     })
 }
@@ -170,8 +151,7 @@ mod tests {
             counted: 40,
             segments: vec![None, Some(Default::default())],
         };
-        let payload =
-            hand_over_request("orders-restored-1", "orders", &options, 3, Some(&progress));
+        let payload = hand_over_request("orders-restored-1", "orders", &options, Some(&progress));
         let RestoreRequest::Finish(f) = parse_restore_request(payload, None).unwrap() else {
             panic!()
         };
@@ -181,7 +161,6 @@ mod tests {
         recorded.copy_ttl = false;
         recorded.copy_kinesis_destinations = false;
         assert_eq!(f.options.over(&recorded), options);
-        assert_eq!(f.handovers, 3);
         assert_eq!(f.count_progress, Some(progress));
     }
 }

@@ -5,7 +5,7 @@
 //!   sink [--capacity ITEMS_PER_S] [--throttle unprocessed|exception] [--table NAME]
 //!   parse FILE                      parse + convert only, on one core
 //!   load BUCKET KEY                 the csv-loader's load, configured by its environment
-//!   split BUCKET KEY                the fan-out's pass over a file (boundaries, repeated keys)
+//!   part BUCKET KEY                 part 1 of FAN_OUT_PARTS of a fanned-out load of a file
 //!   cold-start --event FILE [--runs N] -- COMMAND...
 
 use std::io::{BufWriter, Read};
@@ -20,7 +20,7 @@ const USAGE: &str = "usage: bench generate --rows N [--first-row R] [--quoted-ne
        bench sink [--capacity ITEMS_PER_S] [--throttle unprocessed|exception] [--table NAME]
        bench parse FILE
        bench load BUCKET KEY
-       bench split BUCKET KEY
+       bench part BUCKET KEY
        bench cold-start --event FILE [--runs N] -- COMMAND...";
 
 /// `--name value` options and bare arguments, in order.
@@ -138,14 +138,14 @@ fn main() -> anyhow::Result<()> {
             let result = runtime.block_on(measure::load(bucket, key))?;
             println!("{result}");
         }
-        "split" => {
+        "part" => {
             let [bucket, key] = rest else {
                 bail!("{USAGE}")
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            let result = runtime.block_on(measure::split(bucket, key))?;
+            let result = runtime.block_on(measure::part(bucket, key))?;
             println!("{result}");
         }
         "cold-start" => {

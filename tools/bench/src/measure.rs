@@ -1,5 +1,5 @@
-//! The measured runs: parse + convert a local file, the csv-loader's load of an S3 object, and the
-//! fan-out's pass over one.
+//! The measured runs: parse + convert a local file, the csv-loader's load of an S3 object, and one
+//! part of a fanned-out load of one.
 //! Each prints one JSON line; the caller measures CPU time and peak RSS from outside.
 
 use std::time::{Duration, Instant};
@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use csv_async::ByteRecord;
 use serde_json::{Value, json};
-use shared::load::file::{Checkpoint, LoadResult};
-use shared::load::plan::fan_out::{self, FanOut, Split};
+use shared::load::file::{Checkpoint, LoadResult, Part};
 use shared::load::read::columns::BlankCells;
 use shared::load::read::keys::{KeyAttribute, KeyKind, KeySchema};
 use shared::load::read::row::RowSchema;
@@ -57,10 +56,16 @@ pub async fn parse_and_convert(bytes: Vec<u8>, column_types: &str) -> anyhow::Re
 pub async fn load(bucket: &str, key: &str) -> anyhow::Result<Value> {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let state = csv_loader::handler::State::from_env(&aws).await?;
-    let loader = state.loaders.route(key).map_err(anyhow::Error::msg)?;
+    load_job(&state, Checkpoint::start(bucket, key)).await
+}
+
+async fn load_job(
+    state: &csv_loader::handler::State,
+    mut job: Checkpoint,
+) -> anyhow::Result<Value> {
+    let loader = state.loaders.route(&job.key).map_err(anyhow::Error::msg)?;
     let started = Instant::now();
-    // Throttling hands the rest of a load over, as to a new invocation: continue it here.
-    let mut job = Checkpoint::start(bucket, key);
+    // Throttling hands the rest of a load over, as to the load's next step: continue it here.
     let mut hand_overs = 0;
     let summary_of = loop {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3600);
@@ -87,38 +92,19 @@ pub async fn load(bucket: &str, key: &str) -> anyhow::Result<Value> {
     Ok(out)
 }
 
-/// The fan-out's pass over `s3://bucket/key` (record boundaries and keys repeated across ranges),
-/// as the invocation that receives a large file makes it; `FAN_OUT_RANGES` from the environment.
-pub async fn split(bucket: &str, key: &str) -> anyhow::Result<Value> {
+/// One part of a fanned-out load of `s3://bucket/key`: part 1 of `FAN_OUT_PARTS` (from the
+/// environment) reads the whole file and writes the rows whose key hashes to it.
+pub async fn part(bucket: &str, key: &str) -> anyhow::Result<Value> {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let state = csv_loader::handler::State::from_env(&aws).await?;
-    let fan_out = FanOut {
-        min_bytes: 1,
-        ..state.config.fan_out
-    };
+    let of = state.config.fan_out.parts;
     let job = Checkpoint {
-        load_id: "bench".into(),
+        part: Some(Part { index: 1, of }),
         ..Checkpoint::start(bucket, key)
     };
-    let started = Instant::now();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3600);
-    let loader = state.loaders.route(key).map_err(anyhow::Error::msg)?;
-    let split =
-        (fan_out::split(loader, fan_out, job, deadline).await).map_err(anyhow::Error::msg)?;
-    let elapsed = started.elapsed().as_secs_f64();
-    let Split::Parts {
-        parts,
-        keys_in_several_ranges,
-    } = split
-    else {
-        bail!("s3://{bucket}/{key} was not split");
-    };
-    Ok(json!({
-        "elapsed_s": elapsed,
-        "parts": parts.len(),
-        "repeated_keys": keys_in_several_ranges,
-        "peak_rss_mib": peak_rss_mib(),
-    }))
+    let mut out = load_job(&state, job).await?;
+    out["parts"] = json!(of);
+    Ok(out)
 }
 
 fn summary(rows: u64, done: u64, rejected: u64, elapsed: Duration) -> Value {

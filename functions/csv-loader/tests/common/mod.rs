@@ -2,21 +2,20 @@
 #![allow(dead_code)] // each test binary uses its own part of this
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use csv_loader::handler::{HandlerError, State, function_handler};
+use csv_loader::handler::{HandlerError, Response, State, function_handler};
 use lambda_runtime::{Context, LambdaEvent};
 use local_aws::{Item, LocalAws, unique_name};
 use serde_json::{Value, json};
 use shared::env::from_vars;
 use shared::load::config::LoaderEnv;
-use shared::load::file::Checkpoint;
-use shared::load::plan::continuation::Continuation;
-use shared::load::plan::request::plan_request;
-use shared::load::plan::run::{LoadResponse, run_plan};
+use shared::load::file::{Checkpoint, FileSummary};
+use shared::load::plan::run::{LoadResponse, Run, SegmentResponse};
+use shared::load::plan::step::{LoaderRequest, parse_request};
 use shared::state::StateStore;
+use shared::workflow::Workflow;
 use tokio::time::Instant;
 
 pub const SEED_COLUMN_TYPES: &str = "customer_id:N,amount:N";
@@ -24,7 +23,7 @@ pub const SEED_COLUMN_TYPES: &str = "customer_id:N,amount:N";
 pub struct Fixture {
     pub bucket: String,
     pub table: String,
-    /// The stack's state table: which load holds each object, and the loads' ledger.
+    /// The stack's state table: which load holds each object.
     pub state_table: String,
     pub s3: aws_sdk_s3::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -66,7 +65,8 @@ impl Fixture {
             vars.push((name.to_string(), value.to_string()));
         }
         let config = from_vars::<LoaderEnv>(vars).unwrap().validate().unwrap();
-        let state = State::new(&aws.sdk_config().await, config).await.unwrap();
+        let workflow = recording_state_machine(aws).await;
+        let state = (State::new(&aws.sdk_config().await, config, Some(workflow)).await).unwrap();
         Fixture {
             bucket,
             table,
@@ -102,12 +102,64 @@ impl Fixture {
         request_id: &str,
         payload: Value,
     ) -> Result<LoadResponse, HandlerError> {
+        match self.handle(request_id, payload).await? {
+            Response::Load(response) => Ok(response),
+            other => panic!("not a load's response: {other:?}"),
+        }
+    }
+
+    /// The load's next step, as its state machine sends it, with 15 minutes left.
+    pub async fn step(&self, job: &Checkpoint) -> Result<SegmentResponse, HandlerError> {
+        let payload = json!({ "segment": job });
+        match self.handle(&unique_name("step"), payload).await? {
+            Response::Segment(response) => Ok(*response),
+            other => panic!("not a step's response: {other:?}"),
+        }
+    }
+
+    async fn handle(&self, request_id: &str, payload: Value) -> Result<Response, HandlerError> {
         let mut context = Context::default();
         context.request_id = request_id.to_string();
         context.invoked_function_arn =
             "arn:aws:lambda:us-east-1:123456789012:function:csv-loader".into();
         context.deadline = epoch_ms_in(Duration::from_secs(15 * 60));
         function_handler(&self.state, LambdaEvent::new(payload, context)).await
+    }
+
+    /// What every job of a request made now shares, with `deadline`.
+    pub fn run(&self, deadline: Instant) -> Run<'_> {
+        Run {
+            fan_out: self.state.config.fan_out,
+            deadline,
+            workflow: self.state.workflow.as_ref(),
+            request_id: "request-1",
+        }
+    }
+
+    /// The input an execution of the load's state machine was started with.
+    pub async fn execution_input(&self, name: &str) -> Value {
+        let workflow = self.state.workflow.as_ref().expect("a state machine");
+        let described = (workflow.sfn.describe_execution())
+            .execution_arn(workflow.execution_arn(name))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("execution {name}: {e:?}"));
+        serde_json::from_str(described.input().unwrap_or_default()).unwrap()
+    }
+
+    /// The names of the executions started so far.
+    pub async fn executions(&self) -> Vec<String> {
+        let workflow = self.state.workflow.as_ref().expect("a state machine");
+        let listed = (workflow.sfn.list_executions())
+            .state_machine_arn(&workflow.state_machine)
+            .send()
+            .await
+            .unwrap();
+        listed
+            .executions()
+            .iter()
+            .map(|e| e.name().to_string())
+            .collect()
     }
 
     /// The state table the fixture's loader keeps its loads in.
@@ -196,56 +248,66 @@ pub async fn versioned_bucket(s3: &aws_sdk_s3::Client, label: &str) -> String {
     bucket
 }
 
+/// A state machine in the local AWS that keeps what it is started with and does nothing, so a test
+/// runs the load's steps itself (`next_segment`).
+pub async fn recording_state_machine(aws: &LocalAws) -> Workflow {
+    let sfn = aws_sdk_sfn::Client::new(&aws.sdk_config().await);
+    let created = (sfn.create_state_machine())
+        .name(unique_name("load"))
+        .definition(r#"{"StartAt": "Kept", "States": {"Kept": {"Type": "Succeed"}}}"#)
+        .role_arn("arn:aws:iam::123456789012:role/local")
+        .send()
+        .await
+        .unwrap();
+    Workflow {
+        sfn,
+        state_machine: created.state_machine_arn().to_string(),
+    }
+}
+
 /// Runs one invocation of `payload` whose deadline is already past, so it loads the least it may
-/// (25 rows) and hands the rest to `recorder`; the checkpoint handed on, if any.
-pub async fn one_segment(
-    f: &Fixture,
-    payload: Value,
-    recorder: &Recorder,
-) -> (LoadResponse, Option<Checkpoint>) {
+/// (25 rows) and hands the rest on; the job its execution was started with, if any.
+pub async fn one_segment(f: &Fixture, payload: Value) -> (LoadResponse, Option<Checkpoint>) {
     // Through JSON, as Lambda carries it.
     let payload = serde_json::from_str(&payload.to_string()).unwrap();
-    let plan = plan_request(payload, &f.state.config.filter, None).unwrap();
-    let response = run_plan(
-        &f.state.loaders,
-        f.state.config.fan_out,
-        plan,
-        Instant::now(),
-        recorder,
-        &unique_name("request"),
-    )
-    .await
-    .unwrap();
-    let next = recorder.0.lock().unwrap().pop();
+    let LoaderRequest::Plan(plan) = parse_request(payload, &f.state.config.filter, None).unwrap()
+    else {
+        panic!("not a plan")
+    };
+    let response = (f.run(Instant::now()).plan(&f.state.loaders, plan))
+        .await
+        .unwrap();
+    let next = match response.executions.last() {
+        Some(execution) => {
+            let input = f.execution_input(&execution.name).await;
+            serde_json::from_value(input["job"].clone()).ok()
+        }
+        None => None,
+    };
     (response, next)
 }
 
-/// Runs invocations until nothing is handed over, each loading the least it may (`one_segment`).
-pub async fn load_in_segments(f: &Fixture, key: &str) -> Vec<LoadResponse> {
-    let recorder = Recorder::default();
-    let mut payload = json!({"bucket": f.bucket, "key": key});
-    let mut responses = Vec::new();
-    loop {
-        let (response, next) = one_segment(f, payload, &recorder).await;
-        responses.push(response);
-        let Some(next) = next else {
-            break;
-        };
-        payload = json!({"continue": next});
-        assert!(responses.len() < 10, "the load does not progress");
-    }
-    responses
+/// The load's next step, run as its state machine would, with its deadline already past.
+pub async fn next_segment(f: &Fixture, job: &Checkpoint) -> SegmentResponse {
+    let job = serde_json::from_value(json!(job)).unwrap();
+    (f.run(Instant::now()).segment(&f.state.loaders, job))
+        .await
+        .unwrap()
 }
 
-/// Records hand-overs (continuations, dispatched ranges) instead of invoking Lambda.
-#[derive(Default)]
-pub struct Recorder(pub Mutex<Vec<Checkpoint>>);
-
-impl Continuation for Recorder {
-    async fn continue_later(&self, next: &Checkpoint) -> Result<(), String> {
-        self.0.lock().unwrap().push(next.clone());
-        Ok(())
+/// Loads `key` as the least each invocation may (`one_segment`, then `next_segment` until done):
+/// every segment's summary.
+pub async fn load_in_segments(f: &Fixture, key: &str) -> Vec<FileSummary> {
+    let payload = json!({"bucket": f.bucket, "key": key});
+    let (response, mut next) = one_segment(f, payload).await;
+    let mut summaries = response.files;
+    while let Some(job) = next {
+        let step = next_segment(f, &job).await;
+        summaries.extend(step.summary);
+        next = step.next;
+        assert!(summaries.len() < 30, "the load does not progress");
     }
+    summaries
 }
 
 pub fn s(value: &str) -> AttributeValue {

@@ -1,4 +1,4 @@
-//! One load of an object writes at a time: the newest.
+//! One load of an object writes at a time: the newest; and a version loads once.
 //!
 //! `BatchWriteItem` has no conditions, so two loads of one object (a corrected file uploaded while
 //! the first is loading) would interleave, and the older file's values could land last. Each object
@@ -8,7 +8,13 @@
 //! loads the older either fails the condition or finds it is no longer current). Every write call
 //! of a load first confirms it still holds the object (a strongly consistent read, at most
 //! `CHECK_EVERY` old), so once a newer load holds it the older sends nothing more; the newer load
-//! waits `settle_time` before its first write, for the older one's calls already sent to finish.
+//! waits `settle_time` before its first write, for the older one's calls already sent to finish,
+//! and stops the older load's execution (a step already running stops at its next write).
+//!
+//! The same record makes a second event for a version already loaded, or loading, a no-op: S3 may
+//! deliver an event twice, and a second load would overwrite what an application wrote since. An
+//! explicit reload (`"reload": true`) loads it again, and so does any request for a version whose
+//! load failed (a failure-queue message sent again, say).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -44,14 +50,30 @@ pub fn holder_key(bucket: &str, key: &str) -> StateKey {
 /// How taking an object over went.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Claim {
-    /// This load holds the object; `displaced` names a load that may still be writing.
-    Held { displaced: Option<String> },
+    /// This load holds the object; `displaced` is a load that may still be writing.
+    /// `after_failure`: an earlier load of this same version failed (this one loads it again).
+    Held {
+        displaced: Option<Displaced>,
+        after_failure: bool,
+    },
     /// The version is no longer current: the load is skipped.
     Superseded(String),
+    /// This version was loaded, or is loading, already: the load is skipped.
+    Duplicate(String),
 }
 
-fn holder_body(load_id: &str, pin: &ObjectVersion, finished: bool) -> Value {
-    json!({"load": load_id, "version": pin.label(), "finished": finished})
+/// A load taken over while it may still be writing.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Displaced {
+    pub load: String,
+    /// The name of its execution, if it started one.
+    pub execution: String,
+}
+
+/// The record of a load that holds its object: which load, of which version, not finished yet.
+/// How it ends, and the name of its execution if it starts one, are added later.
+fn holder_body(load_id: &str, pin: &ObjectVersion) -> Value {
+    json!({"load": load_id, "version": pin.label(), "finished": false})
 }
 
 fn describe_holder(body: &Value) -> String {
@@ -62,17 +84,37 @@ fn describe_holder(body: &Value) -> String {
     }
 }
 
-/// Takes `s3://bucket/key` over for `load_id`, which reads `pinned`.
+fn describe_duplicate(body: &Value) -> String {
+    let done = if body["finished"] == true {
+        "was loaded"
+    } else {
+        "is loading"
+    };
+    let execution = (body["execution"].as_str())
+        .map(|name| format!(", execution {name}"))
+        .unwrap_or_default();
+    format!(
+        "a second event for a version that {done} ({}{execution}); send {{\"bucket\", \"key\", \
+         \"reload\": true}} to load it again",
+        describe_holder(body)
+    )
+}
+
+/// Takes `s3://bucket/key` over for `load_id`, which reads `pinned`; `reload`: even if that version
+/// was loaded before.
 pub async fn claim(
     store: &StateStore,
     s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-    pinned: &ObjectVersion,
-    load_id: &str,
+    (bucket, key): (&str, &str),
+    (load_id, pinned): (&str, &ObjectVersion),
+    reload: bool,
 ) -> Result<Claim, String> {
     let record_key = holder_key(bucket, key);
-    let body = holder_body(load_id, pinned, false);
+    let body = holder_body(load_id, pinned);
+    let holds = |displaced, after_failure| Claim::Held {
+        displaced,
+        after_failure,
+    };
     let expires = || Utc::now() + chrono::Duration::days(HOLDER_DAYS);
     for _ in 0..CLAIM_ATTEMPTS {
         let held = (store.get(&record_key, Utc::now()).await).map_err(|e| e.to_string())?;
@@ -82,12 +124,19 @@ pub async fn claim(
                 .await)
                 .map_err(|e| e.to_string())?
             {
-                return Ok(Claim::Held { displaced: None });
+                return Ok(holds(None, false));
             }
             continue;
         };
         if record.body["load"] == load_id {
-            return Ok(Claim::Held { displaced: None });
+            return Ok(holds(None, false));
+        }
+        let same_version = pinned
+            .label()
+            .is_some_and(|v| record.body["version"] == v.as_str());
+        let failed = record.body.get("failed").is_some();
+        if same_version && !reload && !failed {
+            return Ok(Claim::Duplicate(describe_duplicate(&record.body)));
         }
         // Checked after reading the record and before replacing it: see the module's comment.
         let Some(current) = pin::current(s3, bucket, key).await? else {
@@ -105,10 +154,14 @@ pub async fn claim(
             .await)
             .map_err(|e| e.to_string())?
         {
-            let running = record.body["finished"] != true;
-            return Ok(Claim::Held {
-                displaced: running.then(|| describe_holder(&record.body)),
+            let running = record.body["finished"] != true && !failed;
+            let displaced = running.then(|| Displaced {
+                load: describe_holder(&record.body),
+                execution: (record.body["execution"].as_str())
+                    .unwrap_or_default()
+                    .to_string(),
             });
+            return Ok(holds(displaced, same_version && failed));
         }
     }
     Err(format!(
@@ -116,13 +169,42 @@ pub async fn claim(
     ))
 }
 
-/// Marks the load finished, so that the next load of the object need not wait for it.
-pub async fn finished(
+/// Notes on the holder record the name of the execution `load_id` started, so that a duplicate
+/// event names it and a newer load stops it.
+pub async fn started_execution(
     store: &StateStore,
-    bucket: &str,
-    key: &str,
-    pinned: &ObjectVersion,
+    (bucket, key): (&str, &str),
     load_id: &str,
+    name: &str,
+) -> Result<(), String> {
+    let record_key = holder_key(bucket, key);
+    let record = (store.get(&record_key, Utc::now()).await).map_err(|e| e.to_string())?;
+    let Some(record) = record.filter(|r| r.body["load"] == load_id) else {
+        return Ok(()); // a newer load holds the object: the fence stops this one
+    };
+    let mut body = record.body.clone();
+    body["execution"] = json!(name);
+    (store.replace(&record_key, record.version, &body, record.expires_at))
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// How a load ended.
+pub enum Ending<'a> {
+    /// Every row done: the next load of the object need not wait for it, and a second event for its
+    /// version is a duplicate.
+    Finished,
+    /// Stopped with an error: a request for its version loads it again.
+    Failed(&'a str),
+}
+
+/// Marks on the holder record how `load_id` ended, if it still holds the object.
+pub async fn ended(
+    store: &StateStore,
+    (bucket, key): (&str, &str),
+    load_id: &str,
+    how: Ending<'_>,
 ) {
     let record_key = holder_key(bucket, key);
     let result = async {
@@ -130,16 +212,23 @@ pub async fn finished(
             return Ok(());
         };
         if record.body["load"] == load_id {
-            let body = holder_body(load_id, pinned, true);
+            let mut body = record.body.clone();
+            match how {
+                Ending::Finished => {
+                    body["finished"] = json!(true);
+                    body.as_object_mut().map(|b| b.remove("failed"));
+                }
+                Ending::Failed(why) => body["failed"] = json!(why),
+            }
             store
                 .replace(&record_key, record.version, &body, record.expires_at)
                 .await?;
         }
         Ok::<_, crate::state::StateError>(())
     };
-    // Only an optimisation: the next load waits `settle_time` instead.
+    // Said, not failed: a duplicate then loads again (failed) or waits `settle_time` (finished).
     if let Err(e) = result.await {
-        tracing::warn!(error = %e, "could not mark the load finished");
+        tracing::warn!(error = %e, "could not mark how the load ended");
     }
 }
 

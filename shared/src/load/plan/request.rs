@@ -1,5 +1,6 @@
-//! What the csv-loader is asked to do: an S3 event (from S3's notification or through EventBridge),
-//! a schedule or `{}` (the default object), `{"bucket","key"}`, or a continuation.
+//! Which files the csv-loader is asked to load: an S3 event (from S3's notification or through
+//! EventBridge), a schedule or `{}` (the default object), or `{"bucket","key"}` (with
+//! `"reload": true` to load a version again). The steps of its state machine are `step`'s.
 //!
 //! S3 events are read for the fields the loader uses and nothing else, so an event that lacks the
 //! others (`userIdentity`, `requestParameters`, ...) still loads. An event's version ID (or ETag)
@@ -98,13 +99,9 @@ pub struct LoadPlan {
 struct ExplicitRequest {
     bucket: String,
     key: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ContinueRequest {
-    #[serde(rename = "continue")]
-    checkpoint: Checkpoint,
+    /// Load the version again even if it was loaded before.
+    #[serde(default)]
+    reload: bool,
 }
 
 /// The default object for a console test with `{}`.
@@ -114,11 +111,12 @@ pub struct DefaultObject {
     pub key: String,
 }
 
-const SHAPES: &str = "expected an S3 event (\"Records\", or an EventBridge \"Object Created\" from \
+pub(crate) const SHAPES: &str = "expected an S3 event (\"Records\", or an EventBridge \"Object Created\" from \
                       aws.s3), {\"bucket\": ..., \"key\": ...}, {} or a \"Scheduled Event\" (the \
-                      configured default object), or a continuation ({\"continue\": ...})";
+                      configured default object), or a step of the load's state machine \
+                      ({\"segment\": ...} or {\"summarize\": [...]})";
 
-/// Decodes the invocation payload.
+/// Decodes a request for files to load.
 pub fn plan_request(
     payload: Value,
     filter: &SourceFilter,
@@ -171,14 +169,6 @@ pub fn plan_request(
         tracing::info!("ignoring the s3:TestEvent sent when the notification was configured");
         return Ok(LoadPlan::default());
     }
-    if fields.contains_key("continue") {
-        let request: ContinueRequest = serde_json::from_value(payload)
-            .map_err(|e| RequestError(format!("not a valid continuation: {e}")))?;
-        return Ok(LoadPlan {
-            jobs: vec![request.checkpoint],
-            ..LoadPlan::default()
-        });
-    }
     if fields.contains_key("bucket") || fields.contains_key("key") {
         let request: ExplicitRequest = serde_json::from_value(payload)
             .map_err(|e| RequestError(format!("{{\"bucket\", \"key\"}} request: {e}")))?;
@@ -192,7 +182,10 @@ pub fn plan_request(
             )));
         }
         return Ok(LoadPlan {
-            jobs: vec![Checkpoint::start(request.bucket, request.key)],
+            jobs: vec![Checkpoint {
+                reload: request.reload,
+                ..Checkpoint::start(request.bucket, request.key)
+            }],
             ..LoadPlan::default()
         });
     }
@@ -341,9 +334,8 @@ mod tests {
     #[test]
     fn only_the_default_object_is_marked_so() {
         let s3_event = json!({"Records": [record("ObjectCreated:Put", "b", "incoming/a.csv")]});
-        let continuation = json!({"continue": Checkpoint::start("b", "incoming/a.csv")});
         let explicit = json!({"bucket": "b", "key": "incoming/a.csv"});
-        for payload in [s3_event, continuation, explicit] {
+        for payload in [s3_event, explicit] {
             let plan = plan_request(payload.clone(), &filter(), None).unwrap();
             assert!(!plan.default_object, "{payload}");
         }
@@ -366,13 +358,16 @@ mod tests {
     }
 
     #[test]
-    fn continuation_round_trips() {
-        let mut checkpoint = Checkpoint::start("b", "incoming/a.csv");
-        checkpoint.segment = 3;
-        checkpoint.header = vec!["order_id".into(), "item_id".into()];
-        let payload = json!({ "continue": checkpoint });
-        let plan = plan_request(payload, &filter(), None).unwrap();
-        assert_eq!(plan.jobs, vec![checkpoint]);
+    fn a_reload_is_asked_for_by_name() {
+        let plan = plan_request(
+            json!({"bucket": "b", "key": "incoming/a.csv", "reload": true}),
+            &filter(),
+            None,
+        )
+        .unwrap();
+        assert!(plan.jobs[0].reload);
+        let plan = plan_request(json!({"bucket": "b", "key": "k"}), &filter(), None).unwrap();
+        assert!(!plan.jobs[0].reload);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Which table a file loads into. With one table, every file does; with several, the first folder
 //! under the source prefix names the table (`incoming/<table>/...`). A file routed nowhere is
-//! listed under `ignored` with the reason. Continuations and the parts of a split file carry the
-//! key of the file they are part of, so they go where the file went. The default object of `{}`
+//! listed under `ignored` with the reason. A load's later steps and its parts carry the key of the
+//! file they are part of, so they go where the file went. The default object of `{}`
 //! is `order_data.csv` in the first table's folder.
 
 use crate::load::file::{Checkpoint, Loader};
@@ -138,7 +138,7 @@ impl Loaders {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::file::ByteRange;
+    use crate::load::file::Part;
     use crate::load::read::source::{Compression, ResumePoint};
 
     fn tables(names: &[&str]) -> Vec<String> {
@@ -283,18 +283,12 @@ mod tests {
 
     fn part_of(start: &Checkpoint, index: u32) -> Checkpoint {
         let mut part = continuation_of(start);
-        part.range = Some(ByteRange {
-            index,
-            end: 2000,
-            parts: 3,
-            repeats: Some("rejected/.split-keys/x@request-1".into()),
-            repeated_keys_only: index == 3,
-        });
+        part.part = Some(Part { index, of: 3 });
         part
     }
 
     #[test]
-    fn continuations_and_parts_go_where_their_file_went() {
+    fn later_steps_and_parts_go_where_their_file_went() {
         let names = tables(&["orders", "refunds"]);
         let started = Checkpoint::start("b", "incoming/refunds/big.csv");
         let elsewhere = Checkpoint::start("b", "incoming/customers/big.csv");

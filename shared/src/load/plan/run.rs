@@ -1,42 +1,67 @@
-//! Running a load plan within one invocation: each job started (`start`), each file split into
-//! parts or loaded whole, what is left when the deadline nears handed to the next invocation, and
-//! each end of a load recorded (a split file's parts tallied into one summary).
+//! Running a load. A request's files are each started (`start`) and loaded here while the
+//! invocation has time; what does not fit (the rest of a file, a file this invocation had no time
+//! for, or a large file's parts) goes on as an execution of the load's state machine, named after
+//! the load (`start::execution_for`). Each step of that execution loads one segment
+//! (`run_segment`); a fanned-out load's parts end in one summary (`summarize`).
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::function_error::ErrorType;
-use crate::load::file::{Checkpoint, FileError, FileSummary, LoadResult, Loader};
-use crate::load::plan::continuation::Continuation;
-use crate::load::plan::fan_out::{FanOut, Split, split};
-use crate::load::plan::fence::finished;
-use crate::load::plan::ledger::{
-    PartTotals, SplitSummary, open_split, part_done, part_failed, segment_done,
-};
+use crate::load::file::{Checkpoint, Counts, FileError, FileSummary, LoadResult, Loader};
+use crate::load::plan::fan_out::{self, FanOut};
+use crate::load::plan::fence::{Ending, Fence, ended, started_execution};
 use crate::load::plan::pin;
 use crate::load::plan::request::{Ignored, LoadPlan};
 use crate::load::plan::route::{Loaders, not_uploaded_yet};
-use crate::load::plan::start::{Ready, Start, start};
-use crate::load::read::source::ObjectVersion;
+use crate::load::plan::start::{Ready, Start, execution_for, start};
+use crate::load::plan::step::PartOutcome;
 use crate::load::write::gate::WriteGate;
+use crate::workflow::{Execution, Workflow};
 
 /// What one invocation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadResponse {
     pub files: Vec<FileSummary>,
-    /// Split files whose last part finished here: each file's one summary, all parts counted.
+    /// Loads that go on as executions of the load's state machine: the rest of a file, a large
+    /// file's parts, or a file this invocation had no time to start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub split_files: Vec<SplitSummary>,
-    /// Files not started for lack of time, handed to new invocations.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub deferred: Vec<String>,
-    /// Parts of split files handed to invocations of their own.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub dispatched: Vec<String>,
+    pub executions: Vec<Execution>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignored: Vec<Ignored>,
+}
+
+/// A step's answer to the load's state machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentResponse {
+    /// The rest of the job, the state machine's next step; `null` when it is done.
+    pub next: Option<Checkpoint>,
+    /// What this segment did; `null` when it was skipped (see `ignored`).
+    pub summary: Option<FileSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<Ignored>,
+}
+
+/// A fanned-out load's one summary, all parts counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitSummary {
+    pub bucket: String,
+    pub key: String,
+    pub table: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    pub parts: u32,
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Where the rejected rows are listed, part by part.
+    pub reports: Vec<String>,
+    /// Every part loaded its rows to the end of the file.
+    pub complete: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,25 +71,10 @@ pub enum RunError {
         failures: Vec<FileError>,
         done: Box<LoadResponse>,
     },
+    /// Work that outlasts this invocation could not go on as an execution.
     #[error("{0}")]
-    Continuation(String),
-    /// Lambda retried a request that had failed in a way no retry fixes: the file was not read again.
-    #[error(
-        "{message} (this request failed so before; Lambda's retry did not read the file again)"
-    )]
-    AlreadyFailed {
-        error_type: &'static str,
-        message: String,
-    },
+    Execution(String),
 }
-
-/// Failures a retry of the same request cannot fix: the input is what it is.
-pub const PERMANENT_FAILURES: &[&str] = &[
-    "InvalidHeader",
-    "NothingLoaded",
-    "RepeatedRejects",
-    "ObjectNotFound",
-];
 
 fn describe_failures(failures: &[FileError]) -> String {
     let messages: Vec<String> = failures.iter().map(ToString::to_string).collect();
@@ -76,69 +86,198 @@ impl ErrorType for RunError {
         match self {
             RunError::Files { failures, .. } if failures.len() == 1 => failures[0].error_type(),
             RunError::Files { .. } => "FilesNotLoaded",
-            RunError::Continuation(_) => "ContinuationFailed",
-            RunError::AlreadyFailed { error_type, .. } => error_type,
+            RunError::Execution(_) => "ExecutionNotStarted",
         }
     }
 }
 
-impl RunError {
-    /// Whether retrying the same request could only fail the same way.
-    pub fn is_permanent(&self) -> bool {
-        PERMANENT_FAILURES.contains(&self.error_type())
+impl From<FileError> for RunError {
+    fn from(e: FileError) -> RunError {
+        RunError::Files {
+            failures: vec![e],
+            done: Box::default(),
+        }
     }
 }
 
-/// Loads every file of the plan in turn, each into the table its key routes to; one file's failure
-/// does not stop the others, but fails the invocation at the end.
-pub async fn run_plan<C: Continuation>(
-    loaders: &Loaders,
-    fan_out: FanOut,
-    plan: LoadPlan,
-    deadline: Instant,
-    continuation: &C,
-    request_id: &str,
-) -> Result<LoadResponse, RunError> {
-    let (jobs, mut ignored) = loaders.route_jobs(plan.jobs);
-    let jobs = if plan.default_object {
-        uploaded(jobs, &mut ignored).await
-    } else {
-        jobs
-    };
-    let mut response = LoadResponse {
-        ignored: [plan.ignored, ignored].concat(),
-        ..LoadResponse::default()
-    };
-    let run = Invocation {
-        fan_out,
-        deadline,
-        continuation,
-        request_id,
-    };
-    let mut failures = Vec::new();
-    for (i, (loader, job)) in jobs.into_iter().enumerate() {
+/// What every job of one request shares.
+pub struct Run<'a> {
+    pub fan_out: FanOut,
+    pub deadline: Instant,
+    /// The load's state machine (`None`: `STATE_MACHINE_ARN` is not set).
+    pub workflow: Option<&'a Workflow>,
+    pub request_id: &'a str,
+}
+
+impl Run<'_> {
+    /// Loads every file of the plan in turn, each into the table its key routes to; one file's
+    /// failure does not stop the others, but fails the invocation at the end.
+    pub async fn plan(&self, loaders: &Loaders, plan: LoadPlan) -> Result<LoadResponse, RunError> {
+        let (jobs, mut ignored) = loaders.route_jobs(plan.jobs);
+        let jobs = if plan.default_object {
+            uploaded(jobs, &mut ignored).await
+        } else {
+            jobs
+        };
+        let mut response = LoadResponse {
+            ignored: [plan.ignored, ignored].concat(),
+            ..LoadResponse::default()
+        };
+        let mut failures = Vec::new();
+        for (i, (loader, job)) in jobs.into_iter().enumerate() {
+            if let Err(e) = self.job(loader, job, i, &mut response).await? {
+                failures.push(e);
+            }
+        }
+        if failures.is_empty() {
+            Ok(response)
+        } else {
+            Err(RunError::Files {
+                failures,
+                done: Box::new(response),
+            })
+        }
+    }
+
+    /// Starts the `index`th job of the plan, then fans it out, hands it on, or loads it here.
+    /// `Ok(Err(..))`: this file failed, the others go on.
+    async fn job(
+        &self,
+        loader: &Loader,
+        job: Checkpoint,
+        index: usize,
+        response: &mut LoadResponse,
+    ) -> Result<Result<(), FileError>, RunError> {
+        let ready = match start(loader, job, (self.request_id, index), self.workflow).await {
+            Ok(Start::Load(ready)) => *ready,
+            Ok(Start::Skip(ignored)) => {
+                response.ignored.push(ignored);
+                return Ok(Ok(()));
+            }
+            Err(e) => return Ok(Err(e)),
+        };
+        let Ready { job, fence } = ready;
+        if let Some(parts) = fan_out::parts(loader, self.fan_out, &job).await {
+            let input = json!({ "parts": parts });
+            response
+                .executions
+                .push(self.hand_on(loader, &job, input).await?);
+            return Ok(Ok(()));
+        }
         let pause_at =
-            crate::deadline::before_deadline(deadline, loader.settings.checkpoint_margin);
-        if i > 0 && Instant::now() >= pause_at {
-            let url = job.url();
-            continuation
-                .continue_later(&job)
-                .await
-                .map_err(RunError::Continuation)?;
-            response.deferred.push(url);
-            continue;
+            crate::deadline::before_deadline(self.deadline, loader.settings.checkpoint_margin);
+        if index > 0 && Instant::now() >= pause_at {
+            let input = json!({ "job": job });
+            response
+                .executions
+                .push(self.hand_on(loader, &job, input).await?);
+            return Ok(Ok(()));
         }
-        if let Err(e) = run.job(loader, job, i, &mut response).await? {
-            failures.push(e);
+        let (summary, next) = match segment(loader, job, fence, self.deadline).await {
+            Ok(done) => done,
+            Err(e) => return Ok(Err(e)),
+        };
+        response.files.push(summary);
+        if let Some(next) = next {
+            let input = json!({ "job": next });
+            response
+                .executions
+                .push(self.hand_on(loader, &next, input).await?);
         }
+        Ok(Ok(()))
     }
-    if failures.is_empty() {
-        Ok(response)
-    } else {
-        Err(RunError::Files {
-            failures,
-            done: Box::new(response),
+
+    /// Starts the execution that carries `job` on with `input` (or finds it started), and notes
+    /// its name on the object's holder record.
+    async fn hand_on(
+        &self,
+        loader: &Loader,
+        job: &Checkpoint,
+        input: Value,
+    ) -> Result<Execution, RunError> {
+        let not_handed = |why: String| {
+            RunError::Execution(format!(
+                "{} could not go on past this invocation, so what is left of it was not loaded: \
+                 {why}",
+                job.describe()
+            ))
+        };
+        let workflow = self
+            .workflow
+            .ok_or_else(|| not_handed("STATE_MACHINE_ARN is not set".into()))?;
+        let execution = (workflow.start(&execution_for(job), &input).await).map_err(not_handed)?;
+        if let Some(store) = &loader.state {
+            let object = (job.bucket.as_str(), job.key.as_str());
+            if let Err(e) = started_execution(store, object, &job.load_id, &execution.name).await {
+                // Only a duplicate event's message and stopping it on a newer upload need it.
+                tracing::warn!(error = %e, "the execution's name was not noted on the object");
+            }
+        }
+        tracing::info!(file = %job.describe(), execution = %execution.name, console = %execution.console, new = execution.new, "goes on as an execution of the load's state machine");
+        Ok(execution)
+    }
+
+    /// One step of a load's execution: the job's next segment, loaded here.
+    pub async fn segment(
+        &self,
+        loaders: &Loaders,
+        job: Checkpoint,
+    ) -> Result<SegmentResponse, RunError> {
+        let loader = (loaders.route(&job.key))
+            .map_err(|why| RunError::Execution(format!("{}: {why}", job.describe())))?;
+        let Ready { job, fence } =
+            match start(loader, job, (self.request_id, 0), self.workflow).await? {
+                Start::Load(ready) => *ready,
+                Start::Skip(ignored) => {
+                    return Ok(SegmentResponse {
+                        ignored: Some(ignored),
+                        ..SegmentResponse::default()
+                    });
+                }
+            };
+        let (summary, next) = segment(loader, job, fence, self.deadline).await?;
+        Ok(SegmentResponse {
+            next,
+            summary: Some(summary),
+            ignored: None,
         })
+    }
+}
+
+/// Loads `job`'s next segment in this invocation: its summary, and what is left of it. A whole
+/// file's load that ends is marked finished (a part's ends with the summary of all parts); one that
+/// fails is marked failed, so that its version may be loaded again.
+async fn segment(
+    loader: &Loader,
+    job: Checkpoint,
+    fence: Option<Arc<Fence>>,
+    deadline: Instant,
+) -> Result<(FileSummary, Option<Checkpoint>), FileError> {
+    let (load_id, whole) = (job.load_id.clone(), job.part.is_none());
+    let object = (job.bucket.clone(), job.key.clone());
+    let gate = fence.map(|f| f as Arc<dyn WriteGate>);
+    let end = |how| async {
+        if let Some(store) = &loader.state {
+            ended(store, (&object.0, &object.1), &load_id, how).await;
+        }
+    };
+    match loader.load_fenced(job, deadline, gate).await {
+        Ok(LoadResult::Done(summary)) => {
+            if whole {
+                end(Ending::Finished).await;
+            }
+            Ok((summary, None))
+        }
+        Ok(LoadResult::Paused(summary, next)) => Ok((summary, Some(*next))),
+        Ok(LoadResult::Superseded(summary)) => {
+            tracing::warn!(key = %summary.key, by = summary.superseded_by.as_deref().unwrap_or_default(), "superseded: a newer load holds the object; this one stopped");
+            Ok((summary, None))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, error_type = e.error_type(), "file not loaded");
+            end(Ending::Failed(e.error_type())).await;
+            Err(e)
+        }
     }
 }
 
@@ -166,240 +305,59 @@ async fn uploaded<'l>(
     found
 }
 
-/// What every job of one invocation shares.
-struct Invocation<'a, C> {
-    fan_out: FanOut,
-    deadline: Instant,
-    continuation: &'a C,
-    request_id: &'a str,
+/// The last step of a fanned-out load: the parts' summaries (the Map's output) added into one, and
+/// the load marked finished when every part loaded to the end.
+pub async fn summarize(loaders: &Loaders, parts: Vec<PartOutcome>) -> SplitSummary {
+    let count = parts.len() as u32;
+    let summaries: Vec<FileSummary> = parts.into_iter().filter_map(|p| p.summary).collect();
+    let Some(first) = summaries.first() else {
+        tracing::warn!(parts = count, "no part loaded anything: each was skipped");
+        return SplitSummary {
+            parts: count,
+            ..SplitSummary::default()
+        };
+    };
+    let mut file = SplitSummary {
+        bucket: first.bucket.clone(),
+        key: first.key.clone(),
+        table: first.table.clone(),
+        version: first.version.clone(),
+        parts: count,
+        complete: summaries.len() == count as usize && summaries.iter().all(|s| s.complete),
+        superseded_by: summaries.iter().find_map(|s| s.superseded_by.clone()),
+        ..SplitSummary::default()
+    };
+    for summary in &summaries {
+        file.counts = file.counts.plus(summary.counts);
+        file.reports.extend(summary.earlier_reports.iter().cloned());
+        if summary.counts.rows_rejected > 0 && !file.reports.contains(&summary.report) {
+            file.reports.push(summary.report.clone());
+        }
+    }
+    let store = loaders.get(&file.table).and_then(|l| l.state.as_ref());
+    if let (Some(store), true) = (store, file.complete) {
+        let object = (file.bucket.as_str(), file.key.as_str());
+        ended(store, object, &first.load, Ending::Finished).await;
+    }
+    log_split_summary(&file);
+    file
 }
 
-impl<C: Continuation> Invocation<'_, C> {
-    /// Runs the `index`th job of the plan with its table's loader: starts it, splits it or loads
-    /// it, hands on what is left, and records its end. `Ok(Err(..))`: this file failed, the others
-    /// go on.
-    async fn job(
-        &self,
-        loader: &Loader,
-        job: Checkpoint,
-        index: usize,
-        response: &mut LoadResponse,
-    ) -> Result<Result<(), FileError>, RunError> {
-        let (deadline, continuation) = (self.deadline, self.continuation);
-        let Ready { job, fence } = match start(loader, job, self.request_id, index, deadline).await
-        {
-            Ok(Start::Load(ready)) => *ready,
-            Ok(Start::Skip(ignored)) => {
-                response.ignored.push(ignored);
-                return Ok(Ok(()));
-            }
-            Err(e) => return Ok(Err(e)),
-        };
-        let ending = Ending::of(&job);
-        let job = match split(loader, self.fan_out, job, deadline).await {
-            Ok(Split::Whole(job)) => *job,
-            Ok(Split::Parts {
-                parts,
-                keys_in_several_ranges,
-            }) => {
-                dispatch(loader, &parts, keys_in_several_ranges, continuation).await?;
-                ending.segment_done(loader).await;
-                response
-                    .dispatched
-                    .extend(parts.iter().map(Checkpoint::describe));
-                return Ok(Ok(()));
-            }
-            Err(e) => return Err(RunError::Continuation(e)),
-        };
-        let gate = fence.map(|f| f as Arc<dyn WriteGate>);
-        match loader.load_fenced(job, deadline, gate).await {
-            Ok(LoadResult::Done(summary)) => {
-                ending.segment_done(loader).await;
-                let done = ending.done(loader, &summary, response).await;
-                response.files.push(summary);
-                return Ok(done);
-            }
-            Ok(LoadResult::Paused(summary, next)) => {
-                continuation
-                    .continue_later(&next)
-                    .await
-                    .map_err(RunError::Continuation)?;
-                ending.segment_done(loader).await;
-                response.files.push(summary);
-            }
-            Ok(LoadResult::Superseded(summary)) => {
-                ending.segment_done(loader).await;
-                tracing::warn!(key = %summary.key, by = summary.superseded_by.as_deref().unwrap_or_default(), "superseded: a newer load holds the object; this one stopped");
-                response.files.push(summary);
-            }
-            Err(e) => {
-                tracing::error!(error = %e, error_type = e.error_type(), "file not loaded");
-                ending.failed(loader, &e, response).await;
-                return Ok(Err(e));
-            }
-        }
-        Ok(Ok(()))
-    }
-}
-
-/// What the end of a load needs of its job, which the load consumes.
-struct Ending {
-    /// The split file's part, when tallied (a range dispatched before splits were tallied has
-    /// `parts` 0 and no tally).
-    part: Option<u32>,
-    /// The segment this invocation ran, as the ledger names it (part 0: a file loaded whole).
-    segment: (u32, u32),
-    rejected_before: u64,
-    reports: Vec<String>,
-    load: String,
-    pinned: ObjectVersion,
-}
-
-impl Ending {
-    fn of(job: &Checkpoint) -> Ending {
-        Ending {
-            part: (job.range.as_ref())
-                .filter(|r| r.parts > 0)
-                .map(|r| r.index),
-            segment: (job.range.as_ref().map_or(0, |r| r.index), job.segment),
-            rejected_before: job.counts.rows_rejected,
-            reports: job.reports.clone(),
-            load: job.load_id.clone(),
-            pinned: job.pin.clone(),
-        }
-    }
-
-    /// The segment ended (done, handed on or superseded): a later delivery of it is skipped.
-    async fn segment_done(&self, loader: &Loader) {
-        let Some(store) = loader.state.as_ref().filter(|_| !self.load.is_empty()) else {
-            return;
-        };
-        let (part, segment) = self.segment;
-        if let Err(reason) = segment_done(store, &self.load, part, segment).await {
-            // Only a second delivery of this segment would run it again: said, not failed.
-            tracing::error!(%reason, part, segment, "the segment's end was not recorded");
-        }
-    }
-
-    /// A split file's part goes to its tally (the last part gives the file's summary); a whole
-    /// file's holder record is marked finished.
-    async fn done(
-        mut self,
-        loader: &Loader,
-        summary: &FileSummary,
-        response: &mut LoadResponse,
-    ) -> Result<(), FileError> {
-        let Some(store) = &loader.state else {
-            return Ok(());
-        };
-        let Some(part) = self.part else {
-            finished(
-                store,
-                &summary.bucket,
-                &summary.key,
-                &self.pinned,
-                &self.load,
-            )
-            .await;
-            return Ok(());
-        };
-        if summary.counts.rows_rejected > self.rejected_before {
-            self.reports.push(summary.report.clone());
-        }
-        let totals = PartTotals {
-            counts: summary.counts,
-            reports: self.reports,
-        };
-        let file = (part_done(store, &self.load, part, totals).await).map_err(|reason| {
-            FileError::NotStarted {
-                bucket: summary.bucket.clone(),
-                key: summary.key.clone(),
-                reason: format!("part {part} loaded, but its totals were not recorded: {reason}"),
-            }
-        })?;
-        if let Some(file) = file {
-            log_split_summary(&file);
-            // Not while a failed part may still be retried: the next load must wait for it.
-            if file.complete {
-                finished(store, &file.bucket, &file.key, &self.pinned, &self.load).await;
-            }
-            response.split_files.push(file);
-        }
-        Ok(())
-    }
-
-    /// A split file's failed part goes to its tally too: once every other part has finished, the
-    /// file is said to be incomplete.
-    async fn failed(&self, loader: &Loader, error: &FileError, response: &mut LoadResponse) {
-        let (Some(store), Some(part)) = (&loader.state, self.part) else {
-            return;
-        };
-        match part_failed(store, &self.load, part, &error.to_string()).await {
-            Ok(Some(file)) => {
-                log_split_summary(&file);
-                response.split_files.push(file);
-            }
-            Ok(None) => {}
-            Err(reason) => tracing::error!(%reason, "the part's failure was not recorded"),
-        }
-    }
-}
-
-/// Opens the split's tally (so that no part can finish before it exists) and hands every part to
-/// an invocation of its own; this one loads none, so a part's failure retries that part only.
-async fn dispatch<C: Continuation>(
-    loader: &Loader,
-    parts: &[Checkpoint],
-    keys_in_several_ranges: u64,
-    continuation: &C,
-) -> Result<(), RunError> {
-    if let (Some(store), Some(first)) = (&loader.state, parts.first()) {
-        let table = &loader.table.name;
-        open_split(
-            store,
-            first,
-            table,
-            parts.len() as u32,
-            keys_in_several_ranges,
-        )
-        .await
-        .map_err(|e| RunError::Continuation(format!("opening the split's tally: {e}")))?;
-    }
-    for part in parts {
-        continuation
-            .continue_later(part)
-            .await
-            .map_err(RunError::Continuation)?;
-    }
-    Ok(())
-}
-
-/// The split file's one summary line; an error when a part failed.
+/// The fanned-out file's one summary line.
 fn log_split_summary(file: &SplitSummary) {
-    if !file.complete {
-        tracing::error!(
-            bucket = %file.bucket,
-            key = %file.key,
-            table = %file.table,
-            failed = ?file.failed,
-            "split file not complete: every other part finished, these failed (Lambda retries \
-             them, then the failure queue has them)"
-        );
-        return;
-    }
     tracing::info!(
         bucket = %file.bucket,
         key = %file.key,
         table = %file.table,
         version = file.version.as_deref().unwrap_or_default(),
         parts = file.parts,
+        complete = file.complete,
         rows_read = file.counts.rows_read,
         items_written = file.counts.items_written,
         rows_rejected = file.counts.rows_rejected,
         items_failed = file.counts.items_failed,
         keys_repeated = file.counts.keys_repeated,
-        keys_in_several_ranges = file.keys_in_several_ranges,
         reports = ?file.reports,
-        "split file loaded: every part finished"
+        "fanned-out file loaded: every part finished"
     );
 }

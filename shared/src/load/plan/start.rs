@@ -1,19 +1,15 @@
 //! How a job starts in an invocation. A new load is pinned to its version (the event's, or the
-//! current one) and takes its object over from any older load (`fence`); every invocation of a
-//! load then starts its segment in the ledger, so a second delivery of the same work is skipped,
-//! and checks that no newer load holds the object.
+//! current one) and takes its object over from any older load (`fence`), unless that version was
+//! loaded already; every later step of the load checks that no newer load holds the object.
 
 use std::sync::Arc;
 
-use chrono::Utc;
-use tokio::time::Instant;
-
 use crate::load::file::{Checkpoint, FileError, Loader};
 use crate::load::plan::fence::{Claim, Fence, claim, settle_time};
-use crate::load::plan::ledger::start_segment;
 use crate::load::plan::pin;
 use crate::load::plan::request::Ignored;
 use crate::load::write::gate::WriteGate;
+use crate::workflow::{Workflow, execution_name};
 
 /// What became of a job before any row was read.
 pub enum Start {
@@ -31,33 +27,59 @@ fn ready(job: Checkpoint) -> Start {
     Start::Load(Box::new(Ready { job, fence: None }))
 }
 
-/// Starts `job`, the `index`th of this request's plan, to run until `deadline`: begins it if it is
-/// a new load, then resumes it here.
+/// Starts `job`, the `index`th of this request's plan: begins it if it is a new load, else checks
+/// that it still holds its object. `workflow`: where the load's executions run (a displaced load's
+/// is stopped).
 pub async fn start(
     loader: &Loader,
     job: Checkpoint,
-    request_id: &str,
-    index: usize,
-    deadline: Instant,
+    (request_id, index): (&str, usize),
+    workflow: Option<&Workflow>,
 ) -> Result<Start, FileError> {
-    if job.load_id.is_empty() && job.resume.is_some() {
-        // Sent by a loader from before loads had IDs: it finishes as it would have (`If-Match` on
-        // the ETag it began with), neither fenced nor tallied.
-        return Ok(ready(job));
-    }
-    let job = if job.load_id.is_empty() {
-        match begin(loader, job, load_id(request_id, index)).await? {
+    let begun = !job.load_id.is_empty();
+    let job = if begun {
+        job
+    } else {
+        match begin(loader, job, load_id(request_id, index), workflow).await? {
             Start::Load(ready) => ready.job,
             skipped => return Ok(skipped),
         }
-    } else {
-        job
     };
-    let fence = (loader.state.clone())
-        .map(|store| Arc::new(Fence::new(store, &job.bucket, &job.key, &job.load_id)));
-    match resume(loader, job, request_id, deadline, fence.as_deref()).await? {
-        Start::Load(ready) => Ok(Start::Load(Box::new(Ready { fence, ..*ready }))),
-        skipped => Ok(skipped),
+    let Some(store) = loader.state.clone() else {
+        return Ok(ready(job));
+    };
+    let fence = Fence::new(store, &job.bucket, &job.key, &job.load_id);
+    if begun && !fence.holds().await.map_err(|e| not_started(&job, e))? {
+        let holder = fence.holder().unwrap_or_default();
+        return Ok(skip(
+            &job,
+            format!("superseded: {holder} holds the object now"),
+        ));
+    }
+    Ok(Start::Load(Box::new(Ready {
+        job,
+        fence: Some(Arc::new(fence)),
+    })))
+}
+
+/// The name of the execution that carries `job` on: the same for every event of one version, new
+/// for each reload (and for a load whose version is not known yet).
+pub fn execution_for(job: &Checkpoint) -> String {
+    let version = job.pin.label().unwrap_or_default();
+    let mode = if job.reload { "reload" } else { "load" };
+    let once = if job.reload || version.is_empty() {
+        job.load_id.as_str()
+    } else {
+        ""
+    };
+    execution_name(mode, &job.key, &[&job.bucket, &job.key, &version, once])
+}
+
+fn not_started(job: &Checkpoint, reason: String) -> FileError {
+    FileError::NotStarted {
+        bucket: job.bucket.clone(),
+        key: job.key.clone(),
+        reason,
     }
 }
 
@@ -71,14 +93,16 @@ fn skip(job: &Checkpoint, reason: String) -> Start {
 }
 
 /// Begins a new load: pins the version (the event's, or the current one), skips a version that is
-/// no longer current, and takes the object over, waiting for a displaced load's last calls.
-async fn begin(loader: &Loader, mut job: Checkpoint, load_id: String) -> Result<Start, FileError> {
-    let not_started = |reason: String| FileError::NotStarted {
-        bucket: job.bucket.clone(),
-        key: job.key.clone(),
-        reason,
-    };
-    let current = (pin::current(&loader.s3, &job.bucket, &job.key).await).map_err(not_started)?;
+/// no longer current or was loaded already, and takes the object over, stopping a displaced load
+/// and waiting for its last calls.
+async fn begin(
+    loader: &Loader,
+    mut job: Checkpoint,
+    load_id: String,
+    workflow: Option<&Workflow>,
+) -> Result<Start, FileError> {
+    let current = (pin::current(&loader.s3, &job.bucket, &job.key).await)
+        .map_err(|e| not_started(&job, e))?;
     if let Some(current) = current {
         if let Some(why) = pin::superseded(&job.pin, &current) {
             return Ok(skip(&job, format!("superseded: {why}")));
@@ -91,21 +115,28 @@ async fn begin(loader: &Loader, mut job: Checkpoint, load_id: String) -> Result<
     let Some(store) = &loader.state else {
         return Ok(ready(job));
     };
+    let object = (job.bucket.as_str(), job.key.as_str());
     let claimed = claim(
         store,
         &loader.s3,
-        &job.bucket,
-        &job.key,
-        &job.pin,
-        &job.load_id,
+        object,
+        (&job.load_id, &job.pin),
+        job.reload,
     )
     .await;
-    match claimed.map_err(not_started)? {
+    match claimed.map_err(|e| not_started(&job, e))? {
         Claim::Superseded(why) => Ok(skip(&job, format!("superseded: {why}"))),
-        Claim::Held { displaced } => {
+        Claim::Duplicate(why) => Ok(skip(&job, why)),
+        Claim::Held {
+            displaced,
+            after_failure,
+        } => {
+            // Loaded again after a failure: an execution of its own, as a reload has.
+            job.reload |= after_failure;
             if let Some(displaced) = displaced {
+                stop_displaced(workflow, &displaced.execution, &job).await;
                 let wait = settle_time(loader.settings.write.call_timeout);
-                tracing::warn!(key = %job.key, %displaced, ?wait, "a newer upload displaces a load still running: waiting for its last writes");
+                tracing::warn!(key = %job.key, displaced = %displaced.load, ?wait, "a newer upload displaces a load still running: waiting for its last writes");
                 tokio::time::sleep(wait).await;
             }
             Ok(ready(job))
@@ -113,50 +144,17 @@ async fn begin(loader: &Loader, mut job: Checkpoint, load_id: String) -> Result<
     }
 }
 
-/// Resumes a load in this invocation: skips a second delivery of the same work, and a load that a
-/// newer one has displaced.
-async fn resume(
-    loader: &Loader,
-    job: Checkpoint,
-    request_id: &str,
-    deadline: Instant,
-    fence: Option<&Fence>,
-) -> Result<Start, FileError> {
-    let (Some(store), Some(fence)) = (&loader.state, fence) else {
-        return Ok(ready(job));
+/// Stops the displaced load's execution, if it has one: its steps already running stop at their
+/// next write (the fence), and no new step starts.
+async fn stop_displaced(workflow: Option<&Workflow>, execution: &str, by: &Checkpoint) {
+    let Some(workflow) = workflow.filter(|_| !execution.is_empty()) else {
+        return;
     };
-    let not_started = |reason: String| FileError::NotStarted {
-        bucket: job.bucket.clone(),
-        key: job.key.clone(),
-        reason,
-    };
-    let part = job.range.as_ref().map_or(0, |r| r.index);
-    // The lease lasts until this invocation's deadline, and a minute more.
-    let left =
-        deadline.saturating_duration_since(Instant::now()) + std::time::Duration::from_secs(60);
-    let until =
-        Utc::now() + chrono::Duration::from_std(left).unwrap_or_else(|_| chrono::Duration::days(1));
-    let taken = start_segment(store, &job.load_id, part, job.segment, request_id, until)
-        .await
-        .map_err(not_started)?;
-    if let Some(why) = taken {
-        let what = job.describe();
-        return Ok(skip(
-            &job,
-            format!(
-                "a second delivery: segment {} of {what}: {why}",
-                job.segment
-            ),
-        ));
+    let cause = format!("superseded: {} holds the object now", by.url());
+    if let Err(e) = workflow.stop(execution, &cause).await {
+        // The fence still stops its writes: said, not failed.
+        tracing::warn!(error = %e, "the displaced load's execution was not stopped");
     }
-    if !fence.holds().await.map_err(not_started)? {
-        let holder = fence.holder().unwrap_or_default();
-        return Ok(skip(
-            &job,
-            format!("superseded: {holder} holds the object now"),
-        ));
-    }
-    Ok(ready(job))
 }
 
 /// The load's name: the request that began it (and which of its files).

@@ -111,21 +111,27 @@ pub enum SourceError {
     },
 }
 
-/// Opens `s3://bucket/key` as pinned, from the start or from a resume point, and up to byte `end`
-/// (exclusive) when given (a fan-out range; plain text only).
+/// Opens `s3://bucket/key` as pinned, from the start or from a resume point.
 pub async fn open_object(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
     pin: &ObjectVersion,
     resume: Option<&ResumePoint>,
-    end: Option<u64>,
 ) -> Result<OpenedObject, SourceError> {
-    if let (Some(point), Some(end)) = (resume, end)
-        && point.offset >= end
+    let mut request = (s3.get_object().bucket(bucket).key(key))
+        .set_version_id(pin.version_id.clone())
+        .set_if_match(resume.and_then(|r| r.etag.clone()).or(pin.etag.clone()));
+    // Plain text can be fetched from the offset; gzip must be decompressed from the start.
+    let ranged = resume.filter(|p| p.compression == Compression::None && p.offset > 0);
+    if let Some(point) = ranged {
+        request = request.range(format!("bytes={}-", point.offset));
+    }
+    let sent = request.send().await;
+    if let (Err(e), Some(point)) = (&sent, ranged)
+        && e.code() == Some("InvalidRange")
     {
-        // A range that paused after its last record: nothing is left. (A GET with an empty range
-        // would be ignored by S3 and return the whole object.)
+        // A load that paused after its last record: nothing is left.
         return Ok(OpenedObject {
             reader: Box::pin(tokio::io::empty()),
             etag: point.etag.clone(),
@@ -135,22 +141,7 @@ pub async fn open_object(
             line: point.line,
         });
     }
-    let mut request = (s3.get_object().bucket(bucket).key(key))
-        .set_version_id(pin.version_id.clone())
-        .set_if_match(resume.and_then(|r| r.etag.clone()).or(pin.etag.clone()));
-    if let Some(point) = resume {
-        // Plain text can be fetched from the offset; gzip must be decompressed from the start.
-        if point.compression == Compression::None {
-            match end {
-                Some(end) => request = request.range(format!("bytes={}-{}", point.offset, end - 1)),
-                None if point.offset > 0 => {
-                    request = request.range(format!("bytes={}-", point.offset))
-                }
-                None => {}
-            }
-        }
-    }
-    let output = request.send().await.map_err(|e| {
+    let output = sent.map_err(|e| {
         let (bucket, key) = (bucket.to_string(), key.to_string());
         match e.code() {
             Some("NoSuchKey") | Some("NoSuchVersion") | Some("NotFound") => SourceError::NotFound {

@@ -17,10 +17,10 @@ use crate::restore::options::{DrillSpec, RestoreOptions};
 use crate::restore::provenance::DRILL_TAG;
 use crate::restore::request::{RestorePlan, RestoreSource};
 use crate::restore::service::{FINISH_RESERVE, RestoreError, RestoreReport, RestoreService};
-use crate::restore::waiting::Relay;
 use crate::retry::{Backoff, Retry};
 use crate::state::StateKey;
 use crate::table_selection::select_tables;
+use crate::workflow::HandOver;
 
 /// Every scratch table's name carries this (inside the restore target marker's pattern), and only
 /// such tables may be deleted, in code and in IAM.
@@ -64,7 +64,7 @@ impl RestoreService {
         source: Option<DrillSource>,
         request_id: &str,
         deadline: Instant,
-        relay: Relay<'_>,
+        hand_over: &HandOver,
     ) -> Result<DrillResponse, RestoreError> {
         let settings = &self.settings.drill;
         let tables = match tables {
@@ -100,7 +100,7 @@ impl RestoreService {
                 requested_at: now,
             };
             let started = match self
-                .drill_table(&table, source, spec, request_id, deadline, relay)
+                .drill_table(&table, source, spec, request_id, deadline, hand_over)
                 .await
             {
                 Ok(started) => started,
@@ -145,7 +145,7 @@ impl RestoreService {
         spec: DrillSpec,
         request_id: &str,
         deadline: Instant,
-        relay: Relay<'_>,
+        hand_over: &HandOver,
     ) -> Result<DrillStarted, RestoreError> {
         let described = self
             .describe(table)
@@ -180,15 +180,14 @@ impl RestoreService {
                 ..RestoreOptions::default()
             },
         };
-        let report = self
-            .restore(plan, request_id, deadline, relay.hand_over)
-            .await?;
+        let report = self.restore(plan, request_id, deadline, hand_over).await?;
         Ok(DrillStarted {
             source_table: table.to_string(),
             scratch_table: Some(scratch),
             next_step: report.drill.is_none().then(|| {
                 report.next_step.clone().unwrap_or_else(|| {
-                    "the restore is finished, checked and deleted by a new invocation".into()
+                    "the restore is finished, checked and deleted by the restore state machine"
+                        .into()
                 })
             }),
             report: report.drill,
