@@ -5,6 +5,7 @@ use serde_json::Value;
 use shared::env::{ConfigError, from_env};
 use shared::function_error::FunctionError;
 use shared::load::config::{LoaderConfig, LoaderEnv};
+use shared::load::plan::fan_out::reserved_concurrency;
 use shared::load::plan::route::Loaders;
 use shared::load::plan::run::{
     LoadResponse, Run, RunError, SegmentResponse, SplitSummary, summarize,
@@ -26,7 +27,8 @@ pub struct State {
 impl State {
     /// Reads the environment and every table's key schema (DescribeTable).
     pub async fn from_env(aws: &SdkConfig) -> Result<State, ConfigError> {
-        let config = from_env::<LoaderEnv>()?.validate()?;
+        let mut config = from_env::<LoaderEnv>()?.validate()?;
+        config.fan_out = config.fan_out.within(reserved_concurrency(aws).await);
         State::new(aws, config, Workflow::from_env(aws)).await
     }
 

@@ -21,4 +21,6 @@ pub const AWS_ACTIONS: &[&str] = &[
     // upload stops the older file's execution.
     "states:StartExecution",
     "states:StopExecution",
+    // Its own reserved concurrency, at cold start: a file never fans out into more parts.
+    "lambda:GetFunctionConcurrency",
 ];

@@ -20,6 +20,35 @@ pub struct FanOut {
 
 impl FanOut {
     pub const MAX_PARTS: u32 = 100;
+
+    /// Never more parts than the function's reserved concurrency, when one is set: more would
+    /// wait on Lambda's throttling, not load faster.
+    pub fn within(self, reserved: Option<u32>) -> FanOut {
+        FanOut {
+            parts: reserved.map_or(self.parts, |r| self.parts.min(r.max(1))),
+            ..self
+        }
+    }
+}
+
+/// This function's reserved concurrency (`GetFunctionConcurrency` on itself), read at cold start;
+/// `None` when none is set (the default: a new account's quota is small) or it cannot be read.
+pub async fn reserved_concurrency(aws: &aws_config::SdkConfig) -> Option<u32> {
+    let name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok()?;
+    let lambda = aws_sdk_lambda::Client::new(aws);
+    let answer = lambda
+        .get_function_concurrency()
+        .function_name(&name)
+        .send()
+        .await;
+    match answer {
+        Ok(answer) => (answer.reserved_concurrent_executions()).map(|n| n.max(0) as u32),
+        Err(e) => {
+            let why = crate::aws_error::describe(&e);
+            tracing::warn!(%name, %why, "reserved concurrency unknown: parts are not capped by it");
+            None
+        }
+    }
 }
 
 impl Default for FanOut {
@@ -59,6 +88,16 @@ pub async fn parts(loader: &Loader, fan_out: FanOut, job: &Checkpoint) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_never_exceed_the_reserved_concurrency() {
+        let fan_out = FanOut::default();
+        assert_eq!(fan_out.within(None).parts, 8);
+        assert_eq!(fan_out.within(Some(3)).parts, 3);
+        assert_eq!(fan_out.within(Some(50)).parts, 8);
+        // Reserved at 0 the function never runs; 1 part is the least a load is.
+        assert_eq!(fan_out.within(Some(0)).parts, 1);
+    }
 
     #[test]
     fn every_key_has_exactly_one_part() {
