@@ -103,6 +103,8 @@ async fn events_run_through_the_lambda_runtime() {
 
     let explicit = function.response("load-request.json");
     assert_eq!(explicit["files"][0]["items_written"], 40);
+    let reload = function.response("reload-request.json");
+    assert_eq!(reload["files"][0]["items_written"], 40);
 
     let several = function.response("s3-put-several.json");
     let keys: Vec<&str> = several["files"]
@@ -129,7 +131,7 @@ async fn events_run_through_the_lambda_runtime() {
         "{refused}"
     );
 
-    // The same table, loaded four times over: still the file's 40 items.
+    // The same table, loaded five times over: still the file's 40 items.
     assert_eq!(
         local_aws::scan_all(&dynamodb, TABLE).await.unwrap().len(),
         40

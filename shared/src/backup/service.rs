@@ -3,7 +3,7 @@
 //!
 //! One table's failure never stops the others: each table gets an outcome, and the caller fails the
 //! invocation afterwards if any outcome is an error. Tables the invocation has no time left for are
-//! handed to a new invocation rather than run into the deadline.
+//! handed to the backup state machine rather than run into the deadline.
 
 use std::time::Duration;
 

@@ -265,7 +265,7 @@ pub struct FileSummary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub part: Option<u32>,
     pub segment: u32,
-    /// False when the rest of the file was handed to a new invocation (it continues after
+    /// False when the rest of the file was handed to the load's next step (it continues after
     /// `rows_read` rows), the load stopped with an error, or a newer load took the object over.
     pub complete: bool,
     /// The load that took the object over: this one stopped, sending nothing more.
@@ -376,8 +376,8 @@ pub struct Loader {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub table: TableInfo,
     pub settings: LoaderSettings,
-    /// The stack's state table: which load holds each object, and the ledger of loads that span
-    /// invocations. Without it loads are neither fenced nor tallied.
+    /// The stack's state table: which load holds each object, of which version. Without it loads
+    /// are not fenced, and a version may load twice.
     pub state: Option<StateStore>,
 }
 

@@ -1,6 +1,6 @@
 //! Which version of an object a load reads. An event names the version it is about (its version
 //! ID, or ETag); a request without one reads the version that is current when the load begins.
-//! Either way every read of that load, continuations and byte ranges included, names it.
+//! Either way every read of that load, its later steps and parts included, names it.
 
 use crate::aws_error::describe;
 use crate::load::read::source::ObjectVersion;

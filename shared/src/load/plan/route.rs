@@ -268,7 +268,7 @@ mod tests {
         }
     }
 
-    fn continuation_of(start: &Checkpoint) -> Checkpoint {
+    fn later_step_of(start: &Checkpoint) -> Checkpoint {
         let mut next = start.clone();
         next.load_id = "request-1".into();
         next.segment = 3;
@@ -282,7 +282,7 @@ mod tests {
     }
 
     fn part_of(start: &Checkpoint, index: u32) -> Checkpoint {
-        let mut part = continuation_of(start);
+        let mut part = later_step_of(start);
         part.part = Some(Part { index, of: 3 });
         part
     }
@@ -294,10 +294,10 @@ mod tests {
         let elsewhere = Checkpoint::start("b", "incoming/customers/big.csv");
         let jobs = vec![
             started.clone(),
-            continuation_of(&started),
+            later_step_of(&started),
             part_of(&started, 1),
             part_of(&started, 3),
-            continuation_of(&elsewhere),
+            later_step_of(&elsewhere),
             part_of(&elsewhere, 2),
         ];
         let (routed, ignored) = route_jobs(jobs.clone(), "incoming/", &names);

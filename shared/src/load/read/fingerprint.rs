@@ -1,6 +1,6 @@
-//! Compact fingerprints of item keys, for telling whether a key came up before without holding
-//! every key: a 64-bit hash per key, a Bloom filter of hashes (may say "seen" for a key it never
-//! saw, never the reverse), and an exact, sorted set of hashes that travels between invocations.
+//! Compact fingerprints of item keys: a 64-bit hash per key (which part of a fanned-out load writes
+//! the key), and a Bloom filter of hashes (whether a key came up before in a segment, without
+//! holding every key: it may say "seen" for a key it never saw, never the reverse).
 //!
 //! Hashes must agree across invocations, even across a redeploy built by another Rust release, so
 //! they are this module's own (FNV-1a over the key's typed parts, then a final mix), never the
@@ -102,59 +102,6 @@ impl Bloom {
             self.words[bit / 64] & (1 << (bit % 64)) != 0
         })
     }
-
-    /// Adds everything `other` holds (same size).
-    pub fn absorb(&mut self, other: &Bloom) {
-        for (word, theirs) in self.words.iter_mut().zip(&other.words) {
-            *word |= theirs;
-        }
-    }
-
-    pub fn clear(&mut self) {
-        self.words.fill(0);
-    }
-}
-
-/// An exact set of key hashes, sorted, stored as little-endian `u64`s.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HashSet64(Vec<u64>);
-
-impl HashSet64 {
-    pub fn from_hashes(mut hashes: Vec<u64>) -> HashSet64 {
-        hashes.sort_unstable();
-        hashes.dedup();
-        HashSet64(hashes)
-    }
-
-    pub fn contains(&self, hash: u64) -> bool {
-        self.0.binary_search(&hash).is_ok()
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub fn to_bytes(&self) -> Vec<u8> {
-        self.0.iter().flat_map(|h| h.to_le_bytes()).collect()
-    }
-
-    pub fn from_bytes(bytes: &[u8]) -> Result<HashSet64, String> {
-        if !bytes.len().is_multiple_of(8) {
-            return Err(format!(
-                "{} bytes is not a whole number of hashes",
-                bytes.len()
-            ));
-        }
-        let hashes = bytes
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
-            .collect();
-        Ok(HashSet64::from_hashes(hashes))
-    }
 }
 
 #[cfg(test)]
@@ -171,7 +118,7 @@ mod tests {
 
     #[test]
     fn equal_keys_hash_equal_and_different_keys_differ() {
-        // Fixed: the same in every build, so parts dispatched before a redeploy still agree (the
+        // Fixed: the same in every build, so parts started before a redeploy still agree (the
         // value as FNV-1a and SplitMix64's finaliser give it, worked out apart from this code).
         assert_eq!(key_hash(&key("a", Some("1"))), 1_549_364_127_207_256_031);
         assert_eq!(
@@ -196,20 +143,5 @@ mod tests {
             .filter(|i| bloom.may_contain(key_hash(&key(&i.to_string(), None))))
             .count();
         assert!(imagined < 2_000, "{imagined} false positives in 100,000");
-        let mut other = Bloom::for_keys(100_000, 1 << 20);
-        other.absorb(&bloom);
-        assert!(other.may_contain(key_hash(&key("7", None))));
-        other.clear();
-        assert!(!other.may_contain(key_hash(&key("7", None))));
-    }
-
-    #[test]
-    fn hash_sets_round_trip_through_bytes() {
-        let set = HashSet64::from_hashes(vec![9, 3, 3, u64::MAX]);
-        assert_eq!(set.len(), 3);
-        let back = HashSet64::from_bytes(&set.to_bytes()).unwrap();
-        assert_eq!(back, set);
-        assert!(back.contains(u64::MAX) && !back.contains(4));
-        assert!(HashSet64::from_bytes(&[1, 2, 3]).is_err());
     }
 }

@@ -133,7 +133,7 @@ impl RowSchema {
         RowSchema::from_names(names, keys, types, blanks)
     }
 
-    /// Builds the schema from known column names (a continuation carries them).
+    /// Builds the schema from known column names (a load's later step carries them).
     pub fn from_names(
         names: Vec<String>,
         keys: &KeySchema,
