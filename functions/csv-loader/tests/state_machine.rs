@@ -256,11 +256,21 @@ async fn a_failing_segment_ends_the_execution_failed_with_its_metrics_emitted() 
             .unwrap()
             .contains("all 60 rows were rejected")
     );
-    // Each segment said what it rejected, the failing one included: 60 rows in all.
-    let rejected: f64 = (stack.function.metric_records().iter())
+    // Each segment said what it rejected, the failing one included: 60 rows in all, each segment
+    // at 100 % (what the rejected-rows alarm watches).
+    let records = stack.function.metric_records();
+    let rejected: f64 = records
+        .iter()
         .filter_map(|r| r["RowsRejected"].as_f64())
         .sum();
     assert_eq!(rejected, 60.0);
+    let percents: Vec<f64> = (records.iter())
+        .filter_map(|r| r["RejectedPercent"].as_f64())
+        .collect();
+    assert!(
+        percents.len() >= 3 && percents.iter().all(|&p| p == 100.0),
+        "{percents:?}"
+    );
     // A failed version is not a duplicate: sent again, it is read again.
     let again = stack.invoke(&event);
     assert!(again["ignored"].is_null(), "{again:#}");
@@ -286,5 +296,33 @@ async fn a_large_file_fans_out_into_the_maps_parts_and_ends_in_one_summary() {
         let expected = if k == 0 { 300 } else { 200 + k };
         let amount = stack.amount(&format!("o{k}")).await;
         assert_eq!(amount, Some(n(&expected.to_string())), "o{k}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newer_upload_stops_the_older_files_execution_and_its_values_win() {
+    let stack = Stack::new(&[("MAX_SEGMENT_SECONDS", "0")]).await;
+    let older = stack
+        .upload("incoming/news.csv", rows_over_100_keys(2000))
+        .await;
+    let first = stack.invoke(&older);
+    let mut newer_csv = String::from("order_id,item_id,amount\n");
+    for k in 0..100 {
+        newer_csv.push_str(&format!("o{k},i,-{}\n", k + 1));
+    }
+    let newer = stack.upload("incoming/news.csv", newer_csv).await;
+    let second = stack.invoke(&newer);
+    let stopped = stack.finished(&first).await;
+    assert_eq!(stopped.status, "ABORTED", "{stopped:#?}");
+    let second_done = stack.finished(&second).await;
+    assert_eq!(second_done.status, "SUCCEEDED", "{second_done:#?}");
+    for k in [0, 1, 99] {
+        let amount = stack.amount(&format!("o{k}")).await;
+        let newer_value = format!("-{}", k + 1);
+        assert_eq!(
+            amount,
+            Some(n(&newer_value)),
+            "o{k}: the newer file's value"
+        );
     }
 }
