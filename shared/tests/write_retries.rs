@@ -259,6 +259,7 @@ async fn loader(dynamodb: Client, csv: &str) -> (Loader, String, String) {
         table: TableInfo {
             name: TABLE.into(),
             keys: keys(),
+            write_units: None,
         },
         settings: LoaderSettings {
             column_types: "amount:N".parse().unwrap(),

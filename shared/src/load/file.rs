@@ -482,7 +482,8 @@ impl Loader {
             self.dynamodb.clone(),
             self.table.name.clone(),
             self.table.keys.clone(),
-            self.settings.write,
+            // A part writes beside the others: its share of the load's limits.
+            part.map_or(self.settings.write, |p| self.settings.write.shared_by(p.of)),
             crate::deadline::before_deadline(deadline, REPORT_RESERVE),
         )
         .with_gate(gate.clone());

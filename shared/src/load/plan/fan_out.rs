@@ -8,6 +8,12 @@
 //! file or a key repeated across the file needs no special case.
 
 use crate::load::file::{Checkpoint, Loader, Part};
+use crate::load::write::writer::WriteSettings;
+
+/// Items per second one invocation writes when nothing holds it back (`docs/benchmarks.md`: about
+/// 66,000 rows/s against an unlimited endpoint, rounded down): a table, or a load, limited below
+/// it is filled as fast by one invocation as by several.
+pub const ONE_INVOCATION_ITEMS_PER_SECOND: f64 = 60_000.0;
 
 /// When and how far to fan out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,10 +66,22 @@ impl Default for FanOut {
     }
 }
 
-/// The parts `job` fans out into, or `None` when it loads as one (small, or its size unknown: the
-/// load itself says what is wrong with the object).
+/// Whether several invocations would write faster than one: the table is on-demand or has more
+/// write capacity than one invocation uses, and the load's own limit leaves room for more.
+pub fn helps(write_units: Option<i64>, write: &WriteSettings) -> bool {
+    let table_allows = write_units.is_none_or(|u| u as f64 > ONE_INVOCATION_ITEMS_PER_SECOND);
+    let load_allows =
+        (write.max_items_per_second).is_none_or(|r| r > ONE_INVOCATION_ITEMS_PER_SECOND);
+    table_allows && load_allows
+}
+
+/// The parts `job` fans out into, or `None` when it loads as one: small, its size unknown (the load
+/// itself says what is wrong with the object), or where more writers would not write faster.
 pub async fn parts(loader: &Loader, fan_out: FanOut, job: &Checkpoint) -> Option<Vec<Checkpoint>> {
     if job.resume.is_some() || job.part.is_some() || fan_out.parts < 2 {
+        return None;
+    }
+    if !helps(loader.table.write_units, &loader.settings.write) {
         return None;
     }
     let head = (loader.s3.head_object())
@@ -88,6 +106,35 @@ pub async fn parts(loader: &Loader, fan_out: FanOut, job: &Checkpoint) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fan_out_helps_only_where_the_table_and_the_load_take_more_than_one_writer() {
+        let unlimited = WriteSettings::default();
+        assert!(helps(None, &unlimited), "on-demand");
+        assert!(helps(Some(100_000), &unlimited));
+        assert!(!helps(Some(1_000), &unlimited), "a small provisioned table");
+        let capped = WriteSettings {
+            max_items_per_second: Some(500.0),
+            ..unlimited
+        };
+        assert!(
+            !helps(None, &capped),
+            "MAX_WRITES_PER_SECOND below one writer's rate"
+        );
+    }
+
+    #[test]
+    fn a_parts_limits_are_its_share_of_the_loads() {
+        let load = WriteSettings {
+            max_in_flight: 32,
+            max_items_per_second: Some(90_000.0),
+            ..WriteSettings::default()
+        };
+        let part = load.shared_by(8);
+        assert_eq!(part.max_in_flight, 4);
+        assert_eq!(part.max_items_per_second, Some(11_250.0));
+        assert_eq!(load.shared_by(100).max_in_flight, 1, "at least one call");
+    }
 
     #[test]
     fn parts_never_exceed_the_reserved_concurrency() {

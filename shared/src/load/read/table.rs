@@ -1,7 +1,7 @@
 //! The table being loaded, read once at cold start: its primary key and every secondary index's
 //! key attributes, with their types.
 
-use aws_sdk_dynamodb::types::{KeySchemaElement, KeyType, TableDescription};
+use aws_sdk_dynamodb::types::{BillingMode, KeySchemaElement, KeyType, TableDescription};
 
 use crate::aws_error::describe;
 use crate::load::read::keys::{IndexKey, KeyAttribute, KeyKind, KeyRole, KeySchema};
@@ -11,6 +11,8 @@ use crate::load::read::keys::{IndexKey, KeyAttribute, KeyKind, KeyRole, KeySchem
 pub struct TableInfo {
     pub name: String,
     pub keys: KeySchema,
+    /// The write capacity it had at cold start: `None` for on-demand.
+    pub write_units: Option<i64>,
 }
 
 impl TableInfo {
@@ -27,9 +29,15 @@ impl TableInfo {
         let table = output
             .table()
             .ok_or_else(|| format!("DescribeTable {name} returned no table"))?;
+        let on_demand = (table.billing_mode_summary())
+            .and_then(|b| b.billing_mode())
+            .is_some_and(|m| *m == BillingMode::PayPerRequest);
+        // An on-demand table reports 0 provisioned units.
+        let units = (table.provisioned_throughput()).and_then(|p| p.write_capacity_units());
         Ok(TableInfo {
             name: name.to_string(),
             keys: key_schema(name, table)?,
+            write_units: units.filter(|&u| u > 0 && !on_demand),
         })
     }
 }

@@ -37,6 +37,19 @@ pub struct WriteSettings {
     pub max_items_per_second: Option<f64>,
 }
 
+impl WriteSettings {
+    /// One part's share of a load's limits, so that `of` parts writing at once keep to what the
+    /// operator set for the load.
+    pub fn shared_by(self, of: u32) -> WriteSettings {
+        let of = of.max(1);
+        WriteSettings {
+            max_in_flight: (self.max_in_flight / of as usize).max(1),
+            max_items_per_second: self.max_items_per_second.map(|r| r / f64::from(of)),
+            ..self
+        }
+    }
+}
+
 impl Default for WriteSettings {
     fn default() -> Self {
         WriteSettings {
