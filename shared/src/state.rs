@@ -2,8 +2,8 @@
 //! two invocations racing for the same record never both win.
 //!
 //! Records are keyed by a partition (`pk`: what the record is about, such as one object being
-//! loaded or one restore) and a sort key (`sk`: which part of it, such as its lease or one range's
-//! progress), so everything about one thing is one `Query` away. Each record carries a JSON body, a
+//! loaded or one restore) and a sort key (`sk`: which part of it, such as its holder or its lease),
+//! so everything about one thing is one `Query` away. Each record carries a JSON body, a
 //! version that every replace checks and bumps, and an expiry time that DynamoDB's TTL deletes
 //! (lazily, within days): a record past its expiry reads as absent, whether or not TTL has caught
 //! up yet.
@@ -55,11 +55,6 @@ impl StateKey {
     /// The target a restore request (by its idempotency key) restores into.
     pub fn restore_request(idempotency_key: &str) -> StateKey {
         StateKey::new(format!("restore-request#{idempotency_key}"), "target")
-    }
-
-    /// A csv-loader invocation (by its request ID, which Lambda's retries keep) failed for good.
-    pub fn load_failed(request_id: &str) -> StateKey {
-        StateKey::new(format!("load-failed#{request_id}"), "error")
     }
 
     /// The alert for an EventBridge event was published.

@@ -805,3 +805,37 @@ async fn a_call_that_never_answers_is_abandoned_and_tried_again() {
         started.elapsed()
     );
 }
+
+/// A fence that cannot tell whether a newer load holds the object (its state table unreachable).
+struct Unreachable;
+
+impl shared::load::write::gate::WriteGate for Unreachable {
+    fn may_write(&self) -> shared::load::write::gate::GateAnswer<'_> {
+        Box::pin(async { Err("the state table did not answer".to_string()) })
+    }
+
+    fn holder(&self) -> Option<String> {
+        None
+    }
+}
+
+#[tokio::test]
+async fn a_fence_that_cannot_answer_hands_the_items_on_and_fails_nothing() {
+    let (client, calls) =
+        recording_client(|_, _| MockResponse::Output(BatchWriteItemOutput::builder().build()));
+    let mut writer = BatchWriter::new(client, TABLE.into(), keys(), settings(4), far_deadline())
+        .with_gate(Some(Arc::new(Unreachable)));
+    writer.submit(pending(25)).await;
+    let outcome = writer.finish().await;
+    assert!(calls.lock().unwrap().is_empty(), "nothing sent unconfirmed");
+    assert_eq!(
+        outcome.fatal, None,
+        "not a failure: the next step asks again"
+    );
+    assert_eq!(outcome.unwritten.len(), 25);
+    let reason = outcome.unwritten_reason.unwrap();
+    assert!(
+        reason.contains("the state table did not answer"),
+        "{reason}"
+    );
+}

@@ -30,6 +30,11 @@ use crate::state::{StateKey, StateStore};
 
 /// How stale a load's last confirmation that it holds the object may be when it sends a call.
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// How long one read of the holder record may take: the writers wait on it.
+const READ_TIMEOUT: Duration = Duration::from_secs(3);
+/// Reads of the holder record before a confirmation is given up (the writers then hand their items
+/// to the load's next step, which asks again).
+const READ_ATTEMPTS: u32 = 3;
 /// How long a holder record lasts without a new load.
 const HOLDER_DAYS: i64 = 30;
 /// Attempts at taking the record over while other loads keep changing it.
@@ -260,7 +265,8 @@ impl Fence {
     }
 
     /// Whether this load still holds the object, asking the state table when the last answer is
-    /// older than `CHECK_EVERY`.
+    /// older than `CHECK_EVERY`. A holder record that is gone is not this load's (the fence fails
+    /// closed).
     pub async fn holds(&self) -> Result<bool, String> {
         let mut confirmed_at = self.confirmed_at.lock().await;
         if self.lost() {
@@ -270,21 +276,35 @@ impl Fence {
             return Ok(true);
         }
         let asked_at = Instant::now();
-        let record =
-            (self.store.get(&self.record_key, Utc::now()).await).map_err(|e| e.to_string())?;
-        // No record: it expired, and nobody has claimed the object since.
-        match record {
-            Some(record) if record.body["load"] != self.load_id.as_str() => {
-                if let Ok(mut lost) = self.lost_to.lock() {
-                    *lost = Some(describe_holder(&record.body));
-                }
-                Ok(false)
-            }
-            _ => {
+        let holder = match self.read_holder().await? {
+            Some(record) if record.body["load"] == self.load_id.as_str() => {
                 *confirmed_at = Some(asked_at);
-                Ok(true)
+                return Ok(true);
+            }
+            Some(record) => describe_holder(&record.body),
+            None => "nobody (the object's holder record is gone)".to_string(),
+        };
+        if let Ok(mut lost) = self.lost_to.lock() {
+            *lost = Some(holder);
+        }
+        Ok(false)
+    }
+
+    /// The holder record, each read bounded by `READ_TIMEOUT` and tried `READ_ATTEMPTS` times.
+    async fn read_holder(&self) -> Result<Option<crate::state::StateRecord>, String> {
+        let mut problem = String::new();
+        for attempt in 0..READ_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(200) * attempt).await;
+            }
+            let read = self.store.get(&self.record_key, Utc::now());
+            match tokio::time::timeout(READ_TIMEOUT, read).await {
+                Ok(Ok(record)) => return Ok(record),
+                Ok(Err(e)) => problem = e.to_string(),
+                Err(_) => problem = format!("no answer within {READ_TIMEOUT:?}"),
             }
         }
+        Err(format!("{problem} ({READ_ATTEMPTS} attempts)"))
     }
 }
 

@@ -325,10 +325,10 @@ async fn write_batch(shared: &Shared, batch: Vec<PendingItem>) -> (WriteOutcome,
                     break;
                 }
                 Err(e) => {
+                    // Not written, not lost: the load's next step asks again and writes them.
                     let reason =
                         format!("could not tell whether a newer load holds the object: {e}");
-                    outcome.hand_back(&mut pending, format!("not written: {reason}"));
-                    outcome.fatal = Some(reason);
+                    outcome.hand_back(&mut pending, reason);
                     break;
                 }
             }
