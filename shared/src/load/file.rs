@@ -39,6 +39,8 @@ const REPORT_RESERVE: Duration = Duration::from_secs(5);
 /// Rejected rows in a row, with one reason and nothing written between them, that stop a load:
 /// the rest of the file would almost surely go the same way.
 pub const REPEATED_REJECTS_LIMIT: u64 = 1000;
+/// Reports of a load's earlier segments listed in its checkpoint and summary, at most.
+pub const LISTED_REPORTS: usize = 10;
 /// Keys one segment remembers exactly enough (about 1% false matches) to count repeats across its
 /// batches; past it the count may run high.
 const REPEAT_WATCH_KEYS: u64 = 2_000_000;
@@ -713,7 +715,12 @@ impl Loader {
             segment,
             complete: paused.is_none() && !stopped && superseded_by.is_none(),
             superseded_by,
-            earlier_reports: reports.clone(),
+            // A part's are not listed: a fanned-out load's summary points at them all at once.
+            earlier_reports: if part.is_none() {
+                reports.clone()
+            } else {
+                Vec::new()
+            },
         };
         log_summary(&summary);
         emit_load_metrics(&self.table.name, &seg, summary.elapsed_ms);
@@ -770,7 +777,9 @@ impl Loader {
             );
         }
         let unwritten_lines: Vec<u64> = unwritten.iter().map(|p| p.line).collect();
-        if seg.rows_rejected > 0 {
+        // The first few are listed (a checkpoint travels in the execution's payload); every one
+        // is under the file's own name in the rejects prefix.
+        if seg.rows_rejected > 0 && reports.len() < LISTED_REPORTS {
             reports.push(report_url);
         }
         let next = Checkpoint {

@@ -47,6 +47,17 @@ pub fn report_key(
     }
 }
 
+/// The longest a reason is in a summary (the report has it whole): a summary travels between the
+/// steps of an execution, whose payloads Step Functions caps at 256 KB.
+const SUMMARY_REASON_CHARS: usize = 200;
+
+fn shortened(reason: &str) -> String {
+    match reason.char_indices().nth(SUMMARY_REASON_CHARS) {
+        Some((cut, _)) => format!("{}...", &reason[..cut]),
+        None => reason.to_string(),
+    }
+}
+
 impl RejectsReport {
     pub async fn create(header: &[String]) -> std::io::Result<RejectsReport> {
         RejectsReport::create_capped(header, MAX_REPORT_BYTES).await
@@ -87,10 +98,9 @@ impl RejectsReport {
         reason: &str,
         record: &ByteRecord,
     ) -> std::io::Result<()> {
-        if self.first_reasons.len() < FIRST_REASONS
-            && !self.first_reasons.iter().any(|r| r == reason)
-        {
-            self.first_reasons.push(reason.to_string());
+        let short = shortened(reason);
+        if self.first_reasons.len() < FIRST_REASONS && !self.first_reasons.contains(&short) {
+            self.first_reasons.push(short);
         }
         if self.bytes >= self.max_bytes {
             self.unlisted += 1;
@@ -159,6 +169,18 @@ impl RejectsReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_summary_carries_a_long_reason_shortened_and_the_report_keeps_it_whole() {
+        let long = "é".repeat(500);
+        let short = shortened(&long);
+        assert_eq!(short.chars().count(), SUMMARY_REASON_CHARS + 3);
+        assert!(short.ends_with("..."));
+        assert_eq!(
+            shortened("column \"amount\": bad"),
+            "column \"amount\": bad"
+        );
+    }
 
     #[tokio::test]
     async fn a_full_report_counts_the_rows_it_cannot_list() {

@@ -19,6 +19,7 @@ use crate::load::plan::request::{Ignored, LoadPlan};
 use crate::load::plan::route::{Loaders, not_uploaded_yet};
 use crate::load::plan::start::{Ready, Start, execution_for, start};
 use crate::load::plan::step::PartOutcome;
+use crate::load::report::report_key;
 use crate::load::write::gate::WriteGate;
 use crate::workflow::{Execution, Workflow};
 
@@ -56,8 +57,10 @@ pub struct SplitSummary {
     pub parts: u32,
     #[serde(flatten)]
     pub counts: Counts,
-    /// Where the rejected rows are listed, part by part.
+    /// The parts' last reports that list rejected rows.
     pub reports: Vec<String>,
+    /// Where every report of this load is: the S3 prefix they all start with.
+    pub reports_under: String,
     /// Every part loaded its rows to the end of the file.
     pub complete: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -329,12 +332,18 @@ pub async fn summarize(loaders: &Loaders, parts: Vec<PartOutcome>) -> SplitSumma
     };
     for summary in &summaries {
         file.counts = file.counts.plus(summary.counts);
-        file.reports.extend(summary.earlier_reports.iter().cloned());
-        if summary.counts.rows_rejected > 0 && !file.reports.contains(&summary.report) {
+        if summary.counts.rows_rejected > 0 {
             file.reports.push(summary.report.clone());
         }
     }
-    let store = loaders.get(&file.table).and_then(|l| l.state.as_ref());
+    let loader = loaders.get(&file.table);
+    if let Some(loader) = loader {
+        let version = file.version.as_deref();
+        let first = report_key(&loader.settings.rejects_prefix, &file.key, version, None, 1);
+        let stem = first.trim_end_matches(".rejects.csv");
+        file.reports_under = format!("s3://{}/{stem}", file.bucket);
+    }
+    let store = loader.and_then(|l| l.state.as_ref());
     if let (Some(store), true) = (store, file.complete) {
         let object = (file.bucket.as_str(), file.key.as_str());
         ended(store, object, &first.load, Ending::Finished).await;
