@@ -103,6 +103,19 @@ impl Stack {
         serde_json::from_slice(&output.stdout).unwrap()
     }
 
+    /// `cargo lambda invoke` with `payload`, which must fail: what the failure printed.
+    fn invoke_failing(&self, payload: &Value) -> String {
+        let file = self
+            .files
+            .path()
+            .join(format!("{}.json", unique_name("request")));
+        std::fs::write(&file, payload.to_string()).unwrap();
+        let output = self.function.invoke_file(&file);
+        assert!(!output.status.success(), "{payload} must fail");
+        String::from_utf8_lossy(&output.stderr).to_string()
+            + &String::from_utf8_lossy(&output.stdout)
+    }
+
     /// The execution the response started (or found), once it ended.
     async fn finished(&self, response: &Value) -> Execution {
         let arn = response["executions"][0]["arn"].as_str();
@@ -325,4 +338,25 @@ async fn a_newer_upload_stops_the_older_files_execution_and_its_values_win() {
             "o{k}: the newer file's value"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_reupload_fails_on_its_own_and_the_good_load_runs_to_its_end() {
+    let stack = Stack::new(&[("MAX_SEGMENT_SECONDS", "0")]).await;
+    let good = stack
+        .upload("incoming/keep.csv", rows_over_100_keys(1000))
+        .await;
+    let first = stack.invoke(&good);
+    // A re-upload whose header repeats a column, while the good file loads.
+    let broken = (stack.upload("incoming/keep.csv", "order_id,order_id\no1,i\n".into())).await;
+    let failed = stack.invoke_failing(&broken);
+    assert!(failed.contains("InvalidHeader"), "{failed}");
+    let good_done = stack.finished(&first).await;
+    assert_eq!(good_done.status, "SUCCEEDED", "{good_done:#?}");
+    assert_eq!(good_done.output.unwrap()["summary"]["rows_read"], 1000);
+    assert_eq!(
+        stack.amount("o1").await,
+        Some(n("901")),
+        "the good file's last row"
+    );
 }

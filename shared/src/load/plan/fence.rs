@@ -174,6 +174,25 @@ pub async fn claim(
     ))
 }
 
+/// The load still running on the object from a version other than `pinned`, described, if any:
+/// the one a load of `pinned` would stop.
+pub async fn running_other(
+    store: &StateStore,
+    (bucket, key): (&str, &str),
+    pinned: &ObjectVersion,
+) -> Result<Option<String>, String> {
+    let record =
+        (store.get(&holder_key(bucket, key), Utc::now()).await).map_err(|e| e.to_string())?;
+    Ok(record
+        .filter(|r| r.body["finished"] != true && r.body.get("failed").is_none())
+        .filter(|r| {
+            pinned
+                .label()
+                .is_none_or(|v| r.body["version"] != v.as_str())
+        })
+        .map(|r| describe_holder(&r.body)))
+}
+
 /// Notes on the holder record the name of the execution `load_id` started, so that a duplicate
 /// event names it and a newer load stops it.
 pub async fn started_execution(

@@ -5,6 +5,7 @@
 pub mod fan_out;
 pub mod fence;
 pub mod pin;
+pub mod probe;
 pub mod request;
 pub mod route;
 pub mod run;

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use crate::load::file::{Checkpoint, FileError, Loader};
-use crate::load::plan::fence::{Claim, Fence, claim, settle_time};
+use crate::load::plan::fence::{Claim, Fence, claim, running_other, settle_time};
 use crate::load::plan::pin;
+use crate::load::plan::probe::{Probe, probe};
 use crate::load::plan::request::Ignored;
 use crate::load::write::gate::WriteGate;
 use crate::workflow::{Workflow, execution_name};
@@ -116,6 +117,21 @@ async fn begin(
         return Ok(ready(job));
     };
     let object = (job.bucket.as_str(), job.key.as_str());
+    // A load still running goes on unless this one shows it can load.
+    let running = running_other(store, object, &job.pin).await;
+    if let Some(running) = running.map_err(|e| not_started(&job, e))? {
+        match probe(loader, &job).await {
+            Ok(Probe::Loadable) => {}
+            Ok(Probe::Empty) => {
+                let why = format!("it has no rows, so it does not stop {running}, which goes on");
+                return Ok(skip(&job, why));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, %running, "a newer upload that cannot load: the load it would have stopped goes on");
+                return Err(e);
+            }
+        }
+    }
     let claimed = claim(
         store,
         &loader.s3,
