@@ -136,7 +136,7 @@ async fn every_key_has_one_writer_and_its_last_row_wins_whatever_order_the_parts
             (u64::from(ROWS), 1),
             "{key}"
         );
-        // Row 333's bad amount is reported once, by the first part, with its line.
+        // Row 333's bad amount is reported once, by the part its key hashes to, with its line.
         assert_eq!(file.reports.len(), 1, "{key}: {:?}", file.reports);
         assert!(f.report(&file.reports[0]).await.contains(",o333,"));
         assert!(file.reports[0].starts_with(&file.reports_under), "{file:?}");

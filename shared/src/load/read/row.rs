@@ -202,6 +202,31 @@ impl RowSchema {
         &self.header
     }
 
+    /// The row's key, typing its key cells only (as the table's key schema says, whatever
+    /// `COLUMN_TYPES` says): `None` when they do not make a key, and `to_item` will say why.
+    pub fn key_of(&self, record: &ByteRecord) -> Option<ItemKey> {
+        if record.len() != self.columns.len() {
+            return None;
+        }
+        let (mut partition, mut sort) = (None, None);
+        let cells = self.columns.iter().zip(record.iter()).enumerate();
+        for (i, (column, raw)) in cells.filter(|(_, (c, _))| c.is_key) {
+            let (value, key) = key_value(column, std::str::from_utf8(raw).ok()?).ok()?;
+            if let Some((max, what)) = &column.key_limit {
+                check_key_length(column, &value.0, *max, what).ok()?;
+            }
+            if i == self.partition {
+                partition = Some(key);
+            } else {
+                sort = Some(key);
+            }
+        }
+        Some(ItemKey {
+            partition: partition?,
+            sort,
+        })
+    }
+
     /// Types one row. Every failure names the column and the reason.
     pub fn to_item(&self, record: &ByteRecord) -> Result<TypedRow, RowError> {
         if record.len() != self.columns.len() {
@@ -464,6 +489,24 @@ mod tests {
         assert_eq!(row.item["amount"], n("2756"));
         assert_eq!(row.item["transaction_date"], s("9-2-2020"));
         assert_eq!(row.key.to_string(), "(\"3801\", \"23\")");
+    }
+
+    #[test]
+    fn a_rows_key_is_typed_alone_whatever_its_other_cells_hold() {
+        let schema = seed_schema("amount:N", BlankCells::Omit);
+        let bad_amount = record(&["3801", "23", "421", "Salmon", "lots", "USD", "t", "d"]);
+        assert!(schema.to_item(&bad_amount).is_err());
+        let key = schema.key_of(&bad_amount).unwrap();
+        assert_eq!(key.to_string(), "(\"3801\", \"23\")");
+        // The same key as the whole row's, when the row types.
+        let good = record(&["3801", "23", "421", "Salmon", "5", "USD", "t", "d"]);
+        assert_eq!(
+            schema.key_of(&good),
+            Some(schema.to_item(&good).unwrap().key)
+        );
+        let no_key = record(&["", "23", "421", "Salmon", "5", "USD", "t", "d"]);
+        assert_eq!(schema.key_of(&no_key), None);
+        assert_eq!(schema.key_of(&record(&["3801"])), None);
     }
 
     #[test]
