@@ -30,7 +30,6 @@ fn counts(
         items_written,
         rows_rejected,
         duplicates_collapsed,
-        keys_repeated: 0,
         items_failed: 0,
         items_superseded: 0,
     }

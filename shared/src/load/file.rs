@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::load::progress::{Progress, emit_load_metrics, log_summary};
 use crate::load::read::columns::{BlankCells, ColumnTypes};
-use crate::load::read::fingerprint::{Bloom, key_hash};
+use crate::load::read::fingerprint::key_hash;
 use crate::load::read::row::{HeaderError, RowSchema};
 use crate::load::read::source::{
     Compression, ObjectVersion, ResumePoint, RowReader, RowStart, SourceError, open_object,
@@ -41,9 +41,6 @@ const REPORT_RESERVE: Duration = Duration::from_secs(5);
 pub const REPEATED_REJECTS_LIMIT: u64 = 1000;
 /// Reports of a load's earlier segments listed in its checkpoint and summary, at most.
 pub const LISTED_REPORTS: usize = 10;
-/// Keys one segment remembers exactly enough (about 1% false matches) to count repeats across its
-/// batches; past it the count may run high.
-const REPEAT_WATCH_KEYS: u64 = 2_000_000;
 
 /// How rows are typed, written and reported.
 #[derive(Debug, Clone)]
@@ -71,10 +68,6 @@ pub struct Counts {
     pub rows_rejected: u64,
     /// Rows replaced by a later row with the same key in the same batch.
     pub duplicates_collapsed: u64,
-    /// Rows whose key an earlier row in another batch of the same segment had (a fingerprint
-    /// count: it may run slightly high, never low); the later row's values are the ones kept.
-    #[serde(default)]
-    pub keys_repeated: u64,
     /// Items DynamoDB did not take after every retry; each is in the report too.
     pub items_failed: u64,
     /// Items not written because a newer load of the object took it over (its values win).
@@ -89,7 +82,6 @@ impl Counts {
             items_written: self.items_written + other.items_written,
             rows_rejected: self.rows_rejected + other.rows_rejected,
             duplicates_collapsed: self.duplicates_collapsed + other.duplicates_collapsed,
-            keys_repeated: self.keys_repeated + other.keys_repeated,
             items_failed: self.items_failed + other.items_failed,
             items_superseded: self.items_superseded + other.items_superseded,
         }
@@ -489,7 +481,6 @@ impl Loader {
             crate::deadline::before_deadline(deadline, REPORT_RESERVE),
         )
         .with_gate(gate.clone());
-        let mut seen_keys = Bloom::for_keys(REPEAT_WATCH_KEYS, 4 << 20);
         // Rows looked at (loaded, or left to another part): paces the deadline checks.
         let mut looked_at = 0u64;
         let mut builder = BatchBuilder::new();
@@ -556,11 +547,6 @@ impl Loader {
                     }
                 }
                 Ok(row) => {
-                    let hash = key_hash(&row.key);
-                    if seen_keys.may_contain(hash) && !builder.holds(&row.key) {
-                        seg.keys_repeated += 1;
-                    }
-                    seen_keys.insert(hash);
                     let pending = PendingItem {
                         line,
                         start,

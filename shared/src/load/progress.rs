@@ -140,7 +140,6 @@ pub fn log_summary(s: &FileSummary) {
         items_written = s.counts.items_written,
         rows_rejected = s.counts.rows_rejected,
         duplicates_collapsed = s.counts.duplicates_collapsed,
-        keys_repeated = s.counts.keys_repeated,
         items_failed = s.counts.items_failed,
         report = %s.report,
         elapsed_ms = s.elapsed_ms,

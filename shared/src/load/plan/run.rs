@@ -365,7 +365,6 @@ fn log_split_summary(file: &SplitSummary) {
         items_written = file.counts.items_written,
         rows_rejected = file.counts.rows_rejected,
         items_failed = file.counts.items_failed,
-        keys_repeated = file.counts.keys_repeated,
         reports = ?file.reports,
         "fanned-out file loaded: every part finished"
     );

@@ -1,6 +1,4 @@
-//! Compact fingerprints of item keys: a 64-bit hash per key (which part of a fanned-out load writes
-//! the key), and a Bloom filter of hashes (whether a key came up before in a segment, without
-//! holding every key: it may say "seen" for a key it never saw, never the reverse).
+//! A 64-bit fingerprint of an item key: which part of a fanned-out load writes the key.
 //!
 //! Hashes must agree across invocations, even across a redeploy built by another Rust release, so
 //! they are this module's own (FNV-1a over the key's typed parts, then a final mix), never the
@@ -52,56 +50,12 @@ impl Fnv1a {
     }
 }
 
-/// SplitMix64's finaliser: every bit of the result depends on every bit of the input, which the
-/// Bloom filter's two halves of one hash need.
+/// SplitMix64's finaliser: every bit of the result depends on every bit of the input, so a hash
+/// modulo a few parts spreads keys evenly.
 fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
-}
-
-/// A Bloom filter over key hashes.
-#[derive(Debug, Clone)]
-pub struct Bloom {
-    words: Vec<u64>,
-    probes: u32,
-}
-
-impl Bloom {
-    /// About 1% false positives up to `keys` keys (10 bits and 7 probes a key), never smaller than
-    /// 1 Mbit nor larger than `max_bytes`; past `keys` it over-reports more, never under-reports.
-    pub fn for_keys(keys: u64, max_bytes: u64) -> Bloom {
-        let bits = keys
-            .saturating_mul(10)
-            .clamp(1 << 20, max_bytes.max(1 << 17) * 8);
-        Bloom {
-            words: vec![0; bits.div_ceil(64) as usize],
-            probes: 7,
-        }
-    }
-
-    /// The bit of the `i`th probe: two halves of one hash give every probe (Kirsch and
-    /// Mitzenmacher).
-    fn bit(&self, hash: u64, i: u32) -> usize {
-        let bits = self.words.len() as u64 * 64;
-        let step = hash.rotate_left(32) | 1;
-        (hash.wrapping_add(u64::from(i).wrapping_mul(step)) % bits) as usize
-    }
-
-    pub fn insert(&mut self, hash: u64) {
-        for i in 0..self.probes {
-            let bit = self.bit(hash, i);
-            self.words[bit / 64] |= 1 << (bit % 64);
-        }
-    }
-
-    /// False only for a hash never inserted.
-    pub fn may_contain(&self, hash: u64) -> bool {
-        (0..self.probes).all(|i| {
-            let bit = self.bit(hash, i);
-            self.words[bit / 64] & (1 << (bit % 64)) != 0
-        })
-    }
 }
 
 #[cfg(test)]
@@ -130,18 +84,5 @@ mod tests {
             key_hash(&key("a", Some("2")))
         );
         assert_ne!(key_hash(&key("a", None)), key_hash(&key("a", Some("1"))));
-    }
-
-    #[test]
-    fn bloom_never_forgets_and_rarely_imagines() {
-        let mut bloom = Bloom::for_keys(100_000, 1 << 20);
-        for i in 0..100_000u64 {
-            bloom.insert(key_hash(&key(&i.to_string(), None)));
-        }
-        assert!((0..100_000u64).all(|i| bloom.may_contain(key_hash(&key(&i.to_string(), None)))));
-        let imagined = (100_000..200_000u64)
-            .filter(|i| bloom.may_contain(key_hash(&key(&i.to_string(), None))))
-            .count();
-        assert!(imagined < 2_000, "{imagined} false positives in 100,000");
     }
 }

@@ -52,11 +52,6 @@ impl BatchBuilder {
         (!self.items.is_empty()).then(|| self.take())
     }
 
-    /// Whether the batch being filled has a row with this key.
-    pub fn holds(&self, key: &ItemKey) -> bool {
-        self.positions.contains_key(key)
-    }
-
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
