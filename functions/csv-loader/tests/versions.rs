@@ -100,3 +100,31 @@ async fn a_request_without_a_version_loads_the_current_one_and_pins_it() {
             .all(|item| item["product"] == s("new"))
     );
 }
+
+#[tokio::test]
+async fn a_load_that_stopped_a_running_one_and_then_fails_says_the_table_holds_part_of_each() {
+    let f = Fixture::new(&[
+        ("CHECKPOINT_MARGIN_SECONDS", "0"),
+        ("COLUMN_TYPES", "amount:N"),
+    ])
+    .await;
+    let first = f.put(KEY, rows("old")).await;
+    // The first version's load is under way: 25 rows written, the rest handed on.
+    let (_, next) = common::one_segment(&f, f.s3_event_for(KEY, &first)).await;
+    assert!(next.is_some());
+    // A newer version that shows it can load (a good first row), then rejects row after row.
+    let mut csv = String::from("order_id,item_id,product,amount\no1,i1,new,1\n");
+    for row in 2..=1100 {
+        csv.push_str(&format!("o{row},i{row},new,many\n"));
+    }
+    let second = f.put(KEY, csv).await;
+    let failed = f.invoke(f.s3_event_for(KEY, &second)).await.unwrap_err();
+    let failed = lambda_runtime::Diagnostic::from(failed);
+    assert_eq!(failed.error_type, "RepeatedRejects");
+    let message = failed.error_message;
+    assert!(
+        message.contains(&format!("this load had stopped load request-1 of version {first}"))
+            && message.contains("the table holds part of each"),
+        "{message}"
+    );
+}

@@ -109,6 +109,10 @@ pub struct Checkpoint {
     /// The file's column names (the header is not re-read when resuming).
     #[serde(default)]
     pub header: Vec<String>,
+    /// The load this one took the object over from while it was still running: if this one
+    /// fails, the table holds part of each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub displaced: Option<String>,
     /// Set when this is one part of a file loaded by several invocations at once (fan-out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub part: Option<Part>,
@@ -202,6 +206,7 @@ impl Checkpoint {
             pin: ObjectVersion::default(),
             load_id: String::new(),
             reload: false,
+            displaced: None,
             resume: None,
             header: Vec::new(),
             part: None,
@@ -342,6 +347,16 @@ pub enum FileError {
         reason: String,
         summary: Box<FileSummary>,
     },
+    /// A load that had stopped a running one (`displaced`) and then failed: the table holds part of
+    /// both, and the message says so.
+    #[error(
+        "{source}; this load had stopped {displaced}, which was still running, so the table holds \
+         part of each: load the file you want with {{\"bucket\", \"key\", \"reload\": true}}"
+    )]
+    AfterDisplacing {
+        displaced: String,
+        source: Box<FileError>,
+    },
 }
 
 impl FileError {
@@ -360,6 +375,7 @@ impl FileError {
             FileError::NothingLoaded { .. } => "NothingLoaded",
             FileError::RepeatedRejects { .. } => "RepeatedRejects",
             FileError::Aborted { .. } => "LoadAborted",
+            FileError::AfterDisplacing { source, .. } => source.error_type(),
         }
     }
 }
@@ -389,6 +405,25 @@ impl Loader {
         deadline: Instant,
         gate: Option<Arc<dyn WriteGate>>,
     ) -> Result<LoadResult, FileError> {
+        let failed_after = job.displaced.clone();
+        self.load_segment(job, deadline, gate)
+            .await
+            .map_err(|e| match failed_after {
+                Some(displaced) => FileError::AfterDisplacing {
+                    displaced,
+                    source: Box::new(e),
+                },
+                None => e,
+            })
+    }
+
+    /// One segment of the load: what `load_fenced` does, before its errors are told.
+    async fn load_segment(
+        &self,
+        job: Checkpoint,
+        deadline: Instant,
+        gate: Option<Arc<dyn WriteGate>>,
+    ) -> Result<LoadResult, FileError> {
         let started = Instant::now();
         let Checkpoint {
             bucket,
@@ -396,6 +431,7 @@ impl Loader {
             pin,
             load_id,
             reload,
+            displaced,
             resume,
             header,
             part,
@@ -773,6 +809,7 @@ impl Loader {
             pin,
             load_id,
             reload,
+            displaced,
             reports,
             redo: Redo::after(redo.as_ref(), last_line, &unwritten_lines),
             resume: Some(point),

@@ -150,6 +150,7 @@ async fn begin(
             // Loaded again after a failure: an execution of its own, as a reload has.
             job.reload |= after_failure;
             if let Some(displaced) = displaced {
+                job.displaced = Some(displaced.load.clone());
                 stop_displaced(workflow, &displaced.execution, &job).await;
                 let wait = settle_time(loader.settings.write.call_timeout);
                 tracing::warn!(key = %job.key, displaced = %displaced.load, ?wait, "a newer upload displaces a load still running: waiting for its last writes");
