@@ -123,8 +123,9 @@ async fn a_load_that_stopped_a_running_one_and_then_fails_says_the_table_holds_p
     assert_eq!(failed.error_type, "RepeatedRejects");
     let message = failed.error_message;
     assert!(
-        message.contains(&format!("this load had stopped load request-1 of version {first}"))
-            && message.contains("the table holds part of each"),
+        message.contains(&format!(
+            "this load had stopped load request-1 of version {first}"
+        )) && message.contains("the table holds part of each"),
         "{message}"
     );
 }
