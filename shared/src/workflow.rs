@@ -145,6 +145,25 @@ pub enum HandOver {
 }
 
 impl HandOver {
+    /// Where the work of `payload` goes on: a `{"step": request}` is a step of an execution (its
+    /// request comes back unwrapped); anything else came from outside and starts one.
+    pub fn for_payload(
+        payload: Value,
+        workflow: Option<&Workflow>,
+        request_id: &str,
+    ) -> (Value, HandOver) {
+        match crate::request::step_of(payload) {
+            Ok(request) => (request, HandOver::step()),
+            Err(payload) => (
+                payload,
+                HandOver::Execution {
+                    workflow: workflow.cloned(),
+                    request_id: request_id.to_string(),
+                },
+            ),
+        }
+    }
+
     /// A step of an execution.
     pub fn step() -> HandOver {
         HandOver::Step(Mutex::new(None))

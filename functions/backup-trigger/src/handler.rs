@@ -7,7 +7,6 @@ use shared::backup::request::parse_backup_request;
 use shared::backup::service::{BackupFailures, BackupReport, BackupService};
 use shared::env::{ConfigError, from_env};
 use shared::function_error::FunctionError;
-use shared::request::step_of;
 use shared::workflow::{HandOver, StepResponse, Workflow};
 
 /// Clients and configuration, built once at cold start.
@@ -54,16 +53,8 @@ pub async fn function_handler(
     event: LambdaEvent<Value>,
 ) -> Result<Response, HandlerError> {
     let (payload, context) = event.into_parts();
-    let (payload, hand_over) = match step_of(payload) {
-        Ok(step) => (step, HandOver::step()),
-        Err(payload) => (
-            payload,
-            HandOver::Execution {
-                workflow: state.workflow.clone(),
-                request_id: context.request_id.clone(),
-            },
-        ),
-    };
+    let workflow = state.workflow.as_ref();
+    let (payload, hand_over) = HandOver::for_payload(payload, workflow, &context.request_id);
     let request = parse_backup_request(payload)
         .inspect_err(|e| tracing::error!(error = %e, "request refused"))?;
     let deadline = shared::deadline::deadline_instant(context.deadline);

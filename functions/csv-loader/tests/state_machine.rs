@@ -87,30 +87,27 @@ impl Stack {
         event
     }
 
-    /// `cargo lambda invoke` with `payload`: the response, or what the failure printed.
-    fn invoke(&self, payload: &Value) -> Value {
+    /// `cargo lambda invoke` with `payload`.
+    fn run(&self, payload: &Value) -> std::process::Output {
         let file = self
             .files
             .path()
             .join(format!("{}.json", unique_name("request")));
         std::fs::write(&file, payload.to_string()).unwrap();
-        let output = self.function.invoke_file(&file);
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        self.function.invoke_file(&file)
+    }
+
+    /// The response to `payload`, which must succeed.
+    fn invoke(&self, payload: &Value) -> Value {
+        let output = self.run(payload);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
         serde_json::from_slice(&output.stdout).unwrap()
     }
 
-    /// `cargo lambda invoke` with `payload`, which must fail: what the failure printed.
+    /// What the failure of `payload`, which must fail, printed.
     fn invoke_failing(&self, payload: &Value) -> String {
-        let file = self
-            .files
-            .path()
-            .join(format!("{}.json", unique_name("request")));
-        std::fs::write(&file, payload.to_string()).unwrap();
-        let output = self.function.invoke_file(&file);
+        let output = self.run(payload);
         assert!(!output.status.success(), "{payload} must fail");
         String::from_utf8_lossy(&output.stderr).to_string()
             + &String::from_utf8_lossy(&output.stdout)

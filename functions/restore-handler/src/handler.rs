@@ -4,7 +4,6 @@ use serde::Serialize;
 use serde_json::Value;
 use shared::env::{ConfigError, from_env};
 use shared::function_error::{ErrorType, FunctionError};
-use shared::request::step_of;
 use shared::restore::config::{RestoreEnv, RestoreSettings};
 use shared::restore::drill::report::DrillReport;
 use shared::restore::drill::request::DrillRequest;
@@ -79,16 +78,8 @@ pub async fn function_handler(
     event: LambdaEvent<Value>,
 ) -> Result<Response, HandlerError> {
     let (payload, context) = event.into_parts();
-    let (payload, hand_over) = match step_of(payload) {
-        Ok(step) => (step, HandOver::step()),
-        Err(payload) => (
-            payload,
-            HandOver::Execution {
-                workflow: state.workflow.clone(),
-                request_id: context.request_id.clone(),
-            },
-        ),
-    };
+    let workflow = state.workflow.as_ref();
+    let (payload, hand_over) = HandOver::for_payload(payload, workflow, &context.request_id);
     let default_source = state.service.settings.source_table.as_deref();
     let request = parse_restore_request(payload, default_source)
         .inspect_err(|e| tracing::error!(error = %e, "request refused"))?;
