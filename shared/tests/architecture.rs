@@ -1,6 +1,7 @@
 //! The shape of the common crate, checked from its source: imports run functions -> wings -> floor,
 //! a wing never imports another wing, the floor imports no wing, the load wing's layers only look
-//! down, and a long file says why it is long.
+//! down, no two files import each other (directly or round a circle), and a long file says why it
+//! is long.
 //!
 //! Every path into the crate counts, whether in a `use` line, in a group (`crate::{a, b}`) or written
 //! inline in code (`crate::backup::service::run(..)`), and `super::` paths are resolved.
@@ -13,7 +14,14 @@ const WINGS: [&str; 4] = ["alert", "backup", "load", "restore"];
 const LOAD_LAYERS: [&[&str]; 4] = [
     &["read"],
     &["write"],
-    &["file", "report", "progress"],
+    &[
+        "summary",
+        "checkpoint",
+        "repeats",
+        "report",
+        "progress",
+        "file",
+    ],
     &["plan"],
 ];
 /// The wing's own configuration reads the environment for every layer, so it may use them all.
@@ -319,6 +327,97 @@ fn long_files_say_why() {
         "over {MAX_LINES} lines with no \"{LONG_FILE_REASON} ...\" in the first comment:\n{}",
         long.join("\n")
     );
+}
+
+/// The files each file imports from (the longest module path that is a file), its own tests left
+/// out: a test module may look anywhere.
+fn file_imports(found: &[Module]) -> Vec<(Vec<String>, Vec<Vec<String>>)> {
+    let files: Vec<&Vec<String>> = found.iter().map(|m| &m.path).collect();
+    found
+        .iter()
+        .map(|module| {
+            let code = module.text.split("#[cfg(test)]").next().unwrap_or_default();
+            let without_tests = Module {
+                path: module.path.clone(),
+                file: module.file.clone(),
+                text: code.to_string(),
+            };
+            let mut targets: Vec<Vec<String>> = crate_paths(&without_tests)
+                .into_iter()
+                .filter_map(|path| {
+                    (1..=path.len())
+                        .rev()
+                        .map(|n| path[..n].to_vec())
+                        .find(|prefix| files.contains(&prefix))
+                })
+                // A parent module (`mod.rs`) only declares its children.
+                .filter(|target| !module.path.starts_with(target))
+                .collect();
+            targets.sort();
+            targets.dedup();
+            (module.path.clone(), targets)
+        })
+        .collect()
+}
+
+/// Each circle of imports, as the files round it.
+fn circles(graph: &[(Vec<String>, Vec<Vec<String>>)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (start, _) in graph {
+        // Paths from `start`, depth first; a path back to `start` is a circle.
+        let mut stack = vec![vec![start.clone()]];
+        let mut seen = vec![start.clone()];
+        while let Some(path) = stack.pop() {
+            let last = path.last().unwrap();
+            let next = graph.iter().find(|(file, _)| file == last).map(|(_, t)| t);
+            for target in next.into_iter().flatten() {
+                if target == start {
+                    let mut names: Vec<String> = path.iter().map(|p| p.join("::")).collect();
+                    names.push(start.join("::"));
+                    found.push(names.join(" -> "));
+                } else if !seen.contains(target) {
+                    seen.push(target.clone());
+                    let mut longer = path.clone();
+                    longer.push(target.clone());
+                    stack.push(longer);
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_files_import_each_other() {
+    let circles = circles(&file_imports(&modules(&src())));
+    assert!(
+        circles.is_empty(),
+        "files importing each other, round a circle:\n{}",
+        circles.join("\n")
+    );
+}
+
+#[test]
+fn the_circle_check_finds_a_circle() {
+    let module = |path: &[&str], text: &str| Module {
+        path: path.iter().map(|s| s.to_string()).collect(),
+        file: PathBuf::from("example.rs"),
+        text: text.to_string(),
+    };
+    let found = [
+        module(&["load"], "pub mod a; pub mod b; pub mod c;"),
+        module(&["load", "a"], "use crate::load::b::Thing;"),
+        module(&["load", "b"], "fn f() { crate::load::c::run() }"),
+        module(
+            &["load", "c"],
+            "use super::a::Other;\n#[cfg(test)]\nuse crate::load::b;",
+        ),
+    ];
+    let round = circles(&file_imports(&found));
+    assert_eq!(round.len(), 3, "{round:?}");
+    assert!(round.contains(&"load::a -> load::b -> load::c -> load::a".to_string()));
+    let without_c = circles(&file_imports(&found[..3]));
+    assert!(without_c.is_empty(), "{without_c:?}");
 }
 
 /// The checker itself: each kind of path is seen, and nothing in comments or strings is.

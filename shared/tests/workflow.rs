@@ -3,8 +3,9 @@
 
 use local_aws::{LocalAws, RecordingStateMachine};
 use serde_json::json;
-use shared::load::file::{Checkpoint, Counts, Redo};
+use shared::load::checkpoint::{Checkpoint, Redo};
 use shared::load::read::source::{Compression, ObjectVersion, ResumePoint};
+use shared::load::summary::Counts;
 use shared::workflow::{HandOver, Workflow};
 
 /// Step Functions' limit on an execution's input and a state's output.

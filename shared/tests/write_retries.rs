@@ -12,13 +12,14 @@ use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
-use csv_async::ByteRecord;
 use local_aws::{LocalAws, unique_name};
-use shared::load::file::{Checkpoint, FileError, FileSummary, LoadResult, Loader, LoaderSettings};
+use shared::load::checkpoint::Checkpoint;
+use shared::load::file::{LoadResult, Loader, LoaderSettings};
 use shared::load::read::columns::BlankCells;
 use shared::load::read::keys::{KeyAttribute, KeyKind, KeySchema};
 use shared::load::read::source::RowStart;
 use shared::load::read::table::TableInfo;
+use shared::load::summary::{FileError, FileSummary};
 use shared::load::write::batch::PendingItem;
 use shared::load::write::writer::{BatchWriter, WriteSettings};
 use shared::retry::Backoff;
@@ -67,7 +68,6 @@ fn pending(n: usize) -> Vec<PendingItem> {
                 },
                 key: keys().key_of(&item).unwrap(),
                 item,
-                record: ByteRecord::from(vec![format!("o{i}"), "1".to_string()]),
             }
         })
         .collect()
@@ -532,6 +532,15 @@ async fn items_dynamodb_refuses_are_rejects_and_the_load_goes_on_across_segments
             ),
         ]
     );
+    // Each refused row is listed with its cells (typed values: the amount as DynamoDB keeps it).
+    let s3 = LocalAws::shared().s3().await;
+    let mut texts = String::new();
+    for url in &reports {
+        let key = url.strip_prefix(&format!("s3://{bucket}/")).unwrap();
+        texts += &local_aws::get_object_text(&s3, &bucket, key).await.unwrap();
+    }
+    assert!(texts.contains("Index Key,bad10,1,10\n"), "{texts}");
+    assert!(texts.contains("exceeded,big40,1,40\n"), "{texts}");
 }
 
 #[tokio::test]
@@ -810,8 +819,9 @@ async fn a_call_that_never_answers_is_abandoned_and_tried_again() {
 struct Unreachable;
 
 impl shared::load::write::gate::WriteGate for Unreachable {
-    fn may_write(&self) -> shared::load::write::gate::GateAnswer<'_> {
-        Box::pin(async { Err("the state table did not answer".to_string()) })
+    fn may_write(&self) -> shared::load::write::gate::GateFuture<'_> {
+        let unsure = "the state table did not answer".to_string();
+        Box::pin(async { shared::load::write::gate::GateAnswer::Unsure(unsure) })
     }
 
     fn holder(&self) -> Option<String> {

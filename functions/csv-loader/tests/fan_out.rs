@@ -7,9 +7,10 @@ mod common;
 
 use common::{Fixture, gzip, n, s};
 use serde_json::{Value, json};
-use shared::load::file::{Checkpoint, FileSummary};
+use shared::load::checkpoint::Checkpoint;
 use shared::load::plan::run::summarize;
 use shared::load::plan::step::PartOutcome;
+use shared::load::summary::FileSummary;
 
 const ROWS: u32 = 400;
 /// Files from 1000 bytes on are loaded by four parts.

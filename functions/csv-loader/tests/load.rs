@@ -5,7 +5,7 @@ mod common;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::{Fixture, gzip, n, s, sample_event, seed_csv};
 use serde_json::json;
-use shared::load::file::{Counts, FileSummary};
+use shared::load::summary::{Counts, FileSummary};
 
 const HEADER: &str =
     "order_id,item_id,customer_id,product,amount,currency,time_stamp,transaction_date";

@@ -1,34 +1,42 @@
 //! Loading one CSV object (or one part of it) into the table: read, type, batch, write, report, and
 //! pause before the deadline so the rest of the file continues in the load's next step.
 //!
+//! A segment runs in four stages, each a method of `Segment`: `open` (the object, its header, the
+//! report and the writer), `read_rows` (type each row and queue it, until the file ends, the deadline
+//! nears or something stops it), `finish_writes` (wait for the writes in flight) and `end` (decide
+//! what is handed over, upload the report, and say how the segment ended).
+//!
 //! Throttling slows a load and never fails it: items the writer could not write in time are handed
 //! over with the file, from the earliest of their rows, and the rows after it that were already
 //! written or rejected are skipped, not done or counted twice. Only a load that finishes no row for
 //! `stall_after` fails.
 //!
-//! Longer than 500 lines because the hand-over's bookkeeping and the file's error cases belong
-//! beside the load that needs them.
+//! Longer than 500 lines because the four stages share one state (`Segment`) and read best as one
+//! procedure, top to bottom, with the small types that say how each stage ended.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use csv_async::ByteRecord;
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::deadline::before_deadline;
+use crate::load::checkpoint::{Checkpoint, Redo};
 use crate::load::progress::{Progress, emit_load_metrics, log_summary};
 use crate::load::read::columns::{BlankCells, ColumnTypes};
 use crate::load::read::fingerprint::key_hash;
-use crate::load::read::row::{HeaderError, RowSchema};
+use crate::load::read::row::RowSchema;
 use crate::load::read::source::{
-    Compression, ObjectVersion, ResumePoint, RowReader, RowStart, SourceError, open_object,
+    Compression, OpenedObject, ResumePoint, RowReader, RowStart, SourceError, open_object,
     stream_broke,
 };
 use crate::load::read::table::TableInfo;
+use crate::load::repeats::RepeatWatch;
 use crate::load::report::{RejectsReport, report_key};
+use crate::load::summary::{Counts, FileError, FileSummary};
 use crate::load::write::batch::{BatchBuilder, PendingItem};
 use crate::load::write::gate::WriteGate;
-use crate::load::write::writer::{BatchWriter, FailedItem, WriteSettings};
+use crate::load::write::writer::{BatchWriter, FailedItem, WriteOutcome, WriteSettings};
 use crate::state::StateStore;
 
 /// The deadline is only checked every this many rows, which is also the least a segment loads,
@@ -36,9 +44,6 @@ use crate::state::StateStore;
 const ROWS_BETWEEN_DEADLINE_CHECKS: u64 = 25;
 /// Kept back from the writers' deadline for uploading the report and handing over.
 const REPORT_RESERVE: Duration = Duration::from_secs(5);
-/// Rejected rows in a row, with one reason and nothing written between them, that stop a load:
-/// the rest of the file would almost surely go the same way.
-pub const REPEATED_REJECTS_LIMIT: u64 = 1000;
 /// Reports of a load's earlier segments listed in its checkpoint and summary, at most.
 pub const LISTED_REPORTS: usize = 10;
 
@@ -57,327 +62,12 @@ pub struct LoaderSettings {
     pub stall_after: Duration,
 }
 
-/// Row counts. In a summary they are the file's totals so far, all segments included.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counts {
-    /// Data rows read (the header is not a row).
-    pub rows_read: u64,
-    /// Put requests DynamoDB accepted.
-    pub items_written: u64,
-    /// Rows that could not become an item; each is in the report with its line and reason.
-    pub rows_rejected: u64,
-    /// Rows replaced by a later row with the same key in the same batch.
-    pub duplicates_collapsed: u64,
-    /// Items DynamoDB did not take after every retry; each is in the report too.
-    pub items_failed: u64,
-    /// Items not written because a newer load of the object took it over (its values win).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub items_superseded: u64,
-}
-
-impl Counts {
-    pub fn plus(self, other: Counts) -> Counts {
-        Counts {
-            rows_read: self.rows_read + other.rows_read,
-            items_written: self.items_written + other.items_written,
-            rows_rejected: self.rows_rejected + other.rows_rejected,
-            duplicates_collapsed: self.duplicates_collapsed + other.duplicates_collapsed,
-            items_failed: self.items_failed + other.items_failed,
-            items_superseded: self.items_superseded + other.items_superseded,
-        }
-    }
-}
-
-/// One file's work, or the rest of it: what the next step of a load's execution carries (state,
-/// never row data, so it fits a Step Functions payload).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Checkpoint {
-    pub bucket: String,
-    pub key: String,
-    /// The version every read of this load names; empty until the load begins.
-    #[serde(default, skip_serializing_if = "ObjectVersion::is_empty")]
-    pub pin: ObjectVersion,
-    /// Names the load across its invocations (the request ID that began it); empty until it begins.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub load_id: String,
-    /// Load this version even if it was loaded before (an explicit reload).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub reload: bool,
-    /// `None`: start at the beginning.
-    #[serde(default)]
-    pub resume: Option<ResumePoint>,
-    /// The file's column names (the header is not re-read when resuming).
-    #[serde(default)]
-    pub header: Vec<String>,
-    /// The load this one took the object over from while it was still running: if this one
-    /// fails, the table holds part of each.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub displaced: Option<String>,
-    /// Set when this is one part of a file loaded by several invocations at once (fan-out).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub part: Option<Part>,
-    /// Which segment (invocation) of this file runs next, from 1.
-    #[serde(default = "first_segment")]
-    pub segment: u32,
-    /// Totals of the segments before.
-    #[serde(default)]
-    pub counts: Counts,
-    /// Rows after `resume` that are to be loaded again; the others up to `until_line` were written
-    /// or rejected already.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub redo: Option<Redo>,
-    /// When a row of this file was last written or rejected, in seconds since the epoch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub progress_at: Option<u64>,
-    /// Reports of earlier segments that list rejected rows.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub reports: Vec<String>,
-}
-
-/// The rows a hand-over left to do among rows already done.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Redo {
-    /// The last line the segment before read.
-    pub until_line: u64,
-    /// Lines (sorted) up to `until_line` still to be loaded.
-    pub lines: Vec<u64>,
-}
-
-impl Redo {
-    /// Whether the row on `line` was done already.
-    fn skips(&self, line: u64) -> bool {
-        line <= self.until_line && self.lines.binary_search(&line).is_err()
-    }
-
-    /// What is left of it once lines up to `last_line` were read, with `unwritten` added.
-    fn after(redo: Option<&Redo>, last_line: u64, unwritten: &[u64]) -> Option<Redo> {
-        let mut lines: Vec<u64> = (redo.iter())
-            .flat_map(|r| r.lines.iter().copied().filter(|&l| l > last_line))
-            .chain(unwritten.iter().copied())
-            .collect();
-        lines.sort_unstable();
-        lines.dedup();
-        let until_line = redo.map_or(0, |r| r.until_line).max(last_line);
-        (!lines.is_empty() || redo.is_some_and(|r| r.until_line > last_line))
-            .then_some(Redo { until_line, lines })
-    }
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-fn first_segment() -> u32 {
-    1
-}
-
-/// One of the parts a large file's load is split into. Every part reads the whole file and writes
-/// only the rows whose key hashes to it, so each key has one writer, which writes its rows in file
-/// order: the last row of a key wins, whatever order the parts run in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Part {
-    /// From 1.
-    pub index: u32,
-    pub of: u32,
-}
-
-impl Part {
-    /// Whether this part loads a row whose key hashes to `hash`; a row whose key cannot be typed
-    /// (`None`) is the first part's to reject.
-    pub fn owns(self, hash: Option<u64>) -> bool {
-        match hash {
-            Some(hash) => hash % u64::from(self.of.max(1)) == u64::from(self.index - 1),
-            None => self.index == 1,
-        }
-    }
-}
-
-impl Checkpoint {
-    pub fn start(bucket: impl Into<String>, key: impl Into<String>) -> Checkpoint {
-        Checkpoint {
-            bucket: bucket.into(),
-            key: key.into(),
-            pin: ObjectVersion::default(),
-            load_id: String::new(),
-            reload: false,
-            displaced: None,
-            resume: None,
-            header: Vec::new(),
-            part: None,
-            segment: 1,
-            counts: Counts::default(),
-            redo: None,
-            progress_at: None,
-            reports: Vec::new(),
-        }
-    }
-
-    /// `s3://bucket/key (version v) part 2 of 5`.
-    pub fn describe(&self) -> String {
-        match &self.part {
-            Some(part) => format!("{} part {} of {}", self.url(), part.index, part.of),
-            None => self.url(),
-        }
-    }
-
-    /// `s3://bucket/key`, with the version when pinned.
-    pub fn url(&self) -> String {
-        match self.pin.label() {
-            Some(version) => format!("s3://{}/{} (version {version})", self.bucket, self.key),
-            None => format!("s3://{}/{}", self.bucket, self.key),
-        }
-    }
-}
-
-/// What one invocation did with one file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileSummary {
-    pub bucket: String,
-    pub key: String,
-    /// The table the file loads into.
-    #[serde(default)]
-    pub table: String,
-    /// The load's ID (the request that began it).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub load: String,
-    /// The version loaded (its S3 version ID, or ETag).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    #[serde(flatten)]
-    pub counts: Counts,
-    /// `s3://` location of this segment's rejects report.
-    pub report: String,
-    /// The first distinct reasons rows of this part were rejected for (the report has them all).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub first_reasons: Vec<String>,
-    /// Rejected rows the report could not list, being full (`MAX_REPORT_BYTES`).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub rejects_unlisted: u64,
-    pub elapsed_ms: u64,
-    /// The part this summary covers, when the file was split (its counts are the part's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub part: Option<u32>,
-    pub segment: u32,
-    /// False when the rest of the file was handed to the load's next step (it continues after
-    /// `rows_read` rows), the load stopped with an error, or a newer load took the object over.
-    pub complete: bool,
-    /// The load that took the object over: this one stopped, sending nothing more.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub superseded_by: Option<String>,
-    /// The reports of this load's earlier segments that list rejected rows.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub earlier_reports: Vec<String>,
-}
-
 pub enum LoadResult {
     Done(FileSummary),
     /// Stopped before the deadline; the checkpoint loads the rest.
     Paused(FileSummary, Box<Checkpoint>),
     /// A newer load holds the object now: this one stopped and its writes in flight finished.
     Superseded(FileSummary),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum FileError {
-    #[error(transparent)]
-    Source(#[from] SourceError),
-    #[error("s3://{bucket}/{key} was not loaded: {source}")]
-    Header {
-        bucket: String,
-        key: String,
-        source: HeaderError,
-    },
-    #[error(
-        "reading s3://{bucket}/{key} failed after line {line}: {reason}; rows up to there were \
-         processed (see {report}), the rest were not"
-    )]
-    Read {
-        bucket: String,
-        key: String,
-        line: u64,
-        reason: String,
-        report: String,
-    },
-    #[error("the load of s3://{bucket}/{key} could not begin: {reason}")]
-    NotStarted {
-        bucket: String,
-        key: String,
-        reason: String,
-    },
-    #[error("could not write the rejects report {report}: {reason}")]
-    Report { report: String, reason: String },
-    #[error(
-        "loading s3://{}/{} made no progress for {minutes} minutes ({reason}); the {failed} items \
-         it could not write are listed with their lines in {}",
-        summary.bucket, summary.key, summary.report
-    )]
-    Stalled {
-        minutes: u64,
-        failed: u64,
-        reason: String,
-        summary: Box<FileSummary>,
-    },
-    #[error(
-        "nothing from s3://{}/{} was loaded: all {} rows were rejected, see {}",
-        summary.bucket, summary.key, summary.counts.rows_read, summary.report
-    )]
-    NothingLoaded { summary: Box<FileSummary> },
-    #[error(
-        "loading s3://{}/{} stopped at line {line}: the last {REPEATED_REJECTS_LIMIT} rows were all \
-         rejected ({reason}); rows after it were not read, see {}",
-        summary.bucket, summary.key, summary.report
-    )]
-    RepeatedRejects {
-        line: u64,
-        reason: String,
-        summary: Box<FileSummary>,
-    },
-    #[error(
-        "loading s3://{}/{} stopped at line {line}: {reason}; rows after it were not read, \
-         see {}", summary.bucket, summary.key, summary.report
-    )]
-    Aborted {
-        line: u64,
-        reason: String,
-        summary: Box<FileSummary>,
-    },
-    /// A load that had stopped a running one (`displaced`) and then failed: the table holds part of
-    /// both, and the message says so.
-    #[error(
-        "{source}; this load had stopped {displaced}, which was still running, so the table holds \
-         part of each: load the file you want with {{\"bucket\", \"key\", \"reload\": true}}"
-    )]
-    AfterDisplacing {
-        displaced: String,
-        source: Box<FileError>,
-    },
-}
-
-impl FileError {
-    /// Stable error type for Lambda's error reporting.
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            FileError::Source(SourceError::NotFound { .. }) => "ObjectNotFound",
-            FileError::Source(SourceError::Changed { .. }) => "ObjectChanged",
-            FileError::Source(SourceError::Unreadable { .. }) | FileError::Read { .. } => {
-                "ObjectUnreadable"
-            }
-            FileError::Header { .. } => "InvalidHeader",
-            FileError::Report { .. } => "ReportNotWritten",
-            FileError::NotStarted { .. } => "LoadNotStarted",
-            FileError::Stalled { .. } => "LoadStalled",
-            FileError::NothingLoaded { .. } => "NothingLoaded",
-            FileError::RepeatedRejects { .. } => "RepeatedRejects",
-            FileError::Aborted { .. } => "LoadAborted",
-            FileError::AfterDisplacing { source, .. } => source.error_type(),
-        }
-    }
 }
 
 /// Loads CSV objects into one table.
@@ -424,363 +114,397 @@ impl Loader {
         deadline: Instant,
         gate: Option<Arc<dyn WriteGate>>,
     ) -> Result<LoadResult, FileError> {
-        let started = Instant::now();
-        let Checkpoint {
-            bucket,
-            key,
-            pin,
-            load_id,
-            reload,
-            displaced,
-            resume,
-            header,
-            part,
-            segment,
-            counts: before,
-            redo,
-            progress_at,
-            mut reports,
-        } = job;
-        let progress_at = progress_at.unwrap_or_else(unix_now);
-        let part_index = part.map(|p| p.index);
-        let version = pin.label();
-        let report_key = report_key(
-            &self.settings.rejects_prefix,
-            &key,
-            version.as_deref(),
-            part_index,
-            segment,
-        );
-        let report_url = format!("s3://{bucket}/{report_key}");
-        let report_error = |e: &dyn std::fmt::Display| FileError::Report {
-            report: report_url.clone(),
-            reason: e.to_string(),
-        };
+        let mut segment = Segment::open(self, job, deadline, gate).await?;
+        let read_end = segment.read_rows().await?;
+        let writes = segment.finish_writes().await?;
+        segment.end(read_end, writes).await
+    }
+}
 
-        let opened = open_object(&self.s3, &bucket, &key, &pin, resume.as_ref()).await?;
-        let base_offset = opened.offset;
+/// Why a segment stopped reading rows.
+enum ReadEnd {
+    /// The file ended (an empty file has no rows at all).
+    Ended,
+    /// Paused before the deadline; the next step goes on from here.
+    Paused(ResumePoint),
+    /// The S3 stream broke off at this row: the next step reads it again, unless the load stalled.
+    Broke(RowStart, String),
+    /// The object cannot be read past the last line.
+    Unreadable(String),
+    /// `REPEATED_REJECTS_LIMIT` rows in a row were rejected for this reason.
+    RepeatedRejects(String),
+    /// The writer takes no more rows: it gave up, met an unrecoverable error, or a newer load holds
+    /// the object. Its outcome says which.
+    WriterStopped,
+}
+
+/// What became of the writes, once none is in flight.
+struct Writes {
+    outcome: WriteOutcome,
+    /// The load that took the object over, when one did: nothing unsent is to be sent.
+    superseded_by: Option<String>,
+}
+
+/// Where the object was opened, to resume from any row of it.
+struct Position {
+    /// Decompressed bytes before the reader's first byte.
+    base_offset: u64,
+    etag: Option<String>,
+    compression: Compression,
+    /// The object's size, when it is comparable with positions (not for gzip).
+    size: Option<u64>,
+}
+
+impl Position {
+    fn of(opened: &OpenedObject) -> Position {
+        Position {
+            base_offset: opened.offset,
+            etag: opened.etag.clone(),
+            compression: opened.compression,
+            // Gzip positions count decompressed bytes: not comparable with the stored size.
+            size: opened
+                .size
+                .filter(|_| opened.compression == Compression::None),
+        }
+    }
+
+    fn resume_from(&self, start: RowStart) -> ResumePoint {
+        ResumePoint {
+            offset: start.offset,
+            line: start.line,
+            etag: self.etag.clone(),
+            compression: self.compression,
+        }
+    }
+
+    /// Where the row `reader` reads next starts.
+    fn next_row(&self, reader: &RowReader) -> RowStart {
+        RowStart {
+            offset: self.base_offset + reader.bytes_read(),
+            line: reader.next_line(),
+        }
+    }
+}
+
+/// One invocation's run through a file, from its checkpoint to where it stops.
+struct Segment<'a> {
+    loader: &'a Loader,
+    /// The checkpoint it started from (its `header` filled in once read).
+    job: Checkpoint,
+    gate: Option<Arc<dyn WriteGate>>,
+    started: Instant,
+    pause_at: Instant,
+    report_key: String,
+    report: RejectsReport,
+    position: Position,
+    reader: RowReader,
+    record: ByteRecord,
+    /// `None` for an empty file (no header, nothing to load).
+    schema: Option<RowSchema>,
+    writer: BatchWriter,
+    builder: BatchBuilder,
+    /// This segment's counts (the checkpoint's are the segments' before).
+    counts: Counts,
+    repeats: RepeatWatch,
+    last_line: u64,
+}
+
+impl<'a> Segment<'a> {
+    /// Opens the object where the checkpoint says, reads its header (or takes the checkpoint's),
+    /// and readies the report and the writer.
+    async fn open(
+        loader: &'a Loader,
+        mut job: Checkpoint,
+        deadline: Instant,
+        gate: Option<Arc<dyn WriteGate>>,
+    ) -> Result<Segment<'a>, FileError> {
+        let started = Instant::now();
+        let report_key = report_key(
+            &loader.settings.rejects_prefix,
+            &job.key,
+            job.pin.label().as_deref(),
+            job.part.map(|p| p.index),
+            job.segment,
+        );
+        let opened = open_object(
+            &loader.s3,
+            &job.bucket,
+            &job.key,
+            &job.pin,
+            job.resume.as_ref(),
+        )
+        .await?;
+        let position = Position::of(&opened);
+        let last_line = opened.line.saturating_sub(1);
         let mut reader = RowReader::new(opened.reader, opened.line);
         let mut record = ByteRecord::new();
-
-        let header_error = |source| FileError::Header {
-            bucket: bucket.clone(),
-            key: key.clone(),
-            source,
-        };
-        let schema = if resume.is_some() {
-            Some(
-                RowSchema::from_names(
-                    header,
-                    &self.table.keys,
-                    &self.settings.column_types,
-                    self.settings.blanks,
-                )
-                .map_err(header_error)?,
-            )
-        } else {
-            match reader.read(&mut record).await {
-                Ok(Some(_)) => Some(
-                    RowSchema::from_header(
-                        &record,
-                        &self.table.keys,
-                        &self.settings.column_types,
-                        self.settings.blanks,
-                    )
-                    .map_err(header_error)?,
-                ),
-                // An empty file has nothing to load.
-                Ok(None) => None,
-                Err(e) => {
-                    return Err(FileError::Source(SourceError::Unreadable {
-                        bucket,
-                        key,
-                        reason: e.to_string(),
-                    }));
-                }
-            }
-        };
-        let header: Vec<String> = schema
+        let schema = read_schema(loader, &job, &mut reader, &mut record).await?;
+        job.header = schema
             .as_ref()
             .map(|s| s.header().to_vec())
             .unwrap_or_default();
-        let mut report = RejectsReport::create(&header)
+        let report = RejectsReport::create(&job.header)
             .await
-            .map_err(|e| report_error(&e))?;
-
-        let pause_at = crate::deadline::before_deadline(deadline, self.settings.checkpoint_margin);
-        let mut writer = BatchWriter::new(
-            self.dynamodb.clone(),
-            self.table.name.clone(),
-            self.table.keys.clone(),
-            // A part writes beside the others: its share of the load's limits.
-            part.map_or(self.settings.write, |p| self.settings.write.shared_by(p.of)),
-            crate::deadline::before_deadline(deadline, REPORT_RESERVE),
+            .map_err(|e| report_error(&job, &report_key, &e))?;
+        let settings = &loader.settings;
+        // A part writes beside the others: its share of the load's limits.
+        let write = job
+            .part
+            .map_or(settings.write, |p| settings.write.shared_by(p.of));
+        let writer = BatchWriter::new(
+            loader.dynamodb.clone(),
+            loader.table.name.clone(),
+            loader.table.keys.clone(),
+            write,
+            before_deadline(deadline, REPORT_RESERVE),
         )
         .with_gate(gate.clone());
+        Ok(Segment {
+            loader,
+            job,
+            gate,
+            started,
+            pause_at: before_deadline(deadline, settings.checkpoint_margin),
+            report_key,
+            report,
+            position,
+            reader,
+            record,
+            schema,
+            writer,
+            builder: BatchBuilder::new(),
+            counts: Counts::default(),
+            repeats: RepeatWatch::default(),
+            last_line,
+        })
+    }
+
+    fn report_url(&self) -> String {
+        format!("s3://{}/{}", self.job.bucket, self.report_key)
+    }
+
+    fn report_error(&self, e: &dyn std::fmt::Display) -> FileError {
+        report_error(&self.job, &self.report_key, e)
+    }
+
+    /// Reads, types and queues rows until the file ends, the deadline nears or something stops it.
+    async fn read_rows(&mut self) -> Result<ReadEnd, FileError> {
+        let Some(schema) = self.schema.take() else {
+            return Ok(ReadEnd::Ended);
+        };
+        let settings = &self.loader.settings;
+        let mut progress = Progress::new(
+            Instant::now(),
+            self.position.base_offset,
+            settings.progress_every,
+        );
         // Rows looked at (loaded, or left to another part): paces the deadline checks.
         let mut looked_at = 0u64;
-        let mut builder = BatchBuilder::new();
-        let mut seg = Counts::default();
-        let mut repeats = RepeatWatch::default();
-        let mut paused = None;
-        let mut read_error = None;
-        let mut repeated = None;
-        let mut broke = None;
-        let mut last_line = opened.line.saturating_sub(1);
-        let mut progress = Progress::new(Instant::now(), base_offset, self.settings.progress_every);
-        // Gzip positions count decompressed bytes: not comparable with the stored size.
-        let size = opened
-            .size
-            .filter(|_| opened.compression == Compression::None);
-        let resume_at = |reader: &RowReader| ResumePoint {
-            offset: base_offset + reader.bytes_read(),
-            line: reader.next_line(),
-            etag: opened.etag.clone(),
-            compression: opened.compression,
-        };
-
-        while let Some(schema) = &schema {
-            let start = RowStart {
-                offset: base_offset + reader.bytes_read(),
-                line: reader.next_line(),
-            };
-            let line = match reader.read(&mut record).await {
+        let end = loop {
+            let start = self.position.next_row(&self.reader);
+            let line = match self.reader.read(&mut self.record).await {
                 Ok(Some(line)) => line,
-                Ok(None) => break,
+                Ok(None) => break ReadEnd::Ended,
                 // A dropped connection: the next invocation reads again from this row.
-                Err(e) if stream_broke(&e) => {
-                    broke = Some((start, e.to_string()));
-                    break;
-                }
-                Err(e) => {
-                    read_error = Some(e.to_string());
-                    break;
-                }
+                Err(e) if stream_broke(&e) => break ReadEnd::Broke(start, e.to_string()),
+                Err(e) => break ReadEnd::Unreadable(e.to_string()),
             };
-            last_line = line;
-            if redo.as_ref().is_some_and(|r| r.skips(line)) {
+            self.last_line = line;
+            if self.job.redo.as_ref().is_some_and(|r| r.skips(line)) {
                 continue;
             }
             looked_at += 1;
-            // Only the key cells are typed to tell whose a row is: every part agrees on it.
-            if let Some(part) = part
-                && !part.owns(schema.key_of(&record).map(|key| key_hash(&key)))
-            {
-                continue;
+            if let Some(end) = self.take_row(&schema, line, start).await? {
+                break end;
             }
-            seg.rows_read += 1;
-            match schema.to_item(&record) {
-                Err(reason) => {
-                    seg.rows_rejected += 1;
-                    let reason = reason.to_string();
-                    report
-                        .add(line, &reason, &record)
-                        .await
-                        .map_err(|e| report_error(&e))?;
-                    if repeats.see(&reason, writer.written()) {
-                        repeated = Some(reason);
-                        break;
-                    }
+            if looked_at.is_multiple_of(ROWS_BETWEEN_DEADLINE_CHECKS) {
+                let now = Instant::now();
+                if progress.due(now) {
+                    self.say_progress(&mut progress, now);
                 }
-                Ok(row) => {
-                    let pending = PendingItem {
-                        line,
-                        start,
-                        key: row.key,
-                        item: row.item,
-                        record: record.clone(),
-                    };
-                    if let Some(batch) = builder.push(pending) {
-                        writer.submit(batch).await;
-                        let refused = writer.take_refused();
-                        seg.rows_rejected += refused.len() as u64;
-                        repeated = report_refused(&mut report, &refused, &mut repeats, &writer)
-                            .await
-                            .map_err(|e| report_error(&e))?;
-                        if repeated.is_some()
-                            || writer.fatal().is_some()
-                            || writer.gave_up()
-                            || writer.superseded()
-                        {
-                            break;
-                        }
-                    }
+                if now >= self.pause_at {
+                    let here = self.position.next_row(&self.reader);
+                    break ReadEnd::Paused(self.position.resume_from(here));
                 }
             }
-            if looked_at.is_multiple_of(ROWS_BETWEEN_DEADLINE_CHECKS)
-                && progress.due(Instant::now())
-            {
-                progress.say(
-                    Instant::now(),
-                    &self.table.name,
-                    &key,
-                    before.rows_read + seg.rows_read,
-                    seg.rows_read,
-                    base_offset + reader.bytes_read(),
-                    size,
-                    writer.in_flight(),
-                );
-            }
-            if looked_at.is_multiple_of(ROWS_BETWEEN_DEADLINE_CHECKS) && Instant::now() >= pause_at
-            {
-                paused = Some(resume_at(&reader));
-                break;
-            }
-        }
-        if let Some(batch) = builder.flush() {
-            writer.submit(batch).await;
-        }
-        seg.duplicates_collapsed = builder.duplicates_collapsed();
-        let mut outcome = writer.finish().await;
-        seg.items_written = outcome.written;
-        // A newer load holds the object: what this one did not send is not to be sent at all.
-        let superseded_by = (outcome.superseded > 0)
-            .then(|| gate.as_ref().and_then(|g| g.holder()).unwrap_or_default());
-        if superseded_by.is_some() {
-            seg.items_superseded = outcome.superseded + outcome.unwritten.len() as u64;
-            outcome.unwritten.clear();
-            broke = None;
-            paused = None;
-        }
-        seg.rows_rejected += outcome.refused.len() as u64;
-        for refused in &outcome.refused {
-            report
-                .add(refused.item.line, &refused.reason, &refused.item.record)
-                .await
-                .map_err(|e| report_error(&e))?;
-        }
-
-        // Items not written for lack of time or capacity are loaded again from the earliest of
-        // their rows, unless the load has stalled or stopped for good.
-        let now = unix_now();
-        let progress_at = if seg.items_written + seg.rows_rejected > 0 {
-            now
-        } else {
-            progress_at
         };
-        let stalled_for = Duration::from_secs(now.saturating_sub(progress_at));
-        if let Some((start, reason)) = broke {
-            if stalled_for >= self.settings.stall_after {
-                read_error = Some(reason);
-            } else {
-                tracing::warn!(
-                    key,
-                    line = start.line,
-                    reason,
-                    "reading again from this row"
-                );
-                paused = Some(ResumePoint {
-                    offset: start.offset,
-                    line: start.line,
-                    etag: opened.etag.clone(),
-                    compression: opened.compression,
-                });
+        self.schema = Some(schema);
+        Ok(end)
+    }
+
+    /// Types the row just read, if it is this segment's, and rejects or queues it; says what stops
+    /// reading, if anything does.
+    async fn take_row(
+        &mut self,
+        schema: &RowSchema,
+        line: u64,
+        start: RowStart,
+    ) -> Result<Option<ReadEnd>, FileError> {
+        // Only the key cells are typed to tell whose a row is: every part agrees on it.
+        if let Some(part) = self.job.part
+            && !part.owns(schema.key_of(&self.record).map(|key| key_hash(&key)))
+        {
+            return Ok(None);
+        }
+        self.counts.rows_read += 1;
+        match schema.to_item(&self.record) {
+            Err(reason) => {
+                self.counts.rows_rejected += 1;
+                let reason = reason.to_string();
+                (self.report.add(line, &reason, self.record.iter()).await)
+                    .map_err(|e| self.report_error(&e))?;
+                let repeated = self.repeats.see(&reason, self.writer.written());
+                Ok(repeated.then_some(ReadEnd::RepeatedRejects(reason)))
+            }
+            Ok(row) => {
+                let pending = PendingItem {
+                    line,
+                    start,
+                    key: row.key,
+                    item: row.item,
+                };
+                self.queue(schema, pending).await
             }
         }
-        let stopped = outcome.fatal.is_some() || read_error.is_some() || repeated.is_some();
+    }
+
+    /// Adds an item to the batch being filled, and writes the batch once it is full.
+    async fn queue(
+        &mut self,
+        schema: &RowSchema,
+        pending: PendingItem,
+    ) -> Result<Option<ReadEnd>, FileError> {
+        let Some(batch) = self.builder.push(pending) else {
+            return Ok(None);
+        };
+        self.writer.submit(batch).await;
+        let refused = self.writer.take_refused();
+        self.counts.rows_rejected += refused.len() as u64;
+        let mut repeated = None;
+        for failed in &refused {
+            self.report_item(schema, failed).await?;
+            if self.repeats.see(&failed.reason, self.writer.written()) {
+                repeated = Some(failed.reason.clone());
+            }
+        }
+        if let Some(reason) = repeated {
+            return Ok(Some(ReadEnd::RepeatedRejects(reason)));
+        }
+        let writer = &self.writer;
+        let stopped = writer.fatal().is_some() || writer.gave_up() || writer.superseded();
+        Ok(stopped.then_some(ReadEnd::WriterStopped))
+    }
+
+    /// Lists an item that was not written in the report, with its typed values.
+    async fn report_item(
+        &mut self,
+        schema: &RowSchema,
+        failed: &FailedItem,
+    ) -> Result<(), FileError> {
+        let cells = schema.cells_of(&failed.item.item);
+        let cells = cells.iter().map(String::as_bytes);
+        (self
+            .report
+            .add(failed.item.line, &failed.reason, cells)
+            .await)
+            .map_err(|e| self.report_error(&e))
+    }
+
+    fn say_progress(&self, progress: &mut Progress, now: Instant) {
+        progress.say(
+            now,
+            &self.loader.table.name,
+            &self.job.key,
+            self.job.counts.rows_read + self.counts.rows_read,
+            self.counts.rows_read,
+            self.position.next_row(&self.reader).offset,
+            self.position.size,
+            self.writer.in_flight(),
+        );
+    }
+
+    /// Sends the last batch and waits for every write in flight; lists the items DynamoDB refused.
+    async fn finish_writes(&mut self) -> Result<Writes, FileError> {
+        if let Some(batch) = self.builder.flush() {
+            self.writer.submit(batch).await;
+        }
+        self.counts.duplicates_collapsed = self.builder.duplicates_collapsed();
+        let mut outcome = self.writer.finish().await;
+        self.counts.items_written = outcome.written;
+        // A newer load holds the object: what this one did not send is not to be sent at all.
+        let superseded_by = (outcome.superseded > 0).then(|| {
+            let holder = self.gate.as_ref().and_then(|g| g.holder());
+            holder.unwrap_or_default()
+        });
+        if superseded_by.is_some() {
+            self.counts.items_superseded = outcome.superseded + outcome.unwritten.len() as u64;
+            outcome.unwritten.clear();
+        }
+        self.counts.rows_rejected += outcome.refused.len() as u64;
+        for failed in std::mem::take(&mut outcome.refused) {
+            self.report_failed(&failed).await?;
+        }
+        Ok(Writes {
+            outcome,
+            superseded_by,
+        })
+    }
+
+    async fn report_failed(&mut self, failed: &FailedItem) -> Result<(), FileError> {
+        let schema = self.schema.take();
+        let reported = match &schema {
+            Some(schema) => self.report_item(schema, failed).await,
+            None => Ok(()),
+        };
+        self.schema = schema;
+        reported
+    }
+
+    /// Decides what is handed over and what failed, uploads the report and says how the segment
+    /// ended.
+    async fn end(mut self, read_end: ReadEnd, writes: Writes) -> Result<LoadResult, FileError> {
+        let Writes {
+            mut outcome,
+            superseded_by,
+        } = writes;
+        let progress_at = self.progress_at();
+        let stalled_for = Duration::from_secs(unix_now().saturating_sub(progress_at));
+        let stalled = stalled_for >= self.loader.settings.stall_after;
+        let mut stop = Stop::from_read(read_end, outcome.fatal.take(), stalled, &self.position);
+        if superseded_by.is_some() {
+            stop.resume = None;
+        }
         let mut unwritten = std::mem::take(&mut outcome.unwritten);
         let unwritten_reason = outcome.unwritten_reason.take().unwrap_or_default();
-        if !unwritten.is_empty() && (stopped || stalled_for >= self.settings.stall_after) {
-            seg.items_failed = unwritten.len() as u64;
-            let reason = outcome
-                .fatal
-                .as_deref()
-                .map_or(unwritten_reason.clone(), |fatal| {
-                    format!("not written: {fatal}")
-                });
-            let failed: Vec<FailedItem> = (unwritten.drain(..))
-                .map(|item| FailedItem {
-                    item,
-                    reason: reason.clone(),
-                })
-                .collect();
-            for f in &failed {
-                report
-                    .add(f.item.line, &f.reason, &f.item.record)
-                    .await
-                    .map_err(|e| report_error(&e))?;
-            }
+        if !unwritten.is_empty() && (stop.failure.is_some() || stalled) {
+            self.fail_items(&mut unwritten, &stop, &unwritten_reason)
+                .await?;
         }
-        let handed_over = !unwritten.is_empty();
-        if handed_over {
+        if !unwritten.is_empty() {
             unwritten.sort_by_key(|p| p.start.offset);
-            let earliest = unwritten[0].start;
             // Those rows are read and counted again by the next invocation.
-            seg.rows_read -= unwritten.len() as u64;
-            paused = Some(ResumePoint {
-                offset: earliest.offset,
-                line: earliest.line,
-                etag: opened.etag.clone(),
-                compression: opened.compression,
-            });
+            self.counts.rows_read -= unwritten.len() as u64;
+            stop.resume = Some(self.position.resume_from(unwritten[0].start));
+            tracing::warn!(
+                key = self.job.key,
+                line = unwritten[0].line,
+                unwritten = unwritten.len(),
+                reason = unwritten_reason,
+                "items not written in time: the next invocation loads them again from their line"
+            );
         }
-        let rejects_unlisted = report.unlisted();
-        let first_reasons = report.first_reasons().to_vec();
-        report
-            .upload(&self.s3, &bucket, &report_key)
-            .await
-            .map_err(|e| report_error(&e))?;
-
-        let summary = FileSummary {
-            bucket: bucket.clone(),
-            key: key.clone(),
-            table: self.table.name.clone(),
-            load: load_id.clone(),
-            version: version.clone(),
-            counts: before.plus(seg),
-            report: report_url.clone(),
-            first_reasons,
-            rejects_unlisted,
-            elapsed_ms: started.elapsed().as_millis() as u64,
-            part: part_index,
-            segment,
-            complete: paused.is_none() && !stopped && superseded_by.is_none(),
-            superseded_by,
-            // A part's are not listed: a fanned-out load's summary points at them all at once.
-            earlier_reports: if part.is_none() {
-                reports.clone()
-            } else {
-                Vec::new()
-            },
-        };
-        log_summary(&summary);
-        emit_load_metrics(&self.table.name, &seg, summary.elapsed_ms);
+        let summary = self.summary(&stop, superseded_by).await?;
         if summary.superseded_by.is_some() {
             return Ok(LoadResult::Superseded(summary));
         }
-
-        if let Some(reason) = read_error {
-            return Err(FileError::Read {
-                bucket,
-                key,
-                line: last_line,
-                reason,
-                report: report_url,
-            });
+        let failed = (self.counts.items_failed > 0).then_some(Stalled {
+            minutes: stalled_for.as_secs() / 60,
+            reason: unwritten_reason,
+        });
+        if let Some(error) = self.failure(stop.failure, failed, &summary) {
+            return Err(error);
         }
-        if let Some(reason) = outcome.fatal {
-            return Err(FileError::Aborted {
-                line: last_line,
-                reason,
-                summary: Box::new(summary),
-            });
-        }
-        if let Some(reason) = repeated {
-            return Err(FileError::RepeatedRejects {
-                line: last_line,
-                reason,
-                summary: Box::new(summary),
-            });
-        }
-        if seg.items_failed > 0 {
-            return Err(FileError::Stalled {
-                minutes: stalled_for.as_secs() / 60,
-                failed: seg.items_failed,
-                reason: unwritten_reason,
-                summary: Box::new(summary),
-            });
-        }
-        let Some(point) = paused else {
+        let Some(point) = stop.resume else {
             if summary.counts.rows_read > 0 && summary.counts.items_written == 0 {
                 return Err(FileError::NothingLoaded {
                     summary: Box::new(summary),
@@ -788,76 +512,239 @@ impl Loader {
             }
             return Ok(LoadResult::Done(summary));
         };
-        if handed_over {
-            tracing::warn!(
-                key,
-                line = point.line,
-                unwritten = unwritten.len(),
-                reason = unwritten_reason,
-                "items not written in time: the next invocation loads them again from their line"
-            );
-        }
         let unwritten_lines: Vec<u64> = unwritten.iter().map(|p| p.line).collect();
-        // The first few are listed (a checkpoint travels in the execution's payload); every one
-        // is under the file's own name in the rejects prefix.
-        if seg.rows_rejected > 0 && reports.len() < LISTED_REPORTS {
-            reports.push(report_url);
-        }
-        let next = Checkpoint {
-            bucket,
-            key,
-            pin,
-            load_id,
-            reload,
-            displaced,
-            reports,
-            redo: Redo::after(redo.as_ref(), last_line, &unwritten_lines),
-            resume: Some(point),
-            header,
-            part,
-            segment: segment + 1,
-            counts: summary.counts,
-            progress_at: Some(progress_at),
-        };
+        let next = self.next_checkpoint(point, &unwritten_lines, progress_at, &summary);
         Ok(LoadResult::Paused(summary, Box::new(next)))
     }
-}
 
-/// Writes the rows DynamoDB refused to the report; returns the reason when it has now refused
-/// `REPEATED_REJECTS_LIMIT` rows in a row for it.
-async fn report_refused(
-    report: &mut RejectsReport,
-    refused: &[FailedItem],
-    repeats: &mut RepeatWatch,
-    writer: &BatchWriter,
-) -> std::io::Result<Option<String>> {
-    let mut repeated = None;
-    for f in refused {
-        report.add(f.item.line, &f.reason, &f.item.record).await?;
-        if repeats.see(&f.reason, writer.written()) {
-            repeated = Some(f.reason.clone());
+    /// When a row of this file was last written or rejected.
+    fn progress_at(&self) -> u64 {
+        if self.counts.items_written + self.counts.rows_rejected > 0 {
+            unix_now()
+        } else {
+            self.job.progress_at.unwrap_or_else(unix_now)
         }
     }
-    Ok(repeated)
+
+    /// Counts the items no later step will write as failed, and lists them in the report.
+    async fn fail_items(
+        &mut self,
+        unwritten: &mut Vec<PendingItem>,
+        stop: &Stop,
+        unwritten_reason: &str,
+    ) -> Result<(), FileError> {
+        self.counts.items_failed = unwritten.len() as u64;
+        let reason = match &stop.failure {
+            Some(Failure::Aborted(fatal)) => format!("not written: {fatal}"),
+            _ => unwritten_reason.to_string(),
+        };
+        for item in unwritten.drain(..) {
+            let failed = FailedItem {
+                item,
+                reason: reason.clone(),
+            };
+            self.report_failed(&failed).await?;
+        }
+        Ok(())
+    }
+
+    /// Uploads the report and sums the segment up (logged, and in metrics).
+    async fn summary(
+        &mut self,
+        stop: &Stop,
+        superseded_by: Option<String>,
+    ) -> Result<FileSummary, FileError> {
+        let report = &mut self.report;
+        (report.upload(&self.loader.s3, &self.job.bucket, &self.report_key))
+            .await
+            .map_err(|e| report_error(&self.job, &self.report_key, &e))?;
+        let rejects_unlisted = report.unlisted();
+        let first_reasons = report.first_reasons().to_vec();
+        let job = &self.job;
+        let summary = FileSummary {
+            bucket: job.bucket.clone(),
+            key: job.key.clone(),
+            table: self.loader.table.name.clone(),
+            load: job.load_id.clone(),
+            version: job.pin.label(),
+            counts: job.counts.plus(self.counts),
+            report: self.report_url(),
+            first_reasons,
+            rejects_unlisted,
+            elapsed_ms: self.started.elapsed().as_millis() as u64,
+            part: job.part.map(|p| p.index),
+            segment: job.segment,
+            complete: stop.resume.is_none() && stop.failure.is_none() && superseded_by.is_none(),
+            superseded_by,
+            // A part's are not listed: a fanned-out load's summary points at them all at once.
+            earlier_reports: if job.part.is_none() {
+                job.reports.clone()
+            } else {
+                Vec::new()
+            },
+        };
+        log_summary(&summary);
+        emit_load_metrics(&self.loader.table.name, &self.counts, summary.elapsed_ms);
+        Ok(summary)
+    }
+
+    /// The error a failed segment ends with, if it failed.
+    fn failure(
+        &self,
+        failure: Option<Failure>,
+        stalled: Option<Stalled>,
+        summary: &FileSummary,
+    ) -> Option<FileError> {
+        let (bucket, key, line) = (&self.job.bucket, &self.job.key, self.last_line);
+        let summary = || Box::new(summary.clone());
+        Some(match (failure, stalled) {
+            (Some(Failure::Unreadable(reason)), _) => FileError::Read {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                line,
+                reason,
+                report: self.report_url(),
+            },
+            (Some(Failure::Aborted(reason)), _) => FileError::Aborted {
+                line,
+                reason,
+                summary: summary(),
+            },
+            (Some(Failure::RepeatedRejects(reason)), _) => FileError::RepeatedRejects {
+                line,
+                reason,
+                summary: summary(),
+            },
+            (None, Some(stalled)) => FileError::Stalled {
+                minutes: stalled.minutes,
+                failed: self.counts.items_failed,
+                reason: stalled.reason,
+                summary: summary(),
+            },
+            (None, None) => return None,
+        })
+    }
+
+    /// What the load's next step carries to go on from `point`.
+    fn next_checkpoint(
+        self,
+        point: ResumePoint,
+        unwritten_lines: &[u64],
+        progress_at: u64,
+        summary: &FileSummary,
+    ) -> Checkpoint {
+        let report_url = self.report_url();
+        let mut job = self.job;
+        // The first few are listed (a checkpoint travels in the execution's payload); every one
+        // is under the file's own name in the rejects prefix.
+        if self.counts.rows_rejected > 0 && job.reports.len() < LISTED_REPORTS {
+            job.reports.push(report_url);
+        }
+        Checkpoint {
+            redo: Redo::after(job.redo.as_ref(), self.last_line, unwritten_lines),
+            resume: Some(point),
+            segment: job.segment + 1,
+            counts: summary.counts,
+            progress_at: Some(progress_at),
+            ..job
+        }
+    }
 }
 
-/// Counts rejects in a row that share one reason, with nothing written between them.
-#[derive(Default)]
-struct RepeatWatch {
+/// How reading ended, as the end of the segment sees it.
+struct Stop {
+    /// Where the next step goes on, if anywhere.
+    resume: Option<ResumePoint>,
+    /// Why the load stops for good, if it does.
+    failure: Option<Failure>,
+}
+
+enum Failure {
+    Unreadable(String),
+    /// The writer met an error no retry fixes.
+    Aborted(String),
+    RepeatedRejects(String),
+}
+
+/// Items that could not be written for `minutes`: the load has stalled.
+struct Stalled {
+    minutes: u64,
     reason: String,
-    count: u64,
-    written: u64,
 }
 
-impl RepeatWatch {
-    /// A row was rejected for `reason` when `written` items had been written: true at the limit.
-    fn see(&mut self, reason: &str, written: u64) -> bool {
-        if reason != self.reason || written != self.written {
-            self.reason = reason.to_string();
-            self.written = written;
-            self.count = 0;
-        }
-        self.count += 1;
-        self.count >= REPEATED_REJECTS_LIMIT
+impl Stop {
+    /// A broken stream is read again from its row, unless the load has stalled (then the object
+    /// counts as unreadable).
+    fn from_read(
+        read_end: ReadEnd,
+        fatal: Option<String>,
+        stalled: bool,
+        position: &Position,
+    ) -> Stop {
+        let (resume, read_failure) = match read_end {
+            ReadEnd::Ended | ReadEnd::WriterStopped => (None, None),
+            ReadEnd::Paused(point) => (Some(point), None),
+            ReadEnd::Broke(_, reason) if stalled => (None, Some(Failure::Unreadable(reason))),
+            ReadEnd::Broke(start, reason) => {
+                tracing::warn!(line = start.line, reason, "reading again from this row");
+                (Some(position.resume_from(start)), None)
+            }
+            ReadEnd::Unreadable(reason) => (None, Some(Failure::Unreadable(reason))),
+            ReadEnd::RepeatedRejects(reason) => (None, Some(Failure::RepeatedRejects(reason))),
+        };
+        // An unreadable object is told first, then a fatal write error, then repeated rejects.
+        let failure = match (read_failure, fatal) {
+            (Some(Failure::Unreadable(reason)), _) => Some(Failure::Unreadable(reason)),
+            (_, Some(fatal)) => Some(Failure::Aborted(fatal)),
+            (other, None) => other,
+        };
+        Stop { resume, failure }
     }
+}
+
+/// The header: read from the file, or the checkpoint's when resuming. `None` for an empty file.
+async fn read_schema(
+    loader: &Loader,
+    job: &Checkpoint,
+    reader: &mut RowReader,
+    record: &mut ByteRecord,
+) -> Result<Option<RowSchema>, FileError> {
+    let header_error = |source| FileError::Header {
+        bucket: job.bucket.clone(),
+        key: job.key.clone(),
+        source,
+    };
+    let (keys, types, blanks) = (
+        &loader.table.keys,
+        &loader.settings.column_types,
+        loader.settings.blanks,
+    );
+    if job.resume.is_some() {
+        return (RowSchema::from_names(job.header.clone(), keys, types, blanks).map(Some))
+            .map_err(header_error);
+    }
+    match reader.read(record).await {
+        Ok(Some(_)) => {
+            (RowSchema::from_header(record, keys, types, blanks).map(Some)).map_err(header_error)
+        }
+        Ok(None) => Ok(None),
+        Err(e) => Err(FileError::Source(SourceError::Unreadable {
+            bucket: job.bucket.clone(),
+            key: job.key.clone(),
+            reason: e.to_string(),
+        })),
+    }
+}
+
+fn report_error(job: &Checkpoint, report_key: &str, e: &dyn std::fmt::Display) -> FileError {
+    FileError::Report {
+        report: format!("s3://{}/{report_key}", job.bucket),
+        reason: e.to_string(),
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

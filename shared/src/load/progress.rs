@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::load::file::{Counts, FileSummary};
+use crate::load::summary::{Counts, FileSummary};
 use crate::metrics::{LOAD, LOAD_PROGRESS, emit, function_name};
 
 /// What a progress line reports.

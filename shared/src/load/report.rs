@@ -1,11 +1,13 @@
 //! The rejects report: every row that was not written, with its line and the reason, as CSV.
 //!
 //! Columns: `line,reason,` then the file's own columns, so fixed rows can be cut out and loaded again.
+//! A row that was typed but not written (DynamoDB refused it, or it could not be written in time)
+//! shows its typed values: numbers as DynamoDB keeps them, JSON cells re-encoded.
 //! It is spooled to a temporary file (memory stays flat however many rows are rejected) and uploaded
 //! under the rejects prefix, which the loader's trigger never matches.
 
 use aws_sdk_s3::primitives::ByteStream;
-use csv_async::{AsyncWriter, AsyncWriterBuilder, ByteRecord};
+use csv_async::{AsyncWriter, AsyncWriterBuilder};
 use tempfile::TempPath;
 
 use crate::aws_error::describe;
@@ -92,11 +94,12 @@ impl RejectsReport {
         })
     }
 
-    pub async fn add(
+    /// Lists a row: its line, why it was not written, and its cells.
+    pub async fn add<'c>(
         &mut self,
         line: u64,
         reason: &str,
-        record: &ByteRecord,
+        cells: impl Iterator<Item = &'c [u8]> + Clone,
     ) -> std::io::Result<()> {
         let short = shortened(reason);
         if self.first_reasons.len() < FIRST_REASONS && !self.first_reasons.contains(&short) {
@@ -106,11 +109,12 @@ impl RejectsReport {
             self.unlisted += 1;
             return Ok(());
         }
-        self.bytes += (20 + reason.len() + record.as_slice().len() + record.len()) as u64;
+        let cell_bytes: usize = cells.clone().map(|c| c.len() + 1).sum();
+        self.bytes += (20 + reason.len() + cell_bytes) as u64;
         let line = line.to_string();
         let fields = [line.as_bytes(), reason.as_bytes()]
             .into_iter()
-            .chain(record.iter());
+            .chain(cells.map(|cell| -> &[u8] { cell }));
         self.writer
             .write_record(fields)
             .await
@@ -135,7 +139,7 @@ impl RejectsReport {
 
     /// Uploads the report to `s3://bucket/key`.
     pub async fn upload(
-        mut self,
+        &mut self,
         s3: &aws_sdk_s3::Client,
         bucket: &str,
         key: &str,
@@ -150,7 +154,6 @@ impl RejectsReport {
             (self.writer.write_record(fields).await).map_err(|e| e.to_string())?;
         }
         self.writer.flush().await.map_err(|e| e.to_string())?;
-        drop(self.writer);
         let body = ByteStream::from_path(&self.path)
             .await
             .map_err(|e| e.to_string())?;
@@ -168,6 +171,8 @@ impl RejectsReport {
 
 #[cfg(test)]
 mod tests {
+    use csv_async::ByteRecord;
+
     use super::*;
 
     #[test]
@@ -189,7 +194,7 @@ mod tests {
             .unwrap();
         let record = ByteRecord::from(vec!["x".repeat(50)]);
         for line in 2..12 {
-            report.add(line, "bad", &record).await.unwrap();
+            report.add(line, "bad", record.iter()).await.unwrap();
         }
         // Each row is about 80 bytes: three fit under 200, the other seven are counted.
         assert_eq!((report.rows(), report.unlisted()), (3, 7));

@@ -7,7 +7,8 @@
 //! key wins whatever order the parts run in. Nothing is split by offset, so a quoted newline, a gzip
 //! file or a key repeated across the file needs no special case.
 
-use crate::load::file::{Checkpoint, Loader, Part};
+use crate::load::checkpoint::{Checkpoint, Part};
+use crate::load::file::Loader;
 use crate::load::write::writer::WriteSettings;
 
 /// Items per second one invocation writes when nothing holds it back (`docs/benchmarks.md`: about

@@ -6,8 +6,9 @@
 //! begins by taking it over, with a conditional write, and only after checking that its version is
 //! still the object's current one (between reading the record and replacing it, so of two racing
 //! loads the older either fails the condition or finds it is no longer current). Every write call
-//! of a load first confirms it still holds the object (a strongly consistent read, at most
-//! `CHECK_EVERY` old), so once a newer load holds it the older sends nothing more; the newer load
+//! of a load first confirms it still holds the object (a strongly consistent read, begun at most
+//! `CHECK_EVERY` ago, or `CHECK_EVERY + READ_TIMEOUT` when its answer was waited for), so once a
+//! newer load holds it the older sends nothing more; the newer load
 //! waits `settle_time` before its first write, for the older one's calls already sent to finish,
 //! and stops the older load's execution (a step already running stops at its next write).
 //!
@@ -16,16 +17,18 @@
 //! explicit reload (`"reload": true`) loads it again, and so does any request for a version whose
 //! load failed (a failure-queue message sent again, say).
 
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::Utc;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::load::plan::pin;
 use crate::load::read::source::ObjectVersion;
-use crate::load::write::gate::{GateAnswer, WriteGate};
+use crate::load::write::gate::{GateAnswer, GateFuture, WriteGate};
 use crate::state::{StateKey, StateStore};
 
 /// How stale a load's last confirmation that it holds the object may be when it sends a call.
@@ -40,11 +43,11 @@ const HOLDER_DAYS: i64 = 30;
 /// Attempts at taking the record over while other loads keep changing it.
 const CLAIM_ATTEMPTS: u32 = 5;
 
-/// A newer load waits this long after displacing a load still running: the older load's last
-/// confirmation is at most `CHECK_EVERY` old when it sends a call, and a call ends within
-/// `call_timeout`.
+/// A newer load waits this long after displacing a load still running: the older load sends a call
+/// at most `CHECK_EVERY + READ_TIMEOUT` after the read that last found it holding the object
+/// began, and a call ends within `call_timeout`.
 pub fn settle_time(call_timeout: Duration) -> Duration {
-    CHECK_EVERY + call_timeout + Duration::from_secs(4)
+    CHECK_EVERY + READ_TIMEOUT + call_timeout + Duration::from_secs(1)
 }
 
 /// The record naming the load that may write `s3://bucket/key`.
@@ -256,16 +259,40 @@ pub async fn ended(
     }
 }
 
-/// A load's hold on its object, asked before every write call.
+/// Who holds the object, as one read of the holder record found.
+#[derive(Debug, Clone)]
+enum Holder {
+    ThisLoad,
+    /// Another load, described.
+    Other(String),
+    /// Nobody: the record is gone.
+    Nobody,
+}
+
+/// One read of the holder record, shared by every writer waiting for it: when its successful
+/// attempt began, and what it found.
+type HolderRead = Shared<BoxFuture<'static, Result<(Instant, Holder), String>>>;
+
+/// What the fence knows between reads.
+#[derive(Default)]
+struct Known {
+    /// When the read that last found this load holding the object began (conservative).
+    confirmed_at: Option<Instant>,
+    /// Set once another load holds the object: for good.
+    lost_to: Option<String>,
+    /// The read in flight, if any: writers that find the confirmation stale wait for it together
+    /// instead of each asking.
+    reading: Option<HolderRead>,
+}
+
+/// A load's hold on its object, asked before every write call. No lock is held across a call to
+/// the state table: a slow read stalls only the writers that need its answer, for at most
+/// `READ_ATTEMPTS` reads of `READ_TIMEOUT`, and then they hand their items back.
 pub struct Fence {
     store: StateStore,
     record_key: StateKey,
     load_id: String,
-    /// When the last confirmation was asked for (its start: conservative). Held while asking, so
-    /// the calls that find it stale wait for one answer instead of each asking.
-    confirmed_at: tokio::sync::Mutex<Option<Instant>>,
-    /// Set once another load holds the object: for good.
-    lost_to: Mutex<Option<String>>,
+    known: Mutex<Known>,
 }
 
 impl Fence {
@@ -274,65 +301,101 @@ impl Fence {
             store,
             record_key: holder_key(bucket, key),
             load_id: load_id.to_string(),
-            confirmed_at: tokio::sync::Mutex::new(None),
-            lost_to: Mutex::new(None),
+            known: Mutex::new(Known::default()),
         }
     }
 
-    fn lost(&self) -> bool {
-        self.lost_to.lock().map_or(true, |l| l.is_some())
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
+        // Nothing is left half-updated under this lock, so a poisoned one is still sound.
+        self.known.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether this load still holds the object, asking the state table when the last answer is
-    /// older than `CHECK_EVERY`. A holder record that is gone is not this load's (the fence fails
-    /// closed).
-    pub async fn holds(&self) -> Result<bool, String> {
-        let mut confirmed_at = self.confirmed_at.lock().await;
-        if self.lost() {
-            return Ok(false);
-        }
-        if confirmed_at.is_some_and(|at| at.elapsed() < CHECK_EVERY) {
-            return Ok(true);
-        }
-        let asked_at = Instant::now();
-        let holder = match self.read_holder().await? {
-            Some(record) if record.body["load"] == self.load_id.as_str() => {
-                *confirmed_at = Some(asked_at);
-                return Ok(true);
+    /// Whether this load may still write, asking the state table when the last confirmation is
+    /// older than `CHECK_EVERY`. A holder record that is gone stops the load (the fence fails
+    /// closed, and says why).
+    pub async fn holds(&self) -> GateAnswer {
+        let read = {
+            let mut known = self.known();
+            if known.lost_to.is_some() {
+                return GateAnswer::Stop;
             }
-            Some(record) => describe_holder(&record.body),
-            None => "nobody (the object's holder record is gone)".to_string(),
+            if known
+                .confirmed_at
+                .is_some_and(|at| at.elapsed() < CHECK_EVERY)
+            {
+                return GateAnswer::Write;
+            }
+            let read = known.reading.get_or_insert_with(|| self.read_holder());
+            read.clone()
         };
-        if let Ok(mut lost) = self.lost_to.lock() {
-            *lost = Some(holder);
+        let answer = read.clone().await;
+        let mut known = self.known();
+        if known.reading.as_ref().is_some_and(|r| r.ptr_eq(&read)) {
+            known.reading = None;
         }
-        Ok(false)
+        match answer {
+            // A read answers within `READ_TIMEOUT` of its start, so this holds: see `settle_time`.
+            Ok((asked_at, Holder::ThisLoad)) if asked_at.elapsed() < CHECK_EVERY + READ_TIMEOUT => {
+                known.confirmed_at = known.confirmed_at.max(Some(asked_at));
+                GateAnswer::Write
+            }
+            Ok((_, Holder::ThisLoad)) => GateAnswer::Unsure("the state table answered late".into()),
+            Ok((_, Holder::Other(holder))) => {
+                known.lost_to = Some(holder);
+                GateAnswer::Stop
+            }
+            Ok((_, Holder::Nobody)) => GateAnswer::Broken(format!(
+                "this load's holder record ({} in the state table) is gone (deleted, or expired): \
+                 the load stops rather than write without its fence; send {{\"bucket\", \"key\", \
+                 \"reload\": true}} to load the file again",
+                self.record_key.pk
+            )),
+            Err(e) => GateAnswer::Unsure(e),
+        }
     }
 
-    /// The holder record, each read bounded by `READ_TIMEOUT` and tried `READ_ATTEMPTS` times.
-    async fn read_holder(&self) -> Result<Option<crate::state::StateRecord>, String> {
-        let mut problem = String::new();
-        for attempt in 0..READ_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(200) * attempt).await;
+    /// A read of the holder record: each attempt bounded by `READ_TIMEOUT`, `READ_ATTEMPTS` of them.
+    fn read_holder(&self) -> HolderRead {
+        let (store, record_key, load_id) = (
+            self.store.clone(),
+            self.record_key.clone(),
+            self.load_id.clone(),
+        );
+        async move {
+            let mut problem = String::new();
+            for attempt in 0..READ_ATTEMPTS {
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(200) * attempt).await;
+                }
+                let asked_at = Instant::now();
+                let read = store.get(&record_key, Utc::now());
+                match tokio::time::timeout(READ_TIMEOUT, read).await {
+                    Ok(Ok(record)) => return Ok((asked_at, holder_of(record, &load_id))),
+                    Ok(Err(e)) => problem = e.to_string(),
+                    Err(_) => problem = format!("no answer within {READ_TIMEOUT:?}"),
+                }
             }
-            let read = self.store.get(&self.record_key, Utc::now());
-            match tokio::time::timeout(READ_TIMEOUT, read).await {
-                Ok(Ok(record)) => return Ok(record),
-                Ok(Err(e)) => problem = e.to_string(),
-                Err(_) => problem = format!("no answer within {READ_TIMEOUT:?}"),
-            }
+            Err(format!("{problem} ({READ_ATTEMPTS} attempts)"))
         }
-        Err(format!("{problem} ({READ_ATTEMPTS} attempts)"))
+        .boxed()
+        .shared()
+    }
+}
+
+fn holder_of(record: Option<crate::state::StateRecord>, load_id: &str) -> Holder {
+    match record {
+        Some(record) if record.body["load"] == load_id => Holder::ThisLoad,
+        Some(record) => Holder::Other(describe_holder(&record.body)),
+        None => Holder::Nobody,
     }
 }
 
 impl WriteGate for Fence {
-    fn may_write(&self) -> GateAnswer<'_> {
+    fn may_write(&self) -> GateFuture<'_> {
         Box::pin(self.holds())
     }
 
     fn holder(&self) -> Option<String> {
-        self.lost_to.lock().ok().and_then(|l| l.clone())
+        self.known().lost_to.clone()
     }
 }

@@ -4,9 +4,12 @@
 
 use csv_async::ByteRecord;
 
-use crate::load::file::{Checkpoint, FileError, Loader, REPEATED_REJECTS_LIMIT};
+use crate::load::checkpoint::Checkpoint;
+use crate::load::file::Loader;
 use crate::load::read::row::RowSchema;
 use crate::load::read::source::{RowReader, SourceError, open_object};
+use crate::load::repeats::REPEATED_REJECTS_LIMIT;
+use crate::load::summary::FileError;
 
 /// What the start of the file showed.
 #[derive(Debug, PartialEq, Eq)]

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::load::file::Checkpoint;
+use crate::load::checkpoint::Checkpoint;
 use crate::load::plan::s3_event::{
     EventBridgeS3Detail, S3Notification, decode_event_key, event_pin,
 };

@@ -4,7 +4,8 @@
 //! file they are part of, so they go where the file went. The default object of `{}`
 //! is `order_data.csv` in the first table's folder.
 
-use crate::load::file::{Checkpoint, Loader};
+use crate::load::checkpoint::Checkpoint;
+use crate::load::file::Loader;
 use crate::load::plan::request::Ignored;
 use crate::load::read::columns::quoted_list;
 
@@ -138,7 +139,7 @@ impl Loaders {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::file::Part;
+    use crate::load::checkpoint::Part;
     use crate::load::read::source::{Compression, ResumePoint};
 
     fn tables(names: &[&str]) -> Vec<String> {

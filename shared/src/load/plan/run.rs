@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::function_error::ErrorType;
-use crate::load::file::{Checkpoint, Counts, FileError, FileSummary, LoadResult, Loader};
+use crate::load::checkpoint::Checkpoint;
+use crate::load::file::{LoadResult, Loader};
 use crate::load::plan::fan_out::{self, FanOut};
 use crate::load::plan::fence::{Ending, Fence, ended, started_execution};
 use crate::load::plan::pin;
@@ -20,6 +21,7 @@ use crate::load::plan::route::{Loaders, not_uploaded_yet};
 use crate::load::plan::start::{Ready, Start, execution_for, start};
 use crate::load::plan::step::PartOutcome;
 use crate::load::report::report_key;
+use crate::load::summary::{Counts, FileError, FileSummary};
 use crate::load::write::gate::WriteGate;
 use crate::workflow::{Execution, Workflow};
 

@@ -4,12 +4,14 @@
 
 use std::sync::Arc;
 
-use crate::load::file::{Checkpoint, FileError, Loader};
+use crate::load::checkpoint::Checkpoint;
+use crate::load::file::Loader;
 use crate::load::plan::fence::{Claim, Fence, claim, running_other, settle_time};
 use crate::load::plan::pin;
 use crate::load::plan::probe::{Probe, probe};
 use crate::load::plan::request::Ignored;
-use crate::load::write::gate::WriteGate;
+use crate::load::summary::FileError;
+use crate::load::write::gate::{GateAnswer, WriteGate};
 use crate::workflow::{Workflow, execution_name};
 
 /// What became of a job before any row was read.
@@ -50,12 +52,17 @@ pub async fn start(
         return Ok(ready(job));
     };
     let fence = Fence::new(store, &job.bucket, &job.key, &job.load_id);
-    if begun && !fence.holds().await.map_err(|e| not_started(&job, e))? {
-        let holder = fence.holder().unwrap_or_default();
-        return Ok(skip(
-            &job,
-            format!("superseded: {holder} holds the object now"),
-        ));
+    if begun {
+        // Unsure is no reason to stop: the writer asks again before it sends anything.
+        match fence.holds().await {
+            GateAnswer::Stop => {
+                let holder = fence.holder().unwrap_or_default();
+                let why = format!("superseded: {holder} holds the object now");
+                return Ok(skip(&job, why));
+            }
+            GateAnswer::Broken(reason) => return Err(not_started(&job, reason)),
+            GateAnswer::Write | GateAnswer::Unsure(_) => {}
+        }
     }
     Ok(Start::Load(Box::new(Ready {
         job,

@@ -5,8 +5,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::load::file::{Checkpoint, FileSummary};
+use crate::load::checkpoint::Checkpoint;
 use crate::load::plan::request::{DefaultObject, LoadPlan, SourceFilter, plan_request};
+use crate::load::summary::FileSummary;
 use crate::request::RequestError;
 
 /// A request: files to load, or a step of a load's execution.

@@ -1,4 +1,4 @@
-//! JSON cells to DynamoDB maps and lists.
+//! JSON cells to DynamoDB maps and lists, and typed values back to text.
 //!
 //! A small parser of our own because serde_json reads numbers through `f64` (unless a global feature
 //! is turned on for every crate in the binary), and DynamoDB numbers must keep all 38 digits.
@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_types::base64;
 
 use crate::load::read::number::parse_number;
 
@@ -28,6 +29,62 @@ pub fn parse_json_cell(text: &str) -> Result<AttributeValue, String> {
         return Err(parser.error("unexpected text after the JSON value"));
     }
     Ok(value)
+}
+
+/// A typed value as a cell's text: strings and numbers as they are, booleans as `true`/`false`,
+/// null as nothing, binary as base64, maps, lists and sets as JSON (numbers keep every digit).
+pub fn cell_text(value: &AttributeValue) -> String {
+    match value {
+        AttributeValue::S(s) | AttributeValue::N(s) => s.clone(),
+        AttributeValue::Bool(b) => b.to_string(),
+        AttributeValue::Null(_) => String::new(),
+        AttributeValue::B(b) => base64::encode(b.as_ref()),
+        other => {
+            let mut json = String::new();
+            write_json(other, &mut json);
+            json
+        }
+    }
+}
+
+fn write_json(value: &AttributeValue, out: &mut String) {
+    let list = |items: Vec<AttributeValue>, out: &mut String| {
+        out.push('[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_json(item, out);
+        }
+        out.push(']');
+    };
+    match value {
+        AttributeValue::N(n) => out.push_str(n),
+        AttributeValue::Bool(b) => out.push_str(&b.to_string()),
+        AttributeValue::Null(_) => out.push_str("null"),
+        AttributeValue::M(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::Value::from(key.as_str()).to_string());
+                out.push(':');
+                write_json(&map[key], out);
+            }
+            out.push('}');
+        }
+        AttributeValue::L(items) => list(items.clone(), out),
+        AttributeValue::Ss(items) => {
+            list(items.iter().cloned().map(AttributeValue::S).collect(), out)
+        }
+        AttributeValue::Ns(items) => {
+            list(items.iter().cloned().map(AttributeValue::N).collect(), out)
+        }
+        other => out.push_str(&serde_json::Value::from(cell_text(other)).to_string()),
+    }
 }
 
 struct Parser<'a> {
@@ -232,6 +289,17 @@ impl Parser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_values_read_back_as_the_cells_that_typed_them() {
+        let json = r#"{"a":[1,"x",true,null],"b":{"c":12.50}}"#;
+        let value = parse_json_cell(json).unwrap();
+        assert_eq!(cell_text(&value), json);
+        assert_eq!(parse_json_cell(&cell_text(&value)).unwrap(), value);
+        assert_eq!(cell_text(&AttributeValue::N("12.50".into())), "12.50");
+        assert_eq!(cell_text(&AttributeValue::Null(true)), "");
+        assert_eq!(cell_text(&AttributeValue::S("a\"b".into())), "a\"b");
+    }
 
     fn m(pairs: &[(&str, AttributeValue)]) -> AttributeValue {
         AttributeValue::M(

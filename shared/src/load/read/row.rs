@@ -13,7 +13,7 @@ use csv_async::ByteRecord;
 
 use crate::load::read::columns::{BlankCells, ColumnType, ColumnTypes};
 use crate::load::read::item_size::{MAX_ITEM_BYTES, attribute_size, number_size};
-use crate::load::read::json_cell::parse_json_cell;
+use crate::load::read::json_cell::{cell_text, parse_json_cell};
 use crate::load::read::keys::{Item, ItemKey, KeyAttribute, KeyRole, KeySchema, KeyValue};
 use crate::load::read::number::parse_number;
 
@@ -225,6 +225,14 @@ impl RowSchema {
             partition: partition?,
             sort,
         })
+    }
+
+    /// An item's values as the file's cells, column by column (blank where it has none): how a
+    /// row that was typed but not written is listed in a report.
+    pub fn cells_of(&self, item: &Item) -> Vec<String> {
+        (self.columns.iter())
+            .map(|column| item.get(&column.name).map(cell_text).unwrap_or_default())
+            .collect()
     }
 
     /// Types one row. Every failure names the column and the reason.

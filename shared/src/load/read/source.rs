@@ -5,13 +5,14 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use async_compression::tokio::bufread::GzipDecoder;
-use aws_sdk_s3::error::ProvideErrorMetadata;
-
-use crate::aws_error::describe;
-use crate::load::read::record_guard::RecordGuard;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectError;
 use csv_async::{AsyncReader, AsyncReaderBuilder, ByteRecord, Terminator};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, BufReader, ReadBuf};
+
+use crate::aws_error::describe;
+use crate::load::read::record_guard::RecordGuard;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const UTF8_BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
@@ -141,33 +142,7 @@ pub async fn open_object(
             line: point.line,
         });
     }
-    let output = sent.map_err(|e| {
-        let (bucket, key) = (bucket.to_string(), key.to_string());
-        match e.code() {
-            Some("NoSuchKey") | Some("NoSuchVersion") | Some("NotFound") => SourceError::NotFound {
-                bucket,
-                key,
-                denied: false,
-            },
-            Some("AccessDenied") => SourceError::NotFound {
-                bucket,
-                key,
-                denied: true,
-            },
-            Some("PreconditionFailed") => SourceError::Changed {
-                bucket,
-                key,
-                etag: (resume.and_then(|r| r.etag.clone()))
-                    .or(pin.etag.clone())
-                    .unwrap_or_default(),
-            },
-            _ => SourceError::Unreadable {
-                bucket,
-                key,
-                reason: describe(&e),
-            },
-        }
-    })?;
+    let output = sent.map_err(|e| source_error(&e, bucket, key, pin, resume))?;
     let etag = output.e_tag().map(str::to_string);
     // A ranged read says the whole size after the slash (`bytes 0-99/1234`).
     let size = (output.content_range())
@@ -239,6 +214,41 @@ pub async fn open_object(
         line: point.line,
         size,
     })
+}
+
+/// What a failed `GetObject` means for the load.
+fn source_error(
+    e: &SdkError<GetObjectError>,
+    bucket: &str,
+    key: &str,
+    pin: &ObjectVersion,
+    resume: Option<&ResumePoint>,
+) -> SourceError {
+    let (bucket, key) = (bucket.to_string(), key.to_string());
+    match e.code() {
+        Some("NoSuchKey") | Some("NoSuchVersion") | Some("NotFound") => SourceError::NotFound {
+            bucket,
+            key,
+            denied: false,
+        },
+        Some("AccessDenied") => SourceError::NotFound {
+            bucket,
+            key,
+            denied: true,
+        },
+        Some("PreconditionFailed") => SourceError::Changed {
+            bucket,
+            key,
+            etag: (resume.and_then(|r| r.etag.clone()))
+                .or(pin.etag.clone())
+                .unwrap_or_default(),
+        },
+        _ => SourceError::Unreadable {
+            bucket,
+            key,
+            reason: describe(e),
+        },
+    }
 }
 
 /// The rows of an opened object, each with the line it starts on.

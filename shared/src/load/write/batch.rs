@@ -2,15 +2,14 @@
 
 use std::collections::HashMap;
 
-use csv_async::ByteRecord;
-
 use crate::load::read::keys::{Item, ItemKey};
 use crate::load::read::source::RowStart;
 
 /// DynamoDB's limit of requests in one `BatchWriteItem` call.
 pub const MAX_BATCH_ITEMS: usize = 25;
 
-/// A row on its way to the table, with what a report needs if it cannot be written.
+/// A row on its way to the table. Its cells are not kept (a copy of every row, for the rare one
+/// DynamoDB refuses, would cost every load): a report lists such a row with its typed values.
 #[derive(Debug, Clone)]
 pub struct PendingItem {
     pub line: u64,
@@ -18,7 +17,6 @@ pub struct PendingItem {
     pub start: RowStart,
     pub key: ItemKey,
     pub item: Item,
-    pub record: ByteRecord,
 }
 
 /// Fills batches of up to 25 distinct keys. DynamoDB refuses a whole call when two requests share a
@@ -83,7 +81,6 @@ mod tests {
                 sort: Some(KeyValue::S(sk.into())),
             },
             item: Item::from([("line".to_string(), AttributeValue::N(line.to_string()))]),
-            record: ByteRecord::new(),
         }
     }
 

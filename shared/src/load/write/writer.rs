@@ -5,6 +5,9 @@
 //! one of three ways: written; refused by DynamoDB for itself (a reject, with DynamoDB's reason); or
 //! unwritten for lack of time or capacity, handed back to the caller to write again later. An item
 //! is never dropped.
+//!
+//! Longer than 500 lines because the writer (batches side by side, paced) and one batch's calls
+//! (`BatchCalls`, retried) share their settings and outcome, and each is only read with the other.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +15,8 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
@@ -21,7 +26,7 @@ use crate::aws_error::{ErrorClass, classify, describe};
 use crate::load::read::keys::{ItemKey, KeySchema};
 use crate::load::write::batch::PendingItem;
 use crate::load::write::concurrency::Concurrency;
-use crate::load::write::gate::WriteGate;
+use crate::load::write::gate::{GateAnswer, WriteGate};
 use crate::retry::Backoff;
 
 #[derive(Debug, Clone, Copy)]
@@ -239,10 +244,10 @@ impl BatchWriter {
     }
 
     /// Waits for every batch and returns the totals.
-    pub async fn finish(mut self) -> WriteOutcome {
+    pub async fn finish(&mut self) -> WriteOutcome {
         while self.join_one().await {}
         self.outcome.in_flight_limit = self.concurrency.limit();
-        self.outcome
+        std::mem::take(&mut self.outcome)
     }
 
     async fn join_one(&mut self) -> bool {
@@ -293,141 +298,219 @@ fn to_requests(items: &[PendingItem]) -> Result<Vec<WriteRequest>, String> {
 /// Writes one batch until every item is written or refused, the calls stop making progress, or the
 /// deadline nears.
 async fn write_batch(shared: &Shared, batch: Vec<PendingItem>) -> (WriteOutcome, BatchSignal) {
-    let settings = shared.settings;
-    let mut outcome = WriteOutcome::default();
-    let mut signal = BatchSignal {
-        throttled: false,
-        latency: Duration::ZERO,
+    let mut calls = BatchCalls {
+        shared,
+        pending: batch,
+        requests: Vec::new(),
+        outcome: WriteOutcome::default(),
+        signal: BatchSignal {
+            throttled: false,
+            latency: Duration::ZERO,
+        },
+        calls: 0,
+        fruitless: 0,
     };
-    let mut pending = batch;
-    let mut calls = 0;
-    // Calls in a row that wrote nothing: only these use up `max_attempts`.
-    let mut fruitless = 0;
-    let mut last_problem;
-    while !pending.is_empty() {
-        calls += 1;
-        let requests = match to_requests(&pending) {
-            Ok(r) => r,
-            Err(e) => {
-                outcome.refuse_all(&mut pending, &format!("could not build the request: {e}"));
-                break;
-            }
+    while !calls.pending.is_empty() {
+        if !calls.build_requests() || !calls.may_send().await {
+            break;
+        }
+        let problem = match calls.send().await {
+            Answer::Settled => break,
+            Answer::Retry(problem) => problem,
         };
-        if let Some(pace) = &shared.pace {
-            pace.wait(pending.len()).await;
+        if !calls.back_off(problem).await {
+            break;
         }
-        if let Some(gate) = &shared.gate {
-            match gate.may_write().await {
-                Ok(true) => {}
-                Ok(false) => {
-                    outcome.superseded += pending.len() as u64;
-                    pending.clear();
-                    break;
-                }
-                Err(e) => {
-                    // Not written, not lost: the load's next step asks again and writes them.
-                    let reason =
-                        format!("could not tell whether a newer load holds the object: {e}");
-                    outcome.hand_back(&mut pending, reason);
-                    break;
-                }
+    }
+    (calls.outcome, calls.signal)
+}
+
+/// One batch's calls, retried until its items are settled.
+struct BatchCalls<'a> {
+    shared: &'a Shared,
+    pending: Vec<PendingItem>,
+    /// Built once; a retry sends what DynamoDB handed back unprocessed, and only a call that failed
+    /// outright rebuilds them from `pending`.
+    requests: Vec<WriteRequest>,
+    outcome: WriteOutcome,
+    signal: BatchSignal,
+    calls: u32,
+    /// Calls in a row that wrote nothing: only these use up `max_attempts`.
+    fruitless: u32,
+}
+
+/// What a call left to do.
+enum Answer {
+    /// Every item is written, refused, or handed back: nothing to retry.
+    Settled,
+    /// Some items are still to be written, for this reason.
+    Retry(String),
+}
+
+impl BatchCalls<'_> {
+    /// False when the items cannot even be put in a request (they are refused).
+    fn build_requests(&mut self) -> bool {
+        if !self.requests.is_empty() {
+            return true;
+        }
+        match to_requests(&self.pending) {
+            Ok(built) => self.requests = built,
+            Err(e) => {
+                let reason = format!("could not build the request: {e}");
+                self.outcome.refuse_all(&mut self.pending, &reason);
             }
         }
+        !self.pending.is_empty()
+    }
+
+    /// Waits for the pace, then asks the gate: false once the items are not to be sent.
+    async fn may_send(&mut self) -> bool {
+        if let Some(pace) = &self.shared.pace {
+            pace.wait(self.pending.len()).await;
+        }
+        let Some(gate) = &self.shared.gate else {
+            return true;
+        };
+        match gate.may_write().await {
+            GateAnswer::Write => return true,
+            GateAnswer::Stop => {
+                self.outcome.superseded += self.pending.len() as u64;
+                self.pending.clear();
+            }
+            GateAnswer::Unsure(e) => {
+                // Not written, not lost: the load's next step asks again and writes them.
+                let reason = format!("could not tell whether a newer load holds the object: {e}");
+                self.outcome.hand_back(&mut self.pending, reason);
+            }
+            GateAnswer::Broken(reason) => {
+                self.outcome
+                    .hand_back(&mut self.pending, format!("not written: {reason}"));
+                self.outcome.fatal = Some(reason);
+            }
+        }
+        false
+    }
+
+    async fn send(&mut self) -> Answer {
+        self.calls += 1;
+        let shared = self.shared;
         let started = Instant::now();
-        let call = shared
-            .client
-            .batch_write_item()
-            .request_items(&shared.table, requests)
+        let call = (shared.client.batch_write_item())
+            .request_items(&shared.table, std::mem::take(&mut self.requests))
             .customize()
             // Retries are ours: the SDK's would not see UnprocessedItems, nor our deadline.
             .config_override(
                 aws_sdk_dynamodb::config::Config::builder().retry_config(RetryConfig::disabled()),
             )
             .send();
-        let sent = timeout(settings.call_timeout, call).await;
-        if calls == 1 {
-            signal.latency = started.elapsed();
+        let sent = timeout(shared.settings.call_timeout, call).await;
+        if self.calls == 1 {
+            self.signal.latency = started.elapsed();
         }
-        let before = pending.len();
-        match sent {
+        let before = self.pending.len();
+        let answer = match sent {
             Err(_) => {
-                signal.throttled = true;
-                last_problem = format!("no answer within {:?}", settings.call_timeout);
+                self.signal.throttled = true;
+                let limit = shared.settings.call_timeout;
+                Answer::Retry(format!("no answer within {limit:?}"))
             }
-            Ok(Ok(output)) => {
-                // Keyed by the table's name or ARN, as the request named it: read them all.
-                let unprocessed: Vec<WriteRequest> = (output.unprocessed_items)
-                    .unwrap_or_default()
-                    .into_values()
-                    .flatten()
-                    .collect();
-                if unprocessed.is_empty() {
-                    outcome.written += pending.len() as u64;
-                    pending.clear();
-                    break;
-                }
-                let left: Vec<ItemKey> = unprocessed
-                    .iter()
-                    .filter_map(|w| w.put_request())
-                    .filter_map(|put| shared.keys.key_of(put.item()))
-                    .collect();
-                let still = pending.iter().filter(|p| left.contains(&p.key)).count();
-                // Only count items as written when every unprocessed one is identified; otherwise
-                // resend the lot (puts are idempotent).
-                if still == unprocessed.len() {
-                    pending.retain(|p| left.contains(&p.key));
-                    outcome.written += (before - pending.len()) as u64;
-                }
-                signal.throttled = true;
-                last_problem = format!("{} items unprocessed (throttled)", pending.len());
-            }
-            Ok(Err(err)) => match classify(&err) {
-                ErrorClass::Retryable => {
-                    signal.throttled = true;
-                    last_problem = describe(&err);
-                }
-                ErrorClass::Invalid if pending.len() > 1 => {
-                    // One item spoils the whole call: write them one by one to find it.
-                    for item in std::mem::take(&mut pending) {
-                        let (single, single_signal) =
-                            Box::pin(write_batch(shared, vec![item])).await;
-                        signal.throttled |= single_signal.throttled;
-                        outcome.merge(single);
-                    }
-                    break;
-                }
-                ErrorClass::Invalid => {
-                    let reason = format!("refused by DynamoDB: {}", describe(&err));
-                    outcome.refuse_all(&mut pending, &reason);
-                    break;
-                }
-                ErrorClass::Fatal => {
-                    let reason = describe(&err);
-                    outcome.hand_back(&mut pending, format!("not written: {reason}"));
-                    outcome.fatal = Some(reason);
-                    break;
-                }
-            },
-        }
-        fruitless = if pending.len() < before {
+            Ok(Ok(output)) => self.take_unprocessed(output.unprocessed_items),
+            Ok(Err(err)) => self.take_error(&err).await,
+        };
+        self.fruitless = if self.pending.len() < before {
             0
         } else {
-            fruitless + 1
+            self.fruitless + 1
         };
-        if fruitless >= settings.max_attempts {
-            let reason = format!("{fruitless} calls in a row wrote nothing: {last_problem}");
-            outcome.hand_back(&mut pending, reason);
-            break;
+        answer
+    }
+
+    /// Counts what DynamoDB wrote and keeps what it handed back, to send again.
+    fn take_unprocessed(
+        &mut self,
+        unprocessed: Option<HashMap<String, Vec<WriteRequest>>>,
+    ) -> Answer {
+        // Keyed by the table's name or ARN, as the request named it: read them all.
+        let unprocessed: Vec<WriteRequest> = unprocessed
+            .unwrap_or_default()
+            .into_values()
+            .flatten()
+            .collect();
+        if unprocessed.is_empty() {
+            self.outcome.written += self.pending.len() as u64;
+            self.pending.clear();
+            return Answer::Settled;
         }
-        let delay = settings.backoff.delay(fruitless.max(1));
-        if Instant::now() + delay >= shared.deadline {
-            let reason = format!("not written before the time limit: {last_problem}");
-            outcome.hand_back(&mut pending, reason);
-            break;
+        let left: Vec<ItemKey> = (unprocessed.iter())
+            .filter_map(|w| w.put_request())
+            .filter_map(|put| self.shared.keys.key_of(put.item()))
+            .collect();
+        let still = self
+            .pending
+            .iter()
+            .filter(|p| left.contains(&p.key))
+            .count();
+        // Only count items as written when every unprocessed one is identified; otherwise resend
+        // the lot (puts are idempotent).
+        if still == unprocessed.len() {
+            let before = self.pending.len();
+            self.pending.retain(|p| left.contains(&p.key));
+            self.outcome.written += (before - self.pending.len()) as u64;
+            self.requests = unprocessed;
+        }
+        self.signal.throttled = true;
+        Answer::Retry(format!(
+            "{} items unprocessed (throttled)",
+            self.pending.len()
+        ))
+    }
+
+    async fn take_error(&mut self, err: &SdkError<BatchWriteItemError>) -> Answer {
+        match classify(err) {
+            ErrorClass::Retryable => {
+                self.signal.throttled = true;
+                return Answer::Retry(describe(err));
+            }
+            ErrorClass::Invalid if self.pending.len() > 1 => {
+                // One item spoils the whole call: write them one by one to find it.
+                for item in std::mem::take(&mut self.pending) {
+                    let (single, signal) = Box::pin(write_batch(self.shared, vec![item])).await;
+                    self.signal.throttled |= signal.throttled;
+                    self.outcome.merge(single);
+                }
+            }
+            ErrorClass::Invalid => {
+                let reason = format!("refused by DynamoDB: {}", describe(err));
+                self.outcome.refuse_all(&mut self.pending, &reason);
+            }
+            ErrorClass::Fatal => {
+                let reason = describe(err);
+                let unwritten = format!("not written: {reason}");
+                self.outcome.hand_back(&mut self.pending, unwritten);
+                self.outcome.fatal = Some(reason);
+            }
+        }
+        Answer::Settled
+    }
+
+    /// Waits before the next call; false (the items handed back) when the calls stopped making
+    /// progress or the deadline is too near.
+    async fn back_off(&mut self, problem: String) -> bool {
+        let settings = self.shared.settings;
+        if self.fruitless >= settings.max_attempts {
+            let reason = format!("{} calls in a row wrote nothing: {problem}", self.fruitless);
+            self.outcome.hand_back(&mut self.pending, reason);
+            return false;
+        }
+        let delay = settings.backoff.delay(self.fruitless.max(1));
+        if Instant::now() + delay >= self.shared.deadline {
+            let reason = format!("not written before the time limit: {problem}");
+            self.outcome.hand_back(&mut self.pending, reason);
+            return false;
         }
         sleep(delay).await;
+        true
     }
-    (outcome, signal)
 }
 
 impl WriteOutcome {
