@@ -20,6 +20,7 @@ pub mod function_error;
 pub mod metrics;
 pub mod request;
 pub mod retry;
+pub mod sdk;
 pub mod state;
 pub mod table_backups;
 pub mod table_selection;

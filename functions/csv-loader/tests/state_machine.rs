@@ -1,6 +1,7 @@
 //! The load's state machine as the template defines it, run by the local AWS, each step a real
 //! invocation of the csv-loader through the Lambda runtime (`cargo lambda watch`): long loads, a
-//! version loaded once however often its event comes, reloads, and a failing step.
+//! version loaded once however often its event comes, reloads, a failing step, fan-out (gzip too),
+//! and an older file sent again by name.
 
 mod common;
 
@@ -68,10 +69,14 @@ impl Stack {
 
     /// Uploads `body` to `key`; the S3 event S3 sends for it.
     async fn upload(&self, key: &str, body: String) -> Value {
+        self.upload_bytes(key, body.into_bytes()).await
+    }
+
+    async fn upload_bytes(&self, key: &str, body: Vec<u8>) -> Value {
         let put = (self.s3.put_object())
             .bucket(&self.bucket)
             .key(key)
-            .body(body.into_bytes().into())
+            .body(body.into())
             .send()
             .await
             .unwrap();
@@ -355,5 +360,105 @@ async fn a_broken_reupload_fails_on_its_own_and_the_good_load_runs_to_its_end() 
         stack.amount("o1").await,
         Some(n("901")),
         "the good file's last row"
+    );
+}
+
+/// Compressed with gzip.
+fn gzip(text: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(text.as_bytes()).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gzip_file_fans_out_and_the_last_row_of_a_key_wins_with_every_row_counted_once() {
+    let stack = Stack::new(&[("FAN_OUT_MIN_BYTES", "1"), ("FAN_OUT_PARTS", "3")]).await;
+    // The first and the last row share a key, 600 rows apart; the rows between have keys of their own.
+    let mut csv = String::from("order_id,item_id,amount\nfirst-and-last,i,1\n");
+    for row in 2..600 {
+        csv.push_str(&format!("k{row},i,{row}\n"));
+    }
+    csv.push_str("first-and-last,i,600\n");
+    let event = stack.upload_bytes("incoming/big.csv.gz", gzip(&csv)).await;
+    let first = stack.invoke(&event);
+    let execution = stack.finished(&first).await;
+    assert_eq!(execution.status, "SUCCEEDED", "{execution:#?}");
+    let file = execution.output.unwrap();
+    assert_eq!(
+        (file["parts"].clone(), file["complete"].clone()),
+        (json!(3), json!(true)),
+        "{file:#}"
+    );
+    let counted = [
+        "items_written",
+        "rows_rejected",
+        "duplicates_collapsed",
+        "items_failed",
+    ]
+    .map(|count| file[count].as_u64().unwrap_or_default());
+    assert_eq!(
+        file["rows_read"], 600,
+        "every row read once, over the parts: {file:#}"
+    );
+    assert_eq!(
+        counted.iter().sum::<u64>(),
+        600,
+        "each row in one count: {file:#}"
+    );
+    assert_eq!(
+        stack.amount("first-and-last").await,
+        Some(n("600")),
+        "the last row wins"
+    );
+    let items = local_aws::scan_all(&stack.dynamodb, &stack.table)
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 599);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_older_file_sent_again_by_name_is_refused_unless_forced() {
+    let stack = Stack::new(&[]).await;
+    let older = stack
+        .upload(
+            "incoming/monday.csv",
+            "order_id,item_id,amount\no1,i,1\n".into(),
+        )
+        .await;
+    stack.invoke(&older);
+    // S3 keeps write times to the second.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let newer = stack
+        .upload(
+            "incoming/tuesday.csv",
+            "order_id,item_id,amount\no1,i,2\n".into(),
+        )
+        .await;
+    stack.invoke(&newer);
+    assert_eq!(stack.amount("o1").await, Some(n("2")));
+
+    let by_name = json!({"bucket": stack.bucket, "key": "incoming/monday.csv", "reload": true});
+    let refused = stack.invoke_failing(&by_name);
+    assert!(refused.contains("OlderThanLoaded"), "{refused}");
+    assert!(
+        refused.contains("tuesday.csv") && refused.contains("force"),
+        "{refused}"
+    );
+    assert_eq!(
+        stack.amount("o1").await,
+        Some(n("2")),
+        "the newer values stay"
+    );
+
+    // Said on purpose, it loads: the older file's values are back.
+    let mut forced = by_name.clone();
+    forced["force"] = json!(true);
+    let loaded = stack.invoke(&forced);
+    assert_eq!(loaded["files"][0]["items_written"], 1, "{loaded:#}");
+    assert_eq!(
+        stack.amount("o1").await,
+        Some(n("1")),
+        "forced: the older file's values"
     );
 }

@@ -20,6 +20,10 @@ pub struct Checkpoint {
     /// Load this version even if it was loaded before (an explicit reload).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reload: bool,
+    /// Refused when the object is older than the newest file loaded into the table (a request by
+    /// name that did not say `"force": true`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub older_refused: bool,
     /// `None`: start at the beginning.
     #[serde(default)]
     pub resume: Option<ResumePoint>,
@@ -113,6 +117,7 @@ impl Checkpoint {
             pin: ObjectVersion::default(),
             load_id: String::new(),
             reload: false,
+            older_refused: false,
             displaced: None,
             resume: None,
             header: Vec::new(),

@@ -105,6 +105,9 @@ pub enum FileError {
         key: String,
         reason: String,
     },
+    /// A request by name for a file older than the newest one loaded into the table.
+    #[error("{reason}")]
+    OlderThanLoaded { reason: String },
     #[error("could not write the rejects report {report}: {reason}")]
     Report { report: String, reason: String },
     #[error(
@@ -166,6 +169,7 @@ impl FileError {
             FileError::Header { .. } => "InvalidHeader",
             FileError::Report { .. } => "ReportNotWritten",
             FileError::NotStarted { .. } => "LoadNotStarted",
+            FileError::OlderThanLoaded { .. } => "OlderThanLoaded",
             FileError::Stalled { .. } => "LoadStalled",
             FileError::NothingLoaded { .. } => "NothingLoaded",
             FileError::RepeatedRejects { .. } => "RepeatedRejects",

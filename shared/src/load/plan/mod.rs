@@ -4,6 +4,7 @@
 
 pub mod fan_out;
 pub mod fence;
+pub mod newest;
 pub mod pin;
 pub mod probe;
 pub mod request;

@@ -102,6 +102,9 @@ struct ExplicitRequest {
     /// Load the version again even if it was loaded before.
     #[serde(default)]
     reload: bool,
+    /// Load it even if it is older than the newest file loaded into the table.
+    #[serde(default)]
+    force: bool,
 }
 
 /// The default object for a console test with `{}`.
@@ -184,6 +187,7 @@ pub fn plan_request(
         return Ok(LoadPlan {
             jobs: vec![Checkpoint {
                 reload: request.reload,
+                older_refused: !request.force,
                 ..Checkpoint::start(request.bucket, request.key)
             }],
             ..LoadPlan::default()

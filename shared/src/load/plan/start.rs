@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::load::checkpoint::Checkpoint;
 use crate::load::file::Loader;
 use crate::load::plan::fence::{Claim, Fence, claim, running_other, settle_time};
+use crate::load::plan::newest::{self, Loaded};
 use crate::load::plan::pin;
 use crate::load::plan::probe::{Probe, probe};
 use crate::load::plan::request::Ignored;
@@ -124,6 +125,20 @@ async fn begin(
         return Ok(ready(job));
     };
     let object = (job.bucket.as_str(), job.key.as_str());
+    let version = job.pin.version_id.as_deref();
+    let written = (newest::last_modified(&loader.s3, object, version).await)
+        .map_err(|e| not_started(&job, e))?;
+    let loaded = Loaded {
+        url: format!("s3://{}/{}", job.bucket, job.key),
+        last_modified: written,
+    };
+    if job.older_refused {
+        let newest = newest::newest(store, &loader.table.name).await;
+        let newest = newest.map_err(|e| not_started(&job, e))?;
+        if let Some(reason) = newest::older_than(&loaded, newest.as_ref()) {
+            return Err(FileError::OlderThanLoaded { reason });
+        }
+    }
     // A load still running goes on unless this one shows it can load.
     let running = running_other(store, object, &job.pin).await;
     if let Some(running) = running.map_err(|e| not_started(&job, e))? {
@@ -156,6 +171,10 @@ async fn begin(
         } => {
             // Loaded again after a failure: an execution of its own, as a reload has.
             job.reload |= after_failure;
+            if let Err(e) = newest::record(store, &loader.table.name, &loaded).await {
+                // Only the refusal of older files by name leans on it: said, not failed.
+                tracing::warn!(error = %e, "could not record the newest file loaded into the table");
+            }
             if let Some(displaced) = displaced {
                 job.displaced = Some(displaced.load.clone());
                 stop_displaced(workflow, &displaced.execution, &job).await;
