@@ -48,6 +48,9 @@ fn default_fan_out_min_bytes() -> u64 {
 fn default_fan_out_parts() -> u32 {
     FanOut::default().parts
 }
+fn default_fan_out_writer_rate() -> f64 {
+    FanOut::default().writer_rate
+}
 
 /// The csv-loader's environment.
 #[derive(Debug, Clone, Deserialize)]
@@ -104,6 +107,9 @@ pub struct LoaderEnv {
     /// How many parts (concurrent invocations) such a file becomes; 1 never fans out.
     #[serde(default = "default_fan_out_parts")]
     pub fan_out_parts: u32,
+    /// Items per second one invocation writes: a table or a load limited below it does not fan out.
+    #[serde(default = "default_fan_out_writer_rate")]
+    pub fan_out_writer_rate: f64,
 }
 
 /// The csv-loader's configuration, validated.
@@ -252,6 +258,10 @@ impl LoaderEnv {
             let why = format!("must be from 1 (never fan out) to {}", FanOut::MAX_PARTS);
             return Err(bad("FAN_OUT_PARTS", why));
         }
+        if !(self.fan_out_writer_rate.is_finite() && self.fan_out_writer_rate > 0.0) {
+            let why = "must be more than 0 (items per second)".to_string();
+            return Err(bad("FAN_OUT_WRITER_RATE", why));
+        }
         let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
         let default_object = default_object(
             self.bucket_name,
@@ -286,6 +296,7 @@ impl LoaderEnv {
             fan_out: FanOut {
                 min_bytes: self.fan_out_min_bytes,
                 parts: self.fan_out_parts,
+                writer_rate: self.fan_out_writer_rate,
             },
             max_segment: self.max_segment_seconds.map(Duration::from_secs_f64),
         })

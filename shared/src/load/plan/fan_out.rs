@@ -12,17 +12,20 @@ use crate::load::file::Loader;
 use crate::load::write::writer::WriteSettings;
 
 /// Items per second one invocation writes when nothing holds it back (`docs/benchmarks.md`: about
-/// 66,000 rows/s against an unlimited endpoint, rounded down): a table, or a load, limited below
-/// it is filled as fast by one invocation as by several.
+/// 66,000 rows/s against an unlimited endpoint at 1024 MB, rounded down): a table, or a load,
+/// limited below it is filled as fast by one invocation as by several.
 pub const ONE_INVOCATION_ITEMS_PER_SECOND: f64 = 60_000.0;
 
 /// When and how far to fan out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FanOut {
     /// Objects at least this large (as stored) fan out.
     pub min_bytes: u64,
     /// How many parts a file becomes; 1 never fans out.
     pub parts: u32,
+    /// Items per second one invocation writes (`ONE_INVOCATION_ITEMS_PER_SECOND` unless measured
+    /// otherwise, at another memory size say): below it, more parts would not write faster.
+    pub writer_rate: f64,
 }
 
 impl FanOut {
@@ -63,17 +66,19 @@ impl Default for FanOut {
         FanOut {
             min_bytes: 256 * 1024 * 1024,
             parts: 8,
+            writer_rate: ONE_INVOCATION_ITEMS_PER_SECOND,
         }
     }
 }
 
-/// Whether several invocations would write faster than one: the table is on-demand or has more
-/// write capacity than one invocation uses, and the load's own limit leaves room for more.
-pub fn helps(write_units: Option<i64>, write: &WriteSettings) -> bool {
-    let table_allows = write_units.is_none_or(|u| u as f64 > ONE_INVOCATION_ITEMS_PER_SECOND);
-    let load_allows =
-        (write.max_items_per_second).is_none_or(|r| r > ONE_INVOCATION_ITEMS_PER_SECOND);
-    table_allows && load_allows
+impl FanOut {
+    /// Whether several invocations would write faster than one: the table is on-demand or has more
+    /// write capacity than one invocation uses, and the load's own limit leaves room for more.
+    pub fn helps(&self, write_units: Option<i64>, write: &WriteSettings) -> bool {
+        let table_allows = write_units.is_none_or(|u| u as f64 > self.writer_rate);
+        let load_allows = (write.max_items_per_second).is_none_or(|r| r > self.writer_rate);
+        table_allows && load_allows
+    }
 }
 
 /// The parts `job` fans out into, or `None` when it loads as one: small, its size unknown (the load
@@ -82,7 +87,7 @@ pub async fn parts(loader: &Loader, fan_out: FanOut, job: &Checkpoint) -> Option
     if job.resume.is_some() || job.part.is_some() || fan_out.parts < 2 {
         return None;
     }
-    if !helps(loader.table.write_units, &loader.settings.write) {
+    if !fan_out.helps(loader.table.write_units, &loader.settings.write) {
         return None;
     }
     let head = (loader.s3.head_object())
@@ -110,6 +115,8 @@ mod tests {
 
     #[test]
     fn fan_out_helps_only_where_the_table_and_the_load_take_more_than_one_writer() {
+        let fan_out = FanOut::default();
+        let helps = |units, write| fan_out.helps(units, write);
         let unlimited = WriteSettings::default();
         assert!(helps(None, &unlimited), "on-demand");
         assert!(helps(Some(100_000), &unlimited));
@@ -121,6 +128,14 @@ mod tests {
         assert!(
             !helps(None, &capped),
             "MAX_WRITES_PER_SECOND below one writer's rate"
+        );
+        let slow_writers = FanOut {
+            writer_rate: 100.0,
+            ..fan_out
+        };
+        assert!(
+            slow_writers.helps(Some(1_000), &capped),
+            "measured slower writers"
         );
     }
 
