@@ -40,97 +40,9 @@ async fn events_run_through_the_lambda_runtime() {
         ],
     );
 
-    let put = function.response("s3-put-order-data.json");
-    let file = &put["files"][0];
-    assert_eq!(file["key"], "incoming/order_data.csv");
-    assert_eq!(file["rows_read"], 40);
-    assert_eq!(file["items_written"], 40);
-    assert_eq!(file["rows_rejected"], 0);
-    assert_eq!(file["complete"], true);
-    // This bucket is not versioned: the report names the version by its ETag.
-    let head = (s3
-        .head_object()
-        .bucket(BUCKET)
-        .key("incoming/order_data.csv"))
-    .send()
-    .await
-    .unwrap();
-    let etag = head.e_tag().unwrap().trim_matches('"');
-    assert_eq!(
-        file["report"],
-        format!("s3://{BUCKET}/rejected/incoming/order_data.csv@{etag}.rejects.csv")
-    );
-    assert_eq!(
-        local_aws::scan_all(&dynamodb, TABLE).await.unwrap().len(),
-        40
-    );
-
-    // The load's metrics: one raw record for the file, per function and table, as its summary says.
-    let loads = metrics::of_family(&metrics::LOAD, &function.metric_records()).unwrap();
-    assert_eq!(loads.len(), 1, "{loads:?}");
-    let (dimensions, values) = &loads[0];
-    assert_eq!(dimensions, &["ddb-guard-csv-loader", TABLE]);
-    // rows read, written, rejected, failed, duplicates; rows per second; rejected percent.
-    assert_eq!(&values[..5], &[40.0, 40.0, 0.0, 0.0, 0.0]);
-    assert!(values[5] > 0.0 && values[6] == 0.0, "{values:?}");
-    // Progress: log lines with rows so far and the share of the object read, and the same as
-    // metric records, percent rising to the end.
-    let records = function.stdout_records();
-    let lines: Vec<&serde_json::Value> = (records.iter())
-        .filter(|r| r["fields"]["message"] == "csv load progress")
-        .collect();
-    assert!(!lines.is_empty(), "{records:?}");
-    assert!(
-        lines
-            .iter()
-            .all(|l| l["fields"]["rows_so_far"].as_u64().is_some_and(|n| n > 0))
-    );
-    let progress = metrics::of_family(&metrics::LOAD_PROGRESS, &function.metric_records()).unwrap();
-    assert_eq!(progress.len(), lines.len());
-    let percents: Vec<f64> = progress.iter().map(|(_, v)| v[1]).collect();
-    assert!(
-        percents.windows(2).all(|w| w[0] <= w[1]) && percents[0] > 0.0,
-        "{percents:?}"
-    );
-    // Never nested in a log record: every record with metrics is a top-level EMF line.
-    let nested = (function.stdout_records().into_iter())
-        .filter(|r| r.get("_aws").is_none() && r.to_string().contains("CloudWatchMetrics"));
-    assert_eq!(nested.count(), 0);
-
-    let console = function.response("console-test.json");
-    assert_eq!(console["files"][0]["key"], "incoming/order_data.csv");
-    assert_eq!(console["files"][0]["items_written"], 40);
-
-    let explicit = function.response("load-request.json");
-    assert_eq!(explicit["files"][0]["items_written"], 40);
-    let reload = function.response("reload-request.json");
-    assert_eq!(reload["files"][0]["items_written"], 40);
-
-    let several = function.response("s3-put-several.json");
-    let keys: Vec<&str> = several["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["key"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        keys,
-        [
-            "incoming/order_data.csv",
-            "incoming/more orders/été 2026.csv"
-        ]
-    );
-    assert_eq!(
-        several["ignored"][0]["key"],
-        "rejected/incoming/order_data.csv.rejects.csv"
-    );
-
-    let refused = function.error("bad-request.json");
-    assert!(
-        refused.contains("InvalidRequest") && refused.contains("`key`"),
-        "{refused}"
-    );
-
+    the_put_event_loads_the_seed(&function, &s3, &dynamodb).await;
+    the_load_says_its_metrics_and_progress(&function);
+    every_sample_request_loads_or_is_refused(&function);
     // The same table, loaded five times over: still the file's 40 items.
     assert_eq!(
         local_aws::scan_all(&dynamodb, TABLE).await.unwrap().len(),
@@ -270,4 +182,110 @@ async fn one_loader_loads_each_folder_into_its_table_through_the_lambda_runtime(
         .filter_map(|o| o.key())
         .collect();
     assert!(keys.iter().all(|k| !k.contains("incoming/c/")), "{keys:?}");
+}
+
+/// The sample S3 event loads the seed file: every row written, the report named by the version.
+async fn the_put_event_loads_the_seed(
+    function: &LocalFunction,
+    s3: &aws_sdk_s3::Client,
+    dynamodb: &aws_sdk_dynamodb::Client,
+) {
+    let put = function.response("s3-put-order-data.json");
+    let file = &put["files"][0];
+    assert_eq!(file["key"], "incoming/order_data.csv");
+    assert_eq!(file["rows_read"], 40);
+    assert_eq!(file["items_written"], 40);
+    assert_eq!(file["rows_rejected"], 0);
+    assert_eq!(file["complete"], true);
+    // This bucket is not versioned: the report names the version by its ETag.
+    let head = (s3
+        .head_object()
+        .bucket(BUCKET)
+        .key("incoming/order_data.csv"))
+    .send()
+    .await
+    .unwrap();
+    let etag = head.e_tag().unwrap().trim_matches('"');
+    assert_eq!(
+        file["report"],
+        format!("s3://{BUCKET}/rejected/incoming/order_data.csv@{etag}.rejects.csv")
+    );
+    assert_eq!(
+        local_aws::scan_all(dynamodb, TABLE).await.unwrap().len(),
+        40
+    );
+}
+
+/// One metric record for the load, per function and table, as its summary says; progress lines
+/// and their metrics, the share read rising to the end; no metrics nested in a log record.
+fn the_load_says_its_metrics_and_progress(function: &LocalFunction) {
+    // The load's metrics: one raw record for the file, per function and table, as its summary says.
+    let loads = metrics::of_family(&metrics::LOAD, &function.metric_records()).unwrap();
+    assert_eq!(loads.len(), 1, "{loads:?}");
+    let (dimensions, values) = &loads[0];
+    assert_eq!(dimensions, &["ddb-guard-csv-loader", TABLE]);
+    // rows read, written, rejected, failed, duplicates; rows per second; rejected percent.
+    assert_eq!(&values[..5], &[40.0, 40.0, 0.0, 0.0, 0.0]);
+    assert!(values[5] > 0.0 && values[6] == 0.0, "{values:?}");
+    // Progress: log lines with rows so far and the share of the object read, and the same as
+    // metric records, percent rising to the end.
+    let records = function.stdout_records();
+    let lines: Vec<&serde_json::Value> = (records.iter())
+        .filter(|r| r["fields"]["message"] == "csv load progress")
+        .collect();
+    assert!(!lines.is_empty(), "{records:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["fields"]["rows_so_far"].as_u64().is_some_and(|n| n > 0))
+    );
+    let progress = metrics::of_family(&metrics::LOAD_PROGRESS, &function.metric_records()).unwrap();
+    assert_eq!(progress.len(), lines.len());
+    let percents: Vec<f64> = progress.iter().map(|(_, v)| v[1]).collect();
+    assert!(
+        percents.windows(2).all(|w| w[0] <= w[1]) && percents[0] > 0.0,
+        "{percents:?}"
+    );
+    // Never nested in a log record: every record with metrics is a top-level EMF line.
+    let nested = (function.stdout_records().into_iter())
+        .filter(|r| r.get("_aws").is_none() && r.to_string().contains("CloudWatchMetrics"));
+    assert_eq!(nested.count(), 0);
+}
+
+/// The console test, a request by name, a reload and an event of several files load; a bad request
+/// is refused with its reason.
+fn every_sample_request_loads_or_is_refused(function: &LocalFunction) {
+    let console = function.response("console-test.json");
+    assert_eq!(console["files"][0]["key"], "incoming/order_data.csv");
+    assert_eq!(console["files"][0]["items_written"], 40);
+
+    let explicit = function.response("load-request.json");
+    assert_eq!(explicit["files"][0]["items_written"], 40);
+    let reload = function.response("reload-request.json");
+    assert_eq!(reload["files"][0]["items_written"], 40);
+
+    let several = function.response("s3-put-several.json");
+    let keys: Vec<&str> = several["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "incoming/order_data.csv",
+            "incoming/more orders/été 2026.csv"
+        ]
+    );
+    assert_eq!(
+        several["ignored"][0]["key"],
+        "rejected/incoming/order_data.csv.rejects.csv"
+    );
+
+    let refused = function.error("bad-request.json");
+    assert!(
+        refused.contains("InvalidRequest") && refused.contains("`key`"),
+        "{refused}"
+    );
 }
