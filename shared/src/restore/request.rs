@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::request::{RequestError, kind_of};
 use crate::restore::drill::request::{DRILL_ACTIONS, DrillRequest, parse_drill_request};
 use crate::restore::options::{FinishOptions, RestoreOptions, parse_billing_mode};
-use crate::restore::verify::CountProgress;
+use crate::restore::verification::CountProgress;
 use crate::table_selection::check_table_name;
 
 /// Where the data comes from.

@@ -164,14 +164,14 @@ impl RestoreService {
         let expected = source.item_count().unwrap_or_default().max(0) as u64;
         Ok(match self.count(copy, None, until).await? {
             Counted::Done(restored) => checks::item_count(
-                &crate::restore::verify::Verification {
+                &crate::restore::verification::Verification {
                     restored_items: restored,
                     expected_items: expected,
                     compared_with: format!(
                         "the item count DynamoDB gives for {} now",
                         source.table_name().unwrap_or_default()
                     ),
-                    baseline: crate::restore::verify::Baseline::Approximate,
+                    baseline: crate::restore::verification::Baseline::Approximate,
                     matches: restored == expected,
                 },
                 self.settings.drill.count_tolerance_percent,
