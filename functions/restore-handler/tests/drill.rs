@@ -146,8 +146,20 @@ fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
 async fn drills_restore_check_report_tell_and_clean_up() {
     let drills = Drills::new().await;
     let function = drills.function("60", &[]);
+    a_drill_from_the_newest_backup_passes_and_is_kept(&drills, &function).await;
+    a_drill_from_the_latest_restorable_time_finds_every_item(&drills, &function).await;
+    cleanup_refuses_what_no_drill_created(&drills, &function).await;
+    a_drill_that_cannot_run_fails_and_is_heard(&drills, &function).await;
+    let strict = a_restore_slower_than_its_target_fails_and_is_heard(&drills).await;
+    each_verdict_is_a_metric(&drills, &function, &strict).await;
+}
 
-    // From the newest native backup (events/restore-handler/drill.json: the configured table and source).
+/// From the newest native backup (events/restore-handler/drill.json: the configured table and
+/// source): checked, reported, its scratch table deleted, and quiet.
+async fn a_drill_from_the_newest_backup_passes_and_is_kept(
+    drills: &Drills,
+    function: &LocalFunction,
+) {
     let response = function.response("drill.json");
     let backup = report(&response);
     assert_eq!(backup["passed"], true, "{backup:#}");
@@ -187,21 +199,26 @@ async fn drills_restore_check_report_tell_and_clean_up() {
         (json!(true), json!("drill"))
     );
     assert!(drills.alerts().await.is_empty(), "a passing drill is quiet");
+}
 
-    // From the latest restorable time: every item is there.
+/// From the latest restorable time: every item is there.
+async fn a_drill_from_the_latest_restorable_time_finds_every_item(
+    drills: &Drills,
+    function: &LocalFunction,
+) {
     let request = json!({"action": "drill", "source": "point_in_time"});
-    let response = drills.invoke(&function, request).unwrap();
+    let response = drills.invoke(function, request).unwrap();
     let pitr = report(&response);
     assert_eq!(pitr["passed"], true, "{pitr:#}");
     assert_eq!(pitr["restored_from"], "latest restorable time");
     assert_eq!(pitr["sample"]["from_source"]["missing"], 0);
     assert!(!drills.exists(pitr["scratch_table"].as_str().unwrap()).await);
+}
 
-    // Cleanup refuses what a drill did not create: the source, and a table only named like one.
+/// Cleanup refuses what a drill did not create: the source, and a table only named like one.
+async fn cleanup_refuses_what_no_drill_created(drills: &Drills, function: &LocalFunction) {
     let cleanup = |table: &str| json!({"action": "drill_cleanup", "table": table});
-    let refused = drills
-        .invoke(&function, cleanup(&drills.table))
-        .unwrap_err();
+    let refused = drills.invoke(function, cleanup(&drills.table)).unwrap_err();
     assert!(
         refused.contains("RestoreRefused") && refused.contains("lacks"),
         "{refused}"
@@ -210,14 +227,16 @@ async fn drills_restore_check_report_tell_and_clean_up() {
     local_aws::create_seed_table(&drills.dynamodb, &lookalike)
         .await
         .unwrap();
-    let refused = drills.invoke(&function, cleanup(&lookalike)).unwrap_err();
+    let refused = drills.invoke(function, cleanup(&lookalike)).unwrap_err();
     assert!(refused.contains("no drill recorded"), "{refused}");
     assert!(drills.exists(&drills.table).await && drills.exists(&lookalike).await);
+}
 
-    // A drill that cannot run is a failed drill: reported and heard.
+/// A drill that cannot run is a failed drill: reported and heard.
+async fn a_drill_that_cannot_run_fails_and_is_heard(drills: &Drills, function: &LocalFunction) {
     let missing = unique_name("gone");
     let request = json!({"action": "drill", "tables": [missing]});
-    let response = drills.invoke(&function, request).unwrap();
+    let response = drills.invoke(function, request).unwrap();
     let not_run = report(&response);
     assert_eq!(not_run["passed"], false);
     let ran = check(not_run, "drill ran");
@@ -231,8 +250,11 @@ async fn drills_restore_check_report_tell_and_clean_up() {
         subject,
         format!("[ddb-guard] Restore drill FAILED: {missing}")
     );
+}
 
-    // A restore slower than its target fails the drill, and that is heard.
+/// A restore slower than its target fails the drill, and that is heard. Returns the function
+/// with that target (0 minutes).
+async fn a_restore_slower_than_its_target_fails_and_is_heard(drills: &Drills) -> LocalFunction {
     let strict = drills.function("0", &[]);
     let response = strict.response("drill.json");
     let late = report(&response);
@@ -251,13 +273,18 @@ async fn drills_restore_check_report_tell_and_clean_up() {
         "{body}"
     );
     assert!(!drills.exists(late["scratch_table"].as_str().unwrap()).await);
+    strict
+}
 
-    // Each drill's verdict as metrics: seconds to ACTIVE, failed, over target.
-    let verdicts = |f: &LocalFunction| -> Vec<Vec<f64>> {
-        let records = metrics::of_family(&metrics::DRILL, &f.metric_records()).unwrap();
-        records.into_iter().map(|(_, values)| values).collect()
-    };
-    let passed = verdicts(&function);
+/// Each drill's verdict as metrics: seconds to ACTIVE, failed, over target. `function` ran the
+/// drills from a backup, from a point in time and one that could not run; `strict` one over
+/// its target.
+async fn each_verdict_is_a_metric(
+    drills: &Drills,
+    function: &LocalFunction,
+    strict: &LocalFunction,
+) {
+    let passed = drill_verdicts(function);
     assert_eq!(
         passed.len(),
         3,
@@ -272,7 +299,7 @@ async fn drills_restore_check_report_tell_and_clean_up() {
         [1.0, 0.0],
         "could not run: failed, not over target"
     );
-    let late = verdicts(&strict);
+    let late = drill_verdicts(strict);
     assert!(late[0][1..] == [0.0, 1.0], "only over target: {late:?}");
     // Where an alarm on DrillFailed pages (the template's choice), the drill does not page too:
     // its metric says it failed, and its report keeps the detail.
@@ -280,7 +307,7 @@ async fn drills_restore_check_report_tell_and_clean_up() {
     let response = quiet.response("drill.json");
     assert_eq!(report(&response)["passed"], false);
     assert!(drills.alerts().await.is_empty(), "one page per condition");
-    assert_eq!(verdicts(&quiet)[0][1..], [0.0, 1.0]);
+    assert_eq!(drill_verdicts(&quiet)[0][1..], [0.0, 1.0]);
 
     let restores = metrics::of_family(&metrics::RESTORE, &function.metric_records()).unwrap();
     assert_eq!(restores.len(), 2);
@@ -288,6 +315,12 @@ async fn drills_restore_check_report_tell_and_clean_up() {
         restores[0].0,
         ["ddb-guard-restore-handler", drills.table.as_str()]
     );
+}
+
+/// The values of each drill metric record `function` emitted, in order.
+fn drill_verdicts(function: &LocalFunction) -> Vec<Vec<f64>> {
+    let records = metrics::of_family(&metrics::DRILL, &function.metric_records()).unwrap();
+    records.into_iter().map(|(_, values)| values).collect()
 }
 
 /// A table with one item and a backup of it, tagged `tag` when given.

@@ -455,91 +455,12 @@ fn described(name: &str, copy: &Copy) -> TableDescription {
 async fn settings_the_local_aws_lacks_come_back_and_a_second_finish_changes_nothing() {
     let copy = Arc::new(Mutex::new(Copy::default()));
     let record = restore_record();
-    let seen = Arc::clone(&copy);
-    let describe = mock!(aws_sdk_dynamodb::Client::describe_table).then_compute_output(move |i| {
-        let table = described(i.table_name().unwrap(), &seen.lock().unwrap());
-        DescribeTableOutput::builder().table(table).build()
-    });
-    let changed = Arc::clone(&copy);
-    let update = mock!(aws_sdk_dynamodb::Client::update_table)
-        .match_requests(|i| i.table_name() == Some(TARGET))
-        .then_compute_output(move |i| {
-            let mut copy = changed.lock().unwrap();
-            if i.table_class() == Some(&TableClass::StandardInfrequentAccess) {
-                copy.infrequent_access = true;
-            }
-            if let Some(m) = i.on_demand_throughput() {
-                copy.maximum = Some((
-                    m.max_read_request_units.unwrap(),
-                    m.max_write_request_units.unwrap(),
-                ));
-            }
-            for u in i.global_secondary_index_updates() {
-                let m = u.update().and_then(|u| u.on_demand_throughput()).unwrap();
-                copy.index_maximum = Some((
-                    m.max_read_request_units.unwrap(),
-                    m.max_write_request_units.unwrap(),
-                ));
-            }
-            UpdateTableOutput::builder().build()
-        });
-    let seen = Arc::clone(&copy);
-    let insights = mock!(aws_sdk_dynamodb::Client::describe_contributor_insights)
-        .then_compute_output(move |i| {
-            let index = i.index_name().map(str::to_string);
-            let on =
-                i.table_name() == Some(SOURCE) || seen.lock().unwrap().insights.contains(&index);
-            let status = match on {
-                true => ContributorInsightsStatus::Enabled,
-                false => ContributorInsightsStatus::Disabled,
-            };
-            DescribeContributorInsightsOutput::builder()
-                .contributor_insights_status(status)
-                .build()
-        });
-    let changed = Arc::clone(&copy);
-    let enable_insights = mock!(aws_sdk_dynamodb::Client::update_contributor_insights)
-        .match_requests(|i| i.table_name() == Some(TARGET))
-        .then_compute_output(move |i| {
-            assert_eq!(
-                i.contributor_insights_action(),
-                Some(&ContributorInsightsAction::Enable)
-            );
-            changed
-                .lock()
-                .unwrap()
-                .insights
-                .push(i.index_name().map(str::to_string));
-            UpdateContributorInsightsOutput::builder().build()
-        });
-    let seen = Arc::clone(&copy);
-    let streams = mock!(aws_sdk_dynamodb::Client::describe_kinesis_streaming_destination)
-        .then_compute_output(move |i| {
-            let arns = match i.table_name() == Some(SOURCE) {
-                true => vec![STREAM.to_string()],
-                false => seen.lock().unwrap().streams.clone(),
-            };
-            let destinations = arns.into_iter().map(|arn| {
-                KinesisDataStreamDestination::builder()
-                    .stream_arn(arn)
-                    .destination_status(DestinationStatus::Active)
-                    .build()
-            });
-            DescribeKinesisStreamingDestinationOutput::builder()
-                .set_kinesis_data_stream_destinations(Some(destinations.collect()))
-                .build()
-        });
-    let changed = Arc::clone(&copy);
-    let enable_stream = mock!(aws_sdk_dynamodb::Client::enable_kinesis_streaming_destination)
-        .match_requests(|i| i.table_name() == Some(TARGET))
-        .then_compute_output(move |i| {
-            changed
-                .lock()
-                .unwrap()
-                .streams
-                .push(i.stream_arn().unwrap().to_string());
-            EnableKinesisStreamingDestinationOutput::builder().build()
-        });
+    let describe = describe_tables(&copy);
+    let update = update_the_copy(&copy);
+    let insights = describe_insights(&copy);
+    let enable_insights = enable_insights_on_the_copy(&copy);
+    let streams = describe_streams(&copy);
+    let enable_stream = enable_a_stream_on_the_copy(&copy);
     let state = state(
         &[
             &record,
@@ -606,6 +527,116 @@ async fn settings_the_local_aws_lacks_come_back_and_a_second_finish_changes_noth
         (updates, insight_calls)
     );
     assert_eq!(enable_stream.num_calls(), 1);
+}
+
+/// `DescribeTable`: the source with every setting, the copy as `copy` has it now.
+fn describe_tables(copy: &Arc<Mutex<Copy>>) -> Rule {
+    let seen = Arc::clone(copy);
+    mock!(aws_sdk_dynamodb::Client::describe_table).then_compute_output(move |i| {
+        let table = described(i.table_name().unwrap(), &seen.lock().unwrap());
+        DescribeTableOutput::builder().table(table).build()
+    })
+}
+
+/// `UpdateTable` of the copy: its table class and on-demand maximums (its own and its index's)
+/// kept in `copy`.
+fn update_the_copy(copy: &Arc<Mutex<Copy>>) -> Rule {
+    let changed = Arc::clone(copy);
+    mock!(aws_sdk_dynamodb::Client::update_table)
+        .match_requests(|i| i.table_name() == Some(TARGET))
+        .then_compute_output(move |i| {
+            let mut copy = changed.lock().unwrap();
+            if i.table_class() == Some(&TableClass::StandardInfrequentAccess) {
+                copy.infrequent_access = true;
+            }
+            if let Some(m) = i.on_demand_throughput() {
+                copy.maximum = Some((
+                    m.max_read_request_units.unwrap(),
+                    m.max_write_request_units.unwrap(),
+                ));
+            }
+            for u in i.global_secondary_index_updates() {
+                let m = u.update().and_then(|u| u.on_demand_throughput()).unwrap();
+                copy.index_maximum = Some((
+                    m.max_read_request_units.unwrap(),
+                    m.max_write_request_units.unwrap(),
+                ));
+            }
+            UpdateTableOutput::builder().build()
+        })
+}
+
+/// `DescribeContributorInsights`: on for the source and its index, on for the copy's table and
+/// index once enabled.
+fn describe_insights(copy: &Arc<Mutex<Copy>>) -> Rule {
+    let seen = Arc::clone(copy);
+    mock!(aws_sdk_dynamodb::Client::describe_contributor_insights).then_compute_output(move |i| {
+        let index = i.index_name().map(str::to_string);
+        let on = i.table_name() == Some(SOURCE) || seen.lock().unwrap().insights.contains(&index);
+        let status = match on {
+            true => ContributorInsightsStatus::Enabled,
+            false => ContributorInsightsStatus::Disabled,
+        };
+        DescribeContributorInsightsOutput::builder()
+            .contributor_insights_status(status)
+            .build()
+    })
+}
+
+/// `UpdateContributorInsights` of the copy: only ever enabling, kept in `copy`.
+fn enable_insights_on_the_copy(copy: &Arc<Mutex<Copy>>) -> Rule {
+    let changed = Arc::clone(copy);
+    mock!(aws_sdk_dynamodb::Client::update_contributor_insights)
+        .match_requests(|i| i.table_name() == Some(TARGET))
+        .then_compute_output(move |i| {
+            assert_eq!(
+                i.contributor_insights_action(),
+                Some(&ContributorInsightsAction::Enable)
+            );
+            changed
+                .lock()
+                .unwrap()
+                .insights
+                .push(i.index_name().map(str::to_string));
+            UpdateContributorInsightsOutput::builder().build()
+        })
+}
+
+/// `DescribeKinesisStreamingDestination`: `STREAM` for the source, the copy's from `copy`.
+fn describe_streams(copy: &Arc<Mutex<Copy>>) -> Rule {
+    let seen = Arc::clone(copy);
+    mock!(aws_sdk_dynamodb::Client::describe_kinesis_streaming_destination).then_compute_output(
+        move |i| {
+            let arns = match i.table_name() == Some(SOURCE) {
+                true => vec![STREAM.to_string()],
+                false => seen.lock().unwrap().streams.clone(),
+            };
+            let destinations = arns.into_iter().map(|arn| {
+                KinesisDataStreamDestination::builder()
+                    .stream_arn(arn)
+                    .destination_status(DestinationStatus::Active)
+                    .build()
+            });
+            DescribeKinesisStreamingDestinationOutput::builder()
+                .set_kinesis_data_stream_destinations(Some(destinations.collect()))
+                .build()
+        },
+    )
+}
+
+/// `EnableKinesisStreamingDestination` on the copy, kept in `copy`.
+fn enable_a_stream_on_the_copy(copy: &Arc<Mutex<Copy>>) -> Rule {
+    let changed = Arc::clone(copy);
+    mock!(aws_sdk_dynamodb::Client::enable_kinesis_streaming_destination)
+        .match_requests(|i| i.table_name() == Some(TARGET))
+        .then_compute_output(move |i| {
+            changed
+                .lock()
+                .unwrap()
+                .streams
+                .push(i.stream_arn().unwrap().to_string());
+            EnableKinesisStreamingDestinationOutput::builder().build()
+        })
 }
 
 #[tokio::test]

@@ -136,45 +136,7 @@ impl Fixture {
 #[tokio::test]
 async fn a_backup_restores_its_items_and_the_settings_come_back() {
     let f = Fixture::new(5).await;
-    let d = &f.dynamodb;
-    let arn = local_aws::table_arn(d, &f.source).await.unwrap();
-    let ttl = TimeToLiveSpecification::builder()
-        .enabled(true)
-        .attribute_name("expires_at")
-        .build()
-        .unwrap();
-    d.update_time_to_live()
-        .table_name(&f.source)
-        .time_to_live_specification(ttl)
-        .send()
-        .await
-        .unwrap();
-    f.enable_pitr(&f.source).await;
-    for (k, v) in [("backup", "daily"), ("team", "data")] {
-        d.tag_resource()
-            .resource_arn(&arn)
-            .tags(Tag::builder().key(k).value(v).build().unwrap())
-            .send()
-            .await
-            .unwrap();
-    }
-    let stream = StreamSpecification::builder()
-        .stream_enabled(true)
-        .stream_view_type(StreamViewType::NewAndOldImages)
-        .build()
-        .unwrap();
-    d.update_table()
-        .table_name(&f.source)
-        .stream_specification(stream)
-        .send()
-        .await
-        .unwrap();
-    d.update_table()
-        .table_name(&f.source)
-        .deletion_protection_enabled(true)
-        .send()
-        .await
-        .unwrap();
+    give_the_source_the_settings_a_restore_drops(&f).await;
     let backup = f.backup("before-change").await;
     f.add_items(5..8).await; // after the backup: must not be restored
 
@@ -215,11 +177,63 @@ async fn a_backup_restores_its_items_and_the_settings_come_back() {
         (5, 5, true)
     );
     assert_eq!(f.count(&target).await, 5);
+    the_copy_has_the_settings_brought_back(&f, &target, &backup).await;
 
-    // What DynamoDB now says of the new table.
+    // A second finish (Lambda's retry, a re-send) changes nothing and succeeds.
+    let again = f
+        .invoke(json!({"action": "finish", "target_table": target, "ttl": true}))
+        .await
+        .unwrap();
+    assert!(
+        again.settings_reapplied.is_empty(),
+        "{:?}",
+        again.settings_reapplied
+    );
+    assert!(again.settings_not_reapplied.is_empty());
+    assert_eq!(setting_names(&again), ["tag backup"]);
+}
+
+/// TTL, point-in-time recovery, the backup plan's tag and a team's, a stream and deletion
+/// protection on the source, as a production table might have them.
+async fn give_the_source_the_settings_a_restore_drops(f: &Fixture) {
+    let d = &f.dynamodb;
+    let arn = local_aws::table_arn(d, &f.source).await.unwrap();
+    f.enable_ttl(&f.source).await;
+    f.enable_pitr(&f.source).await;
+    for (k, v) in [("backup", "daily"), ("team", "data")] {
+        d.tag_resource()
+            .resource_arn(&arn)
+            .tags(Tag::builder().key(k).value(v).build().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    let stream = StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::NewAndOldImages)
+        .build()
+        .unwrap();
+    d.update_table()
+        .table_name(&f.source)
+        .stream_specification(stream)
+        .send()
+        .await
+        .unwrap();
+    d.update_table()
+        .table_name(&f.source)
+        .deletion_protection_enabled(true)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// What DynamoDB says of the copy restored from `backup`: the settings the finish brought back,
+/// and the tags (the team's and where it came from, not the plan's).
+async fn the_copy_has_the_settings_brought_back(f: &Fixture, target: &str, backup: &str) {
+    let d = &f.dynamodb;
     let table = d
         .describe_table()
-        .table_name(&target)
+        .table_name(target)
         .send()
         .await
         .unwrap()
@@ -229,7 +243,7 @@ async fn a_backup_restores_its_items_and_the_settings_come_back() {
     assert!(table.stream_specification.unwrap().stream_enabled);
     let ttl = d
         .describe_time_to_live()
-        .table_name(&target)
+        .table_name(target)
         .send()
         .await
         .unwrap()
@@ -241,7 +255,7 @@ async fn a_backup_restores_its_items_and_the_settings_come_back() {
     );
     let pitr = d
         .describe_continuous_backups()
-        .table_name(&target)
+        .table_name(target)
         .send()
         .await
         .unwrap();
@@ -273,19 +287,6 @@ async fn a_backup_restores_its_items_and_the_settings_come_back() {
             ("team".into(), "data".into())
         ]
     );
-
-    // A second finish (Lambda's retry, a re-send) changes nothing and succeeds.
-    let again = f
-        .invoke(json!({"action": "finish", "target_table": target, "ttl": true}))
-        .await
-        .unwrap();
-    assert!(
-        again.settings_reapplied.is_empty(),
-        "{:?}",
-        again.settings_reapplied
-    );
-    assert!(again.settings_not_reapplied.is_empty());
-    assert_eq!(setting_names(&again), ["tag backup"]);
 }
 
 /// The settings still different after a finish; asserts each is one the report left off.
@@ -691,68 +692,7 @@ async fn auto_scaling_and_a_resource_policy_come_back_to_a_provisioned_copy() {
     let aws = LocalAws::shared().sdk_config().await;
     let scaling = aws_sdk_applicationautoscaling::Client::new(&aws);
     let source = unique_name("ledger");
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    let capacity = |units| {
-        ProvisionedThroughput::builder()
-            .read_capacity_units(units)
-            .write_capacity_units(units)
-            .build()
-            .unwrap()
-    };
-    f.dynamodb
-        .create_table()
-        .table_name(&source)
-        .key_schema(key("id", KeyType::Hash))
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::Provisioned)
-        .provisioned_throughput(capacity(5))
-        .send()
-        .await
-        .unwrap();
-    let resource = format!("table/{source}");
-    scaling
-        .register_scalable_target()
-        .service_namespace(ServiceNamespace::Dynamodb)
-        .resource_id(&resource)
-        .scalable_dimension(ScalableDimension::DynamoDbTableReadCapacityUnits)
-        .min_capacity(5)
-        .max_capacity(40)
-        .send()
-        .await
-        .unwrap();
-    let policy = TargetTrackingScalingPolicyConfiguration::builder()
-        .target_value(70.0)
-        .predefined_metric_specification(
-            PredefinedMetricSpecification::builder()
-                .predefined_metric_type(MetricType::DynamoDbReadCapacityUtilization)
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
-    scaling
-        .put_scaling_policy()
-        .service_namespace(ServiceNamespace::Dynamodb)
-        .resource_id(&resource)
-        .scalable_dimension(ScalableDimension::DynamoDbTableReadCapacityUnits)
-        .policy_name("reads")
-        .policy_type(PolicyType::TargetTrackingScaling)
-        .target_tracking_scaling_policy_configuration(policy)
-        .send()
-        .await
-        .unwrap();
+    provisioned_table_with_auto_scaling(&f, &scaling, &source).await;
     let arn = local_aws::table_arn(&f.dynamodb, &source).await.unwrap();
     let document = json!({"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:role/reader"},
@@ -800,7 +740,99 @@ async fn auto_scaling_and_a_resource_policy_come_back_to_a_provisioned_copy() {
         .unwrap();
     assert!(report.settings_not_reapplied.is_empty(), "{report:#?}");
     assert!(setting_names(&report).is_empty(), "nothing differs");
-    // What the copy now has, as the services say.
+    the_copy_scales_as_the_source_does(&scaling, &target).await;
+    let target_arn = local_aws::table_arn(&f.dynamodb, &target).await.unwrap();
+    let copied = f
+        .dynamodb
+        .get_resource_policy()
+        .resource_arn(&target_arn)
+        .send()
+        .await
+        .unwrap()
+        .policy
+        .unwrap();
+    assert!(
+        copied.contains(&target_arn) && !copied.contains(&format!("{arn}\"")),
+        "{copied}"
+    );
+}
+
+/// `source`: a provisioned table (5 units each way) whose reads scale from 5 to 40 units, on a
+/// target of 70% use.
+async fn provisioned_table_with_auto_scaling(
+    f: &Fixture,
+    scaling: &aws_sdk_applicationautoscaling::Client,
+    source: &str,
+) {
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .unwrap()
+    };
+    let capacity = |units| {
+        ProvisionedThroughput::builder()
+            .read_capacity_units(units)
+            .write_capacity_units(units)
+            .build()
+            .unwrap()
+    };
+    f.dynamodb
+        .create_table()
+        .table_name(source)
+        .key_schema(key("id", KeyType::Hash))
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(capacity(5))
+        .send()
+        .await
+        .unwrap();
+    let resource = format!("table/{source}");
+    scaling
+        .register_scalable_target()
+        .service_namespace(ServiceNamespace::Dynamodb)
+        .resource_id(&resource)
+        .scalable_dimension(ScalableDimension::DynamoDbTableReadCapacityUnits)
+        .min_capacity(5)
+        .max_capacity(40)
+        .send()
+        .await
+        .unwrap();
+    let policy = TargetTrackingScalingPolicyConfiguration::builder()
+        .target_value(70.0)
+        .predefined_metric_specification(
+            PredefinedMetricSpecification::builder()
+                .predefined_metric_type(MetricType::DynamoDbReadCapacityUtilization)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    scaling
+        .put_scaling_policy()
+        .service_namespace(ServiceNamespace::Dynamodb)
+        .resource_id(&resource)
+        .scalable_dimension(ScalableDimension::DynamoDbTableReadCapacityUnits)
+        .policy_name("reads")
+        .policy_type(PolicyType::TargetTrackingScaling)
+        .target_tracking_scaling_policy_configuration(policy)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// What Application Auto Scaling now says of the copy: the source's range and policy.
+async fn the_copy_scales_as_the_source_does(
+    scaling: &aws_sdk_applicationautoscaling::Client,
+    target: &str,
+) {
     let targets = scaling
         .describe_scalable_targets()
         .service_namespace(ServiceNamespace::Dynamodb)
@@ -821,18 +853,4 @@ async fn auto_scaling_and_a_resource_policy_come_back_to_a_provisioned_copy() {
         .await
         .unwrap();
     assert_eq!(policies.scaling_policies()[0].policy_name(), "reads");
-    let target_arn = local_aws::table_arn(&f.dynamodb, &target).await.unwrap();
-    let copied = f
-        .dynamodb
-        .get_resource_policy()
-        .resource_arn(&target_arn)
-        .send()
-        .await
-        .unwrap()
-        .policy
-        .unwrap();
-    assert!(
-        copied.contains(&target_arn) && !copied.contains(&format!("{arn}\"")),
-        "{copied}"
-    );
 }

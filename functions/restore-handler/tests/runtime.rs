@@ -50,9 +50,36 @@ fn every_sample_request_is_valid_and_means_its_mode() {
 async fn restores_run_through_the_lambda_runtime() {
     let aws = LocalAws::shared();
     let dynamodb = aws.dynamodb().await;
-    local_aws::create_seed_table(&dynamodb, TABLE)
+    seed_table_with_a_backup_and_pitr(&dynamodb).await;
+    local_aws::create_state_table(&dynamodb, "ddb-guard-state")
         .await
         .unwrap();
+    // Two instances, so two invocations can run at once.
+    let function = LocalFunction::start_instances(
+        Path::new(env!("CARGO_BIN_EXE_restore-handler")),
+        aws,
+        &[
+            ("SOURCE_TABLE", TABLE),
+            ("POLL_SECONDS", "0.2"),
+            ("STATE_TABLE", "ddb-guard-state"),
+        ],
+        2,
+    );
+    let dir = tempfile::tempdir().unwrap();
+
+    each_sample_restore_restores(&function);
+    what_this_handler_did_not_restore_is_refused(&function, &dynamodb, dir.path()).await;
+    two_finishes_at_once_both_succeed(&function, dir.path());
+    let refused = function.error("bad-request.json");
+    assert!(
+        refused.contains("InvalidRequest") && refused.contains("`bucket`"),
+        "{refused}"
+    );
+}
+
+/// `TABLE` with 7 items, a backup of them, and point-in-time recovery on.
+async fn seed_table_with_a_backup_and_pitr(dynamodb: &aws_sdk_dynamodb::Client) {
+    local_aws::create_seed_table(dynamodb, TABLE).await.unwrap();
     for i in 0..7 {
         dynamodb
             .put_item()
@@ -81,22 +108,11 @@ async fn restores_run_through_the_lambda_runtime() {
         .send()
         .await
         .unwrap();
+}
 
-    local_aws::create_state_table(&dynamodb, "ddb-guard-state")
-        .await
-        .unwrap();
-    // Two instances, so two invocations can run at once.
-    let function = LocalFunction::start_instances(
-        Path::new(env!("CARGO_BIN_EXE_restore-handler")),
-        aws,
-        &[
-            ("SOURCE_TABLE", TABLE),
-            ("POLL_SECONDS", "0.2"),
-            ("STATE_TABLE", "ddb-guard-state"),
-        ],
-        2,
-    );
-
+/// The newest backup, the latest restorable time and the console test's `{}`: each restored,
+/// finished and verified.
+fn each_sample_restore_restores(function: &LocalFunction) {
     let latest = function.response("restore-latest-backup.json");
     assert_eq!(
         latest["target_table"],
@@ -131,23 +147,28 @@ async fn restores_run_through_the_lambda_runtime() {
             .starts_with("order_transaction-demo-restored-")
     );
     assert_eq!(console["verification"]["restored_items"], 7);
+}
 
-    // The same target again: refused, nothing touched.
+/// The same target again: refused, nothing touched. A finish of a table this handler did not
+/// restore (a forged notifier request, a hand-typed name, the source itself): refused, the table
+/// untouched.
+async fn what_this_handler_did_not_restore_is_refused(
+    function: &LocalFunction,
+    dynamodb: &aws_sdk_dynamodb::Client,
+    dir: &Path,
+) {
     let refused = function.error("restore-latest-backup.json");
     assert!(
         refused.contains("RestoreRefused")
             && refused.contains("order_transaction-demo-restored-latest-backup"),
         "{refused}"
     );
-    // A finish of a table this handler did not restore (a forged notifier request, a hand-typed
-    // name, the source itself): refused, the table untouched.
     let forged = function.error("restore-finish.json");
     assert!(
         forged.contains("RestoreRefused") && forged.contains("restored-from-vault was not"),
         "{forged}"
     );
-    let dir = tempfile::tempdir().unwrap();
-    let finish_source = dir.path().join("finish-source.json");
+    let finish_source = dir.join("finish-source.json");
     let request = serde_json::json!({"action": "finish", "target_table": TABLE});
     std::fs::write(&finish_source, request.to_string()).unwrap();
     let output = function.invoke_file(&finish_source);
@@ -156,7 +177,7 @@ async fn restores_run_through_the_lambda_runtime() {
         !output.status.success() && refused.contains("must contain"),
         "{refused}"
     );
-    let arn = local_aws::table_arn(&dynamodb, TABLE).await.unwrap();
+    let arn = local_aws::table_arn(dynamodb, TABLE).await.unwrap();
     let tags = dynamodb
         .list_tags_of_resource()
         .resource_arn(arn)
@@ -166,9 +187,11 @@ async fn restores_run_through_the_lambda_runtime() {
         tags.unwrap().tags().is_empty(),
         "the source was not tagged as a copy"
     );
+}
 
-    // Two finishes of one restore at once, in two instances: both succeed.
-    let finish = dir.path().join("finish-twice.json");
+/// Two finishes of one restore at once, in two instances: both succeed.
+fn two_finishes_at_once_both_succeed(function: &LocalFunction, dir: &Path) {
+    let finish = dir.join("finish-twice.json");
     let request = serde_json::json!({"action": "finish",
         "target_table": "order_transaction-demo-restored-latest-backup", "verify": true});
     std::fs::write(&finish, request.to_string()).unwrap();
@@ -183,12 +206,6 @@ async fn restores_run_through_the_lambda_runtime() {
         assert_eq!(report["verification"]["matches"], true, "{report}");
         assert_eq!(report["settings_differences"], Value::Null, "{report}");
     }
-
-    let refused = function.error("bad-request.json");
-    assert!(
-        refused.contains("InvalidRequest") && refused.contains("`bucket`"),
-        "{refused}"
-    );
 }
 
 fn reapplied(report: &Value, setting: &str) -> bool {

@@ -119,80 +119,23 @@ fn default_max_pitr_lag_minutes() -> f64 {
 }
 
 impl NotifierEnv {
+    /// Checks each variable, in the order they are listed here, and builds the settings.
     pub fn validate(self) -> Result<NotifierSettings, ConfigError> {
-        let bad = |var: &str, why: String| ConfigError(format!("{var}: {why}"));
-        if !self.topic_arn.starts_with("arn:") {
-            return Err(bad(
-                "TOPIC_ARN",
-                format!("{:?} is not an SNS topic ARN", self.topic_arn),
-            ));
-        }
-        let states = |var: &str, text: &str| -> Result<BTreeSet<String>, ConfigError> {
-            list(text)
-                .into_iter()
-                .map(|s| s.to_ascii_uppercase())
-                .map(|s| {
-                    if KNOWN_STATES.contains(&s.as_str()) {
-                        Ok(s)
-                    } else {
-                        Err(bad(
-                            var,
-                            format!("{s:?} is not one of {}", KNOWN_STATES.join(", ")),
-                        ))
-                    }
-                })
-                .collect()
-        };
-        let names = list(&self.watch_table_names);
-        for name in &names {
-            check_table_name(name).map_err(|e| bad("WATCH_TABLE_NAMES", e))?;
-        }
-        let tag = match self.watch_table_tag.trim() {
-            "" => None,
-            tag => Some(key_value(tag).map_err(|e| bad("WATCH_TABLE_TAG", e))?),
-        };
-        if !self.max_backup_age_hours.is_finite() || self.max_backup_age_hours <= 0.0 {
-            return Err(bad("MAX_BACKUP_AGE_HOURS", "must be more than 0".into()));
-        }
-        let expected: Vec<BackupSource> = list(&self.expected_backups)
-            .iter()
-            .map(|s| s.parse())
-            .collect::<Result<_, _>>()
-            .map_err(|e| bad("EXPECTED_BACKUPS", e))?;
-        if expected.is_empty() {
-            return Err(bad(
-                "EXPECTED_BACKUPS",
-                "name at least one source (any, native, on-demand, plan)".into(),
-            ));
-        }
-        let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
-        let ownership = match text(&self.backup_owner) {
-            Some(owner) => {
-                Ownership::check_owner(&owner).map_err(|e| bad("BACKUP_OWNER", e))?;
-                Some(Ownership {
-                    owner,
-                    adopt_legacy: self.adopt_legacy_backups,
-                })
-            }
-            None => None,
-        };
-        let (vault, plan_id) = (text(&self.backup_vault_name), text(&self.backup_plan_id));
-        for source in &expected {
-            let missing = match source {
-                BackupSource::Native if ownership.is_none() => Some("BACKUP_OWNER"),
-                BackupSource::OnDemand | BackupSource::Plan if vault.is_none() => {
-                    Some("BACKUP_VAULT_NAME")
-                }
-                BackupSource::Plan if plan_id.is_none() => Some("BACKUP_PLAN_ID"),
-                _ => None,
-            };
-            if let Some(var) = missing {
-                return Err(bad(
-                    "EXPECTED_BACKUPS",
-                    format!("watching {source} needs {var}"),
-                ));
-            }
-        }
+        check_topic_arn(&self.topic_arn)?;
+        let watch = watched_tables(&self.watch_table_names, &self.watch_table_tag)?;
+        positive("MAX_BACKUP_AGE_HOURS", self.max_backup_age_hours)?;
+        let expected = expected_backups(&self.expected_backups)?;
+        let ownership = ownership(&self.backup_owner, self.adopt_legacy_backups)?;
+        let (vault, plan_id) = (
+            optional_text(&self.backup_vault_name),
+            optional_text(&self.backup_plan_id),
+        );
+        check_sources_can_be_watched(
+            &expected,
+            ownership.as_ref(),
+            vault.as_deref(),
+            plan_id.as_deref(),
+        )?;
         if self.validate_restore_tests && self.finish_restore_function.trim().is_empty() {
             return Err(bad(
                 "VALIDATE_RESTORE_TESTS",
@@ -200,22 +143,15 @@ impl NotifierEnv {
                     .into(),
             ));
         }
-        if !self.max_pitr_lag_minutes.is_finite() || self.max_pitr_lag_minutes <= 0.0 {
-            return Err(bad("MAX_PITR_LAG_MINUTES", "must be more than 0".into()));
-        }
+        positive("MAX_PITR_LAG_MINUTES", self.max_pitr_lag_minutes)?;
+        let policy = self.alert_policy()?;
         Ok(NotifierSettings {
             topic_arn: self.topic_arn,
             subject_prefix: self.subject_prefix,
-            policy: AlertPolicy {
-                backup_states: states("ALERT_BACKUP_STATES", &self.alert_backup_states)?,
-                copy_states: states("ALERT_COPY_STATES", &self.alert_copy_states)?,
-                restore_states: states("ALERT_RESTORE_STATES", &self.alert_restore_states)?,
-                completed_with_issues: self.alert_completed_with_issues,
-            },
-            finish_function: Some(self.finish_restore_function.trim().to_string())
-                .filter(|f| !f.is_empty()),
+            policy,
+            finish_function: optional_text(&self.finish_restore_function),
             validate_restore_tests: self.validate_restore_tests,
-            watch: TableSelection { names, tag },
+            watch,
             max_backup_age: chrono::Duration::seconds((self.max_backup_age_hours * 3600.0) as i64),
             expected,
             watch_aws_backup: self.watch_aws_backup,
@@ -226,9 +162,132 @@ impl NotifierEnv {
             max_pitr_lag: self
                 .watch_pitr
                 .then(|| Duration::seconds((self.max_pitr_lag_minutes * 60.0) as i64)),
-            state_table: text(&self.state_table),
+            state_table: optional_text(&self.state_table),
         })
     }
+
+    /// Which job states alert, per job type.
+    fn alert_policy(&self) -> Result<AlertPolicy, ConfigError> {
+        Ok(AlertPolicy {
+            backup_states: alert_states("ALERT_BACKUP_STATES", &self.alert_backup_states)?,
+            copy_states: alert_states("ALERT_COPY_STATES", &self.alert_copy_states)?,
+            restore_states: alert_states("ALERT_RESTORE_STATES", &self.alert_restore_states)?,
+            completed_with_issues: self.alert_completed_with_issues,
+        })
+    }
+}
+
+/// `VAR: why`.
+fn bad(var: &str, why: String) -> ConfigError {
+    ConfigError(format!("{var}: {why}"))
+}
+
+/// Trimmed, `None` when empty.
+fn optional_text(text: &str) -> Option<String> {
+    Some(text.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+fn check_topic_arn(topic_arn: &str) -> Result<(), ConfigError> {
+    match topic_arn.starts_with("arn:") {
+        true => Ok(()),
+        false => Err(bad(
+            "TOPIC_ARN",
+            format!("{topic_arn:?} is not an SNS topic ARN"),
+        )),
+    }
+}
+
+/// A number of hours or minutes, which must be more than 0.
+fn positive(var: &str, value: f64) -> Result<(), ConfigError> {
+    match value.is_finite() && value > 0.0 {
+        true => Ok(()),
+        false => Err(bad(var, "must be more than 0".into())),
+    }
+}
+
+/// A comma-separated list of job states, each one AWS Backup knows.
+fn alert_states(var: &str, text: &str) -> Result<BTreeSet<String>, ConfigError> {
+    list(text)
+        .into_iter()
+        .map(|s| s.to_ascii_uppercase())
+        .map(|s| {
+            if KNOWN_STATES.contains(&s.as_str()) {
+                Ok(s)
+            } else {
+                Err(bad(
+                    var,
+                    format!("{s:?} is not one of {}", KNOWN_STATES.join(", ")),
+                ))
+            }
+        })
+        .collect()
+}
+
+/// The tables the watchdog watches: named in `WATCH_TABLE_NAMES`, and tagged `WATCH_TABLE_TAG`.
+fn watched_tables(names: &str, tag: &str) -> Result<TableSelection, ConfigError> {
+    let names = list(names);
+    for name in &names {
+        check_table_name(name).map_err(|e| bad("WATCH_TABLE_NAMES", e))?;
+    }
+    let tag = match tag.trim() {
+        "" => None,
+        tag => Some(key_value(tag).map_err(|e| bad("WATCH_TABLE_TAG", e))?),
+    };
+    Ok(TableSelection { names, tag })
+}
+
+/// At least one source of backups the watchdog expects.
+fn expected_backups(text: &str) -> Result<Vec<BackupSource>, ConfigError> {
+    let expected: Vec<BackupSource> = list(text)
+        .iter()
+        .map(|s| s.parse())
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad("EXPECTED_BACKUPS", e))?;
+    if expected.is_empty() {
+        return Err(bad(
+            "EXPECTED_BACKUPS",
+            "name at least one source (any, native, on-demand, plan)".into(),
+        ));
+    }
+    Ok(expected)
+}
+
+/// The stack whose native backups are looked for, when `BACKUP_OWNER` names one.
+fn ownership(owner: &str, adopt_legacy: bool) -> Result<Option<Ownership>, ConfigError> {
+    let Some(owner) = optional_text(owner) else {
+        return Ok(None);
+    };
+    Ownership::check_owner(&owner).map_err(|e| bad("BACKUP_OWNER", e))?;
+    Ok(Some(Ownership {
+        owner,
+        adopt_legacy,
+    }))
+}
+
+/// Each expected source has what looking for it needs: an owner, a vault, a plan.
+fn check_sources_can_be_watched(
+    expected: &[BackupSource],
+    ownership: Option<&Ownership>,
+    vault: Option<&str>,
+    plan_id: Option<&str>,
+) -> Result<(), ConfigError> {
+    for source in expected {
+        let missing = match source {
+            BackupSource::Native if ownership.is_none() => Some("BACKUP_OWNER"),
+            BackupSource::OnDemand | BackupSource::Plan if vault.is_none() => {
+                Some("BACKUP_VAULT_NAME")
+            }
+            BackupSource::Plan if plan_id.is_none() => Some("BACKUP_PLAN_ID"),
+            _ => None,
+        };
+        if let Some(var) = missing {
+            return Err(bad(
+                "EXPECTED_BACKUPS",
+                format!("watching {source} needs {var}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

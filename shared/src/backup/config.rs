@@ -97,81 +97,14 @@ pub struct BackupEnv {
 }
 
 impl BackupEnv {
+    /// Checks each variable, in the order they are listed here, and builds the settings.
     pub fn validate(self) -> Result<BackupSettings, ConfigError> {
-        let bad = |var: &str, why: String| ConfigError(format!("{var}: {why}"));
-        let names: Vec<String> = list(&self.table_names);
-        for name in &names {
-            check_table_name(name).map_err(|e| bad("TABLE_NAMES", e))?;
-        }
-        let tag = match self.backup_tag.trim() {
-            "" => None,
-            tag => Some(key_value(tag).map_err(|e| bad("BACKUP_TAG", e))?),
-        };
+        let tables = selected_tables(&self.table_names, &self.backup_tag)?;
         let engine: Engine = self
             .backup_engine
             .parse()
             .map_err(|e| bad("BACKUP_ENGINE", e))?;
-        let aws_backup = match (self.backup_vault_name.trim(), self.backup_role_arn.trim()) {
-            ("", "") => None,
-            ("", _) => {
-                return Err(bad(
-                    "BACKUP_VAULT_NAME",
-                    "is required with BACKUP_ROLE_ARN".into(),
-                ));
-            }
-            (_, "") => {
-                return Err(bad(
-                    "BACKUP_ROLE_ARN",
-                    "is required with BACKUP_VAULT_NAME".into(),
-                ));
-            }
-            (vault, role) => {
-                let settings = AwsBackupSettings {
-                    vault: vault.to_string(),
-                    role_arn: role.to_string(),
-                    lifecycle: Lifecycle {
-                        cold_after_days: number(
-                            "COLD_STORAGE_AFTER_DAYS",
-                            &self.cold_storage_after_days,
-                        )?,
-                        delete_after_days: number("DELETE_AFTER_DAYS", &self.delete_after_days)?,
-                    },
-                    start_window_minutes: number(
-                        "START_WINDOW_MINUTES",
-                        &self.start_window_minutes,
-                    )?
-                    .unwrap_or(60),
-                    complete_window_minutes: number(
-                        "COMPLETE_WINDOW_MINUTES",
-                        &self.complete_window_minutes,
-                    )?
-                    .unwrap_or(120),
-                    lock: match (
-                        number(
-                            "VAULT_LOCK_MIN_RETENTION_DAYS",
-                            &self.vault_lock_min_retention_days,
-                        )?,
-                        number(
-                            "VAULT_LOCK_MAX_RETENTION_DAYS",
-                            &self.vault_lock_max_retention_days,
-                        )?,
-                    ) {
-                        (None, None) => None,
-                        (min, max) => Some(VaultLock {
-                            min_retention_days: min.unwrap_or(1),
-                            max_retention_days: max.unwrap_or(i64::MAX),
-                        }),
-                    },
-                    recovery_point_tags: list(&self.recovery_point_tags)
-                        .iter()
-                        .map(|pair| key_value(pair))
-                        .collect::<Result<_, _>>()
-                        .map_err(|e| bad("RECOVERY_POINT_TAGS", e))?,
-                };
-                settings.validate().map_err(ConfigError)?;
-                Some(settings)
-            }
-        };
+        let aws_backup = self.aws_backup()?;
         if engine == Engine::AwsBackup && aws_backup.is_none() {
             return Err(bad(
                 "BACKUP_ENGINE",
@@ -187,25 +120,15 @@ impl BackupEnv {
                 "must be at least 1: retention never leaves a table without a backup".into(),
             ));
         }
-        Ownership::check_owner(self.backup_owner.trim()).map_err(|e| {
-            bad(
-                "BACKUP_OWNER",
-                format!(
-                    "{e}; set it to the stack's name so this stack prunes only its own backups"
-                ),
-            )
-        })?;
+        let ownership = self.ownership()?;
         Ok(BackupSettings {
-            tables: TableSelection { names, tag },
+            tables,
             engine,
             retention: RetentionPolicy {
                 max_age_days: self.retention_days,
                 keep_last: self.keep_last,
             },
-            ownership: Ownership {
-                owner: self.backup_owner.trim().to_string(),
-                adopt_legacy: self.adopt_legacy_backups,
-            },
+            ownership,
             dry_run: self.dry_run,
             aws_backup,
             max_attempts: self.max_attempts,
@@ -215,6 +138,109 @@ impl BackupEnv {
             },
         })
     }
+
+    /// AWS Backup's settings, when a vault and a role are given (one without the other is an
+    /// error).
+    fn aws_backup(&self) -> Result<Option<AwsBackupSettings>, ConfigError> {
+        let (vault, role) = match (self.backup_vault_name.trim(), self.backup_role_arn.trim()) {
+            ("", "") => return Ok(None),
+            ("", _) => {
+                return Err(bad(
+                    "BACKUP_VAULT_NAME",
+                    "is required with BACKUP_ROLE_ARN".into(),
+                ));
+            }
+            (_, "") => {
+                return Err(bad(
+                    "BACKUP_ROLE_ARN",
+                    "is required with BACKUP_VAULT_NAME".into(),
+                ));
+            }
+            (vault, role) => (vault, role),
+        };
+        let settings = AwsBackupSettings {
+            vault: vault.to_string(),
+            role_arn: role.to_string(),
+            lifecycle: self.lifecycle()?,
+            start_window_minutes: number("START_WINDOW_MINUTES", &self.start_window_minutes)?
+                .unwrap_or(60),
+            complete_window_minutes: number(
+                "COMPLETE_WINDOW_MINUTES",
+                &self.complete_window_minutes,
+            )?
+            .unwrap_or(120),
+            lock: self.vault_lock()?,
+            recovery_point_tags: list(&self.recovery_point_tags)
+                .iter()
+                .map(|pair| key_value(pair))
+                .collect::<Result<_, _>>()
+                .map_err(|e| bad("RECOVERY_POINT_TAGS", e))?,
+        };
+        settings.validate().map_err(ConfigError)?;
+        Ok(Some(settings))
+    }
+
+    /// When recovery points move to cold storage and expire.
+    fn lifecycle(&self) -> Result<Lifecycle, ConfigError> {
+        Ok(Lifecycle {
+            cold_after_days: number("COLD_STORAGE_AFTER_DAYS", &self.cold_storage_after_days)?,
+            delete_after_days: number("DELETE_AFTER_DAYS", &self.delete_after_days)?,
+        })
+    }
+
+    /// The vault's lock bounds, when either is set (the other then unbounded).
+    fn vault_lock(&self) -> Result<Option<VaultLock>, ConfigError> {
+        let min = number(
+            "VAULT_LOCK_MIN_RETENTION_DAYS",
+            &self.vault_lock_min_retention_days,
+        )?;
+        let max = number(
+            "VAULT_LOCK_MAX_RETENTION_DAYS",
+            &self.vault_lock_max_retention_days,
+        )?;
+        Ok(match (min, max) {
+            (None, None) => None,
+            (min, max) => Some(VaultLock {
+                min_retention_days: min.unwrap_or(1),
+                max_retention_days: max.unwrap_or(i64::MAX),
+            }),
+        })
+    }
+
+    /// The stack whose native backups these are, which it alone prunes.
+    fn ownership(&self) -> Result<Ownership, ConfigError> {
+        let owner = self.backup_owner.trim();
+        Ownership::check_owner(owner).map_err(|e| {
+            bad(
+                "BACKUP_OWNER",
+                format!(
+                    "{e}; set it to the stack's name so this stack prunes only its own backups"
+                ),
+            )
+        })?;
+        Ok(Ownership {
+            owner: owner.to_string(),
+            adopt_legacy: self.adopt_legacy_backups,
+        })
+    }
+}
+
+/// `VAR: why`.
+fn bad(var: &str, why: String) -> ConfigError {
+    ConfigError(format!("{var}: {why}"))
+}
+
+/// The tables to back up: named in `TABLE_NAMES`, and tagged `BACKUP_TAG`.
+fn selected_tables(names: &str, tag: &str) -> Result<TableSelection, ConfigError> {
+    let names: Vec<String> = list(names);
+    for name in &names {
+        check_table_name(name).map_err(|e| bad("TABLE_NAMES", e))?;
+    }
+    let tag = match tag.trim() {
+        "" => None,
+        tag => Some(key_value(tag).map_err(|e| bad("BACKUP_TAG", e))?),
+    };
+    Ok(TableSelection { names, tag })
 }
 
 #[cfg(test)]

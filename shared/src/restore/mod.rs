@@ -14,5 +14,6 @@ pub mod settings;
 pub mod snapshot;
 pub mod source;
 pub mod table_changes;
+pub mod verification;
 pub mod verify;
 pub mod waiting;

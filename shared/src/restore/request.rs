@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::request::{RequestError, kind_of};
 use crate::restore::drill::request::{DRILL_ACTIONS, DrillRequest, parse_drill_request};
 use crate::restore::options::{FinishOptions, RestoreOptions, parse_billing_mode};
-use crate::restore::verify::CountProgress;
+use crate::restore::verification::CountProgress;
 use crate::table_selection::check_table_name;
 
 /// Where the data comes from.
@@ -97,146 +97,174 @@ pub fn parse_restore_request(
         )));
     };
     if fields.is_empty() {
-        let source_table = default_source.ok_or_else(|| {
-            RequestError("{} restores the newest backup of SOURCE_TABLE, which is not set".into())
-        })?;
-        return Ok(RestoreRequest::Restore(RestorePlan {
-            source_table: source_table.to_string(),
-            source: RestoreSource::LatestBackup,
-            target_table: None,
-            idempotency_key: None,
-            options: RestoreOptions {
-                wait: true,
-                verify: true,
-                ..RestoreOptions::default()
-            },
-        }));
+        return console_test(default_source).map(RestoreRequest::Restore);
     }
     let action = fields.get("action").and_then(Value::as_str);
     if action.is_some_and(|a| DRILL_ACTIONS.contains(&a)) {
         return parse_drill_request(payload).map(RestoreRequest::Drill);
     }
     let raw: Raw = serde_json::from_value(payload).map_err(|e| RequestError(e.to_string()))?;
-    let finish_options = FinishOptions {
-        wait: raw.wait.unwrap_or(false),
-        verify: raw.verify,
-        copy_ttl: raw.ttl,
-        deletion_protection: raw.deletion_protection,
-        copy_kinesis_destinations: raw.kinesis_destinations,
-        copy_resource_policy: raw.resource_policy,
-    };
-    let made_how = raw.kms_key_arn.is_some() || raw.billing_mode.is_some();
-    let options = RestoreOptions {
-        drill: None,
-        kms_key_arn: raw.kms_key_arn.filter(|k| !k.is_empty()),
-        deletion_protection: raw.deletion_protection,
-        billing_mode: parse_billing_mode(
-            raw.billing_mode.as_deref(),
-            raw.read_capacity,
-            raw.write_capacity,
-        )?,
-        wait: raw.wait.unwrap_or(false),
-        verify: raw.verify.unwrap_or(false),
-        copy_ttl: raw.ttl.unwrap_or(false),
-        copy_kinesis_destinations: raw.kinesis_destinations.unwrap_or(false),
-        copy_resource_policy: raw.resource_policy.unwrap_or(false),
-    };
-    if let Some(key) = &options.kms_key_arn
-        && !key.starts_with("arn:")
-    {
-        return Err(RequestError(format!("kms_key_arn {key:?} is not an ARN")));
-    }
+    let options = raw.restore_options()?;
     for table in [&raw.source_table, &raw.target_table].into_iter().flatten() {
         check_table_name(table).map_err(RequestError)?;
     }
     match raw.action.as_deref().unwrap_or("restore") {
-        "restore" => {}
-        "finish" => {
-            let target_table = raw
-                .target_table
-                .ok_or_else(|| RequestError("\"finish\" needs target_table".into()))?;
-            let given = [
-                raw.backup_arn.is_some(),
-                raw.recovery_point_arn.is_some(),
-                raw.point_in_time.is_some(),
-                raw.latest_backup.is_some(),
-                raw.latest_restorable.is_some(),
-            ];
-            if given.contains(&true) {
-                return Err(RequestError(
-                    "\"finish\" works on a restored table; it takes no restore source".into(),
-                ));
-            }
-            if made_how || raw.read_capacity.is_some() || raw.write_capacity.is_some() {
-                return Err(RequestError(
-                    "\"finish\" keeps the key and billing mode the restore chose; give \
-                     kms_key_arn or billing_mode with the restore"
-                        .into(),
-                ));
-            }
-            return Ok(RestoreRequest::Finish(FinishRequest {
-                target_table,
-                source_table: raw.source_table,
-                options: finish_options,
-                count_progress: raw.count_progress,
-            }));
+        "restore" => raw.into_plan(options).map(RestoreRequest::Restore),
+        "finish" => raw.into_finish().map(RestoreRequest::Finish),
+        other => Err(RequestError(format!(
+            "action {other:?} is not \"restore\", \"finish\", \"drill\", \"drill_cleanup\" or \"validate\""
+        ))),
+    }
+}
+
+/// `{}`: the newest backup of `default_source`, waited for and verified.
+fn console_test(default_source: Option<&str>) -> Result<RestorePlan, RequestError> {
+    let source_table = default_source.ok_or_else(|| {
+        RequestError("{} restores the newest backup of SOURCE_TABLE, which is not set".into())
+    })?;
+    Ok(RestorePlan {
+        source_table: source_table.to_string(),
+        source: RestoreSource::LatestBackup,
+        target_table: None,
+        idempotency_key: None,
+        options: RestoreOptions {
+            wait: true,
+            verify: true,
+            ..RestoreOptions::default()
+        },
+    })
+}
+
+impl Raw {
+    /// How the restore makes the copy and what its finish brings back; a key must be an ARN.
+    fn restore_options(&self) -> Result<RestoreOptions, RequestError> {
+        let options = RestoreOptions {
+            drill: None,
+            kms_key_arn: self.kms_key_arn.clone().filter(|k| !k.is_empty()),
+            deletion_protection: self.deletion_protection,
+            billing_mode: parse_billing_mode(
+                self.billing_mode.as_deref(),
+                self.read_capacity,
+                self.write_capacity,
+            )?,
+            wait: self.wait.unwrap_or(false),
+            verify: self.verify.unwrap_or(false),
+            copy_ttl: self.ttl.unwrap_or(false),
+            copy_kinesis_destinations: self.kinesis_destinations.unwrap_or(false),
+            copy_resource_policy: self.resource_policy.unwrap_or(false),
+        };
+        if let Some(key) = &options.kms_key_arn
+            && !key.starts_with("arn:")
+        {
+            return Err(RequestError(format!("kms_key_arn {key:?} is not an ARN")));
         }
-        other => {
+        Ok(options)
+    }
+
+    /// A restore: its source table, exactly one source, and a target that is not the source.
+    fn into_plan(self, options: RestoreOptions) -> Result<RestorePlan, RequestError> {
+        let source_table = (self.source_table.clone())
+            .ok_or_else(|| RequestError(format!("source_table is required, with {SOURCES}")))?;
+        let source = self.the_one_source()?;
+        if matches!(source, RestoreSource::RecoveryPoint(_)) && options.billing_mode.is_some() {
+            return Err(RequestError(
+                "billing_mode cannot be chosen for a recovery point: AWS Backup restores the \
+                 table's billing mode as backed up"
+                    .into(),
+            ));
+        }
+        if self.target_table.as_deref() == Some(source_table.as_str()) {
+            return Err(RequestError(
+                "target_table must be a new table, not the source table".into(),
+            ));
+        }
+        Ok(RestorePlan {
+            source_table,
+            source,
+            target_table: self.target_table,
+            idempotency_key: self.idempotency_key.filter(|k| !k.trim().is_empty()),
+            options,
+        })
+    }
+
+    /// The one source the request names (`SOURCES`).
+    fn the_one_source(&self) -> Result<RestoreSource, RequestError> {
+        let mut sources = Vec::new();
+        if let Some(arn) = &self.backup_arn {
+            sources.push(RestoreSource::Backup(arn.clone()));
+        }
+        if let Some(arn) = &self.recovery_point_arn {
+            sources.push(RestoreSource::RecoveryPoint(arn.clone()));
+        }
+        if let Some(time) = &self.point_in_time {
+            let at = DateTime::parse_from_rfc3339(time).map_err(|e| {
+                RequestError(format!("point_in_time {time:?} is not RFC 3339: {e}"))
+            })?;
+            sources.push(RestoreSource::PointInTime(at.with_timezone(&Utc)));
+        }
+        match self.latest_backup {
+            Some(true) => sources.push(RestoreSource::LatestBackup),
+            Some(false) => return Err(RequestError("latest_backup can only be true".into())),
+            None => {}
+        }
+        match self.latest_restorable {
+            Some(true) => sources.push(RestoreSource::LatestRestorable),
+            Some(false) => return Err(RequestError("latest_restorable can only be true".into())),
+            None => {}
+        }
+        if sources.len() != 1 {
             return Err(RequestError(format!(
-                "action {other:?} is not \"restore\", \"finish\", \"drill\", \"drill_cleanup\" or \"validate\""
+                "give exactly {SOURCES}; got {}",
+                sources.len()
             )));
         }
+        Ok(sources.remove(0))
     }
-    let source_table = raw
-        .source_table
-        .ok_or_else(|| RequestError(format!("source_table is required, with {SOURCES}")))?;
-    let mut sources = Vec::new();
-    if let Some(arn) = raw.backup_arn {
-        sources.push(RestoreSource::Backup(arn));
+
+    /// A finish: a restored table, no source, and nothing of how the copy was made (the restore
+    /// chose that).
+    fn into_finish(self) -> Result<FinishRequest, RequestError> {
+        let target_table = (self.target_table)
+            .ok_or_else(|| RequestError("\"finish\" needs target_table".into()))?;
+        let given = [
+            self.backup_arn.is_some(),
+            self.recovery_point_arn.is_some(),
+            self.point_in_time.is_some(),
+            self.latest_backup.is_some(),
+            self.latest_restorable.is_some(),
+        ];
+        if given.contains(&true) {
+            return Err(RequestError(
+                "\"finish\" works on a restored table; it takes no restore source".into(),
+            ));
+        }
+        let made_how = [
+            self.kms_key_arn.is_some(),
+            self.billing_mode.is_some(),
+            self.read_capacity.is_some(),
+            self.write_capacity.is_some(),
+        ];
+        if made_how.contains(&true) {
+            return Err(RequestError(
+                "\"finish\" keeps the key and billing mode the restore chose; give \
+                 kms_key_arn or billing_mode with the restore"
+                    .into(),
+            ));
+        }
+        Ok(FinishRequest {
+            target_table,
+            options: FinishOptions {
+                wait: self.wait.unwrap_or(false),
+                verify: self.verify,
+                copy_ttl: self.ttl,
+                deletion_protection: self.deletion_protection,
+                copy_kinesis_destinations: self.kinesis_destinations,
+                copy_resource_policy: self.resource_policy,
+            },
+            source_table: self.source_table,
+            count_progress: self.count_progress,
+        })
     }
-    if let Some(arn) = raw.recovery_point_arn {
-        sources.push(RestoreSource::RecoveryPoint(arn));
-    }
-    if let Some(time) = raw.point_in_time {
-        let at = DateTime::parse_from_rfc3339(&time)
-            .map_err(|e| RequestError(format!("point_in_time {time:?} is not RFC 3339: {e}")))?;
-        sources.push(RestoreSource::PointInTime(at.with_timezone(&Utc)));
-    }
-    match raw.latest_backup {
-        Some(true) => sources.push(RestoreSource::LatestBackup),
-        Some(false) => return Err(RequestError("latest_backup can only be true".into())),
-        None => {}
-    }
-    match raw.latest_restorable {
-        Some(true) => sources.push(RestoreSource::LatestRestorable),
-        Some(false) => return Err(RequestError("latest_restorable can only be true".into())),
-        None => {}
-    }
-    if sources.len() != 1 {
-        return Err(RequestError(format!(
-            "give exactly {SOURCES}; got {}",
-            sources.len()
-        )));
-    }
-    if matches!(sources[0], RestoreSource::RecoveryPoint(_)) && options.billing_mode.is_some() {
-        return Err(RequestError(
-            "billing_mode cannot be chosen for a recovery point: AWS Backup restores the table's \
-             billing mode as backed up"
-                .into(),
-        ));
-    }
-    if raw.target_table.as_deref() == Some(source_table.as_str()) {
-        return Err(RequestError(
-            "target_table must be a new table, not the source table".into(),
-        ));
-    }
-    Ok(RestoreRequest::Restore(RestorePlan {
-        source_table,
-        source: sources.remove(0),
-        target_table: raw.target_table,
-        idempotency_key: raw.idempotency_key.filter(|k| !k.trim().is_empty()),
-        options,
-    }))
 }
 
 /// `<source>-restored-<UTC time>`, cut so it is always a valid table name.

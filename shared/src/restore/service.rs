@@ -16,7 +16,7 @@ use crate::restore::drill::report::DrillReport;
 use crate::restore::options::RestoreOptions;
 use crate::restore::parity::{Difference, LeftOff};
 use crate::restore::request::{FinishRequest, RestorePlan, RestoreSource, default_target_name};
-use crate::restore::verify::{CountProgress, Verification};
+use crate::restore::verification::{CountProgress, Verification};
 use crate::workflow::HandOver;
 
 /// What a restore (or a finish) did.

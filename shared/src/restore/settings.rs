@@ -10,15 +10,19 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
-    ContributorInsightsAction, PointInTimeRecoverySpecification, Tag, TimeToLiveSpecification,
+    ContributorInsightsAction, PointInTimeRecoverySpecification, TableDescription, Tag,
+    TimeToLiveSpecification,
 };
 use tokio::time::Instant;
 
 use crate::aws_error::describe;
 use crate::restore::options::RestoreOptions;
-use crate::restore::parity::{Choices, NOT_HANDLED, TableSettings, differences, wanted};
+use crate::restore::parity::{
+    Choices, Difference, LeftOff, NOT_HANDLED, TableSettings, differences, wanted,
+};
 use crate::restore::provenance::{DRILL_TAG, provenance_tags};
 use crate::restore::service::{RestoreReport, RestoreService};
+use crate::restore::snapshot::Snapshot;
 use crate::retry::Backoff;
 
 /// One step's outcome: what was done (`None`: nothing to do), or why it failed.
@@ -33,23 +37,12 @@ impl RestoreService {
         options: &RestoreOptions,
         deadline: Instant,
     ) {
-        let (source, target) = (report.source_table.clone(), report.target_table.clone());
-        let mut failed = Vec::new();
-        let described = |name: &str| {
-            let name = name.to_string();
-            async move {
-                match self.describe(&name).await {
-                    Ok(Some(t)) => Ok(t),
-                    Ok(None) => Err(format!("{name} does not exist")),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-        };
+        let (source, target) = (&report.source_table, &report.target_table);
         let (source_table, target_table) =
-            match (described(&source).await, described(&target).await) {
+            match (self.described(source).await, self.described(target).await) {
                 (Ok(s), Ok(t)) => (s, t),
                 (s, t) => {
-                    failed.extend(s.err().into_iter().chain(t.err()));
+                    let mut failed: Vec<String> = s.err().into_iter().chain(t.err()).collect();
                     failed.push("no setting was brought back".into());
                     report.settings_not_reapplied = failed;
                     return;
@@ -57,55 +50,14 @@ impl RestoreService {
             };
         let source_snapshot = self.snapshot(&source_table).await;
         let target_snapshot = self.snapshot(&target_table).await;
-        failed.extend(
-            source_snapshot
-                .unreadable
-                .iter()
-                .map(|e| format!("source {e}")),
-        );
-        failed.extend(
-            target_snapshot
-                .unreadable
-                .iter()
-                .map(|e| format!("copy {e}")),
-        );
-        let choices = Choices {
-            copy_ttl: options.copy_ttl,
-            deletion_protection: options.deletion_protection,
-            copy_kinesis_destinations: options.copy_kinesis_destinations,
-            copy_resource_policy: options.copy_resource_policy,
-            kms_key_chosen: options.kms_key_arn.is_some(),
-            billing_mode_chosen: options.billing_mode.is_some(),
-            skip_tags: self.settings.skip_tags.clone(),
-        };
+        let mut failed = unreadable(&source_snapshot, &target_snapshot);
         let (want, left_off) = wanted(
             &source_snapshot.settings,
             &target_snapshot.settings,
-            &choices,
+            &self.choices(options),
         );
-        let have = &target_snapshot.settings;
-        let from = report.restored_from.clone().unwrap_or_default();
         let until = crate::deadline::before_deadline(deadline, Duration::from_secs(10));
-        let steps = [
-            self.set_capacity(&target, &want, have, until).await,
-            self.set_table_class(&target, &want, have, until).await,
-            self.set_on_demand_maximum(&target, &want, have, until)
-                .await,
-            self.set_encryption(&target, &want, have, until).await,
-            self.set_stream(&target, &want, have, until).await,
-            self.set_deletion_protection(&target, &want, have, until)
-                .await,
-            self.set_time_to_live(&target, &want, have).await,
-            self.set_point_in_time_recovery(&target, &want, have, until)
-                .await,
-            self.set_tags(&target_snapshot.arn, &want, have, &source, &from, options)
-                .await,
-            self.set_contributor_insights(&target, &want, have).await,
-            self.set_kinesis_destinations(&target, &want, have).await,
-            self.set_resource_policy(&target_snapshot.arn, &want, have)
-                .await,
-            self.set_auto_scaling(&target, &want, have).await,
-        ];
+        let steps = (self.change_settings(report, &target_snapshot, &want, options, until)).await;
         let mut done = Vec::new();
         for step in steps {
             match step {
@@ -115,30 +67,85 @@ impl RestoreService {
             }
         }
         // Read the copy again (once its changes have settled) and account for every difference.
-        let _ = self.wait_active(&target, Some(until)).await;
-        let after = match described(&target).await {
-            Ok(t) => self.snapshot(&t).await.settings,
+        let after = match self.settled_settings(&report.target_table, until).await {
+            Ok(settings) => settings,
             Err(e) => {
                 failed.push(format!("copy could not be read after the finish: {e}"));
-                have.clone()
+                target_snapshot.settings.clone()
             }
         };
         let remaining = differences(&source_snapshot.settings, &after);
-        let explained: BTreeSet<&str> = left_off.iter().map(|l| l.setting.as_str()).collect();
-        for unexplained in remaining
-            .iter()
-            .filter(|d| !explained.contains(d.setting.as_str()))
-        {
-            failed.push(format!(
-                "{}: still differs after the finish (source {}, copy {})",
-                unexplained.setting, unexplained.source, unexplained.target
-            ));
-        }
+        failed.extend(unexplained(&remaining, &left_off));
         report.settings_reapplied = done;
         report.settings_not_reapplied = failed;
         report.settings_left_off = left_off;
         report.settings_not_handled = NOT_HANDLED.iter().map(|s| s.to_string()).collect();
         report.settings_differences = remaining;
+    }
+
+    /// The table's description, or why there is none.
+    async fn described(&self, name: &str) -> Result<TableDescription, String> {
+        match self.describe(name).await {
+            Ok(Some(t)) => Ok(t),
+            Ok(None) => Err(format!("{name} does not exist")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// What the request and the configuration choose for the copy; the rest follows the source.
+    fn choices(&self, options: &RestoreOptions) -> Choices {
+        Choices {
+            copy_ttl: options.copy_ttl,
+            deletion_protection: options.deletion_protection,
+            copy_kinesis_destinations: options.copy_kinesis_destinations,
+            copy_resource_policy: options.copy_resource_policy,
+            kms_key_chosen: options.kms_key_arn.is_some(),
+            billing_mode_chosen: options.billing_mode.is_some(),
+            skip_tags: self.settings.skip_tags.clone(),
+        }
+    }
+
+    /// Each setting of the copy changed to `want`, one table change at a time, in this order.
+    async fn change_settings(
+        &self,
+        report: &RestoreReport,
+        copy: &Snapshot,
+        want: &TableSettings,
+        options: &RestoreOptions,
+        until: Instant,
+    ) -> Vec<Step> {
+        let (source, target) = (&report.source_table, &report.target_table);
+        let from = report.restored_from.clone().unwrap_or_default();
+        let have = &copy.settings;
+        vec![
+            self.set_capacity(target, want, have, until).await,
+            self.set_table_class(target, want, have, until).await,
+            self.set_on_demand_maximum(target, want, have, until).await,
+            self.set_encryption(target, want, have, until).await,
+            self.set_stream(target, want, have, until).await,
+            self.set_deletion_protection(target, want, have, until)
+                .await,
+            self.set_time_to_live(target, want, have).await,
+            self.set_point_in_time_recovery(target, want, have, until)
+                .await,
+            self.set_tags(&copy.arn, want, have, source, &from, options)
+                .await,
+            self.set_contributor_insights(target, want, have).await,
+            self.set_kinesis_destinations(target, want, have).await,
+            self.set_resource_policy(&copy.arn, want, have).await,
+            self.set_auto_scaling(target, want, have).await,
+        ]
+    }
+
+    /// The copy's settings, read again once its changes have settled.
+    async fn settled_settings(
+        &self,
+        target: &str,
+        until: Instant,
+    ) -> Result<TableSettings, String> {
+        let _ = self.wait_active(target, Some(until)).await;
+        let table = self.described(target).await?;
+        Ok(self.snapshot(&table).await.settings)
     }
 
     async fn set_time_to_live(
@@ -328,4 +335,26 @@ impl RestoreService {
             .map_err(|e| format!("resource policy: {}", describe(&e)))?;
         Ok(Some("resource policy (with the copy's ARN)".into()))
     }
+}
+
+/// The settings either snapshot could not read, each a failure.
+fn unreadable(source: &Snapshot, copy: &Snapshot) -> Vec<String> {
+    let source = source.unreadable.iter().map(|e| format!("source {e}"));
+    let copy = copy.unreadable.iter().map(|e| format!("copy {e}"));
+    source.chain(copy).collect()
+}
+
+/// Each difference left between source and copy that the finish did not leave off on purpose.
+fn unexplained(remaining: &[Difference], left_off: &[LeftOff]) -> Vec<String> {
+    let explained: BTreeSet<&str> = left_off.iter().map(|l| l.setting.as_str()).collect();
+    remaining
+        .iter()
+        .filter(|d| !explained.contains(d.setting.as_str()))
+        .map(|d| {
+            format!(
+                "{}: still differs after the finish (source {}, copy {})",
+                d.setting, d.source, d.target
+            )
+        })
+        .collect()
 }

@@ -9,48 +9,12 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
-use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::aws_error::describe;
 use crate::restore::service::{RestoreError, RestoreService};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Verification {
-    /// Counted exactly, by scanning the copy.
-    pub restored_items: u64,
-    pub expected_items: u64,
-    /// Where `expected_items` comes from.
-    pub compared_with: String,
-    pub baseline: Baseline,
-    pub matches: bool,
-}
-
-/// How far a baseline can be trusted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Baseline {
-    /// DynamoDB's item counts are refreshed about every six hours.
-    Approximate,
-}
-
-/// A count under way: what is counted so far, and where each scan segment goes on.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CountProgress {
-    pub counted: u64,
-    /// Per segment: `None` when finished, else the key to go on after (empty: from the start).
-    pub segments: Vec<Option<BTreeMap<String, KeyPart>>>,
-}
-
-/// One attribute of a scan's `LastEvaluatedKey` (key attributes are strings, numbers or binary).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KeyPart {
-    S(String),
-    N(String),
-    /// Base64.
-    B(String),
-}
+use crate::restore::verification::{Baseline, CountProgress, KeyPart, Verification};
 
 /// A count done, or one to go on with.
 pub enum Counted {

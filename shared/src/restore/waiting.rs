@@ -9,7 +9,7 @@ use crate::restore::options::RestoreOptions;
 use crate::restore::service::{
     ACTIVE, FINISH_RESERVE, NOT_CREATED_YET, RestoreError, RestoreReport, RestoreService,
 };
-use crate::restore::verify::CountProgress;
+use crate::restore::verification::CountProgress;
 use crate::workflow::HandOver;
 
 impl RestoreService {

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
-use template_check::{ACCOUNT, REGION, Template, allowed, allows, arn_matches, strings};
+use template_check::{ACCOUNT, Grants, REGION, Template, allowed, allows, arn_matches, strings};
 
 fn restore_handler(template: &Template) -> &Value {
     template.function("restore-handler").1
@@ -117,23 +117,60 @@ const OPERATOR_REACHES_ANY_TABLE: &[&str] = &[
     "backup:StartRestoreJob",
 ];
 
+/// The operators' policy, deployed with `orders` protected.
+struct Operators {
+    template: Template,
+    statements: Vec<Value>,
+    grants: Grants,
+}
+
+impl Operators {
+    fn new() -> Operators {
+        let template = Template::with(&[("ProtectedTables", "orders")]);
+        let policy = &template.resources()["OperatorPolicy"];
+        assert_eq!(policy["Type"], "AWS::IAM::ManagedPolicy");
+        let statements = template.statements(&policy["Properties"]["PolicyDocument"]);
+        let grants = allowed(&statements);
+        Operators {
+            template,
+            statements,
+            grants,
+        }
+    }
+
+    fn can(&self, action: &str, arn: &str) -> bool {
+        allows(&self.grants, action, arn)
+    }
+
+    /// The ARN of a resource of the stack.
+    fn arn(&self, id: &str, attribute: &str) -> String {
+        (self.template).resolve(&json!({"Fn::GetAtt": [id, attribute]}))
+    }
+}
+
+fn table(name: &str) -> String {
+    format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}")
+}
+
+/// The protected table.
+fn production() -> String {
+    table("orders")
+}
+
+/// A table named as the restore-handler names its restores.
+fn restore_target() -> String {
+    table("order_transaction-ddb-guard-restored-20261125T050000Z")
+}
+
 #[test]
-fn operators_restore_into_restore_targets_only_and_never_delete_a_backup() {
-    let template = Template::with(&[("ProtectedTables", "orders")]);
-    let policy = &template.resources()["OperatorPolicy"];
-    assert_eq!(policy["Type"], "AWS::IAM::ManagedPolicy");
-    let statements = template.statements(&policy["Properties"]["PolicyDocument"]);
-    let grants = allowed(&statements);
-    let can = |action: &str, arn: &str| allows(&grants, action, arn);
-    let arn = |id: &str, attribute: &str| template.resolve(&json!({"Fn::GetAtt": [id, attribute]}));
-    let table = |name: &str| format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}");
-    let production = table("orders");
-    let others = [production.clone(), table("customers")];
-    let target = table("order_transaction-ddb-guard-restored-20261125T050000Z");
+fn operators_back_up_and_restore_into_restore_targets() {
+    let operators = Operators::new();
+    let can = |action: &str, arn: &str| operators.can(action, arn);
+    let (production, target) = (production(), restore_target());
     let backup = format!("{production}/backup/01795582693594-73eaf208");
 
     // No wildcard actions: each grant says what it is.
-    for action in grants.keys() {
+    for action in operators.grants.keys() {
         assert!(!action.contains('*'), "{action}");
     }
 
@@ -162,17 +199,22 @@ fn operators_restore_into_restore_targets_only_and_never_delete_a_backup() {
     ));
     assert!(can(
         "backup:StartBackupJob",
-        &arn("BackupVault", "BackupVaultArn")
+        &operators.arn("BackupVault", "BackupVaultArn")
     ));
     assert!(!can(
         "backup:StartBackupJob",
         "arn:aws:backup:us-east-1:123456789012:backup-vault:other"
     ));
+}
 
-    // Every write lands on a restore target: whatever reaches another table only looks at it,
-    // backs it up or restores from it. No table is created but by a restore, and only a restored
-    // copy can be deleted.
-    for (action, resources) in &grants {
+/// Every write lands on a restore target: whatever reaches another table only looks at it,
+/// backs it up or restores from it. No table is created but by a restore, and only a restored
+/// copy can be deleted.
+#[test]
+fn operators_write_only_to_restore_targets() {
+    let operators = Operators::new();
+    let others = [production(), table("customers")];
+    for (action, resources) in &operators.grants {
         for other in &others {
             if resources.iter().any(|r| arn_matches(r, other)) {
                 assert!(
@@ -182,12 +224,15 @@ fn operators_restore_into_restore_targets_only_and_never_delete_a_backup() {
             }
         }
     }
-    assert!(!grants.contains_key("dynamodb:CreateTable"));
-    assert!(can("dynamodb:DeleteTable", &target));
+    assert!(!operators.grants.contains_key("dynamodb:CreateTable"));
+    assert!(operators.can("dynamodb:DeleteTable", &restore_target()));
+}
 
-    // The backup role, passed to AWS Backup only; no other role.
-    let passing: Vec<&Value> = statements
-        .iter()
+/// The backup role, passed to AWS Backup only; no other role.
+#[test]
+fn operators_pass_only_the_backup_role_and_only_to_aws_backup() {
+    let operators = Operators::new();
+    let passing: Vec<&Value> = (operators.statements.iter())
         .filter(|s| strings(&s["Action"]).iter().any(|a| a.starts_with("iam:")))
         .collect();
     assert_eq!(passing.len(), 1, "{passing:?}");
@@ -196,37 +241,41 @@ fn operators_restore_into_restore_targets_only_and_never_delete_a_backup() {
     assert_eq!(strings(&pass["Action"]), ["iam:PassRole"]);
     assert_eq!(
         strings(&pass["Resource"]),
-        [arn("BackupServiceRole", "Arn")]
+        [operators.arn("BackupServiceRole", "Arn")]
     );
     assert_eq!(
         pass["Condition"],
         json!({"StringEquals": {"iam:PassedToService": "backup.amazonaws.com"}})
     );
+}
 
-    // The restore-handler, and no other function (nor another stack's whose name starts alike).
-    let restore_handler = arn("RestoreHandlerFunction", "Arn");
-    for (id, _) in template.functions() {
-        let function = arn(id, "Arn");
+/// The restore-handler, and no other function (nor another stack's whose name starts alike).
+#[test]
+fn operators_invoke_only_the_restore_handler() {
+    let operators = Operators::new();
+    let restore_handler = operators.arn("RestoreHandlerFunction", "Arn");
+    for (id, _) in operators.template.functions() {
+        let function = operators.arn(id, "Arn");
         let expected = function == restore_handler;
         assert_eq!(
-            can("lambda:InvokeFunction", &function),
+            operators.can("lambda:InvokeFunction", &function),
             expected,
             "{function}"
         );
         assert_eq!(
-            can("lambda:InvokeFunction", &format!("{function}:$LATEST")),
+            operators.can("lambda:InvokeFunction", &format!("{function}:$LATEST")),
             expected,
             "{function}"
         );
     }
-    assert!(!can(
-        "lambda:InvokeFunction",
-        &format!("{restore_handler}-2")
-    ));
+    assert!(!operators.can("lambda:InvokeFunction", &format!("{restore_handler}-2")));
+}
 
-    // Never a backup or a recovery point deleted, whatever else people are allowed.
-    let denied: BTreeSet<String> = statements
-        .iter()
+/// Never a backup or a recovery point deleted, whatever else people are allowed.
+#[test]
+fn operators_never_delete_a_backup() {
+    let operators = Operators::new();
+    let denied: BTreeSet<String> = (operators.statements.iter())
         .filter(|s| s["Effect"] == "Deny")
         .inspect(|s| {
             assert_eq!(s["Resource"], "*", "{s}");
@@ -244,6 +293,9 @@ fn operators_restore_into_restore_targets_only_and_never_delete_a_backup() {
         ])
     );
     for action in &denied {
-        assert!(!grants.contains_key(action), "{action} allowed and denied");
+        assert!(
+            !operators.grants.contains_key(action),
+            "{action} allowed and denied"
+        );
     }
 }

@@ -8,8 +8,8 @@ use shared::alert::config::NotifierEnv;
 use shared::backup::config::BackupEnv;
 use shared::env::from_vars;
 use shared::load::config::LoaderEnv;
-use shared::restore::config::RestoreEnv;
-use template_check::{STACK, Template};
+use shared::restore::config::{RestoreEnv, RestoreSettings};
+use template_check::{Grants, STACK, Template};
 
 /// The workspace's function packages (the `functions/*` crates).
 fn function_packages() -> BTreeSet<String> {
@@ -405,24 +405,64 @@ const REACHES_ANY_TABLE: &[&str] = &[
     "application-autoscaling:PutScalingPolicy",
 ];
 
+/// The restore-handler in the template as written: its settings, its grants, and the tables the
+/// checks below ask about.
+struct RestoreHandler {
+    template: Template,
+    settings: RestoreSettings,
+    grants: Grants,
+    /// `us-east-1:123456789012`
+    account: String,
+    /// A table named as the restore-handler names its restores.
+    restore_target: String,
+    production: String,
+    /// Tables that are not restore targets: production's and another.
+    others: [String; 2],
+    /// The stack's state table.
+    state: String,
+}
+
+impl RestoreHandler {
+    fn new() -> RestoreHandler {
+        let template = Template::load();
+        let handler = function(&template, "restore-handler");
+        let settings = from_vars::<RestoreEnv>(template.environment(handler))
+            .and_then(RestoreEnv::validate)
+            .unwrap();
+        let grants = template.grants(handler);
+        let account = format!("{}:{}", template_check::REGION, template_check::ACCOUNT);
+        let table = |name: &str| format!("arn:aws:dynamodb:{account}:table/{name}");
+        let restore_target = table(&format!(
+            "order_transaction-ddb-guard{}20261125T050000Z",
+            settings.target_marker
+        ));
+        let production = table("order_transaction-ddb-guard");
+        let others = [production.clone(), table("customers")];
+        let state = template.resolve(&serde_json::json!({"Fn::GetAtt": ["StateTable", "Arn"]}));
+        RestoreHandler {
+            template,
+            settings,
+            grants,
+            account,
+            restore_target,
+            production,
+            others,
+            state,
+        }
+    }
+
+    fn table(&self, name: &str) -> String {
+        format!("arn:aws:dynamodb:{}:table/{name}", self.account)
+    }
+
+    fn allows(&self, action: &str, arn: &str) -> bool {
+        template_check::allows(&self.grants, action, arn)
+    }
+}
+
 #[test]
 fn the_restore_handler_writes_only_to_restore_targets() {
-    let template = Template::load();
-    let handler = function(&template, "restore-handler");
-    let settings = from_vars::<RestoreEnv>(template.environment(handler))
-        .and_then(RestoreEnv::validate)
-        .unwrap();
-    let marker = &settings.target_marker;
-    let account = format!("{}:{}", template_check::REGION, template_check::ACCOUNT);
-    let table = |name: &str| format!("arn:aws:dynamodb:{account}:table/{name}");
-    let restore_target = table(&format!(
-        "order_transaction-ddb-guard{marker}20261125T050000Z"
-    ));
-    let production = table("order_transaction-ddb-guard");
-    let others = [production.clone(), table("customers")];
-    let state = template.resolve(&serde_json::json!({"Fn::GetAtt": ["StateTable", "Arn"]}));
-    let grants = template.grants(handler);
-    let allows = |action: &str, arn: &str| template_check::allows(&grants, action, arn);
+    let handler = RestoreHandler::new();
     for action in [
         "dynamodb:UpdateTable",
         "dynamodb:UpdateTimeToLive",
@@ -438,37 +478,20 @@ fn the_restore_handler_writes_only_to_restore_targets() {
         "dynamodb:RestoreTableFromBackup",
     ] {
         assert!(
-            allows(action, &restore_target),
+            handler.allows(action, &handler.restore_target),
             "{action} on a restore target"
         );
-        for other in &others {
-            assert!(!allows(action, other), "{action} must not reach {other}");
+        for other in &handler.others {
+            assert!(
+                !handler.allows(action, other),
+                "{action} must not reach {other}"
+            );
         }
     }
-    // Deleting: a drill's scratch table only (named *-restored-drill-*, and tagged: tests/drills.rs),
-    // never a restored copy someone is checking, a source, or the state table.
-    let drill = table("order_transaction-ddb-guard-restored-drill-20261129T100000Z");
-    assert!(allows("dynamodb:DeleteTable", &drill));
-    for other in others.iter().chain([&restore_target, &state]) {
-        assert!(
-            !allows("dynamodb:DeleteTable", other),
-            "DeleteTable on {other}"
-        );
-    }
-    // Contributor Insights of a restored table's global secondary index, and of no other's.
-    let index = |table: &str| format!("{table}/index/by-customer");
-    assert!(allows(
-        "dynamodb:UpdateContributorInsights",
-        &index(&restore_target)
-    ));
-    assert!(!allows(
-        "dynamodb:UpdateContributorInsights",
-        &index(&production)
-    ));
     // Whatever else reaches another table reads it, starts a restore from it, or is one of the
     // grants IAM cannot scope by table.
-    for (action, resources) in &grants {
-        for other in &others {
+    for (action, resources) in &handler.grants {
+        for other in &handler.others {
             if resources
                 .iter()
                 .any(|r| template_check::arn_matches(r, other))
@@ -480,33 +503,72 @@ fn the_restore_handler_writes_only_to_restore_targets() {
             }
         }
     }
-    // The alarms of auto scaling only on restore targets.
+}
+
+/// Deleting: a drill's scratch table only (named *-restored-drill-*, and tagged: tests/drills.rs),
+/// never a restored copy someone is checking, a source, or the state table.
+#[test]
+fn the_restore_handler_deletes_only_drill_scratch_tables() {
+    let handler = RestoreHandler::new();
+    let drill = handler.table("order_transaction-ddb-guard-restored-drill-20261129T100000Z");
+    assert!(handler.allows("dynamodb:DeleteTable", &drill));
+    for other in (handler.others.iter()).chain([&handler.restore_target, &handler.state]) {
+        assert!(
+            !handler.allows("dynamodb:DeleteTable", other),
+            "DeleteTable on {other}"
+        );
+    }
+}
+
+/// Contributor Insights of a restored table's global secondary index, and of no other's; the
+/// alarms of auto scaling only on restore targets.
+#[test]
+fn the_restore_handler_changes_index_insights_and_scaling_alarms_of_restore_targets_only() {
+    let handler = RestoreHandler::new();
+    let index = |table: &str| format!("{table}/index/by-customer");
+    assert!(handler.allows(
+        "dynamodb:UpdateContributorInsights",
+        &index(&handler.restore_target)
+    ));
+    assert!(!handler.allows(
+        "dynamodb:UpdateContributorInsights",
+        &index(&handler.production)
+    ));
     let alarm = |table: &str| {
         format!(
-            "arn:aws:cloudwatch:{account}:alarm:TargetTracking-table/{table}-AlarmHigh-0f1e2d3c"
+            "arn:aws:cloudwatch:{}:alarm:TargetTracking-table/{table}-AlarmHigh-0f1e2d3c",
+            handler.account
         )
     };
-    let target_name = restore_target.rsplit('/').next().unwrap();
+    let target_name = handler.restore_target.rsplit('/').next().unwrap();
     for action in [
         "cloudwatch:PutMetricAlarm",
         "cloudwatch:DescribeAlarms",
         "cloudwatch:DeleteAlarms",
     ] {
-        assert!(allows(action, &alarm(target_name)), "{action}");
+        assert!(handler.allows(action, &alarm(target_name)), "{action}");
         assert!(
-            allows(action, &alarm(&format!("{target_name}/index/by-customer"))),
+            handler.allows(action, &alarm(&format!("{target_name}/index/by-customer"))),
             "{action} on an index's alarm"
         );
         assert!(
-            !allows(action, &alarm("order_transaction-ddb-guard")),
+            !handler.allows(action, &alarm("order_transaction-ddb-guard")),
             "{action} on production's alarm"
         );
     }
-    // Roles: AWS Backup's role passed to AWS Backup only, and only Application Auto Scaling's
-    // service-linked role for DynamoDB created.
-    for statement in template.function_statements(handler) {
+}
+
+/// Roles: AWS Backup's role passed to AWS Backup only, and only Application Auto Scaling's
+/// service-linked role for DynamoDB created.
+#[test]
+fn the_restore_handler_passes_and_creates_only_the_roles_it_needs() {
+    let handler = RestoreHandler::new();
+    let template = &handler.template;
+    let mut checked = BTreeSet::new();
+    for statement in template.function_statements(function(template, "restore-handler")) {
         let actions = template_check::strings(&statement["Action"]);
         if actions.iter().any(|a| a == "iam:PassRole") {
+            checked.insert("iam:PassRole");
             assert_eq!(
                 statement["Resource"],
                 template.resolve(&serde_json::json!({"Fn::GetAtt": ["BackupServiceRole", "Arn"]}))
@@ -517,6 +579,7 @@ fn the_restore_handler_writes_only_to_restore_targets() {
             );
         }
         if actions.iter().any(|a| a == "iam:CreateServiceLinkedRole") {
+            checked.insert("iam:CreateServiceLinkedRole");
             let service = "dynamodb.application-autoscaling.amazonaws.com";
             assert_eq!(
                 statement["Condition"],
@@ -530,17 +593,28 @@ fn the_restore_handler_writes_only_to_restore_targets() {
             );
         }
     }
-    // Its record of the restores it started, in the stack's state table, and the lease that
-    // lets only one finish run at a time (released by deleting it); nothing else there.
+    assert_eq!(
+        checked,
+        BTreeSet::from(["iam:PassRole", "iam:CreateServiceLinkedRole"]),
+        "each role grant was found and checked"
+    );
+}
+
+/// Its record of the restores it started, in the stack's state table, and the lease that lets
+/// only one finish run at a time (released by deleting it); nothing else there.
+#[test]
+fn the_restore_handler_keeps_its_records_in_the_state_table_and_nothing_else_there() {
+    let handler = RestoreHandler::new();
+    let state = &handler.state;
     for action in [
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:DeleteItem",
     ] {
-        assert!(allows(action, &state), "{action} on the state table");
+        assert!(handler.allows(action, state), "{action} on the state table");
     }
-    for (action, resources) in &grants {
-        if resources.contains(&state) {
+    for (action, resources) in &handler.grants {
+        if resources.contains(state) {
             assert!(
                 [
                     "dynamodb:GetItem",
@@ -553,16 +627,23 @@ fn the_restore_handler_writes_only_to_restore_targets() {
         }
     }
     assert_eq!(
-        settings.state_table.as_deref(),
+        handler.settings.state_table.as_deref(),
         Some(
-            template
+            handler
+                .template
                 .resolve(&serde_json::json!({"Ref": "StateTable"}))
                 .as_str()
         )
     );
+}
+
+/// Every default target name carries the marker the grants above are scoped by.
+#[test]
+fn every_default_restore_target_carries_the_marker() {
+    let handler = RestoreHandler::new();
     // The tag that makes a table protected is never copied onto a restored table (which would be
     // protected, backed up and drilled in turn): tests/your_tables.rs checks SKIP_TAGS with a tag.
-    // Every default target name carries the marker.
+    let marker = &handler.settings.target_marker;
     let default = shared::restore::request::default_target_name(
         "order_transaction-ddb-guard",
         chrono::Utc::now(),

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::types::{KeySchemaElement, TableDescription};
 use serde::Serialize;
 
-use crate::restore::drill::sample::SampleReport;
-use crate::restore::verify::Verification;
+use crate::restore::drill::tally::SampleReport;
+use crate::restore::verification::Verification;
 
 /// One check and its verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -189,8 +189,8 @@ pub fn duration(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::restore::drill::sample::Tally;
-    use crate::restore::verify::Baseline;
+    use crate::restore::drill::tally::Tally;
+    use crate::restore::verification::Baseline;
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, GlobalSecondaryIndexDescription, KeyType, Projection, ProjectionType,
         ScalarAttributeType, TableStatus,

@@ -3,8 +3,10 @@
 //! the AWS Backup restore-testing validator runs the same checks on a restore testing job's table.
 
 pub mod checks;
+pub mod publish;
 pub mod report;
 pub mod request;
 pub mod run;
 pub mod sample;
+pub mod tally;
 pub mod validator;
