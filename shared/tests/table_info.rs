@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType,
 };
 use local_aws::{LocalAws, unique_name};
-use shared::load::plan::fan_out::helps;
+use shared::load::plan::fan_out::FanOut;
 use shared::load::read::table::TableInfo;
 use shared::load::write::writer::WriteSettings;
 
@@ -46,8 +46,8 @@ async fn a_small_provisioned_table_is_loaded_by_one_writer_and_an_on_demand_one_
     let write = WriteSettings::default();
     let on_demand = TableInfo::describe(&dynamodb, &on_demand).await.unwrap();
     assert_eq!(on_demand.write_units, None);
-    assert!(helps(on_demand.write_units, &write));
+    assert!(FanOut::default().helps(on_demand.write_units, &write));
     let provisioned = TableInfo::describe(&dynamodb, &provisioned).await.unwrap();
     assert_eq!(provisioned.write_units, Some(5));
-    assert!(!helps(provisioned.write_units, &write));
+    assert!(!FanOut::default().helps(provisioned.write_units, &write));
 }
