@@ -23,6 +23,9 @@ pub struct BackupSettings {
     /// run, never switch a configured one off.
     pub dry_run: bool,
     pub aws_backup: Option<AwsBackupSettings>,
+    /// Why AWS Backup's settings are refused, when the configured engine is DynamoDB's: its backups
+    /// go on, and a request for the aws-backup engine is refused with this.
+    pub aws_backup_problem: Option<String>,
     pub max_attempts: u32,
     pub backoff: Backoff,
 }
@@ -104,7 +107,16 @@ impl BackupEnv {
             .backup_engine
             .parse()
             .map_err(|e| bad("BACKUP_ENGINE", e))?;
-        let aws_backup = self.aws_backup()?;
+        // AWS Backup's settings (its vault lock, say) stop the cold start only when they are what
+        // the function runs on.
+        let (aws_backup, aws_backup_problem) = match self.aws_backup() {
+            Ok(settings) => (settings, None),
+            Err(e) if engine == Engine::DynamoDb => {
+                tracing::warn!(error = %e, "AWS Backup's settings are refused; native backups go on");
+                (None, Some(e.to_string()))
+            }
+            Err(e) => return Err(e),
+        };
         if engine == Engine::AwsBackup && aws_backup.is_none() {
             return Err(bad(
                 "BACKUP_ENGINE",
@@ -131,6 +143,7 @@ impl BackupEnv {
             ownership,
             dry_run: self.dry_run,
             aws_backup,
+            aws_backup_problem,
             max_attempts: self.max_attempts,
             backoff: Backoff {
                 base: Duration::from_millis(200),
@@ -317,7 +330,10 @@ mod tests {
             ("VAULT_LOCK_MIN_RETENTION_DAYS", "7"),
             ("VAULT_LOCK_MAX_RETENTION_DAYS", "365"),
         ];
-        let with = |extra: &[(&'static str, &'static str)]| backup(&[&aws[..], extra].concat());
+        let on = |engine: &'static str, extra: &[(&'static str, &'static str)]| {
+            backup(&[&aws[..], &[("BACKUP_ENGINE", engine)], extra].concat())
+        };
+        let with = |extra: &[(&'static str, &'static str)]| on("aws-backup", extra);
         let lock = with(&[("DELETE_AFTER_DAYS", "35")])
             .unwrap()
             .aws_backup
@@ -342,6 +358,12 @@ mod tests {
         }
         // No lock: no bounds.
         assert!(backup(&[aws[0], aws[1], ("DELETE_AFTER_DAYS", "4000")]).is_ok());
+        // Native backups do not depend on AWS Backup's settings: a lock they do not fit is said,
+        // and only a request for the aws-backup engine is refused.
+        let native = on("dynamodb", &[("DELETE_AFTER_DAYS", "3")]).unwrap();
+        assert!(native.aws_backup.is_none());
+        let problem = native.aws_backup_problem.unwrap();
+        assert!(problem.contains("outside the vault lock"), "{problem}");
     }
 
     #[test]
@@ -372,13 +394,18 @@ mod tests {
 
     #[test]
     fn bad_backup_settings_name_the_variable() {
-        let aws = [("BACKUP_VAULT_NAME", "v"), ("BACKUP_ROLE_ARN", "r")];
+        // AWS Backup's settings are checked at cold start when it is the engine.
+        let aws = [
+            ("BACKUP_ENGINE", "aws-backup"),
+            ("BACKUP_VAULT_NAME", "v"),
+            ("BACKUP_ROLE_ARN", "r"),
+        ];
         for (pairs, expect) in [
             (vec![("BACKUP_ENGINE", "aws-backup")], "BACKUP_ENGINE"),
             (vec![("BACKUP_ENGINE", "rsync")], "BACKUP_ENGINE"),
             (vec![("TABLE_NAMES", "a b")], "TABLE_NAMES"),
             (vec![("BACKUP_TAG", "daily")], "BACKUP_TAG"),
-            (vec![("BACKUP_VAULT_NAME", "v")], "BACKUP_ROLE_ARN"),
+            (vec![aws[0], aws[1]], "BACKUP_ROLE_ARN"),
             (
                 [
                     &aws[..],

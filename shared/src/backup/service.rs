@@ -131,11 +131,13 @@ impl BackupService {
     ) -> Result<BackupReport, RequestError> {
         let engine = request.engine.unwrap_or(self.settings.engine);
         if engine == Engine::AwsBackup && self.settings.aws_backup.is_none() {
-            return Err(RequestError(
-                "engine \"aws-backup\" needs BACKUP_VAULT_NAME and BACKUP_ROLE_ARN in the \
-                 function's configuration"
-                    .into(),
-            ));
+            let why = (self.settings.aws_backup_problem.clone()).unwrap_or_else(|| {
+                "it needs BACKUP_VAULT_NAME and BACKUP_ROLE_ARN in the function's configuration"
+                    .into()
+            });
+            return Err(RequestError(format!(
+                "engine \"aws-backup\" cannot run: {why}"
+            )));
         }
         // A request may ask for a dry run; it can never switch a configured one off.
         let dry_run = self.settings.dry_run || request.dry_run == Some(true);
