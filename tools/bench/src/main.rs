@@ -5,6 +5,7 @@
 //!   sink [--capacity ITEMS_PER_S] [--throttle unprocessed|exception] [--table NAME]
 //!   parse FILE                      parse + convert only, on one core
 //!   load BUCKET KEY                 the csv-loader's load, configured by its environment
+//!   load-fenced BUCKET KEY          the same on its fenced path (STATE_TABLE at STATE_ENDPOINT)
 //!   part BUCKET KEY                 part 1 of FAN_OUT_PARTS of a fanned-out load of a file
 //!   cold-start --event FILE [--runs N] -- COMMAND...
 
@@ -20,6 +21,7 @@ const USAGE: &str = "usage: bench generate --rows N [--first-row R] [--quoted-ne
        bench sink [--capacity ITEMS_PER_S] [--throttle unprocessed|exception] [--table NAME]
        bench parse FILE
        bench load BUCKET KEY
+       bench load-fenced BUCKET KEY
        bench part BUCKET KEY
        bench cold-start --event FILE [--runs N] -- COMMAND...";
 
@@ -127,7 +129,7 @@ fn main() -> anyhow::Result<()> {
             let result = runtime.block_on(measure::parse_and_convert(bytes, &types))?;
             println!("{result}");
         }
-        "load" => {
+        "load" | "load-fenced" => {
             let [bucket, key] = rest else {
                 bail!("{USAGE}")
             };
@@ -135,7 +137,11 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            let result = runtime.block_on(measure::load(bucket, key))?;
+            let result = if command == "load" {
+                runtime.block_on(measure::load(bucket, key))?
+            } else {
+                runtime.block_on(measure::load_fenced(bucket, key))?
+            };
             println!("{result}");
         }
         "part" => {
