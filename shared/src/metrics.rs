@@ -48,6 +48,7 @@ pub const LOAD: Family = Family {
         ("DuplicateRows", Unit::Count),
         ("RowsPerSecond", Unit::CountPerSecond),
         ("RejectedPercent", Unit::Percent),
+        ("RowsSuperseded", Unit::Count),
     ],
 };
 

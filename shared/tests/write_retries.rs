@@ -427,7 +427,8 @@ async fn load_to_end(
 async fn report_rows(bucket: &str, reports: &[String]) -> Vec<(u64, String)> {
     let s3 = LocalAws::shared().s3().await;
     let mut rows = Vec::new();
-    for url in reports {
+    // A segment that rejected nothing wrote no report.
+    for url in reports.iter().filter(|url| !url.is_empty()) {
         let key = url.strip_prefix(&format!("s3://{bucket}/")).unwrap();
         let text = local_aws::get_object_text(&s3, bucket, key).await.unwrap();
         // `line,reason,...`: the reason is quoted when it holds a comma (these hold no quotes).
@@ -535,7 +536,7 @@ async fn items_dynamodb_refuses_are_rejects_and_the_load_goes_on_across_segments
     // Each refused row is listed with its cells (typed values: the amount as DynamoDB keeps it).
     let s3 = LocalAws::shared().s3().await;
     let mut texts = String::new();
-    for url in &reports {
+    for url in reports.iter().filter(|url| !url.is_empty()) {
         let key = url.strip_prefix(&format!("s3://{bucket}/")).unwrap();
         texts += &local_aws::get_object_text(&s3, &bucket, key).await.unwrap();
     }

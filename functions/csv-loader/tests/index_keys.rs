@@ -200,7 +200,8 @@ async fn index_key_rejects_leave_the_good_rows_loaded_across_segments() {
     );
     assert_eq!(f.items().await.len(), 58);
     let mut rejected = Vec::new();
-    for summary in &summaries {
+    // A segment that rejected nothing wrote no report.
+    for summary in summaries.iter().filter(|s| !s.report.is_empty()) {
         let url = &summary.report;
         let key = url.strip_prefix(&format!("s3://{}/", f.bucket)).unwrap();
         let report = f.text(key).await;

@@ -49,13 +49,8 @@ async fn seed_csv_loads_with_typed_columns() {
     };
     assert_eq!(summary.counts, counts(40, 40, 0, 0));
     assert!(summary.complete);
-    assert_eq!(
-        summary.report,
-        format!(
-            "s3://{}/rejected/incoming/order_data.csv@{version}.rejects.csv",
-            f.bucket
-        )
-    );
+    assert_eq!(summary.report, "", "no row rejected: no report");
+    assert_eq!(summary.version.as_deref(), Some(version.as_str()));
     assert_accounted(summary);
     assert_eq!(f.items().await.len(), 40);
 
@@ -78,9 +73,12 @@ async fn seed_csv_loads_with_typed_columns() {
         s("Jalapeño")
     );
 
-    // Nothing was rejected, so the report holds the header alone.
-    let report = f.report(&summary.report).await;
-    assert_eq!(report.trim_end(), format!("line,reason,{HEADER}"));
+    // Nothing was rejected, so no report was written.
+    let reports = (f.s3.list_objects_v2().bucket(&f.bucket).prefix("rejected/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reports.key_count(), Some(0));
 }
 
 #[tokio::test]
@@ -351,13 +349,8 @@ async fn event_keys_are_decoded_and_other_objects_ignored() {
     );
     assert_eq!(f.item("5", "1").await.unwrap()["product"], s("Spaces"));
     assert_eq!(f.item("6", "1").await.unwrap()["product"], s("Second"));
-    // The report sits under the rejects prefix with the decoded name.
-    let report = &response.files[0].report;
-    assert!(
-        report.contains("/rejected/incoming/my orders+2026 é.csv@"),
-        "{report}"
-    );
-    f.report(report).await;
+    // Nothing rejected: no report is written.
+    assert_eq!(response.files[0].report, "");
 }
 
 #[tokio::test]
@@ -507,7 +500,10 @@ async fn an_unbalanced_quote_ends_the_file_naming_its_line_after_loading_the_row
         .await
         .unwrap_err();
     let diagnostic = lambda_runtime::Diagnostic::from(err);
-    assert_eq!(diagnostic.error_type, "ObjectUnreadable");
+    assert_eq!(
+        diagnostic.error_type, "MalformedFile",
+        "no retry reads it better"
+    );
     assert!(
         diagnostic
             .error_message
@@ -532,16 +528,61 @@ async fn cr_only_line_endings_are_refused_clearly() {
         .await
         .unwrap_err();
     let diagnostic = lambda_runtime::Diagnostic::from(err);
-    assert_eq!(diagnostic.error_type, "ObjectUnreadable");
+    assert_eq!(diagnostic.error_type, "InvalidHeader");
     assert!(
         diagnostic.error_message.contains(
-            "line 1 ends with a carriage return alone (CR-only line endings); save the file with \
-             LF or CRLF line endings"
+            "holds a carriage return alone: the file's lines end with CR only? save it with LF \
+             or CRLF line endings"
         ),
         "{}",
         diagnostic.error_message
     );
     assert!(f.items().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_carriage_return_alone_inside_a_cell_is_data() {
+    let f = Fixture::new(&[]).await;
+    let csv = format!("{HEADER}\n1,1,7,Tu\rna,10,JPY,2020-09-03T06:02:05Z,9-3-2020\n");
+    f.put("incoming/cr.csv", csv).await;
+    let response = f.invoke(f.s3_event(&["incoming/cr.csv"])).await.unwrap();
+    assert_eq!(response.files[0].counts.items_written, 1, "{response:?}");
+    let items = f.items().await;
+    let names: Vec<String> = (items.iter())
+        .filter_map(|i| {
+            i.values()
+                .find_map(|v| v.as_s().ok().filter(|s| s.contains('\r')))
+        })
+        .cloned()
+        .collect();
+    assert_eq!(names, ["Tu\rna"]);
+}
+
+#[tokio::test]
+async fn a_wrong_type_in_every_row_stops_the_load_early_whatever_the_values() {
+    let f = Fixture::new(&[]).await;
+    let mut csv = format!("{HEADER}\n");
+    for row in 0..1500 {
+        csv.push_str(&format!(
+            "{row},1,7,Tuna,not-a-number-{row},JPY,2020-09-03T06:02:05Z,9-3-2020\n"
+        ));
+    }
+    f.put("incoming/wrong-type.csv", csv).await;
+    let err = f
+        .invoke(f.s3_event(&["incoming/wrong-type.csv"]))
+        .await
+        .unwrap_err();
+    let diagnostic = lambda_runtime::Diagnostic::from(err);
+    assert_eq!(
+        diagnostic.error_type, "RepeatedRejects",
+        "{}",
+        diagnostic.error_message
+    );
+    assert!(
+        diagnostic.error_message.contains("stopped at line 1001"),
+        "{}",
+        diagnostic.error_message
+    );
 }
 
 #[tokio::test]

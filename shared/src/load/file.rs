@@ -17,6 +17,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use chrono::Utc;
 use csv_async::ByteRecord;
 use tokio::time::Instant;
 
@@ -25,6 +26,7 @@ use crate::load::checkpoint::{Checkpoint, Redo};
 use crate::load::progress::{Progress, emit_load_metrics, log_summary};
 use crate::load::read::columns::{BlankCells, ColumnTypes};
 use crate::load::read::fingerprint::key_hash;
+use crate::load::read::record_guard::is_malformed;
 use crate::load::read::row::RowSchema;
 use crate::load::read::source::{
     Compression, OpenedObject, ResumePoint, RowReader, RowStart, SourceError, open_object,
@@ -37,13 +39,17 @@ use crate::load::summary::{Counts, FileError, FileSummary};
 use crate::load::write::batch::{BatchBuilder, PendingItem};
 use crate::load::write::gate::WriteGate;
 use crate::load::write::writer::{BatchWriter, FailedItem, WriteOutcome, WriteSettings};
-use crate::state::StateStore;
+use crate::state::{StateKey, StateStore};
 
 /// The deadline is only checked every this many rows, which is also the least a segment loads,
 /// so every invocation makes progress.
 const ROWS_BETWEEN_DEADLINE_CHECKS: u64 = 25;
 /// Kept back from the writers' deadline for uploading the report and handing over.
 const REPORT_RESERVE: Duration = Duration::from_secs(5);
+/// How long a note that a segment's rows were counted lasts (a retry comes within hours).
+const COUNTED_DAYS: i64 = 7;
+/// How long the note may take: the segment's end waits on it.
+const COUNT_NOTE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Reports of a load's earlier segments listed in its checkpoint and summary, at most.
 pub const LISTED_REPORTS: usize = 10;
 
@@ -131,6 +137,8 @@ enum ReadEnd {
     Broke(RowStart, String),
     /// The object cannot be read past the last line.
     Unreadable(String),
+    /// The file holds a row no reader can take: reading it again fails the same way.
+    Malformed(String),
     /// `REPEATED_REJECTS_LIMIT` rows in a row were rejected for this reason.
     RepeatedRejects(String),
     /// The writer takes no more rows: it gave up, met an unrecoverable error, or a newer load holds
@@ -307,6 +315,7 @@ impl<'a> Segment<'a> {
                 Ok(None) => break ReadEnd::Ended,
                 // A dropped connection: the next invocation reads again from this row.
                 Err(e) if stream_broke(&e) => break ReadEnd::Broke(start, e.to_string()),
+                Err(e) if is_malformed(&e) => break ReadEnd::Malformed(e.to_string()),
                 Err(e) => break ReadEnd::Unreadable(e.to_string()),
             };
             self.last_line = line;
@@ -348,12 +357,12 @@ impl<'a> Segment<'a> {
         }
         self.counts.rows_read += 1;
         match schema.to_item(&self.record) {
-            Err(reason) => {
+            Err(error) => {
                 self.counts.rows_rejected += 1;
-                let reason = reason.to_string();
+                let reason = error.to_string();
                 (self.report.add(line, &reason, self.record.iter()).await)
                     .map_err(|e| self.report_error(&e))?;
-                let repeated = self.repeats.see(&reason, self.writer.written());
+                let repeated = self.repeats.see(&error.kind(), self.writer.written());
                 Ok(repeated.then_some(ReadEnd::RepeatedRejects(reason)))
             }
             Ok(row) => {
@@ -555,9 +564,13 @@ impl<'a> Segment<'a> {
         superseded_by: Option<String>,
     ) -> Result<FileSummary, FileError> {
         let report = &mut self.report;
-        (report.upload(&self.loader.s3, &self.job.bucket, &self.report_key))
-            .await
-            .map_err(|e| report_error(&self.job, &self.report_key, &e))?;
+        // A segment that rejected nothing writes no report.
+        let listed = report.rows() + report.unlisted() > 0;
+        if listed {
+            (report.upload(&self.loader.s3, &self.job.bucket, &self.report_key))
+                .await
+                .map_err(|e| report_error(&self.job, &self.report_key, &e))?;
+        }
         let rejects_unlisted = report.unlisted();
         let first_reasons = report.first_reasons().to_vec();
         let job = &self.job;
@@ -568,7 +581,11 @@ impl<'a> Segment<'a> {
             load: job.load_id.clone(),
             version: job.pin.label(),
             counts: job.counts.plus(self.counts),
-            report: self.report_url(),
+            report: if listed {
+                self.report_url()
+            } else {
+                String::new()
+            },
             first_reasons,
             rejects_unlisted,
             elapsed_ms: self.started.elapsed().as_millis() as u64,
@@ -584,8 +601,39 @@ impl<'a> Segment<'a> {
             },
         };
         log_summary(&summary);
-        emit_load_metrics(&self.loader.table.name, &self.counts, summary.elapsed_ms);
+        if self.counted_once().await {
+            emit_load_metrics(&self.loader.table.name, &self.counts, summary.elapsed_ms);
+        }
         Ok(summary)
+    }
+
+    /// Whether this segment's rows go into the metrics now: a step run again (Lambda's or the
+    /// state machine's retry) reads the same rows, and they are counted once. Without a state
+    /// table, or when it cannot say, they are counted.
+    async fn counted_once(&self) -> bool {
+        let Some(store) = &self.loader.state else {
+            return true;
+        };
+        let job = &self.job;
+        let part = job.part.map_or(0, |p| p.index);
+        let key = StateKey::new(
+            format!("load#{}", job.load_id),
+            format!("counted#{part}#{}", job.segment),
+        );
+        let expires = Utc::now() + chrono::Duration::days(COUNTED_DAYS);
+        let body = serde_json::json!({});
+        let note = store.create(&key, &body, expires, Utc::now());
+        match tokio::time::timeout(COUNT_NOTE_TIMEOUT, note).await {
+            Ok(Ok(first)) => first,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not note that this segment was counted");
+                true
+            }
+            Err(_) => {
+                tracing::warn!("the state table did not answer: this segment is counted");
+                true
+            }
+        }
     }
 
     /// The error a failed segment ends with, if it failed.
@@ -596,30 +644,37 @@ impl<'a> Segment<'a> {
         summary: &FileSummary,
     ) -> Option<FileError> {
         let (bucket, key, line) = (&self.job.bucket, &self.job.key, self.last_line);
-        let summary = || Box::new(summary.clone());
+        let boxed = || Box::new(summary.clone());
         Some(match (failure, stalled) {
             (Some(Failure::Unreadable(reason)), _) => FileError::Read {
                 bucket: bucket.clone(),
                 key: key.clone(),
                 line,
                 reason,
-                report: self.report_url(),
+                report: summary.report.clone(),
+            },
+            (Some(Failure::Malformed(reason)), _) => FileError::Malformed {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                line,
+                reason,
+                report: summary.report.clone(),
             },
             (Some(Failure::Aborted(reason)), _) => FileError::Aborted {
                 line,
                 reason,
-                summary: summary(),
+                summary: boxed(),
             },
             (Some(Failure::RepeatedRejects(reason)), _) => FileError::RepeatedRejects {
                 line,
                 reason,
-                summary: summary(),
+                summary: boxed(),
             },
             (None, Some(stalled)) => FileError::Stalled {
                 minutes: stalled.minutes,
                 failed: self.counts.items_failed,
                 reason: stalled.reason,
-                summary: summary(),
+                summary: boxed(),
             },
             (None, None) => return None,
         })
@@ -661,6 +716,7 @@ struct Stop {
 
 enum Failure {
     Unreadable(String),
+    Malformed(String),
     /// The writer met an error no retry fixes.
     Aborted(String),
     RepeatedRejects(String),
@@ -690,11 +746,13 @@ impl Stop {
                 (Some(position.resume_from(start)), None)
             }
             ReadEnd::Unreadable(reason) => (None, Some(Failure::Unreadable(reason))),
+            ReadEnd::Malformed(reason) => (None, Some(Failure::Malformed(reason))),
             ReadEnd::RepeatedRejects(reason) => (None, Some(Failure::RepeatedRejects(reason))),
         };
         // An unreadable object is told first, then a fatal write error, then repeated rejects.
         let failure = match (read_failure, fatal) {
             (Some(Failure::Unreadable(reason)), _) => Some(Failure::Unreadable(reason)),
+            (Some(Failure::Malformed(reason)), _) => Some(Failure::Malformed(reason)),
             (_, Some(fatal)) => Some(Failure::Aborted(fatal)),
             (other, None) => other,
         };
@@ -728,6 +786,13 @@ async fn read_schema(
             (RowSchema::from_header(record, keys, types, blanks).map(Some)).map_err(header_error)
         }
         Ok(None) => Ok(None),
+        Err(e) if is_malformed(&e) => Err(FileError::Malformed {
+            bucket: job.bucket.clone(),
+            key: job.key.clone(),
+            line: 0,
+            reason: e.to_string(),
+            report: String::new(),
+        }),
         Err(e) => Err(FileError::Source(SourceError::Unreadable {
             bucket: job.bucket.clone(),
             key: job.key.clone(),

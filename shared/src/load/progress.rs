@@ -125,6 +125,7 @@ pub fn emit_load_metrics(table: &str, seg: &Counts, elapsed_ms: u64) {
             seg.duplicates_collapsed as f64,
             seg.rows_read as f64 / seconds,
             rejected_percent,
+            seg.items_superseded as f64,
         ],
     );
 }
@@ -141,6 +142,7 @@ pub fn log_summary(s: &FileSummary) {
         rows_rejected = s.counts.rows_rejected,
         duplicates_collapsed = s.counts.duplicates_collapsed,
         items_failed = s.counts.items_failed,
+        items_superseded = s.counts.items_superseded,
         report = %s.report,
         elapsed_ms = s.elapsed_ms,
         segment = s.segment,

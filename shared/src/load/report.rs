@@ -7,8 +7,8 @@
 //! under the rejects prefix, which the loader's trigger never matches.
 
 use aws_sdk_s3::primitives::ByteStream;
-use csv_async::{AsyncWriter, AsyncWriterBuilder};
 use tempfile::TempPath;
+use tokio::io::{AsyncWriteExt, BufWriter};
 
 use crate::aws_error::describe;
 
@@ -20,9 +20,10 @@ pub const FIRST_REASONS: usize = 3;
 pub const MAX_REPORT_BYTES: u64 = 256 * 1024 * 1024;
 
 pub struct RejectsReport {
-    writer: AsyncWriter<tokio::fs::File>,
+    file: BufWriter<tokio::fs::File>,
     path: TempPath,
     rows: u64,
+    /// Bytes written to the report, exactly: the cap holds however long the rows are.
     bytes: u64,
     max_bytes: u64,
     unlisted: u64,
@@ -60,6 +61,34 @@ fn shortened(reason: &str) -> String {
     }
 }
 
+/// One CSV row: fields quoted where they hold a comma, a quote or a line break (quotes doubled),
+/// ending in `\n`.
+fn csv_row<'f>(fields: impl Iterator<Item = &'f [u8]>) -> Vec<u8> {
+    let mut row = Vec::new();
+    for (i, field) in fields.enumerate() {
+        if i > 0 {
+            row.push(b',');
+        }
+        if field
+            .iter()
+            .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+        {
+            row.push(b'"');
+            for &b in field {
+                if b == b'"' {
+                    row.push(b'"');
+                }
+                row.push(b);
+            }
+            row.push(b'"');
+        } else {
+            row.extend_from_slice(field);
+        }
+    }
+    row.push(b'\n');
+    row
+}
+
 impl RejectsReport {
     pub async fn create(header: &[String]) -> std::io::Result<RejectsReport> {
         RejectsReport::create_capped(header, MAX_REPORT_BYTES).await
@@ -75,19 +104,17 @@ impl RejectsReport {
             .suffix(".csv")
             .tempfile()?
             .into_temp_path();
-        let file = tokio::fs::File::create(&path).await?;
-        let mut writer = AsyncWriterBuilder::new().flexible(true).create_writer(file);
-        let mut first = vec!["line", "reason"];
-        first.extend(header.iter().map(String::as_str));
-        writer
-            .write_record(&first)
-            .await
-            .map_err(std::io::Error::other)?;
+        let mut file = BufWriter::new(tokio::fs::File::create(&path).await?);
+        let first = ["line", "reason"]
+            .into_iter()
+            .chain(header.iter().map(String::as_str));
+        let header_row = csv_row(first.map(str::as_bytes));
+        file.write_all(&header_row).await?;
         Ok(RejectsReport {
-            writer,
+            file,
             path,
             rows: 0,
-            bytes: 0,
+            bytes: header_row.len() as u64,
             max_bytes,
             unlisted: 0,
             first_reasons: Vec::new(),
@@ -99,26 +126,23 @@ impl RejectsReport {
         &mut self,
         line: u64,
         reason: &str,
-        cells: impl Iterator<Item = &'c [u8]> + Clone,
+        cells: impl Iterator<Item = &'c [u8]>,
     ) -> std::io::Result<()> {
         let short = shortened(reason);
         if self.first_reasons.len() < FIRST_REASONS && !self.first_reasons.contains(&short) {
             self.first_reasons.push(short);
         }
-        if self.bytes >= self.max_bytes {
-            self.unlisted += 1;
-            return Ok(());
-        }
-        let cell_bytes: usize = cells.clone().map(|c| c.len() + 1).sum();
-        self.bytes += (20 + reason.len() + cell_bytes) as u64;
         let line = line.to_string();
         let fields = [line.as_bytes(), reason.as_bytes()]
             .into_iter()
             .chain(cells.map(|cell| -> &[u8] { cell }));
-        self.writer
-            .write_record(fields)
-            .await
-            .map_err(std::io::Error::other)?;
+        let row = csv_row(fields);
+        if self.bytes + row.len() as u64 > self.max_bytes {
+            self.unlisted += 1;
+            return Ok(());
+        }
+        self.file.write_all(&row).await?;
+        self.bytes += row.len() as u64;
         self.rows += 1;
         Ok(())
     }
@@ -150,10 +174,10 @@ impl RejectsReport {
                 self.unlisted,
                 self.max_bytes / (1024 * 1024)
             );
-            let fields: [&[u8]; 2] = [b"", note.as_bytes()];
-            (self.writer.write_record(fields).await).map_err(|e| e.to_string())?;
+            let row = csv_row([b"".as_slice(), note.as_bytes()].into_iter());
+            (self.file.write_all(&row).await).map_err(|e| e.to_string())?;
         }
-        self.writer.flush().await.map_err(|e| e.to_string())?;
+        self.file.flush().await.map_err(|e| e.to_string())?;
         let body = ByteStream::from_path(&self.path)
             .await
             .map_err(|e| e.to_string())?;
@@ -196,8 +220,22 @@ mod tests {
         for line in 2..12 {
             report.add(line, "bad", record.iter()).await.unwrap();
         }
-        // Each row is about 80 bytes: three fit under 200, the other seven are counted.
+        // The header is 14 bytes and each row 58: three rows fit in 200, the other seven are counted.
         assert_eq!((report.rows(), report.unlisted()), (3, 7));
+        let mut quoted = RejectsReport::create_capped(&[], 1000).await.unwrap();
+        let cells: [&[u8]; 2] = [b"a,b", b"say \"hi\"\nthere"];
+        quoted.add(2, "bad", cells.into_iter()).await.unwrap();
+        quoted.file.flush().await.unwrap();
+        let written = std::fs::read(&quoted.path).unwrap();
+        assert_eq!(
+            written,
+            b"line,reason\n2,bad,\"a,b\",\"say \"\"hi\"\"\nthere\"\n"
+        );
+        assert_eq!(
+            quoted.bytes,
+            written.len() as u64,
+            "the cap counts what is written"
+        );
         assert_eq!(report.first_reasons(), ["bad"]);
     }
 

@@ -54,7 +54,9 @@ pub struct FileSummary {
     pub version: Option<String>,
     #[serde(flatten)]
     pub counts: Counts,
-    /// `s3://` location of this segment's rejects report.
+    /// `s3://` location of this segment's rejects report; empty when it rejected no row (no report
+    /// is written then).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub report: String,
     /// The first distinct reasons rows of this part were rejected for (the report has them all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -90,9 +92,21 @@ pub enum FileError {
     },
     #[error(
         "reading s3://{bucket}/{key} failed after line {line}: {reason}; rows up to there were \
-         processed (see {report}), the rest were not"
+         processed ({}), the rest were not", see(.report)
     )]
     Read {
+        bucket: String,
+        key: String,
+        line: u64,
+        reason: String,
+        report: String,
+    },
+    #[error(
+        "s3://{bucket}/{key} holds a row no reader can take, after line {line}: {reason}; rows up \
+         to there were processed ({}), the rest were not: fix the file and upload it again",
+        see(.report)
+    )]
+    Malformed {
         bucket: String,
         key: String,
         line: u64,
@@ -128,7 +142,8 @@ pub enum FileError {
     NothingLoaded { summary: Box<FileSummary> },
     #[error(
         "loading s3://{}/{} stopped at line {line}: the last {REPEATED_REJECTS_LIMIT} rows were all \
-         rejected ({reason}); rows after it were not read, see {}",
+         rejected for the same kind of reason (the last: {reason}); rows after it were not read, \
+         see {}",
         summary.bucket, summary.key, summary.report
     )]
     RepeatedRejects {
@@ -137,8 +152,8 @@ pub enum FileError {
         summary: Box<FileSummary>,
     },
     #[error(
-        "loading s3://{}/{} stopped at line {line}: {reason}; rows after it were not read, \
-         see {}", summary.bucket, summary.key, summary.report
+        "loading s3://{}/{} stopped at line {line}: {reason}; rows after it were not read ({})",
+        summary.bucket, summary.key, see(&summary.report)
     )]
     Aborted {
         line: u64,
@@ -162,11 +177,13 @@ impl FileError {
     pub fn error_type(&self) -> &'static str {
         match self {
             FileError::Source(SourceError::NotFound { .. }) => "ObjectNotFound",
+            FileError::Source(SourceError::Denied { .. }) => "ObjectAccessDenied",
             FileError::Source(SourceError::Changed { .. }) => "ObjectChanged",
             FileError::Source(SourceError::Unreadable { .. }) | FileError::Read { .. } => {
                 "ObjectUnreadable"
             }
             FileError::Header { .. } => "InvalidHeader",
+            FileError::Malformed { .. } => "MalformedFile",
             FileError::Report { .. } => "ReportNotWritten",
             FileError::NotStarted { .. } => "LoadNotStarted",
             FileError::OlderThanLoaded { .. } => "OlderThanLoaded",
@@ -176,6 +193,15 @@ impl FileError {
             FileError::Aborted { .. } => "LoadAborted",
             FileError::AfterDisplacing { source, .. } => source.error_type(),
         }
+    }
+}
+
+/// Where the rejected rows are listed, or that there are none.
+fn see(report: &str) -> String {
+    if report.is_empty() {
+        "no row was rejected".to_string()
+    } else {
+        format!("see {report}")
     }
 }
 

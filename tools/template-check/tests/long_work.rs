@@ -27,6 +27,8 @@ const LONG_WORK: [LongWork; 3] = [
             "NothingLoaded",
             "RepeatedRejects",
             "ObjectNotFound",
+            "MalformedFile",
+            "OlderThanLoaded",
             "InvalidRequest",
         ],
     },

@@ -26,7 +26,7 @@ use futures::future::{BoxFuture, Shared};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::load::plan::pin;
+use crate::load::plan::pin::{self, Current};
 use crate::load::read::source::ObjectVersion;
 use crate::load::write::gate::{GateAnswer, GateFuture, WriteGate};
 use crate::state::{StateKey, StateStore};
@@ -147,7 +147,7 @@ pub async fn claim(
             return Ok(Claim::Duplicate(describe_duplicate(&record.body)));
         }
         // Checked after reading the record and before replacing it: see the module's comment.
-        let Some(current) = pin::current(s3, bucket, key).await? else {
+        let Current::Version(current) = pin::current(s3, bucket, key).await? else {
             return Err(format!(
                 "s3://{bucket}/{key} has no current version this function can see (deleted since, \
                  or not readable): it will not displace {}",

@@ -27,26 +27,35 @@ fn record_key(table: &str) -> StateKey {
     StateKey::new(format!("load-table#{table}"), "newest")
 }
 
-/// When S3 says the object's `version` (or its current version) was written.
+/// When S3 says the object's `version` (or its current version) was written; `None` when there is
+/// no such object (the load itself then says so: `ObjectNotFound`).
 pub async fn last_modified(
     s3: &aws_sdk_s3::Client,
     (bucket, key): (&str, &str),
     version: Option<&str>,
-) -> Result<DateTime<Utc>, String> {
+) -> Result<Option<DateTime<Utc>>, String> {
     let head = (s3.head_object().bucket(bucket).key(key))
         .set_version_id(version.map(str::to_string))
         .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "could not tell when s3://{bucket}/{key} was written: {}",
-                describe(&e)
-            )
-        })?;
+        .await;
+    let head = match head {
+        Ok(head) => head,
+        // HEAD has no body to say why: the status does.
+        Err(e) if (e.raw_response()).is_some_and(|r| matches!(r.status().as_u16(), 403 | 404)) => {
+            return Ok(None);
+        }
+        Err(e) => {
+            let why = describe(&e);
+            return Err(format!(
+                "could not tell when s3://{bucket}/{key} was written: {why}"
+            ));
+        }
+    };
     let written = head
         .last_modified()
         .ok_or_else(|| format!("S3 did not say when s3://{bucket}/{key} was written"))?;
     DateTime::from_timestamp(written.secs(), written.subsec_nanos())
+        .map(Some)
         .ok_or_else(|| format!("s3://{bucket}/{key} has an impossible write time"))
 }
 

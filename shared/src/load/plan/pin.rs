@@ -5,15 +5,21 @@
 use crate::aws_error::describe;
 use crate::load::read::source::ObjectVersion;
 
-/// The object's current version, or `None` when there is none (deleted, never written, or not
-/// readable by this function: S3 says 403 for a missing key without `s3:ListBucket`).
-pub async fn current(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-) -> Result<Option<ObjectVersion>, String> {
+/// What is under a key now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Current {
+    Version(ObjectVersion),
+    /// Nothing: deleted (a delete marker is current) or never written (S3 said 404).
+    Gone,
+    /// S3 would not say (403: a missing key looks so without `s3:ListBucket`, and so does a policy
+    /// that denies the read).
+    Unknown,
+}
+
+/// The object's current version, if S3 says.
+pub async fn current(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Current, String> {
     match s3.head_object().bucket(bucket).key(key).send().await {
-        Ok(head) => Ok(Some(ObjectVersion {
+        Ok(head) => Ok(Current::Version(ObjectVersion {
             // A bucket that never had versioning on says "null".
             version_id: head
                 .version_id()
@@ -22,11 +28,9 @@ pub async fn current(
             etag: head.e_tag().map(str::to_string),
         })),
         // HEAD has no body to say why: the status does.
-        Err(e)
-            if e.raw_response()
-                .is_some_and(|r| matches!(r.status().as_u16(), 403 | 404)) =>
-        {
-            Ok(None)
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(Current::Gone),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => {
+            Ok(Current::Unknown)
         }
         Err(e) => Err(format!(
             "could not tell which version of s3://{bucket}/{key} is current: {}",

@@ -353,7 +353,17 @@ mod tests {
             None,
         )
         .unwrap();
-        assert_eq!(plan.jobs, vec![Checkpoint::start("b", "any/where.txt")]);
+        let by_name = Checkpoint {
+            older_refused: true,
+            ..Checkpoint::start("b", "any/where.txt")
+        };
+        assert_eq!(plan.jobs, vec![by_name]);
+        let forced = json!({"bucket": "b", "key": "any/where.txt", "force": true});
+        let plan = plan_request(forced, &filter(), None).unwrap();
+        assert!(
+            !plan.jobs[0].older_refused,
+            "\"force\": true loads it whatever its age"
+        );
         let err = plan_request(json!({"bucket": "b"}), &filter(), None).unwrap_err();
         assert!(err.to_string().contains("missing field `key`"), "{err}");
         let err =

@@ -15,7 +15,7 @@ use crate::load::checkpoint::Checkpoint;
 use crate::load::file::{LoadResult, Loader};
 use crate::load::plan::fan_out::{self, FanOut};
 use crate::load::plan::fence::{Ending, Fence, ended, started_execution};
-use crate::load::plan::pin;
+use crate::load::plan::pin::{self, Current};
 use crate::load::plan::request::{Ignored, LoadPlan};
 use crate::load::plan::route::{Loaders, not_uploaded_yet};
 use crate::load::plan::start::{Ready, Start, execution_for, start};
@@ -295,7 +295,9 @@ async fn uploaded<'l>(
     let mut found = Vec::new();
     for (loader, job) in jobs {
         // Anything but a clear absence is left to the load, which says what is wrong.
-        if let Ok(None) = pin::current(&loader.s3, &job.bucket, &job.key).await {
+        if let Ok(Current::Gone | Current::Unknown) =
+            pin::current(&loader.s3, &job.bucket, &job.key).await
+        {
             let reason = not_uploaded_yet(&job.bucket, &job.key);
             tracing::warn!(bucket = %job.bucket, key = %job.key, %reason, "no default object");
             ignored.push(Ignored {

@@ -8,7 +8,7 @@ use crate::load::checkpoint::Checkpoint;
 use crate::load::file::Loader;
 use crate::load::plan::fence::{Claim, Fence, claim, running_other, settle_time};
 use crate::load::plan::newest::{self, Loaded};
-use crate::load::plan::pin;
+use crate::load::plan::pin::{self, Current};
 use crate::load::plan::probe::{Probe, probe};
 use crate::load::plan::request::Ignored;
 use crate::load::summary::FileError;
@@ -112,13 +112,24 @@ async fn begin(
 ) -> Result<Start, FileError> {
     let current = (pin::current(&loader.s3, &job.bucket, &job.key).await)
         .map_err(|e| not_started(&job, e))?;
-    if let Some(current) = current {
-        if let Some(why) = pin::superseded(&job.pin, &current) {
-            return Ok(skip(&job, format!("superseded: {why}")));
+    match current {
+        Current::Version(current) => {
+            if let Some(why) = pin::superseded(&job.pin, &current) {
+                return Ok(skip(&job, format!("superseded: {why}")));
+            }
+            if job.pin.version_id.is_none() {
+                job.pin = current;
+            }
         }
-        if job.pin.version_id.is_none() {
-            job.pin = current;
+        // An event's version of an object deleted since: what is there now is nothing.
+        Current::Gone if !job.pin.is_empty() => {
+            let version = job.pin.label().unwrap_or_default();
+            let why =
+                format!("deleted: version {version} is no longer the current one (nothing is)");
+            return Ok(skip(&job, why));
         }
+        // A request by name for a missing object: the load says so (`ObjectNotFound`).
+        Current::Gone | Current::Unknown => {}
     }
     job.load_id = load_id;
     let Some(store) = &loader.state else {
@@ -128,14 +139,14 @@ async fn begin(
     let version = job.pin.version_id.as_deref();
     let written = (newest::last_modified(&loader.s3, object, version).await)
         .map_err(|e| not_started(&job, e))?;
-    let loaded = Loaded {
+    let loaded = written.map(|last_modified| Loaded {
         url: format!("s3://{}/{}", job.bucket, job.key),
-        last_modified: written,
-    };
-    if job.older_refused {
+        last_modified,
+    });
+    if let Some(loaded) = loaded.as_ref().filter(|_| job.older_refused) {
         let newest = newest::newest(store, &loader.table.name).await;
         let newest = newest.map_err(|e| not_started(&job, e))?;
-        if let Some(reason) = newest::older_than(&loaded, newest.as_ref()) {
+        if let Some(reason) = newest::older_than(loaded, newest.as_ref()) {
             return Err(FileError::OlderThanLoaded { reason });
         }
     }
@@ -171,7 +182,9 @@ async fn begin(
         } => {
             // Loaded again after a failure: an execution of its own, as a reload has.
             job.reload |= after_failure;
-            if let Err(e) = newest::record(store, &loader.table.name, &loaded).await {
+            if let Some(loaded) = &loaded
+                && let Err(e) = newest::record(store, &loader.table.name, loaded).await
+            {
                 // Only the refusal of older files by name leans on it: said, not failed.
                 tracing::warn!(error = %e, "could not record the newest file loaded into the table");
             }

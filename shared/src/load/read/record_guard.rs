@@ -1,7 +1,10 @@
 //! A guard in front of the CSV reader, which buffers a whole record before returning it: an
-//! unbalanced quote would pull the rest of the file into memory as one record, and a file with
-//! CR-only line endings would be one endless row. The guard follows the same quoting rules byte by
-//! byte and ends the read with a clear error instead, after the rows before it.
+//! unbalanced quote would pull the rest of the file into memory as one record. The guard follows
+//! the same quoting rules byte by byte and ends the read with a clear error instead, after the rows
+//! before it (`MalformedRow`: the file itself is wrong, so no retry reads it better).
+//!
+//! Rows end at `\n`: a carriage return alone, inside a cell, is data. A file with CR-only line
+//! endings is one endless row, whose header the schema refuses, naming the cause.
 
 use std::io;
 use std::pin::Pin;
@@ -30,8 +33,10 @@ pub struct RecordGuard<R> {
     record_line: u64,
     quote_line: u64,
     record_bytes: u64,
-    /// A `\r` outside quotes was the last byte: the next one must be `\n`.
+    /// A `\r` outside quotes was the last byte.
     after_cr: bool,
+    /// The record being read holds a `\r` not followed by `\n` outside quotes.
+    bare_cr: bool,
     /// Found in bytes already handed on: returned by the next read.
     problem: Option<String>,
 }
@@ -46,6 +51,7 @@ impl<R> RecordGuard<R> {
             quote_line: first_line,
             record_bytes: 0,
             after_cr: false,
+            bare_cr: false,
             problem: None,
         }
     }
@@ -53,19 +59,7 @@ impl<R> RecordGuard<R> {
     /// Follows `bytes`; returns how many of them may be handed on, and the problem if any.
     fn scan(&mut self, bytes: &[u8]) -> Option<(usize, String)> {
         for (i, &b) in bytes.iter().enumerate() {
-            if self.after_cr {
-                self.after_cr = false;
-                if b != b'\n' {
-                    let line = self.line;
-                    return Some((
-                        i,
-                        format!(
-                            "line {line} ends with a carriage return alone (CR-only line endings); \
-                         save the file with LF or CRLF line endings"
-                        ),
-                    ));
-                }
-            }
+            self.bare_cr |= std::mem::take(&mut self.after_cr) && b != b'\n';
             self.record_bytes += 1;
             let quoted = matches!(self.state, State::Quoted);
             self.state = match (self.state, b) {
@@ -85,6 +79,7 @@ impl<R> RecordGuard<R> {
                 if !quoted {
                     self.record_bytes = 0;
                     self.record_line = self.line;
+                    self.bare_cr = false;
                 }
             }
             if b == b'\r' && !quoted {
@@ -98,8 +93,14 @@ impl<R> RecordGuard<R> {
                         self.quote_line
                     )
                 } else {
+                    let cause = if self.bare_cr {
+                        " (its lines end with a carriage return alone? save the file with LF or \
+                         CRLF line endings)"
+                    } else {
+                        ""
+                    };
                     format!(
-                        "the row starting on line {} is over {MAX_RECORD_BYTES} bytes",
+                        "the row starting on line {} is over {MAX_RECORD_BYTES} bytes{cause}",
                         self.record_line
                     )
                 };
@@ -110,6 +111,23 @@ impl<R> RecordGuard<R> {
     }
 }
 
+/// The file has a row no reader can take (an unbalanced quote, a row over `MAX_RECORD_BYTES`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct MalformedRow(String);
+
+fn malformed(problem: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, MalformedRow(problem))
+}
+
+/// Whether a read failed because of what the file holds (it would fail the same way again).
+pub fn is_malformed(err: &csv_async::Error) -> bool {
+    match err.kind() {
+        csv_async::ErrorKind::Io(e) => e.get_ref().is_some_and(|inner| inner.is::<MalformedRow>()),
+        _ => false,
+    }
+}
+
 impl<R: AsyncRead + Unpin> AsyncRead for RecordGuard<R> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -117,7 +135,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for RecordGuard<R> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         if let Some(problem) = self.problem.take() {
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, problem)));
+            return Poll::Ready(Err(malformed(problem)));
         }
         let before = buf.filled().len();
         ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
@@ -129,7 +147,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for RecordGuard<R> {
             // Hand on the bytes before the problem, so the rows they end are still read.
             buf.set_filled(before + keep);
             if keep == 0 {
-                return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, problem)));
+                return Poll::Ready(Err(malformed(problem)));
             }
             self.problem = Some(problem);
         }
@@ -177,13 +195,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn cr_only_line_endings_are_refused_clearly() {
-        let (out, problem) = read_all(b"a,b\r1,2\r3,4\r".to_vec()).await;
-        assert_eq!(out, b"a,b\r");
-        assert_eq!(
-            problem.unwrap(),
-            "line 1 ends with a carriage return alone (CR-only line endings); save the file \
-             with LF or CRLF line endings"
-        );
+    async fn a_carriage_return_alone_is_data() {
+        let text = b"a,b\n1,x\ry\n3,4\n".to_vec();
+        assert_eq!(read_all(text.clone()).await, (text, None));
+    }
+
+    #[tokio::test]
+    async fn a_file_of_cr_only_lines_over_the_limit_says_so() {
+        let mut text = b"a,b\r1,2\r".to_vec();
+        text.extend(std::iter::repeat_n(b'x', MAX_RECORD_BYTES as usize));
+        let (_, problem) = read_all(text).await;
+        let problem = problem.unwrap();
+        assert!(problem.contains("carriage return alone"), "{problem}");
     }
 }

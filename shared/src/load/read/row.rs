@@ -28,6 +28,11 @@ pub enum HeaderError {
     EmptyName(usize),
     #[error("header names column {0:?} twice")]
     Duplicate(String),
+    #[error(
+        "header column {0} holds a carriage return alone: the file's lines end with CR only? save \
+         it with LF or CRLF line endings"
+    )]
+    CarriageReturn(usize),
     #[error("header has no column {0:?}, which is a key of the table")]
     MissingKey(String),
 }
@@ -65,6 +70,22 @@ pub enum RowError {
 }
 
 impl RowError {
+    /// What went wrong, and in which column, without the cell's value: rejects in a row of one kind
+    /// stop a load (`repeats`), however their values differ.
+    pub fn kind(&self) -> String {
+        match self {
+            RowError::WrongColumnCount { expected, .. } => format!("not {expected} columns"),
+            RowError::NotUtf8 { column } => format!("not UTF-8 in {column}"),
+            RowError::EmptyKey { column } => format!("empty key {column}"),
+            RowError::BadValue { column, .. } => format!("bad value in {column}"),
+            RowError::ItemTooLarge { .. } => "item too large".to_string(),
+            RowError::KeyTooLong { column, .. } => format!("key too long in {column}"),
+            RowError::BadIndexKey { column, index, .. } => {
+                format!("bad key of {index} in {column}")
+            }
+        }
+    }
+
     fn bad(column: &str, value: &str, reason: impl fmt::Display) -> RowError {
         // Keep reports readable when a cell is huge.
         let mut shown: String = value.chars().take(60).collect();
@@ -124,6 +145,9 @@ impl RowSchema {
                 .trim();
             if name.is_empty() {
                 return Err(HeaderError::EmptyName(i + 1));
+            }
+            if name.contains('\r') {
+                return Err(HeaderError::CarriageReturn(i + 1));
             }
             if names.iter().any(|n| n == name) {
                 return Err(HeaderError::Duplicate(name.to_string()));

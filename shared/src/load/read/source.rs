@@ -83,18 +83,15 @@ pub struct OpenedObject {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("s3://{bucket}/{key} {}", if *.denied {
-        "does not exist, or the function may not read it (S3 answered AccessDenied, as it does \
-         for a missing key when the reader has no s3:ListBucket)"
-    } else {
-        "does not exist"
-    })]
-    NotFound {
-        bucket: String,
-        key: String,
-        /// S3 said AccessDenied: without `s3:ListBucket` that is also how a missing key looks.
-        denied: bool,
-    },
+    #[error("s3://{bucket}/{key} does not exist")]
+    NotFound { bucket: String, key: String },
+    /// S3 answered AccessDenied: a missing key looks so to a reader without `s3:ListBucket`, and so
+    /// does a key policy or bucket policy being changed. Not the same as "not found": it may pass.
+    #[error(
+        "S3 refused to let this function read s3://{bucket}/{key} (AccessDenied: the object is \
+         missing, or a bucket or KMS key policy denies it)"
+    )]
+    Denied { bucket: String, key: String },
     #[error(
         "s3://{bucket}/{key} changed while it was being loaded (ETag is no longer {etag}); \
          upload it again to load the new version"
@@ -226,16 +223,10 @@ fn source_error(
 ) -> SourceError {
     let (bucket, key) = (bucket.to_string(), key.to_string());
     match e.code() {
-        Some("NoSuchKey") | Some("NoSuchVersion") | Some("NotFound") => SourceError::NotFound {
-            bucket,
-            key,
-            denied: false,
-        },
-        Some("AccessDenied") => SourceError::NotFound {
-            bucket,
-            key,
-            denied: true,
-        },
+        Some("NoSuchKey") | Some("NoSuchVersion") | Some("NotFound") => {
+            SourceError::NotFound { bucket, key }
+        }
+        Some("AccessDenied") => SourceError::Denied { bucket, key },
         Some("PreconditionFailed") => SourceError::Changed {
             bucket,
             key,
