@@ -33,6 +33,8 @@ use crate::state::{StateKey, StateStore};
 
 /// How stale a load's last confirmation that it holds the object may be when it sends a call.
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// Once the last confirmation is this old, the next read starts ahead of need.
+const REFRESH_AFTER: Duration = Duration::from_millis(500);
 /// How long one read of the holder record may take: the writers wait on it.
 const READ_TIMEOUT: Duration = Duration::from_secs(3);
 /// Reads of the holder record before a confirmation is given up (the writers then hand their items
@@ -311,18 +313,31 @@ impl Fence {
     }
 
     /// Whether this load may still write, asking the state table when the last confirmation is
-    /// older than `CHECK_EVERY`. A holder record that is gone stops the load (the fence fails
-    /// closed, and says why).
+    /// older than `CHECK_EVERY`. Past `REFRESH_AFTER` the next read starts ahead, in the
+    /// background, so writers wait on the state table only when it is slower than that. A holder
+    /// record that is gone stops the load (the fence fails closed, and says why).
     pub async fn holds(&self) -> GateAnswer {
         let read = {
             let mut known = self.known();
+            // A read started ahead and finished is taken in at once: a newer holder stops writes.
+            if let Some(done) = known.reading.as_ref().and_then(|r| r.peek().cloned()) {
+                known.reading = None;
+                match self.take_in(&mut known, done) {
+                    verdict @ (GateAnswer::Stop | GateAnswer::Broken(_)) => return verdict,
+                    // Unsure ahead of time is no reason to stop: the confirmation still holds.
+                    GateAnswer::Write | GateAnswer::Unsure(_) => {}
+                }
+            }
             if known.lost_to.is_some() {
                 return GateAnswer::Stop;
             }
-            if known
-                .confirmed_at
-                .is_some_and(|at| at.elapsed() < CHECK_EVERY)
-            {
+            let age = known.confirmed_at.map(|at| at.elapsed());
+            if age.is_some_and(|age| age < CHECK_EVERY) {
+                if age.is_some_and(|age| age >= REFRESH_AFTER) && known.reading.is_none() {
+                    let ahead = self.read_holder();
+                    tokio::spawn(ahead.clone().map(|_| ()));
+                    known.reading = Some(ahead);
+                }
                 return GateAnswer::Write;
             }
             let read = known.reading.get_or_insert_with(|| self.read_holder());
@@ -333,6 +348,11 @@ impl Fence {
         if known.reading.as_ref().is_some_and(|r| r.ptr_eq(&read)) {
             known.reading = None;
         }
+        self.take_in(&mut known, answer)
+    }
+
+    /// What a read of the holder record means for the writers, noted in `known`.
+    fn take_in(&self, known: &mut Known, answer: Result<(Instant, Holder), String>) -> GateAnswer {
         match answer {
             // A read answers within `READ_TIMEOUT` of its start, so this holds: see `settle_time`.
             Ok((asked_at, Holder::ThisLoad)) if asked_at.elapsed() < CHECK_EVERY + READ_TIMEOUT => {
