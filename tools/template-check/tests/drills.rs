@@ -389,3 +389,22 @@ fn validating_a_restore_test_only_reads_its_table() {
         );
     }
 }
+
+#[test]
+fn the_validator_is_told_which_restore_testing_plan_is_this_stacks() {
+    // With restore testing on, the plan's ARN; off, nothing (then no restore test is ours).
+    for (checks, on) in [
+        ("none", false),
+        ("drills", false),
+        ("restore-testing", true),
+        ("both", true),
+    ] {
+        let template = Template::with(&[("RestoreChecks", checks)]);
+        let env = template.environment(template.function("restore-handler").1);
+        let expected = match on {
+            true => arn(&template, "RestoreTestingPlan", "RestoreTestingPlanArn"),
+            false => String::new(),
+        };
+        assert_eq!(env["RESTORE_TESTING_PLAN_ARN"], expected, "{checks}");
+    }
+}
