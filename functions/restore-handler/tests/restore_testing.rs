@@ -340,10 +340,16 @@ async fn a_count_that_cannot_finish_in_time_is_never_reported_successful() {
     let setup = large_tables(24).await;
     let described = restore_job("job-large", &setup.source, &setup.copy, Some(PLAN));
     let (put, seen) = verdicts();
-    let state = state(&[&described, &put], "").await;
+    let config = LocalAws::shared().sdk_config().await;
+    let (topic, inbox) =
+        local_aws::topic_with_inbox(&config, &unique_name("alerts"), &unique_name("inbox"))
+            .await
+            .unwrap();
+    let state = state(&[&described, &put], &topic).await;
     // A millisecond left: the count stops after its first page.
-    let Ok(Response::Validated(report)) = validate_within(&state, "job-large", 1).await else {
-        panic!("validated")
+    let response = validate_within(&state, "job-large", 1).await;
+    let Ok(Response::Validated(report)) = response else {
+        panic!("validated: {response:?}")
     };
     assert!(!report.passed, "{report:#?}");
     let sent = seen.lock().unwrap().clone();
@@ -359,4 +365,12 @@ async fn a_count_that_cannot_finish_in_time_is_never_reported_successful() {
     );
     let message = sent[0].validation_status_message().unwrap();
     assert!(message.contains("item count: not compared"), "{message}");
+    // Heard, as what it is: not a copy found wrong, a copy not proven right.
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let alerts = local_aws::take_notifications(&sqs, &inbox).await.unwrap();
+    let subject = alerts[0]["Subject"].as_str().unwrap();
+    assert_eq!(
+        subject,
+        format!("[ddb-guard] Restore test NOT VERIFIED: {}", setup.source)
+    );
 }

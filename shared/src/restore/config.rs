@@ -76,6 +76,8 @@ pub struct DrillSettings {
     pub alert_failures: bool,
     /// Alert on a passing drill too.
     pub alert_on_pass: bool,
+    /// This stack's restore testing plan: only its restore jobs are validated.
+    pub restore_testing_plan: Option<String>,
 }
 
 fn default_poll_seconds() -> f64 {
@@ -132,6 +134,9 @@ pub struct RestoreEnv {
     pub drill_alert_on_pass: bool,
     #[serde(default = "default_true")]
     pub drill_alerts: bool,
+    /// The ARN of this stack's restore testing plan (none: no restore job is validated).
+    #[serde(default)]
+    pub restore_testing_plan_arn: String,
 }
 
 fn default_true() -> bool {
@@ -246,6 +251,7 @@ impl RestoreEnv {
             subject_prefix: self.subject_prefix.clone(),
             alert_failures: self.drill_alerts,
             alert_on_pass: self.drill_alert_on_pass,
+            restore_testing_plan: text(&self.restore_testing_plan_arn),
         })
     }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 use shared::alert::config::NotifierEnv;
 use shared::env::from_vars;
+use shared::restore::config::RestoreEnv;
 use template_check::{ACCOUNT, REGION, STACK, Template, strings};
 
 fn table(name: &str) -> String {
@@ -406,5 +407,11 @@ fn the_validator_is_told_which_restore_testing_plan_is_this_stacks() {
             false => String::new(),
         };
         assert_eq!(env["RESTORE_TESTING_PLAN_ARN"], expected, "{checks}");
+        // And the restore-handler reads it as its plan.
+        let settings = from_vars::<RestoreEnv>(env)
+            .and_then(RestoreEnv::validate)
+            .unwrap();
+        let plan = settings.drill.restore_testing_plan;
+        assert_eq!(plan, on.then_some(expected), "{checks}");
     }
 }

@@ -15,14 +15,42 @@ pub struct Check {
     pub name: &'static str,
     pub passed: bool,
     pub detail: String,
+    /// False when the check could not be done (its time ran out): it did not pass, and it did not
+    /// find the copy wrong either.
+    #[serde(skip_serializing_if = "is_true")]
+    pub compared: bool,
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+impl Check {
+    pub fn new(name: &'static str, passed: bool, detail: String) -> Check {
+        Check {
+            name,
+            passed,
+            detail,
+            compared: true,
+        }
+    }
+
+    /// A check that could not be done: not passed, and not a finding against the copy.
+    pub fn not_compared(name: &'static str, detail: String) -> Check {
+        Check {
+            compared: false,
+            ..Check::new(name, false, detail)
+        }
+    }
+
+    /// The check was done and found the copy wrong.
+    pub fn failed(&self) -> bool {
+        self.compared && !self.passed
+    }
 }
 
 fn check(name: &'static str, passed: bool, detail: String) -> Check {
-    Check {
-        name,
-        passed,
-        detail,
-    }
+    Check::new(name, passed, detail)
 }
 
 /// The restored table is `ACTIVE`.

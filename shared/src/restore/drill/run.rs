@@ -213,11 +213,7 @@ impl RestoreService {
             seconds_to_checked: None,
             target_minutes: self.settings.drill.target_minutes,
             passed: false,
-            checks: vec![checks::Check {
-                name: "drill ran",
-                passed: false,
-                detail: why.to_string(),
-            }],
+            checks: vec![checks::Check::new("drill ran", false, why.to_string())],
             verification: None,
             sample: None,
             settings_differences: vec![],
@@ -258,11 +254,11 @@ impl RestoreService {
                 found.push(checks::sample(&s));
                 sample = Some(s);
             }
-            _ => found.push(checks::Check {
-                name: "tables",
-                passed: false,
-                detail: format!("{source_name} or {scratch} could not be described"),
-            }),
+            _ => found.push(checks::Check::new(
+                "tables",
+                false,
+                format!("{source_name} or {scratch} could not be described"),
+            )),
         }
         let left_off: Vec<String> = (report.settings_left_off.iter())
             .map(|l| l.setting.clone())
@@ -302,11 +298,9 @@ impl RestoreService {
             alert_message_id: None,
         };
         if let Err(e) = deleted {
-            drill.checks.push(checks::Check {
-                name: "cleanup",
-                passed: false,
-                detail: e.to_string(),
-            });
+            drill
+                .checks
+                .push(checks::Check::new("cleanup", false, e.to_string()));
         }
         self.keep_and_tell(&mut drill)
             .await
