@@ -801,6 +801,26 @@ fn the_alarm_widgets_list_every_alarm_of_the_stack() {
 }
 
 #[test]
+fn each_widget_runs_at_most_one_metrics_insights_query() {
+    // CloudWatch runs one Metrics Insights query per GetMetricData request: a widget with two draws
+    // one and shows an error for the other.
+    let template = Template::load();
+    let (_, body) = dashboard(&template);
+    let mut drawn = 0;
+    for widget in widgets(&body) {
+        let queries = widget_queries(widget);
+        let title = &widget["properties"]["title"];
+        assert!(
+            queries.len() <= 1,
+            "{title}: {:?}",
+            queries.keys().collect::<Vec<_>>()
+        );
+        drawn += queries.len();
+    }
+    assert!(drawn >= 10, "the dashboard draws its families: {drawn}");
+}
+
+#[test]
 fn the_outputs_open_the_dashboard() {
     let template = Template::load();
     let url = template.resolve(&template.json["Outputs"]["DashboardUrl"]["Value"]);
