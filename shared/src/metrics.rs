@@ -254,6 +254,19 @@ mod tests {
     }
 
     #[test]
+    fn a_record_carries_a_level_an_operator_raising_the_log_level_to_warn_keeps() {
+        // Lambda's log-level filter reads a JSON line's "level" (INFO when missing or when the
+        // line has no valid RFC 3339 "timestamp"): at WARN it would drop a metric line without one.
+        let line = record(&ALERTS, &["f"], &[1.0], 1_795_000_000_000);
+        assert_eq!(line["level"], "WARN");
+        let at = line["timestamp"].as_str().expect("a timestamp");
+        let parsed = chrono::DateTime::parse_from_rfc3339(at).expect("RFC 3339");
+        assert_eq!(parsed.timestamp_millis(), 1_795_000_000_000);
+        // Neither is a dimension or a metric: CloudWatch extracts the same metric.
+        assert_eq!(read(&ALERTS, &line).unwrap(), (vec!["f".into()], vec![1.0]));
+    }
+
+    #[test]
     fn metric_names_are_unique_across_families() {
         let mut names: Vec<&str> = ALL
             .iter()

@@ -821,6 +821,27 @@ fn each_widget_runs_at_most_one_metrics_insights_query() {
 }
 
 #[test]
+fn every_function_logs_json_at_a_level_that_keeps_the_metric_lines() {
+    // Metric lines are log lines: Lambda's filter drops those below the function's application
+    // log level. They carry WARN (shared::metrics::record), so the template's level must let WARN
+    // through, and JSON (the format the filter reads levels from).
+    let deployed = Template::load().transformed();
+    let functions = deployed.of_type("AWS::Lambda::Function");
+    assert_eq!(functions.len(), 4, "{:?}", functions.keys());
+    for (id, function) in functions {
+        let logging = &function["Properties"]["LoggingConfig"];
+        assert_eq!(logging["LogFormat"], "JSON", "{id}");
+        let level = deployed.resolve(&logging["ApplicationLogLevel"]);
+        assert!(
+            ["TRACE", "DEBUG", "INFO", "WARN"].contains(&level.as_str()),
+            "{id}: ApplicationLogLevel {level} drops the metric lines"
+        );
+    }
+    let line = shared::metrics::record(&ALERTS, &["f"], &[1.0], 0);
+    assert_eq!(line["level"], "WARN");
+}
+
+#[test]
 fn the_outputs_open_the_dashboard() {
     let template = Template::load();
     let url = template.resolve(&template.json["Outputs"]["DashboardUrl"]["Value"]);
