@@ -125,10 +125,22 @@ pub fn function_name() -> String {
     std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into())
 }
 
+/// The log level of every metric line. Lambda's log-level filter drops a JSON line below the
+/// function's application log level, reading a missing level as INFO: an operator raising it to
+/// WARN would silence every metric (and the alarms and dashboard on them).
+pub const LEVEL: &str = "WARN";
+
 /// One record of `family`: its dimension values in order and a value per metric, in order.
 /// Values are finite numbers (a non-finite one is written as 0).
 pub fn record(family: &Family, dimensions: &[&str], values: &[f64], timestamp_ms: i64) -> Value {
     let mut line = Map::new();
+    line.insert("level".into(), json!(LEVEL));
+    // Lambda takes the level only from a line with a valid RFC 3339 timestamp.
+    let at = chrono::DateTime::from_timestamp_millis(timestamp_ms).unwrap_or_default();
+    line.insert(
+        "timestamp".into(),
+        json!(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+    );
     line.insert(
         "_aws".into(),
         json!({
