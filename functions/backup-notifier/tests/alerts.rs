@@ -393,6 +393,13 @@ async fn bad_requests_are_refused() {
 /// A fixture remembering published alerts in a fresh state table, where the restore-handler has
 /// recorded starting the restore into each of `restored`.
 async fn remembering(env: &[(&str, &str)], restored: &[&str]) -> Fixture {
+    let body = json!({"source": "order_transaction-demo", "from": "recovery point"});
+    let records: Vec<(&str, Value)> = restored.iter().map(|t| (*t, body.clone())).collect();
+    remembering_records(env, &records).await
+}
+
+/// Like `remembering`, each restore recorded with the body the restore-handler wrote.
+async fn remembering_records(env: &[(&str, &str)], restored: &[(&str, Value)]) -> Fixture {
     let state_table = unique_name("state");
     let dynamodb = LocalAws::shared().dynamodb().await;
     local_aws::create_state_table(&dynamodb, &state_table)
@@ -400,12 +407,11 @@ async fn remembering(env: &[(&str, &str)], restored: &[&str]) -> Fixture {
         .unwrap();
     let store = StateStore::new(dynamodb, &state_table);
     let now = chrono::Utc::now();
-    for table in restored {
+    for (table, body) in restored {
         let key = StateKey::restore_started(table);
-        let body = json!({"source": "order_transaction-demo", "from": "recovery point"});
         assert!(
             store
-                .create(&key, &body, now + chrono::Duration::days(1), now)
+                .create(&key, body, now + chrono::Duration::days(1), now)
                 .await
                 .unwrap()
         );
@@ -671,7 +677,10 @@ async fn a_restore_job_this_stack_did_not_start_is_forwarded_for_validation_when
         Some(RESTORE_TEST_JOB)
     );
     assert!(response.finish_requested.is_none());
-    assert_eq!(response.published.len(), 1, "the restore still alerts");
+    assert!(
+        response.published.is_empty(),
+        "a routine restore test: its validation tells what matters"
+    );
     assert_eq!(
         invokes(&seen),
         [(
@@ -758,4 +767,72 @@ async fn a_validation_request_that_fails_is_retried_without_repeating_the_alert(
         );
     }
     assert_eq!(f.received().await.len(), 1, "one alert for one event");
+}
+
+#[tokio::test]
+async fn an_aborted_restore_alerts() {
+    let f = Fixture::new(&[]).await;
+    let response = f.invoke(event("restore-job-aborted.json")).await.unwrap();
+    assert_eq!(response.published.len(), 1, "{response:?}");
+    let received = f.received().await;
+    let [alert] = &received[..] else {
+        panic!("{received:?}")
+    };
+    assert_eq!(
+        alert.subject,
+        "[ddb-guard] ABORTED: restore into table order_transaction-demo-restored-from-vault"
+    );
+    assert!(alert.body.contains("Restore job was aborted by user"));
+}
+
+#[tokio::test]
+async fn routine_drill_and_restore_test_restores_do_not_email_completed() {
+    let finish = ("FINISH_RESTORE_FUNCTION", "ddb-guard-restore-handler");
+    // A drill's restore from a recovery point, as the restore-handler recorded it.
+    let scratch = "order_transaction-demo-restored-drill-20261129-5efcba8f";
+    let drill = json!({"source": "order_transaction-demo", "from": "recovery point arn:rp",
+        "started": "2026-11-29T09:00:00Z",
+        "options": {"drill": {"id": "20261129-5efcba8f", "requested_at": "2026-11-29T09:00:00Z"},
+                    "verify": true}});
+    let (lambda, seen) = recording_lambda();
+    let mut f = remembering_records(&[finish], &[(scratch, drill)]).await;
+    f.state.notifier.lambda = lambda;
+    let mut completed = event("restore-job-completed.json");
+    completed["detail"]["createdResourceArn"] = json!(format!(
+        "arn:aws:dynamodb:us-east-1:123456789012:table/{scratch}"
+    ));
+    let response = f.invoke(completed).await.unwrap();
+    assert!(response.published.is_empty(), "{response:?}");
+    assert_eq!(response.finish_requested.as_deref(), Some(scratch));
+    assert_eq!(
+        invokes(&seen).len(),
+        1,
+        "the drill's restore is still finished"
+    );
+    // The same drill's restore failing is no routine: it alerts.
+    let mut failed = event("restore-job-aborted.json");
+    failed["detail"]["createdResourceArn"] = json!(format!(
+        "arn:aws:dynamodb:us-east-1:123456789012:table/{scratch}"
+    ));
+    assert_eq!(f.invoke(failed).await.unwrap().published.len(), 1);
+
+    // A restore test (restore testing names its tables awsbackup-restore-test-...), with or
+    // without validation on: quiet when it completes.
+    for env in [
+        vec![finish, ("VALIDATE_RESTORE_TESTS", "true")],
+        vec![finish],
+    ] {
+        let (lambda, _) = recording_lambda();
+        let mut f = remembering(&env, &[]).await;
+        f.state.notifier.lambda = lambda;
+        let response = f
+            .invoke(event("restore-testing-job-completed.json"))
+            .await
+            .unwrap();
+        assert!(response.published.is_empty(), "{env:?}: {response:?}");
+    }
+    assert!(
+        f.received().await.len() == 1,
+        "only the aborted drill restore"
+    );
 }
