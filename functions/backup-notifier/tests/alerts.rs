@@ -835,3 +835,71 @@ async fn routine_drill_and_restore_test_restores_do_not_email_completed() {
         "only the aborted drill restore"
     );
 }
+
+/// Recovery points: none, for any table.
+fn no_recovery_points() -> aws_smithy_mocks::Rule {
+    mock!(aws_sdk_backup::Client::list_recovery_points_by_resource).then_output(|| {
+        ListRecoveryPointsByResourceOutput::builder()
+            .set_recovery_points(Some(vec![]))
+            .build()
+    })
+}
+
+#[tokio::test]
+async fn the_watchdog_tells_each_problem_once_and_a_second_table_going_bad_at_once() {
+    let aws = LocalAws::shared();
+    let dynamodb = aws.dynamodb().await;
+    let state_table = unique_name("state");
+    local_aws::create_state_table(&dynamodb, &state_table)
+        .await
+        .unwrap();
+    let (first, second) = (unique_name("first"), unique_name("second"));
+    for table in [&first, &second] {
+        local_aws::create_seed_table(&dynamodb, table)
+            .await
+            .unwrap();
+    }
+    let points = no_recovery_points();
+    // The watchdog of a stack watching `tables`, remembering in the same state table.
+    let watching = |tables: String| {
+        let state_table = state_table.clone();
+        let points = &points;
+        async move {
+            let mut f = Fixture::new(&[
+                ("WATCH_TABLE_NAMES", tables.as_str()),
+                ("STATE_TABLE", state_table.as_str()),
+            ])
+            .await;
+            f.state.notifier.backup = mock_client!(aws_sdk_backup, RuleMode::MatchAny, [points]);
+            f
+        }
+    };
+
+    // The first table has no backup at all: told.
+    let f = watching(first.clone()).await;
+    f.invoke(json!({"action": "watchdog"})).await.unwrap();
+    let received = f.received().await;
+    let [alert] = &received[..] else {
+        panic!("{received:?}")
+    };
+    assert!(alert.body.contains(&format!("{first}: no backup at all")));
+
+    // Three hours later, nothing changed: not told again (at most daily).
+    let again = f.invoke(json!({"action": "watchdog"})).await.unwrap();
+    assert!(again.published.is_empty(), "{again:?}");
+    assert!(f.received().await.is_empty());
+
+    // A second table goes bad while the first still is: told at once, alone.
+    let both = watching(format!("{first},{second}")).await;
+    both.invoke(json!({"action": "watchdog"})).await.unwrap();
+    let received = both.received().await;
+    let [alert] = &received[..] else {
+        panic!("{received:?}")
+    };
+    assert_eq!(
+        alert.subject,
+        format!("[ddb-guard] MISSING BACKUP: table {second} needs attention")
+    );
+    assert!(alert.body.contains(&format!("{second}: no backup at all")));
+    assert!(!alert.body.contains(&first), "{}", alert.body);
+}

@@ -151,7 +151,20 @@ async fn drills_restore_check_report_tell_and_clean_up() {
     cleanup_refuses_what_no_drill_created(&drills, &function).await;
     a_drill_that_cannot_run_fails_and_is_heard(&drills, &function).await;
     let strict = a_restore_slower_than_its_target_fails_and_is_heard(&drills).await;
+    the_same_failure_again_the_same_day_is_not_told_again(&drills, &strict).await;
     each_verdict_is_a_metric(&drills, &function, &strict).await;
+}
+
+/// The same drill failing the same way again within a day is remembered (the state table), not
+/// told again: one alert per new problem, repeated at most daily.
+async fn the_same_failure_again_the_same_day_is_not_told_again(
+    drills: &Drills,
+    strict: &LocalFunction,
+) {
+    let response = strict.response("drill.json");
+    assert_eq!(report(&response)["passed"], false);
+    let alerts = drills.alerts().await;
+    assert!(alerts.is_empty(), "told once already: {alerts:?}");
 }
 
 /// From the newest native backup (events/restore-handler/drill.json: the configured table and

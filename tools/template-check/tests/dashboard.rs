@@ -6,9 +6,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
+use shared::alert::config::NotifierEnv;
+use shared::env::from_vars;
 use shared::metrics::{
     ALERTS, ALL, BACKUP, BACKUP_AGE, DRILL, Family, LOAD, LOAD_PROGRESS, NAMESPACE, PITR, RESTORE,
 };
+use shared::restore::config::RestoreEnv;
 use template_check::{REGION, STACK, Template};
 
 /// A Metrics Insights alarm can evaluate only the last 3 hours of data.
@@ -854,12 +857,43 @@ fn the_outputs_open_the_dashboard() {
 }
 
 #[test]
-fn the_watchdog_and_the_drill_leave_what_is_measured_to_the_alarms() {
+fn the_watchdog_and_the_drills_page_once_per_new_problem_and_no_alarm_hides_a_second() {
+    // An alarm over every table, once in ALARM for one table, says nothing when a second goes bad;
+    // the watchdog and the drills tell each new problem themselves, remembered in the state table.
     let template = Template::load();
+    for metric in [
+        "NewestBackupAgeHours",
+        "PitrLagMinutes",
+        "PitrDisabled",
+        "DrillFailed",
+        "DrillOverTarget",
+    ] {
+        let alarms: Vec<&str> = (template.of_type("AWS::CloudWatch::Alarm").into_keys())
+            .filter(|id| (alarm_uses(&template, id).iter()).any(|u| u.metric == metric))
+            .collect();
+        assert!(
+            alarms.is_empty(),
+            "{metric}: {alarms:?} page beside the alert"
+        );
+    }
+    let state_table = template.resolve(&json!({"Ref": "StateTable"}));
     let (_, notifier) = template.function("backup-notifier");
-    assert_eq!(template.environment(notifier)["ALERT_MEASURED"], "false");
+    let env = template.environment(notifier);
+    assert_eq!(env["STATE_TABLE"], state_table);
+    let settings = from_vars::<NotifierEnv>(env)
+        .and_then(NotifierEnv::validate)
+        .unwrap();
+    assert!(
+        settings.alert_measured,
+        "the watchdog alerts on what it measures"
+    );
     let (_, handler) = template.function("restore-handler");
-    assert_eq!(template.environment(handler)["DRILL_ALERTS"], "false");
+    let env = template.environment(handler);
+    assert_eq!(env["STATE_TABLE"], state_table);
+    let settings = from_vars::<RestoreEnv>(env)
+        .and_then(RestoreEnv::validate)
+        .unwrap();
+    assert!(settings.drill.alert_failures, "drills alert on failures");
 }
 
 #[test]
