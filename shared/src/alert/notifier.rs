@@ -15,13 +15,15 @@ use serde_json::json;
 use crate::alert::config::NotifierSettings;
 use crate::alert::events::{JobEvent, JobType};
 use crate::alert::message::{job_alert, test_alert};
+use crate::alert::news::WatchNews;
 use crate::alert::policy::routine_restore;
 use crate::alert::request::NotifierRequest;
 use crate::alert::subscribers;
-use crate::alert::watchdog::{TableWatch, watchdog_alert};
+use crate::alert::watchdog::TableWatch;
 use crate::aws_error::describe;
 use crate::function_error::ErrorType;
 use crate::metrics;
+use crate::problems::ProblemMemory;
 use crate::retry::{Backoff, Retry};
 use crate::state::{StateKey, StateStore};
 use crate::table_selection::select_tables;
@@ -328,7 +330,8 @@ impl Notifier {
     }
 
     /// Checks every watched table, each source of backups and point-in-time recovery on its own; one
-    /// alert lists every problem, including the tables that could not be checked.
+    /// alert lists the problems to tell now (new ones, and those a day old), including the tables
+    /// that could not be checked.
     async fn watchdog(&self) -> Result<NotifierResponse, NotifierError> {
         let retry = Retry {
             backoff: Backoff::default(),
@@ -360,22 +363,31 @@ impl Notifier {
             watched.push(watch);
         }
         let mut response = NotifierResponse::default();
-        let alert = watchdog_alert(
-            &self.settings.subject_prefix,
+        // Each problem told once, then once a day while it lasts; a new one at once.
+        let memory = ProblemMemory::new(self.state());
+        let measured_elsewhere = !self.settings.alert_measured;
+        let news = WatchNews::gather(
+            &memory,
             &watched,
             not_selected.as_deref(),
-            self.settings.max_backup_age,
-            !self.settings.alert_measured,
-        );
-        if let Some(alert) = alert {
+            measured_elsewhere,
+            now,
+        )
+        .await;
+        let prefix = &self.settings.subject_prefix;
+        if let Some(alert) = news.alert(prefix, self.settings.max_backup_age) {
             response.published.push(self.publish(&alert).await?);
         }
+        news.remember(&memory, now).await;
         let subscribers = self.alert_subscribers().await;
         // The dead-man's switch in the template counts these lines: one per finished run.
         let stack = self.settings.ownership.as_ref().map(|o| o.owner.as_str());
+        let (told, open) = news.counts();
         tracing::info!(
             stack = stack.unwrap_or("default"),
             tables = watched.len(),
+            problems = open,
+            told,
             alerted = !response.published.is_empty(),
             alert_subscribers = subscribers,
             "watchdog finished"
