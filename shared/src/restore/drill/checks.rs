@@ -311,6 +311,57 @@ mod tests {
     }
 
     #[test]
+    fn counts_drift_for_information_and_fail_only_when_the_copy_lacks_a_large_share() {
+        // Freshly loaded: DynamoDB's count (refreshed about every six hours) still says 0.
+        let fresh = item_count(&verification(1000, 0), 50.0);
+        assert!(fresh.passed, "{fresh:?}");
+        assert!(fresh.detail.contains("for information"), "{}", fresh.detail);
+        // Growing since the count was refreshed: more items than it says is no loss.
+        assert!(item_count(&verification(110, 100), 2.0).passed);
+        // Shrinking a little (TTL, deletes): within the share, for information.
+        let fewer = item_count(&verification(70, 100), 50.0);
+        assert!(
+            fewer.passed && fewer.detail.contains("for information"),
+            "{fewer:?}"
+        );
+        // Lacking a large share: the copy is wrong.
+        let lost = item_count(&verification(40, 100), 50.0);
+        assert!(!lost.passed, "{lost:?}");
+        assert!(lost.detail.contains("60 fewer"), "{}", lost.detail);
+    }
+
+    #[test]
+    fn a_sample_fails_when_a_real_share_of_keys_is_missing_on_the_other_side() {
+        let tally = |sampled, matching, changed, missing| Tally {
+            sampled,
+            matching,
+            changed,
+            missing,
+        };
+        // 1 of 40 keys found: not a copy of this table.
+        let foreign = SampleReport {
+            from_copy: tally(20, 1, 0, 19),
+            from_source: tally(20, 0, 0, 20),
+            examples: vec![],
+        };
+        assert!(!sample(&foreign).passed);
+        // Nearly a third of the source's keys missing in the copy.
+        let lossy = SampleReport {
+            from_copy: tally(7, 7, 0, 0),
+            from_source: tally(10, 7, 0, 3),
+            examples: vec![],
+        };
+        assert!(!sample(&lossy).passed, "{:?}", sample(&lossy));
+        // One key written since the backup, of a few sampled: no share to speak of.
+        let one_new = SampleReport {
+            from_copy: tally(2, 2, 0, 0),
+            from_source: tally(3, 2, 0, 1),
+            examples: vec![],
+        };
+        assert!(sample(&one_new).passed, "{:?}", sample(&one_new));
+    }
+
+    #[test]
     fn a_sample_fails_only_when_nothing_is_found() {
         let tally = |sampled, matching, changed, missing| Tally {
             sampled,
@@ -320,13 +371,13 @@ mod tests {
         };
         let behind = SampleReport {
             from_copy: tally(7, 7, 0, 0),
-            from_source: tally(10, 7, 0, 3),
+            from_source: tally(9, 7, 0, 2),
             examples: vec![],
         };
         let verdict = sample(&behind);
         assert!(verdict.passed);
         assert!(
-            verdict.detail.contains("3 missing in the copy"),
+            verdict.detail.contains("2 missing in the copy"),
             "{}",
             verdict.detail
         );
