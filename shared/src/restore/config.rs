@@ -65,7 +65,8 @@ pub struct DrillSettings {
     pub sample_size: u32,
     /// Tables bigger than this are not drilled (a restore costs per GB), and that is heard.
     pub max_bytes: u64,
-    /// How far the copy's item count may be from DynamoDB's approximate count.
+    /// How much of DynamoDB's approximate item count the copy may lack before the count check
+    /// fails; less drift (and any surplus) is for information.
     pub count_tolerance_percent: f64,
     /// Where drill reports are written (`<prefix><table>/<drill id>.json`).
     pub bucket: Option<String>,
@@ -156,7 +157,7 @@ fn default_drill_max_gb() -> f64 {
     50.0
 }
 fn default_drill_count_tolerance_percent() -> f64 {
-    2.0
+    50.0
 }
 fn default_drill_prefix() -> String {
     "drills/".into()
