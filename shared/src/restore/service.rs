@@ -214,6 +214,10 @@ impl RestoreService {
                  on the tables it restored"
             )));
         };
+        // A drill checked already answers its recorded verdict (its scratch table may be gone).
+        if let Some(report) = self.finished_drill(&target, &started).await? {
+            return Ok(report);
+        }
         let Some(described) = self.describe(&target).await? else {
             return Err(RestoreError::Refused(format!(
                 "table {target} does not exist (yet)"

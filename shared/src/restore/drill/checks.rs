@@ -4,20 +4,20 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{KeySchemaElement, TableDescription};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::restore::drill::tally::SampleReport;
 use crate::restore::verification::Verification;
 
 /// One check and its verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
-    pub name: &'static str,
+    pub name: String,
     pub passed: bool,
     pub detail: String,
     /// False when the check could not be done (its time ran out): it did not pass, and it did not
     /// find the copy wrong either.
-    #[serde(skip_serializing_if = "is_true")]
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub compared: bool,
 }
 
@@ -25,10 +25,14 @@ fn is_true(value: &bool) -> bool {
     *value
 }
 
+fn yes() -> bool {
+    true
+}
+
 impl Check {
-    pub fn new(name: &'static str, passed: bool, detail: String) -> Check {
+    pub fn new(name: &str, passed: bool, detail: String) -> Check {
         Check {
-            name,
+            name: name.to_string(),
             passed,
             detail,
             compared: true,
@@ -36,7 +40,7 @@ impl Check {
     }
 
     /// A check that could not be done: not passed, and not a finding against the copy.
-    pub fn not_compared(name: &'static str, detail: String) -> Check {
+    pub fn not_compared(name: &str, detail: String) -> Check {
         Check {
             compared: false,
             ..Check::new(name, false, detail)
@@ -49,7 +53,7 @@ impl Check {
     }
 }
 
-fn check(name: &'static str, passed: bool, detail: String) -> Check {
+fn check(name: &str, passed: bool, detail: String) -> Check {
     Check::new(name, passed, detail)
 }
 

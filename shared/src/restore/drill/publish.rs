@@ -32,7 +32,7 @@ fn emit_drill_metrics(report: &DrillReport) {
 fn drill_problem(report: &DrillReport) -> Vec<Problem> {
     let failed: Vec<&str> = (report.checks.iter())
         .filter(|c| !c.passed)
-        .map(|c| c.name)
+        .map(|c| c.name.as_str())
         .collect();
     if failed.is_empty() {
         return Vec::new();

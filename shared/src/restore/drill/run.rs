@@ -204,7 +204,7 @@ impl RestoreService {
     ) -> Result<DrillStarted, RestoreError> {
         let mut report = DrillReport {
             drill_id: drill_id.to_string(),
-            kind: "drill",
+            kind: "drill".into(),
             source_table: table.to_string(),
             scratch_table: None,
             restored_from: None,
@@ -233,7 +233,7 @@ impl RestoreService {
     }
 
     /// Once a drill's restore is finished and counted: checks it, keeps and tells the result, and
-    /// deletes the scratch table.
+    /// deletes the scratch table; a drill whose verdict is recorded answers that (`verdict`).
     pub(crate) async fn complete_drill(
         &self,
         report: &RestoreReport,
@@ -241,6 +241,9 @@ impl RestoreService {
     ) -> Result<DrillReport, RestoreError> {
         let settings = &self.settings.drill;
         let (source_name, scratch) = (&report.source_table, &report.target_table);
+        if let Some(recorded) = self.recorded_verdict(scratch).await? {
+            return Ok(recorded);
+        }
         let active_at = self.noted_active(scratch).await?;
         let source = self.describe(source_name).await?;
         let copy = self.describe(scratch).await?;
@@ -280,7 +283,7 @@ impl RestoreService {
         let deleted = self.delete_scratch(scratch).await;
         let mut drill = DrillReport {
             drill_id: spec.id.clone(),
-            kind: "drill",
+            kind: "drill".into(),
             source_table: source_name.clone(),
             scratch_table: Some(scratch.clone()),
             restored_from: report.restored_from.clone(),
@@ -305,6 +308,7 @@ impl RestoreService {
         self.keep_and_tell(&mut drill)
             .await
             .map_err(RestoreError::Failed)?;
+        self.record_verdict(scratch, &drill).await;
         Ok(drill)
     }
 

@@ -138,7 +138,7 @@ impl RestoreService {
     fn restore_testing_report(&self, restore_job_id: &str, tested: &TestedRestore) -> DrillReport {
         DrillReport {
             drill_id: restore_job_id.to_string(),
-            kind: "restore testing",
+            kind: "restore testing".into(),
             source_table: tested.source.clone(),
             scratch_table: Some(tested.copy.clone()),
             restored_from: tested.restored_from.clone(),
@@ -285,7 +285,7 @@ fn verdict(report: &DrillReport) -> (RestoreValidationStatus, String) {
                 report
                     .checks
                     .iter()
-                    .map(|c| c.name)
+                    .map(|c| c.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -323,7 +323,7 @@ mod tests {
     fn report(checks: Vec<Check>) -> DrillReport {
         DrillReport {
             drill_id: "job".into(),
-            kind: "restore testing",
+            kind: "restore testing".into(),
             source_table: "orders".into(),
             scratch_table: Some("awsbackup-restore-test-1".into()),
             restored_from: None,
