@@ -99,12 +99,13 @@ pub fn drill_alert(subject_prefix: &str, report: &DrillReport) -> Alert {
     if let Some(location) = &report.report_location {
         body.push(format!("Report: {location}"));
     }
-    if report.scratch_table.is_some() && !report.scratch_table_deleted && report.kind == "drill" {
-        body.push(
-            "The scratch table is still there: delete it with {\"action\": \"drill_cleanup\", \
-             \"table\": \"...\"} once you have looked."
-                .into(),
-        );
+    if let Some(table) = (report.scratch_table.as_ref())
+        .filter(|_| !report.scratch_table_deleted && report.kind == "drill")
+    {
+        body.push(format!(
+            "The scratch table is still there: delete it with {{\"action\": \"drill_cleanup\", \
+             \"table\": \"{table}\"}} once you have looked."
+        ));
     }
     Alert {
         subject: subject(&format!(

@@ -3,6 +3,7 @@
 //! its finish is done, wherever that happens, the copy is checked, the result kept and told, and
 //! the scratch table deleted. The drill deletes only tables it made.
 
+use aws_sdk_dynamodb::types::Tag;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
@@ -105,8 +106,8 @@ impl RestoreService {
             {
                 Ok(started) => started,
                 Err(e) => {
-                    self.could_not_run(&table, &drill_id, now, &e.to_string())
-                        .await?
+                    let left = self.left_behind(&scratch_name(&table, &drill_id)).await;
+                    (self.could_not_run(&table, &drill_id, now, &e.to_string(), left)).await?
                 }
             };
             response.tables.push(started);
@@ -194,19 +195,29 @@ impl RestoreService {
         })
     }
 
-    /// A drill that could not start is a failed drill: reported and alerted.
+    /// The scratch table a drill that failed part way leaves, if its restore began: recorded as
+    /// started, or there.
+    async fn left_behind(&self, scratch: &str) -> Option<String> {
+        let recorded = self.started_here(scratch).await.ok().flatten().is_some();
+        let there = recorded || self.describe(scratch).await.ok().flatten().is_some();
+        there.then(|| scratch.to_string())
+    }
+
+    /// A drill that could not start, or failed once its restore began (`scratch`: the table that
+    /// restore left, named so it can be cleaned up), is a failed drill: reported and alerted.
     async fn could_not_run(
         &self,
         table: &str,
         drill_id: &str,
         requested_at: DateTime<Utc>,
         why: &str,
+        scratch: Option<String>,
     ) -> Result<DrillStarted, RestoreError> {
         let mut report = DrillReport {
             drill_id: drill_id.to_string(),
             kind: "drill".into(),
             source_table: table.to_string(),
-            scratch_table: None,
+            scratch_table: scratch.clone(),
             restored_from: None,
             requested_at,
             seconds_to_active: None,
@@ -226,7 +237,7 @@ impl RestoreService {
             .map_err(RestoreError::Failed)?;
         Ok(DrillStarted {
             source_table: table.to_string(),
-            scratch_table: None,
+            scratch_table: scratch,
             report: Some(report),
             next_step: None,
         })
@@ -348,9 +359,10 @@ impl RestoreService {
             return refuse(format!("its name lacks {DRILL_MARKER:?}"));
         }
         let recorded = self.started_here(table).await?;
-        if recorded.is_none_or(|r| r.options.drill.is_none()) {
+        let Some(drill) = recorded.and_then(|r| r.options.drill) else {
             return refuse("no drill recorded restoring it".into());
-        }
+        };
+        let recorded_drill_id = &drill.id;
         let Some(described) = self.describe(table).await? else {
             return Ok(()); // already gone
         };
@@ -365,12 +377,32 @@ impl RestoreService {
             RestoreError::Failed(format!("ListTagsOfResource {table}: {}", describe(&e)))
         })?;
         if !tags.tags().iter().any(|t| t.key() == DRILL_TAG) {
-            return refuse(format!("it has no {DRILL_TAG} tag"));
+            // A drill that failed before its finish tagged the table: the record says a drill
+            // restored it, so it gets the tag the finish would have given it (IAM deletes only
+            // tagged drill tables).
+            self.tag_as_drill(table, arn, recorded_drill_id).await?;
         }
         (self.dynamodb.delete_table().table_name(table).send())
             .await
             .map_err(|e| RestoreError::Failed(format!("DeleteTable {table}: {}", describe(&e))))?;
         tracing::info!(%table, "scratch table deleted");
+        Ok(())
+    }
+
+    /// Tags a scratch table as its drill's, as the finish does.
+    async fn tag_as_drill(
+        &self,
+        table: &str,
+        arn: &str,
+        drill_id: &str,
+    ) -> Result<(), RestoreError> {
+        let tag = (Tag::builder().key(DRILL_TAG).value(drill_id).build())
+            .map_err(|e| RestoreError::Failed(format!("tag {DRILL_TAG}: {e}")))?;
+        (self.dynamodb.tag_resource().resource_arn(arn).tags(tag))
+            .send()
+            .await
+            .map_err(|e| RestoreError::Failed(format!("TagResource {table}: {}", describe(&e))))?;
+        tracing::info!(%table, "scratch table tagged as its drill's, to be deleted");
         Ok(())
     }
 
