@@ -82,15 +82,7 @@ impl RestoreService {
         }
         let source = source.unwrap_or(settings.source);
         let now = Utc::now();
-        let short_id: String = request_id
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(8)
-            .collect::<String>()
-            .to_ascii_lowercase();
-        // The request id, which Lambda's retries keep, so a retried drill carries on with the
-        // restores it started instead of starting more.
-        let drill_id = format!("{}-{short_id}", now.format("%Y%m%d"));
+        let drill_id = self.drill_id(request_id, now).await?;
         let mut response = DrillResponse {
             drill_id: drill_id.clone(),
             tables: Vec::new(),
@@ -113,6 +105,36 @@ impl RestoreService {
             response.tables.push(started);
         }
         Ok(response)
+    }
+
+    /// This request's drill id, `<date>-<request id>`: the one its first attempt recorded, so that
+    /// Lambda's retry (which keeps the request id), after midnight too, carries on with the restores
+    /// it started instead of starting more. Recorded before any restore starts.
+    async fn drill_id(&self, request_id: &str, now: DateTime<Utc>) -> Result<String, RestoreError> {
+        let short_id: String = (request_id.chars())
+            .filter(char::is_ascii_alphanumeric)
+            .take(8)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let fresh = format!("{}-{short_id}", now.format("%Y%m%d"));
+        let Some(state) = self.state() else {
+            return Ok(fresh);
+        };
+        let failed = |e: crate::state::StateError| RestoreError::Failed(e.to_string());
+        let key = StateKey::new(format!("drill-request#{request_id}"), "drill");
+        // Longer than Lambda retries an event (6 hours) and a schedule redelivers one (an hour).
+        let expires = now + chrono::Duration::days(2);
+        let body = json!({ "drill_id": fresh });
+        if state
+            .create(&key, &body, expires, now)
+            .await
+            .map_err(failed)?
+        {
+            return Ok(fresh);
+        }
+        let record = state.get(&key, now).await.map_err(failed)?;
+        let recorded = record.and_then(|r| r.body["drill_id"].as_str().map(str::to_string));
+        Ok(recorded.unwrap_or(fresh))
     }
 
     /// The configured tables: the named ones, then every other table carrying `DRILL_TAG`, except
