@@ -337,6 +337,18 @@ async fn each_verdict_is_a_metric(
         3,
         "backup, point in time, and the one that could not run"
     );
+    // A drill that could not run has no restore time: no DrillSeconds of 0 drawn as a fast drill.
+    let records = function.metric_records();
+    let timed: Vec<&Value> = (records.iter())
+        .filter(|r| r.get("DrillSeconds").is_some())
+        .collect();
+    assert_eq!(timed.len(), 2, "backup and point in time only: {timed:#?}");
+    assert!(
+        timed
+            .iter()
+            .all(|r| r["DrillSeconds"].as_f64() >= Some(1.0)),
+        "{timed:#?}"
+    );
     assert!(
         passed[0][0] >= 1.0 && passed[0][1..] == [0.0, 0.0],
         "{passed:?}"
