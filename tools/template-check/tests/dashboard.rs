@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use shared::alert::config::NotifierEnv;
 use shared::env::from_vars;
 use shared::metrics::{
-    ALERTS, ALL, BACKUP, BACKUP_AGE, DRILL, Family, LOAD, LOAD_PROGRESS, NAMESPACE, PITR, RESTORE,
+    ALERTS, ALL, BACKUP, BACKUP_AGE, DRILL, DRILL_TIME, Family, LOAD, LOAD_PROGRESS, NAMESPACE,
+    PITR, RESTORE,
 };
 use shared::restore::config::RestoreEnv;
 use template_check::{REGION, STACK, Template};
@@ -25,7 +26,7 @@ fn writers(family: &Family) -> &'static [&'static str] {
         f if f == LOAD || f == LOAD_PROGRESS => &["csv-loader"],
         f if f == BACKUP => &["backup-trigger"],
         f if f == BACKUP_AGE || f == PITR => &["backup-notifier"],
-        f if f == RESTORE || f == DRILL => &["restore-handler"],
+        f if f == RESTORE || f == DRILL || f == DRILL_TIME => &["restore-handler"],
         f if f == ALERTS => &["backup-notifier", "restore-handler"],
         other => panic!("which function writes {other:?}?"),
     }

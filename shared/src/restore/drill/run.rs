@@ -345,29 +345,6 @@ impl RestoreService {
         Ok(drill)
     }
 
-    /// The first time a finish found the drill's table `ACTIVE` (recorded once, so a finish handed
-    /// on does not move it).
-    pub(crate) async fn noted_active(&self, scratch: &str) -> Result<DateTime<Utc>, RestoreError> {
-        let now = Utc::now();
-        let Some(state) = self.state() else {
-            return Ok(now);
-        };
-        let key = StateKey::new(format!("restore#{scratch}"), "active");
-        let expires = now + chrono::Duration::days(90);
-        let failed = |e: crate::state::StateError| RestoreError::Failed(e.to_string());
-        if state
-            .create(&key, &json!({"at": now}), expires, now)
-            .await
-            .map_err(failed)?
-        {
-            return Ok(now);
-        }
-        let record = state.get(&key, now).await.map_err(failed)?;
-        Ok(record
-            .and_then(|r| serde_json::from_value(r.body["at"].clone()).ok())
-            .unwrap_or(now))
-    }
-
     /// Deletes a scratch table, only when a drill made it: named with the drill marker, tagged by
     /// the drill, and recorded as a drill's restore in the state table. Anything else is refused
     /// and left untouched.
