@@ -18,6 +18,7 @@ pub mod deadline;
 pub mod env;
 pub mod function_error;
 pub mod metrics;
+pub mod problems;
 pub mod request;
 pub mod retry;
 pub mod sdk;

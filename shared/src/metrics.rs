@@ -97,10 +97,16 @@ pub const RESTORE: Family = Family {
 pub const DRILL: Family = Family {
     dimensions: &["Function", "Table"],
     metrics: &[
-        ("DrillSeconds", Unit::Seconds),
         ("DrillFailed", Unit::Count),
         ("DrillOverTarget", Unit::Count),
     ],
+};
+
+/// A drill's (or restore test's) restore time: only for one whose restore became `ACTIVE` (a drill
+/// that could not run has no time, not a time of 0).
+pub const DRILL_TIME: Family = Family {
+    dimensions: &["Function", "Table"],
+    metrics: &[("DrillSeconds", Unit::Seconds)],
 };
 
 /// Alerts published to the topic.
@@ -118,6 +124,7 @@ pub const ALL: &[Family] = &[
     PITR,
     RESTORE,
     DRILL,
+    DRILL_TIME,
     ALERTS,
 ];
 
@@ -126,10 +133,22 @@ pub fn function_name() -> String {
     std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into())
 }
 
+/// The log level of every metric line. Lambda's log-level filter drops a JSON line below the
+/// function's application log level, reading a missing level as INFO: an operator raising it to
+/// WARN would silence every metric (and the alarms and dashboard on them).
+pub const LEVEL: &str = "WARN";
+
 /// One record of `family`: its dimension values in order and a value per metric, in order.
 /// Values are finite numbers (a non-finite one is written as 0).
 pub fn record(family: &Family, dimensions: &[&str], values: &[f64], timestamp_ms: i64) -> Value {
     let mut line = Map::new();
+    line.insert("level".into(), json!(LEVEL));
+    // Lambda takes the level only from a line with a valid RFC 3339 timestamp.
+    let at = chrono::DateTime::from_timestamp_millis(timestamp_ms).unwrap_or_default();
+    line.insert(
+        "timestamp".into(),
+        json!(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+    );
     line.insert(
         "_aws".into(),
         json!({
@@ -252,6 +271,19 @@ mod tests {
         let back = read(&BACKUP, &line).unwrap();
         assert_eq!(back.1, [1.0, 0.0, 2.0]);
         assert!(read(&ALERTS, &line).unwrap_err().contains("dimensions"));
+    }
+
+    #[test]
+    fn a_record_carries_a_level_an_operator_raising_the_log_level_to_warn_keeps() {
+        // Lambda's log-level filter reads a JSON line's "level" (INFO when missing or when the
+        // line has no valid RFC 3339 "timestamp"): at WARN it would drop a metric line without one.
+        let line = record(&ALERTS, &["f"], &[1.0], 1_795_000_000_000);
+        assert_eq!(line["level"], "WARN");
+        let at = line["timestamp"].as_str().expect("a timestamp");
+        let parsed = chrono::DateTime::parse_from_rfc3339(at).expect("RFC 3339");
+        assert_eq!(parsed.timestamp_millis(), 1_795_000_000_000);
+        // Neither is a dimension or a metric: CloudWatch extracts the same metric.
+        assert_eq!(read(&ALERTS, &line).unwrap(), (vec!["f".into()], vec![1.0]));
     }
 
     #[test]

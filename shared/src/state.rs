@@ -61,6 +61,11 @@ impl StateKey {
     pub fn alert_published(event_id: &str) -> StateKey {
         StateKey::new(format!("alert#{event_id}"), "published")
     }
+
+    /// The problems of a subject (a table's backups, a table's restore checks) told so far.
+    pub fn problems_told(subject: &str) -> StateKey {
+        StateKey::new(format!("problems#{subject}"), "told")
+    }
 }
 
 /// One record as stored.

@@ -393,6 +393,13 @@ async fn bad_requests_are_refused() {
 /// A fixture remembering published alerts in a fresh state table, where the restore-handler has
 /// recorded starting the restore into each of `restored`.
 async fn remembering(env: &[(&str, &str)], restored: &[&str]) -> Fixture {
+    let body = json!({"source": "order_transaction-demo", "from": "recovery point"});
+    let records: Vec<(&str, Value)> = restored.iter().map(|t| (*t, body.clone())).collect();
+    remembering_records(env, &records).await
+}
+
+/// Like `remembering`, each restore recorded with the body the restore-handler wrote.
+async fn remembering_records(env: &[(&str, &str)], restored: &[(&str, Value)]) -> Fixture {
     let state_table = unique_name("state");
     let dynamodb = LocalAws::shared().dynamodb().await;
     local_aws::create_state_table(&dynamodb, &state_table)
@@ -400,12 +407,11 @@ async fn remembering(env: &[(&str, &str)], restored: &[&str]) -> Fixture {
         .unwrap();
     let store = StateStore::new(dynamodb, &state_table);
     let now = chrono::Utc::now();
-    for table in restored {
+    for (table, body) in restored {
         let key = StateKey::restore_started(table);
-        let body = json!({"source": "order_transaction-demo", "from": "recovery point"});
         assert!(
             store
-                .create(&key, &body, now + chrono::Duration::days(1), now)
+                .create(&key, body, now + chrono::Duration::days(1), now)
                 .await
                 .unwrap()
         );
@@ -671,7 +677,10 @@ async fn a_restore_job_this_stack_did_not_start_is_forwarded_for_validation_when
         Some(RESTORE_TEST_JOB)
     );
     assert!(response.finish_requested.is_none());
-    assert_eq!(response.published.len(), 1, "the restore still alerts");
+    assert!(
+        response.published.is_empty(),
+        "a routine restore test: its validation tells what matters"
+    );
     assert_eq!(
         invokes(&seen),
         [(
@@ -744,18 +753,153 @@ async fn a_validation_request_that_fails_is_retried_without_repeating_the_alert(
     )
     .await;
     f.state.notifier.lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&refuse]);
+    // Another team's restore (which alerts, unlike a restore test's): forwarded, since the
+    // notifier cannot tell it from a restore test.
+    let theirs = event("restore-job-completed.json");
+    let job = theirs["detail"]["restoreJobId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     for _ in 0..2 {
-        let err = Diagnostic::from(
-            f.invoke(event("restore-testing-job-completed.json"))
-                .await
-                .unwrap_err(),
-        );
+        let err = Diagnostic::from(f.invoke(theirs.clone()).await.unwrap_err());
         assert_eq!(err.error_type, "ValidationRequestFailed");
-        assert!(
-            err.error_message.contains(RESTORE_TEST_JOB),
-            "{}",
-            err.error_message
-        );
+        assert!(err.error_message.contains(&job), "{}", err.error_message);
     }
     assert_eq!(f.received().await.len(), 1, "one alert for one event");
+}
+
+#[tokio::test]
+async fn an_aborted_restore_alerts() {
+    let f = Fixture::new(&[]).await;
+    let response = f.invoke(event("restore-job-aborted.json")).await.unwrap();
+    assert_eq!(response.published.len(), 1, "{response:?}");
+    let received = f.received().await;
+    let [alert] = &received[..] else {
+        panic!("{received:?}")
+    };
+    assert_eq!(
+        alert.subject,
+        "[ddb-guard] ABORTED: restore into table order_transaction-demo-restored-from-vault"
+    );
+    assert!(alert.body.contains("Restore job was aborted by user"));
+}
+
+#[tokio::test]
+async fn routine_drill_and_restore_test_restores_do_not_email_completed() {
+    let finish = ("FINISH_RESTORE_FUNCTION", "ddb-guard-restore-handler");
+    // A drill's restore from a recovery point, as the restore-handler recorded it.
+    let scratch = "order_transaction-demo-restored-drill-20261129-5efcba8f";
+    let drill = json!({"source": "order_transaction-demo", "from": "recovery point arn:rp",
+        "started": "2026-11-29T09:00:00Z",
+        "options": {"drill": {"id": "20261129-5efcba8f", "requested_at": "2026-11-29T09:00:00Z"},
+                    "verify": true}});
+    let (lambda, seen) = recording_lambda();
+    let mut f = remembering_records(&[finish], &[(scratch, drill)]).await;
+    f.state.notifier.lambda = lambda;
+    let mut completed = event("restore-job-completed.json");
+    completed["detail"]["createdResourceArn"] = json!(format!(
+        "arn:aws:dynamodb:us-east-1:123456789012:table/{scratch}"
+    ));
+    let response = f.invoke(completed).await.unwrap();
+    assert!(response.published.is_empty(), "{response:?}");
+    assert_eq!(response.finish_requested.as_deref(), Some(scratch));
+    assert_eq!(
+        invokes(&seen).len(),
+        1,
+        "the drill's restore is still finished"
+    );
+    // The same drill's restore failing is no routine: it alerts.
+    let mut failed = event("restore-job-aborted.json");
+    failed["detail"]["createdResourceArn"] = json!(format!(
+        "arn:aws:dynamodb:us-east-1:123456789012:table/{scratch}"
+    ));
+    assert_eq!(f.invoke(failed).await.unwrap().published.len(), 1);
+
+    // A restore test (restore testing names its tables awsbackup-restore-test-...), with or
+    // without validation on: quiet when it completes.
+    for env in [
+        vec![finish, ("VALIDATE_RESTORE_TESTS", "true")],
+        vec![finish],
+    ] {
+        let (lambda, _) = recording_lambda();
+        let mut f = remembering(&env, &[]).await;
+        f.state.notifier.lambda = lambda;
+        let response = f
+            .invoke(event("restore-testing-job-completed.json"))
+            .await
+            .unwrap();
+        assert!(response.published.is_empty(), "{env:?}: {response:?}");
+    }
+    assert!(
+        f.received().await.len() == 1,
+        "only the aborted drill restore"
+    );
+}
+
+/// Recovery points: none, for any table.
+fn no_recovery_points() -> aws_smithy_mocks::Rule {
+    mock!(aws_sdk_backup::Client::list_recovery_points_by_resource).then_output(|| {
+        ListRecoveryPointsByResourceOutput::builder()
+            .set_recovery_points(Some(vec![]))
+            .build()
+    })
+}
+
+#[tokio::test]
+async fn the_watchdog_tells_each_problem_once_and_a_second_table_going_bad_at_once() {
+    let aws = LocalAws::shared();
+    let dynamodb = aws.dynamodb().await;
+    let state_table = unique_name("state");
+    local_aws::create_state_table(&dynamodb, &state_table)
+        .await
+        .unwrap();
+    let (first, second) = (unique_name("first"), unique_name("second"));
+    for table in [&first, &second] {
+        local_aws::create_seed_table(&dynamodb, table)
+            .await
+            .unwrap();
+    }
+    let points = no_recovery_points();
+    // The watchdog of a stack watching `tables`, remembering in the same state table.
+    let watching = |tables: String| {
+        let state_table = state_table.clone();
+        let points = &points;
+        async move {
+            let mut f = Fixture::new(&[
+                ("WATCH_TABLE_NAMES", tables.as_str()),
+                ("STATE_TABLE", state_table.as_str()),
+            ])
+            .await;
+            f.state.notifier.backup = mock_client!(aws_sdk_backup, RuleMode::MatchAny, [points]);
+            f
+        }
+    };
+
+    // The first table has no backup at all: told.
+    let f = watching(first.clone()).await;
+    f.invoke(json!({"action": "watchdog"})).await.unwrap();
+    let received = f.received().await;
+    let [alert] = &received[..] else {
+        panic!("{received:?}")
+    };
+    assert!(alert.body.contains(&format!("{first}: no backup at all")));
+
+    // Three hours later, nothing changed: not told again (at most daily).
+    let again = f.invoke(json!({"action": "watchdog"})).await.unwrap();
+    assert!(again.published.is_empty(), "{again:?}");
+    assert!(f.received().await.is_empty());
+
+    // A second table goes bad while the first still is: told at once, alone.
+    let both = watching(format!("{first},{second}")).await;
+    both.invoke(json!({"action": "watchdog"})).await.unwrap();
+    let received = both.received().await;
+    let [alert] = &received[..] else {
+        panic!("{received:?}")
+    };
+    assert_eq!(
+        alert.subject,
+        format!("[ddb-guard] MISSING BACKUP: table {second} needs attention")
+    );
+    assert!(alert.body.contains(&format!("{second}: no backup at all")));
+    assert!(!alert.body.contains(&first), "{}", alert.body);
 }

@@ -8,6 +8,7 @@ use shared::restore::config::{RestoreEnv, RestoreSettings};
 use shared::restore::drill::report::DrillReport;
 use shared::restore::drill::request::DrillRequest;
 use shared::restore::drill::run::DrillResponse;
+use shared::restore::drill::validator::Validation;
 use shared::restore::request::{RestoreRequest, parse_restore_request};
 use shared::restore::service::{RestoreError, RestoreReport, RestoreService};
 use shared::workflow::{HandOver, StepResponse, Workflow};
@@ -54,6 +55,8 @@ pub enum Response {
     Drill(DrillResponse),
     /// A restore testing job's table checked.
     Validated(Box<DrillReport>),
+    /// A request that was not this function's to act on (another plan's restore test), and why.
+    Ignored { ignored: String },
     /// A drill's scratch table deleted.
     Deleted { deleted: String },
     /// A step of the restore state machine: a finish, and the next one if the table is not ready.
@@ -119,7 +122,10 @@ pub async fn function_handler(
         RestoreRequest::Drill(DrillRequest::Validate { restore_job_id }) => (service
             .validate(&restore_job_id, deadline))
         .await
-        .map(|r| Response::Validated(Box::new(r))),
+        .map(|validation| match validation {
+            Validation::Checked(report) => Response::Validated(report),
+            Validation::NotOurs(ignored) => Response::Ignored { ignored },
+        }),
     };
     result
         .inspect_err(|e| tracing::error!(error = %e, error_type = e.error_type(), "restore failed"))

@@ -5,9 +5,14 @@
 use std::path::Path;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PointInTimeRecoverySpecification, Tag};
+use lambda_runtime::LambdaEvent;
 use local_aws::{LocalAws, LocalFunction, unique_name};
+use restore_handler::handler::{State, function_handler};
 use serde_json::{Value, json};
+use shared::env::from_vars;
 use shared::metrics;
+use shared::restore::config::RestoreEnv;
+use shared::state::{StateKey, StateStore};
 
 struct Drills {
     table: String,
@@ -21,7 +26,7 @@ struct Drills {
 }
 
 impl Drills {
-    /// A table of 7 items with a backup of them, then 3 more items (the backup lacks them), and
+    /// A table of 7 items with a backup of them, then 2 more items (the backup lacks them), and
     /// point-in-time recovery on; a state table, a bucket for reports and a topic with an inbox.
     async fn new() -> Drills {
         let aws = LocalAws::shared();
@@ -48,7 +53,7 @@ impl Drills {
             .table_name(&table)
             .backup_name("nightly");
         backup.send().await.unwrap();
-        for i in 7..10 {
+        for i in 7..9 {
             put(i).await.unwrap();
         }
         let pitr = PointInTimeRecoverySpecification::builder()
@@ -146,12 +151,26 @@ fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
 async fn drills_restore_check_report_tell_and_clean_up() {
     let drills = Drills::new().await;
     let function = drills.function("60", &[]);
-    a_drill_from_the_newest_backup_passes_and_is_kept(&drills, &function).await;
+    let passed = a_drill_from_the_newest_backup_passes_and_is_kept(&drills, &function).await;
+    a_second_finish_answers_the_verdict_recorded(&drills, &function, &passed).await;
     a_drill_from_the_latest_restorable_time_finds_every_item(&drills, &function).await;
     cleanup_refuses_what_no_drill_created(&drills, &function).await;
     a_drill_that_cannot_run_fails_and_is_heard(&drills, &function).await;
     let strict = a_restore_slower_than_its_target_fails_and_is_heard(&drills).await;
+    the_same_failure_again_the_same_day_is_not_told_again(&drills, &strict).await;
     each_verdict_is_a_metric(&drills, &function, &strict).await;
+}
+
+/// The same drill failing the same way again within a day is remembered (the state table), not
+/// told again: one alert per new problem, repeated at most daily.
+async fn the_same_failure_again_the_same_day_is_not_told_again(
+    drills: &Drills,
+    strict: &LocalFunction,
+) {
+    let response = strict.response("drill.json");
+    assert_eq!(report(&response)["passed"], false);
+    let alerts = drills.alerts().await;
+    assert!(alerts.is_empty(), "told once already: {alerts:?}");
 }
 
 /// From the newest native backup (events/restore-handler/drill.json: the configured table and
@@ -159,7 +178,7 @@ async fn drills_restore_check_report_tell_and_clean_up() {
 async fn a_drill_from_the_newest_backup_passes_and_is_kept(
     drills: &Drills,
     function: &LocalFunction,
-) {
+) -> Value {
     let response = function.response("drill.json");
     let backup = report(&response);
     assert_eq!(backup["passed"], true, "{backup:#}");
@@ -170,10 +189,11 @@ async fn a_drill_from_the_newest_backup_passes_and_is_kept(
     assert_eq!(check(backup, "restore time")["passed"], true);
     assert_eq!(check(backup, "keys and indexes")["passed"], true);
     assert_eq!(backup["verification"]["restored_items"], 7);
-    // The backup lacks the 3 items added since: the sample from the source says so.
+    // The backup lacks the 2 items added since: the sample from the source says so (2 of 9, no
+    // real share of the table).
     let sample = &backup["sample"];
     assert_eq!(sample["from_copy"]["matching"], 7, "{sample:#}");
-    assert_eq!(sample["from_source"]["missing"], 3, "{sample:#}");
+    assert_eq!(sample["from_source"]["missing"], 2, "{sample:#}");
     let examples = sample["examples"].as_array().unwrap();
     assert!(
         examples
@@ -199,6 +219,33 @@ async fn a_drill_from_the_newest_backup_passes_and_is_kept(
         (json!(true), json!("drill"))
     );
     assert!(drills.alerts().await.is_empty(), "a passing drill is quiet");
+    backup.clone()
+}
+
+/// A second finish of a drill already done (the notifier's, for a restore job's completion; a
+/// step retried) answers the verdict recorded: the passing report is not overwritten with a
+/// FAILED one about a scratch table that is gone, and nothing pages.
+async fn a_second_finish_answers_the_verdict_recorded(
+    drills: &Drills,
+    function: &LocalFunction,
+    passed: &Value,
+) {
+    let scratch = passed["scratch_table"].as_str().unwrap();
+    let finish = json!({"action": "finish", "target_table": scratch});
+    let again = drills.invoke(function, finish).expect("no error");
+    assert_eq!(again["drill"]["passed"], true, "{again:#}");
+    assert_eq!(again["drill"]["drill_id"], passed["drill_id"], "{again:#}");
+    let key = format!(
+        "drills/{}/{}.json",
+        drills.table,
+        passed["drill_id"].as_str().unwrap()
+    );
+    let kept = local_aws::get_object_text(&drills.s3, &drills.bucket, &key)
+        .await
+        .unwrap();
+    let kept: Value = serde_json::from_str(&kept).unwrap();
+    assert_eq!(kept["passed"], true, "{kept:#}");
+    assert!(drills.alerts().await.is_empty(), "nothing to tell");
 }
 
 /// From the latest restorable time: every item is there.
@@ -290,24 +337,33 @@ async fn each_verdict_is_a_metric(
         3,
         "backup, point in time, and the one that could not run"
     );
+    // A drill that could not run has no restore time: no DrillSeconds of 0 drawn as a fast drill.
+    let records = function.metric_records();
+    let timed: Vec<&Value> = (records.iter())
+        .filter(|r| r.get("DrillSeconds").is_some())
+        .collect();
+    assert_eq!(timed.len(), 2, "backup and point in time only: {timed:#?}");
     assert!(
-        passed[0][0] >= 1.0 && passed[0][1..] == [0.0, 0.0],
-        "{passed:?}"
+        timed
+            .iter()
+            .all(|r| r["DrillSeconds"].as_f64() >= Some(1.0)),
+        "{timed:#?}"
     );
+    assert_eq!(passed[0], [0.0, 0.0], "{passed:?}");
     assert_eq!(
-        passed[2][1..],
+        passed[2],
         [1.0, 0.0],
         "could not run: failed, not over target"
     );
     let late = drill_verdicts(strict);
-    assert!(late[0][1..] == [0.0, 1.0], "only over target: {late:?}");
+    assert!(late[0] == [0.0, 1.0], "only over target: {late:?}");
     // Where an alarm on DrillFailed pages (the template's choice), the drill does not page too:
     // its metric says it failed, and its report keeps the detail.
     let quiet = drills.function("0", &[("DRILL_ALERTS", "false")]);
     let response = quiet.response("drill.json");
     assert_eq!(report(&response)["passed"], false);
     assert!(drills.alerts().await.is_empty(), "one page per condition");
-    assert_eq!(drill_verdicts(&quiet)[0][1..], [0.0, 1.0]);
+    assert_eq!(drill_verdicts(&quiet)[0], [0.0, 1.0]);
 
     let restores = metrics::of_family(&metrics::RESTORE, &function.metric_records()).unwrap();
     assert_eq!(restores.len(), 2);
@@ -453,4 +509,76 @@ async fn a_drill_whose_restore_outlasts_its_invocation_ends_in_the_state_machine
     assert_eq!(kept["passed"], true, "{kept:#}");
     assert_eq!(kept["verification"]["restored_items"], 7);
     assert!(drills.alerts().await.is_empty(), "a passing drill is quiet");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scratch_table_whose_restore_began_before_an_error_is_named_and_can_be_cleaned_up() {
+    let drills = Drills::new().await;
+    // The restore starts, then the finish cannot be handed on (no such state machine).
+    let gone = local_aws::state_machine_arn(&unique_name("gone"));
+    let function = drills.function("60", &[("STATE_MACHINE_ARN", &gone)]);
+    LocalAws::shared().slow_restore(&format!("{}-restored-drill-", drills.table), 2);
+
+    let response = drills
+        .invoke(&function, json!({"action": "drill"}))
+        .unwrap();
+    let failed = report(&response);
+    assert_eq!(failed["passed"], false, "{failed:#}");
+    let scratch = failed["scratch_table"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the scratch table is named: {failed:#}"));
+    assert!(scratch.contains("-restored-drill-"), "{scratch}");
+    assert_eq!(failed["scratch_table_deleted"], false);
+    assert!(drills.exists(scratch).await);
+    let alerts = drills.alerts().await;
+    let body = alerts[0]["Message"].as_str().unwrap();
+    assert!(
+        body.contains(scratch) && body.contains("drill_cleanup"),
+        "{body}"
+    );
+
+    // The cleanup the alert names deletes it.
+    let cleanup = json!({"action": "drill_cleanup", "table": scratch});
+    let deleted = drills.invoke(&function, cleanup).unwrap();
+    assert_eq!(deleted["deleted"], scratch);
+    assert!(!drills.exists(scratch).await, "{scratch} was deleted");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_retried_after_midnight_keeps_its_drill_id() {
+    let drills = Drills::new().await;
+    let aws = LocalAws::shared();
+    let config = aws.sdk_config().await;
+    // The first attempt of this request began yesterday and recorded its drill id, as a drill
+    // records it before it starts any restore.
+    let request_id = unique_name("request");
+    let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
+    let first_id = format!("{}-first", yesterday.format("%Y%m%d"));
+    let store = StateStore::new(drills.dynamodb.clone(), "ddb-guard-state");
+    let key = StateKey::new(format!("drill-request#{request_id}"), "drill");
+    let now = chrono::Utc::now();
+    let expires = now + chrono::Duration::days(2);
+    (store.create(&key, &json!({"drill_id": first_id}), expires, now))
+        .await
+        .unwrap();
+
+    // Lambda's retry of it, after midnight: the same request id.
+    let vars = [
+        ("DRILL_TABLES", drills.table.as_str()),
+        ("STATE_TABLE", "ddb-guard-state"),
+        ("POLL_SECONDS", "0.2"),
+        ("DRILL_BUCKET", drills.bucket.as_str()),
+        ("ALERT_TOPIC_ARN", drills.topic.as_str()),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    let settings = from_vars::<RestoreEnv>(vars).unwrap().validate().unwrap();
+    let state = State::new(&config, settings, None);
+    let mut context = local_aws::lambda_context();
+    context.request_id = request_id;
+    let event = LambdaEvent::new(json!({"action": "drill"}), context);
+    let response = function_handler(&state, event).await.unwrap();
+    let response = serde_json::to_value(&response).unwrap();
+    assert_eq!(response["drill_id"], first_id, "{response:#}");
+    let scratch = response["tables"][0]["scratch_table"].as_str().unwrap();
+    assert!(scratch.ends_with(&first_id), "{scratch}");
 }

@@ -18,7 +18,10 @@ use shared::env::from_vars;
 use shared::restore::config::RestoreEnv;
 use shared::restore::service::RestoreService;
 
+/// This stack's restore testing plan (the template passes it to the restore-handler).
 const PLAN: &str = "arn:aws:backup:us-east-1:123456789012:restore-testing-plan:weekly-abc";
+/// Another stack's plan in the same account, whose restore jobs the notifier forwards too.
+const OTHER_PLAN: &str = "arn:aws:backup:us-east-1:123456789012:restore-testing-plan:theirs-xyz";
 
 /// The job id AWS Backup's event carries (`events/backup-notifier/restore-testing-job-completed.json`).
 fn job_id_from_event() -> String {
@@ -30,10 +33,12 @@ fn job_id_from_event() -> String {
         .to_string()
 }
 
-/// A restore job that restored `source` into `copy` (`by_plan`: made by a restore testing plan).
-fn restore_job(job: &str, source: &str, copy: &str, by_plan: bool) -> Rule {
+/// A restore job that restored `source` into `copy` (`by_plan`: the restore testing plan that made
+/// it, if one did).
+fn restore_job(job: &str, source: &str, copy: &str, by_plan: Option<&str>) -> Rule {
     let arn = |t: &str| format!("arn:aws:dynamodb:us-east-1:123456789012:table/{t}");
     let (job, source, copy) = (job.to_string(), arn(source), arn(copy));
+    let by_plan = by_plan.map(str::to_string);
     mock!(aws_sdk_backup::Client::describe_restore_job)
         .match_requests({
             let job = job.clone();
@@ -49,9 +54,9 @@ fn restore_job(job: &str, source: &str, copy: &str, by_plan: bool) -> Rule {
                 .recovery_point_arn("arn:aws:backup:us-east-1:123456789012:recovery-point:rp-1")
                 .creation_date(aws_smithy_types::DateTime::from_secs(1_795_000_000))
                 .completion_date(aws_smithy_types::DateTime::from_secs(1_795_000_240))
-                .set_created_by(by_plan.then(|| {
+                .set_created_by(by_plan.as_ref().map(|plan| {
                     RestoreJobCreator::builder()
-                        .restore_testing_plan_arn(PLAN)
+                        .restore_testing_plan_arn(plan)
                         .build()
                 }))
                 .build()
@@ -105,12 +110,17 @@ async fn tables() -> Setup {
     }
 }
 
-/// The handler, with AWS Backup played by `rules`, telling `topic` of failures.
+/// The handler, with AWS Backup played by `rules`, telling `topic` of failures; `PLAN` is its
+/// stack's restore testing plan.
 async fn state(rules: &[&Rule], topic: &str) -> State {
     let aws = LocalAws::shared();
     let config = aws.sdk_config().await;
-    let vars = [("DRILL_TARGET_MINUTES", "60"), ("ALERT_TOPIC_ARN", topic)]
-        .map(|(k, v)| (k.to_string(), v.to_string()));
+    let vars = [
+        ("DRILL_TARGET_MINUTES", "60"),
+        ("ALERT_TOPIC_ARN", topic),
+        ("RESTORE_TESTING_PLAN_ARN", PLAN),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
     State {
         service: RestoreService {
             dynamodb: aws.dynamodb().await,
@@ -138,8 +148,16 @@ fn verdicts() -> (Rule, Arc<Mutex<Vec<PutRestoreValidationResultInput>>>) {
 }
 
 async fn validate(state: &State, job: &str) -> Result<Response, String> {
+    validate_within(state, job, local_aws::lambda_context().deadline).await
+}
+
+/// `validate` in an invocation with `deadline` (as the context gives it: milliseconds left, or an
+/// epoch time).
+async fn validate_within(state: &State, job: &str, deadline: u64) -> Result<Response, String> {
     let request = json!({"action": "validate", "restore_job_id": job});
-    let event = LambdaEvent::new(request, local_aws::lambda_context());
+    let mut context = local_aws::lambda_context();
+    context.deadline = deadline;
+    let event = LambdaEvent::new(request, context);
     function_handler(state, event)
         .await
         .map_err(|e| e.to_string())
@@ -149,7 +167,7 @@ async fn validate(state: &State, job: &str) -> Result<Response, String> {
 async fn a_restore_testing_job_is_checked_and_its_verdict_goes_back_to_aws_backup() {
     let setup = tables().await;
     let job = job_id_from_event();
-    let described = restore_job(&job, &setup.source, &setup.copy, true);
+    let described = restore_job(&job, &setup.source, &setup.copy, Some(PLAN));
     let (put, seen) = verdicts();
     let state = state(&[&described, &put], "").await;
 
@@ -194,7 +212,7 @@ async fn a_copy_that_lost_items_fails_with_what_is_wrong() {
             .await
             .unwrap();
     }
-    let described = restore_job("job-lossy", &setup.source, &setup.copy, true);
+    let described = restore_job("job-lossy", &setup.source, &setup.copy, Some(PLAN));
     let (put, seen) = verdicts();
     let config = LocalAws::shared().sdk_config().await;
     let (topic, inbox) =
@@ -227,19 +245,132 @@ async fn a_copy_that_lost_items_fails_with_what_is_wrong() {
     );
 }
 
+/// What the handler answered, as JSON.
+fn answer(response: &Response) -> Value {
+    serde_json::to_value(response).unwrap()
+}
+
 #[tokio::test]
-async fn a_job_not_made_by_restore_testing_is_left_alone() {
+async fn a_job_not_made_by_restore_testing_is_left_alone_and_that_is_no_error() {
     let setup = tables().await;
-    let described = restore_job("job-manual", &setup.source, &setup.copy, false);
+    let described = restore_job("job-manual", &setup.source, &setup.copy, None);
     let (put, seen) = verdicts();
     let state = state(&[&described, &put], "").await;
-    let err = validate(&state, "job-manual").await.unwrap_err();
+    // Another team's restore, forwarded because this stack did not start it: not an error that
+    // pages and waits 14 days in a failure queue, a logged no-op.
+    let response = validate(&state, "job-manual").await.expect("no error");
+    let ignored = answer(&response)["ignored"].as_str().map(str::to_string);
     assert!(
-        err.contains("was not created by a restore testing plan"),
-        "{err}"
+        ignored
+            .as_deref()
+            .is_some_and(|i| i.contains("not created by a restore testing plan")),
+        "{:#}",
+        answer(&response)
     );
     assert!(
         seen.lock().unwrap().is_empty(),
         "no verdict for someone else's job"
+    );
+}
+
+#[tokio::test]
+async fn a_job_of_another_restore_testing_plan_is_not_this_stacks_to_judge() {
+    let setup = tables().await;
+    let described = restore_job("job-theirs", &setup.source, &setup.copy, Some(OTHER_PLAN));
+    let (put, seen) = verdicts();
+    let state = state(&[&described, &put], "").await;
+    let response = validate(&state, "job-theirs").await.expect("no error");
+    let ignored = answer(&response)["ignored"].as_str().map(str::to_string);
+    assert!(
+        ignored
+            .as_deref()
+            .is_some_and(|i| i.contains(OTHER_PLAN) && i.contains(PLAN)),
+        "{:#}",
+        answer(&response)
+    );
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "no verdict for another plan's job"
+    );
+}
+
+/// A source of `items` items of about 350 KB each (more than one 1 MB page of a count's scan per
+/// segment), and a real restored copy of it.
+async fn large_tables(items: usize) -> Setup {
+    let aws = LocalAws::shared();
+    let dynamodb = aws.dynamodb().await;
+    let source = unique_name("large");
+    local_aws::create_seed_table(&dynamodb, &source)
+        .await
+        .unwrap();
+    let filler = "x".repeat(350_000);
+    for i in 0..items {
+        (dynamodb.put_item().table_name(&source))
+            .item("order_id", AttributeValue::S(format!("o{i}")))
+            .item("item_id", AttributeValue::S("1".into()))
+            .item("filler", AttributeValue::S(filler.clone()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let backup = (dynamodb.create_backup().table_name(&source))
+        .backup_name("rp")
+        .send()
+        .await
+        .unwrap()
+        .backup_details
+        .unwrap()
+        .backup_arn;
+    let copy = format!("{source}-restore-test");
+    (dynamodb.restore_table_from_backup())
+        .backup_arn(backup)
+        .target_table_name(&copy)
+        .send()
+        .await
+        .unwrap();
+    Setup {
+        source,
+        copy,
+        dynamodb,
+    }
+}
+
+#[tokio::test]
+async fn a_count_that_cannot_finish_in_time_is_never_reported_successful() {
+    let setup = large_tables(24).await;
+    let described = restore_job("job-large", &setup.source, &setup.copy, Some(PLAN));
+    let (put, seen) = verdicts();
+    let config = LocalAws::shared().sdk_config().await;
+    let (topic, inbox) =
+        local_aws::topic_with_inbox(&config, &unique_name("alerts"), &unique_name("inbox"))
+            .await
+            .unwrap();
+    let state = state(&[&described, &put], &topic).await;
+    // A millisecond left: the count stops after its first page.
+    let response = validate_within(&state, "job-large", 1).await;
+    let Ok(Response::Validated(report)) = response else {
+        panic!("validated: {response:?}")
+    };
+    assert!(!report.passed, "{report:#?}");
+    let sent = seen.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert_ne!(
+        sent[0].validation_status(),
+        Some(&RestoreValidationStatus::Successful),
+        "an item count not compared is not a success"
+    );
+    assert_eq!(
+        sent[0].validation_status(),
+        Some(&RestoreValidationStatus::TimedOut)
+    );
+    let message = sent[0].validation_status_message().unwrap();
+    assert!(message.contains("item count: not compared"), "{message}");
+    // Heard, as what it is: not a copy found wrong, a copy not proven right.
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let alerts = local_aws::take_notifications(&sqs, &inbox).await.unwrap();
+    let subject = alerts[0]["Subject"].as_str().unwrap();
+    assert_eq!(
+        subject,
+        format!("[ddb-guard] Restore test NOT VERIFIED: {}", setup.source)
     );
 }

@@ -70,6 +70,7 @@ async fn restores_run_through_the_lambda_runtime() {
     each_sample_restore_restores(&function);
     what_this_handler_did_not_restore_is_refused(&function, &dynamodb, dir.path()).await;
     two_finishes_at_once_both_succeed(&function, dir.path());
+    each_restore_is_timed_once(&function);
     let refused = function.error("bad-request.json");
     assert!(
         refused.contains("InvalidRequest") && refused.contains("`bucket`"),
@@ -205,6 +206,25 @@ fn two_finishes_at_once_both_succeed(function: &LocalFunction, dir: &Path) {
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
         assert_eq!(report["verification"]["matches"], true, "{report}");
         assert_eq!(report["settings_differences"], Value::Null, "{report}");
+    }
+}
+
+/// `RestoreSeconds` says how long a restore took to become `ACTIVE`: written once per restore, by
+/// the finish that first saw the table `ACTIVE`, never again by a later finish of it.
+fn each_restore_is_timed_once(function: &LocalFunction) {
+    let records = function.metric_records();
+    let timed: Vec<&Value> = (records.iter())
+        .filter(|r| r.get("RestoreSeconds").is_some())
+        .collect();
+    // The newest backup, the latest restorable time and the console test's: three restores, the
+    // first of them finished three times.
+    assert_eq!(timed.len(), 3, "{timed:#?}");
+    for record in timed {
+        assert_eq!(record["Table"], TABLE, "{record}");
+        assert!(
+            record["RestoreSeconds"].as_f64().unwrap() >= 0.0,
+            "{record}"
+        );
     }
 }
 

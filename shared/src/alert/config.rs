@@ -49,7 +49,7 @@ fn default_failure_states() -> String {
     "FAILED,ABORTED,EXPIRED".into()
 }
 fn default_restore_states() -> String {
-    "COMPLETED,FAILED".into()
+    "COMPLETED,FAILED,ABORTED".into()
 }
 fn default_true() -> bool {
     true
@@ -311,7 +311,7 @@ mod tests {
         );
         assert_eq!(
             n.policy.restore_states,
-            BTreeSet::from(["COMPLETED".into(), "FAILED".into()])
+            BTreeSet::from(["COMPLETED".into(), "FAILED".into(), "ABORTED".into()])
         );
         assert_eq!(n.max_backup_age, chrono::Duration::hours(26));
         assert_eq!(n.expected, [BackupSource::Any]);

@@ -59,7 +59,13 @@ pub struct JobEvent {
     pub started: Option<DateTime<Utc>>,
     pub completed: Option<DateTime<Utc>>,
     pub status_message: Option<String>,
+    /// The restore testing plan that made a restore job, where the event names it
+    /// (`detail.createdBy.restoreTestingPlanArn`, unconfirmed in a real event: docs/live-checks.md).
+    pub restore_testing_plan: Option<String>,
 }
+
+/// AWS Backup restore testing restores DynamoDB tables under names that start with this.
+pub const RESTORE_TEST_TABLE_PREFIX: &str = "awsbackup-restore-test-";
 
 /// An AWS Backup job event of `detail_type` with `detail`, for tests of what reads them.
 #[cfg(test)]
@@ -136,7 +142,20 @@ impl JobEvent {
             started: detail.get("creationDate").and_then(date),
             completed: detail.get("completionDate").and_then(date),
             status_message: field("statusMessage").filter(|m| !m.trim().is_empty()),
+            restore_testing_plan: detail
+                .get("createdBy")
+                .and_then(|c| text(c, "restoreTestingPlanArn")),
         })
+    }
+
+    /// A restore made by AWS Backup restore testing: the event names a restore testing plan, or
+    /// the table it restored carries restore testing's name.
+    pub fn is_restore_test(&self) -> bool {
+        self.job_type == JobType::Restore
+            && (self.restore_testing_plan.is_some()
+                || self
+                    .table()
+                    .is_some_and(|t| t.starts_with(RESTORE_TEST_TABLE_PREFIX)))
     }
 
     /// The DynamoDB table the job is about: for a restore, the table it created.
@@ -301,5 +320,28 @@ mod tests {
             (None, None, None)
         );
         assert!(JobEvent::from_event(&json!({"detail-type": "Scheduled Event"})).is_none());
+    }
+
+    #[test]
+    fn restore_tests_are_known_by_their_plan_or_their_table() {
+        let restore = |detail: Value| {
+            JobEvent::from_event(
+                &json!({"detail-type": "Restore Job State Change", "detail": detail}),
+            )
+            .unwrap()
+        };
+        let arn = |t: &str| format!("arn:aws:dynamodb:us-east-1:1:table/{t}");
+        let named = restore(json!({"status": "COMPLETED",
+            "createdResourceArn": arn("awsbackup-restore-test-5e2b7c19")}));
+        assert!(named.is_restore_test());
+        let planned = restore(
+            json!({"status": "COMPLETED", "createdResourceArn": arn("x"),
+            "createdBy": {"restoreTestingPlanArn": "arn:aws:backup:us-east-1:1:restore-testing-plan:p"}}),
+        );
+        assert!(planned.is_restore_test());
+        assert!(
+            !restore(json!({"status": "COMPLETED", "createdResourceArn": arn("orders-restored")}))
+                .is_restore_test()
+        );
     }
 }

@@ -5,6 +5,7 @@ pub mod backup_sources;
 pub mod config;
 pub mod events;
 pub mod message;
+pub mod news;
 pub mod notifier;
 pub mod policy;
 pub mod request;

@@ -15,12 +15,15 @@ use serde_json::json;
 use crate::alert::config::NotifierSettings;
 use crate::alert::events::{JobEvent, JobType};
 use crate::alert::message::{job_alert, test_alert};
+use crate::alert::news::WatchNews;
+use crate::alert::policy::routine_restore;
 use crate::alert::request::NotifierRequest;
 use crate::alert::subscribers;
-use crate::alert::watchdog::{TableWatch, watchdog_alert};
+use crate::alert::watchdog::TableWatch;
 use crate::aws_error::describe;
 use crate::function_error::ErrorType;
 use crate::metrics;
+use crate::problems::ProblemMemory;
 use crate::retry::{Backoff, Retry};
 use crate::state::{StateKey, StateStore};
 use crate::table_selection::select_tables;
@@ -86,6 +89,14 @@ impl ErrorType for NotifierError {
     }
 }
 
+/// Who started a completed restore, as this stack's records say.
+enum Origin {
+    /// This stack's restore-handler (`drill`: for a drill).
+    Here { drill: bool },
+    /// Another team, or AWS Backup restore testing.
+    Elsewhere,
+}
+
 pub struct Notifier {
     pub sns: aws_sdk_sns::Client,
     pub lambda: aws_sdk_lambda::Client,
@@ -129,19 +140,13 @@ impl Notifier {
             response.ignored = Some(reason);
             return Ok(response);
         }
-        if self.settings.policy.alerts_on(event) {
-            match self.published_before(event).await {
-                Some(id) => {
-                    tracing::info!(message_id = %id, "alert already published for this event");
-                    response.already_published = Some(id);
-                }
-                None => {
-                    let alert = job_alert(&self.settings.subject_prefix, event);
-                    let id = self.publish(&alert).await?;
-                    self.remember_published(event, &id).await;
-                    response.published.push(id);
-                }
-            }
+        let completed = self.completed_restore(event).await?;
+        let drill = matches!(completed, Some((_, Origin::Here { drill: true })));
+        if let Some(why) = routine_restore(event, drill) {
+            tracing::info!(table = event.table().unwrap_or_default(), why, "no alert");
+            response.ignored = Some(why.to_string());
+        } else if self.settings.policy.alerts_on(event) {
+            self.alert_once(event, &mut response).await?;
         } else {
             let reason = format!(
                 "{} job state {} does not alert",
@@ -151,42 +156,92 @@ impl Notifier {
             tracing::info!(%reason, job_id = event.job_id.as_deref().unwrap_or_default(), "no alert");
             response.ignored = Some(reason);
         }
-        // Settings come back after every completed restore, whichever states alert.
-        if let (JobType::Restore, "COMPLETED", Some(function), Some(table)) = (
-            event.job_type,
-            event.state.as_str(),
-            &self.settings.finish_function,
-            event.table(),
-        ) {
-            if self.restored_by_this_stack(&table).await? {
-                self.request_finish(function, &table).await?;
-                response.finish_requested = Some(table);
-            } else if !self.settings.validate_restore_tests {
+        if let Some((table, origin)) = completed {
+            self.follow_up(event, &table, origin, &mut response).await?;
+        }
+        Ok(response)
+    }
+
+    /// Publishes the event's alert unless an earlier delivery of the event did.
+    async fn alert_once(
+        &self,
+        event: &JobEvent,
+        response: &mut NotifierResponse,
+    ) -> Result<(), NotifierError> {
+        match self.published_before(event).await {
+            Some(id) => {
+                tracing::info!(message_id = %id, "alert already published for this event");
+                response.already_published = Some(id);
+            }
+            None => {
+                let alert = job_alert(&self.settings.subject_prefix, event);
+                let id = self.publish(&alert).await?;
+                self.remember_published(event, &id).await;
+                response.published.push(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// A completed restore's table, and who started it.
+    async fn completed_restore(
+        &self,
+        event: &JobEvent,
+    ) -> Result<Option<(String, Origin)>, NotifierError> {
+        let (JobType::Restore, "COMPLETED", Some(table)) =
+            (event.job_type, event.state.as_str(), event.table())
+        else {
+            return Ok(None);
+        };
+        let origin = self.origin(&table).await?;
+        Ok(Some((table, origin)))
+    }
+
+    /// Settings come back after every completed restore this stack started, whichever states
+    /// alert; one it did not start may be a restore test to validate.
+    async fn follow_up(
+        &self,
+        event: &JobEvent,
+        table: &str,
+        origin: Origin,
+        response: &mut NotifierResponse,
+    ) -> Result<(), NotifierError> {
+        let Some(function) = &self.settings.finish_function else {
+            return Ok(());
+        };
+        match (origin, event.job_id.as_deref()) {
+            (Origin::Here { .. }, _) => {
+                self.request_finish(function, table).await?;
+                response.finish_requested = Some(table.to_string());
+            }
+            (Origin::Elsewhere, _) if !self.settings.validate_restore_tests => {
                 tracing::info!(%table, "a restore this stack did not start: no finish request");
-            } else if let Some(job_id) = event.job_id.as_deref() {
-                // Restore testing's, or another team's: the restore-handler checks that a restore
-                // testing plan made the job before it validates anything.
+            }
+            // Restore testing's, or another team's: the restore-handler checks that this stack's
+            // restore testing plan made the job before it validates anything.
+            (Origin::Elsewhere, Some(job_id)) => {
                 self.request_validation(function, job_id).await?;
                 tracing::info!(%table, %job_id, "a restore this stack did not start: validation requested");
                 response.validation_requested = Some(job_id.to_string());
-            } else {
+            }
+            (Origin::Elsewhere, None) => {
                 tracing::warn!(%table, "a completed restore without a job id: nothing to validate");
             }
         }
-        Ok(response)
+        Ok(())
     }
 
     fn alert_key(event: &JobEvent) -> Option<StateKey> {
         Some(StateKey::alert_published(event.event_id.as_deref()?))
     }
 
-    /// Whether the restore-handler of this stack started the restore into `table`: only those are
-    /// asked to finish (not other teams' restore jobs, not restore testing's). Without a state
-    /// table it cannot tell, and asks: the restore-handler refuses what it did not restore (so
-    /// without one, no restore is ever forwarded for validation).
-    async fn restored_by_this_stack(&self, table: &str) -> Result<bool, NotifierError> {
+    /// Whether the restore-handler of this stack started the restore into `table` (and for a
+    /// drill): only those are asked to finish (not other teams' restore jobs, not restore
+    /// testing's). Without a state table it cannot tell, and asks: the restore-handler refuses
+    /// what it did not restore (so without one, no restore is ever forwarded for validation).
+    async fn origin(&self, table: &str) -> Result<Origin, NotifierError> {
         let Some(store) = self.state() else {
-            return Ok(true);
+            return Ok(Origin::Here { drill: false });
         };
         let record = store
             .get(&StateKey::restore_started(table), Utc::now())
@@ -196,7 +251,13 @@ impl Notifier {
                 table: table.to_string(),
                 reason: e.to_string(),
             })?;
-        Ok(record.is_some())
+        Ok(match record {
+            // The restore-handler records a drill's restore with its drill in the options.
+            Some(r) => Origin::Here {
+                drill: !r.body["options"]["drill"].is_null(),
+            },
+            None => Origin::Elsewhere,
+        })
     }
 
     fn state(&self) -> Option<StateStore> {
@@ -269,7 +330,8 @@ impl Notifier {
     }
 
     /// Checks every watched table, each source of backups and point-in-time recovery on its own; one
-    /// alert lists every problem, including the tables that could not be checked.
+    /// alert lists the problems to tell now (new ones, and those a day old), including the tables
+    /// that could not be checked.
     async fn watchdog(&self) -> Result<NotifierResponse, NotifierError> {
         let retry = Retry {
             backoff: Backoff::default(),
@@ -301,22 +363,31 @@ impl Notifier {
             watched.push(watch);
         }
         let mut response = NotifierResponse::default();
-        let alert = watchdog_alert(
-            &self.settings.subject_prefix,
+        // Each problem told once, then once a day while it lasts; a new one at once.
+        let memory = ProblemMemory::new(self.state());
+        let measured_elsewhere = !self.settings.alert_measured;
+        let news = WatchNews::gather(
+            &memory,
             &watched,
             not_selected.as_deref(),
-            self.settings.max_backup_age,
-            !self.settings.alert_measured,
-        );
-        if let Some(alert) = alert {
+            measured_elsewhere,
+            now,
+        )
+        .await;
+        let prefix = &self.settings.subject_prefix;
+        if let Some(alert) = news.alert(prefix, self.settings.max_backup_age) {
             response.published.push(self.publish(&alert).await?);
         }
+        news.remember(&memory, now).await;
         let subscribers = self.alert_subscribers().await;
         // The dead-man's switch in the template counts these lines: one per finished run.
         let stack = self.settings.ownership.as_ref().map(|o| o.owner.as_str());
+        let (told, open) = news.counts();
         tracing::info!(
             stack = stack.unwrap_or("default"),
             tables = watched.len(),
+            problems = open,
+            told,
             alerted = !response.published.is_empty(),
             alert_subscribers = subscribers,
             "watchdog finished"

@@ -1,5 +1,6 @@
 //! Which AWS Backup job events deserve an alert: the states configured per job type, and
-//! "completed with issues".
+//! "completed with issues"; and which completed restores are routine (a drill's, a restore test's),
+//! whose own report or validation tells what matters.
 
 use std::collections::BTreeSet;
 
@@ -35,7 +36,7 @@ impl Default for AlertPolicy {
         AlertPolicy {
             backup_states: set(&["FAILED", "ABORTED", "EXPIRED"]),
             copy_states: set(&["FAILED", "ABORTED", "EXPIRED"]),
-            restore_states: set(&["COMPLETED", "FAILED"]),
+            restore_states: set(&["COMPLETED", "FAILED", "ABORTED"]),
             completed_with_issues: true,
         }
     }
@@ -51,6 +52,21 @@ impl AlertPolicy {
         states.contains(&event.state)
             || !KNOWN_STATES.contains(&event.state.as_str())
             || self.completed_with_issues && event.has_issues()
+    }
+}
+
+/// Why a completed restore is routine and emails nothing (`a_drill`: this stack recorded it as a
+/// drill's restore), or `None`. Only `COMPLETED`: a routine restore that fails or aborts alerts.
+pub fn routine_restore(event: &JobEvent, a_drill: bool) -> Option<&'static str> {
+    if event.job_type != JobType::Restore || event.state != "COMPLETED" {
+        return None;
+    }
+    if a_drill {
+        Some("a drill's restore: the drill's report tells how it went")
+    } else if event.is_restore_test() {
+        Some("a restore test's restore: its validation tells how it went")
+    } else {
+        None
     }
 }
 
@@ -78,7 +94,25 @@ mod tests {
         assert!(!p.alerts_on(&backup("RUNNING", None)));
         let restore = |status: &str| event("Restore Job State Change", json!({"status": status}));
         assert!(p.alerts_on(&restore("COMPLETED")) && p.alerts_on(&restore("FAILED")));
+        assert!(p.alerts_on(&restore("ABORTED")));
         assert!(!p.alerts_on(&restore("RUNNING")));
+    }
+
+    #[test]
+    fn only_completed_drills_and_restore_tests_are_routine() {
+        let restore = |status: &str, table: &str| {
+            let arn = format!("arn:aws:dynamodb:us-east-1:1:table/{table}");
+            event(
+                "Restore Job State Change",
+                json!({"status": status, "createdResourceArn": arn}),
+            )
+        };
+        assert!(routine_restore(&restore("COMPLETED", "t-restored-drill-1"), true).is_some());
+        assert!(routine_restore(&restore("FAILED", "t-restored-drill-1"), true).is_none());
+        let test = restore("COMPLETED", "awsbackup-restore-test-1");
+        assert!(routine_restore(&test, false).is_some());
+        assert!(routine_restore(&restore("ABORTED", "awsbackup-restore-test-1"), false).is_none());
+        assert!(routine_restore(&restore("COMPLETED", "orders-restored-1"), false).is_none());
     }
 
     #[test]

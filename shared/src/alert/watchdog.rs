@@ -10,6 +10,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use crate::problems::{News, Problem};
 use crate::topic::{Alert, subject};
 
 /// Where a table's backups come from.
@@ -206,91 +207,125 @@ impl TableWatch {
         self.problems_but(false)
     }
 
-    /// The problems, leaving out those the metrics measure (a stale backup, point-in-time recovery
-    /// lagging or disabled) when `measured_page_elsewhere`: alarms on those metrics page for them.
-    /// What no metric can say (no backup at all, a check that could not be done) always stays.
+    /// The problems, leaving out those the metrics measure when `measured_page_elsewhere`.
     pub fn problems_but(&self, measured_page_elsewhere: bool) -> Vec<String> {
+        let list = self.problem_list(measured_page_elsewhere);
+        list.into_iter().map(|p| p.line).collect()
+    }
+
+    /// What is wrong with this table, each a problem told once (its aspect: the source, or
+    /// point-in-time recovery; its kind: what is wrong with it). Those the metrics measure (a
+    /// stale backup, point-in-time recovery lagging or disabled) are left out when
+    /// `measured_page_elsewhere`; what no metric can say (no backup at all, a check that could not
+    /// be done) always stays.
+    pub fn problem_list(&self, measured_page_elsewhere: bool) -> Vec<Problem> {
+        let table = &self.table;
+        let problem = |aspect: &str, kind: &str, line: String| Problem {
+            aspect: aspect.to_string(),
+            kind: kind.to_string(),
+            line,
+        };
         let mut problems = Vec::new();
         for s in &self.sources {
+            let (source, name) = (s.source, s.source.name());
             match &s.result {
                 Checked::Done(Freshness::Fresh { .. }) => {}
                 Checked::Done(Freshness::Stale { .. }) if measured_page_elsewhere => {}
-                Checked::Done(Freshness::Stale { newest, age_hours }) => problems.push(format!(
-                    "{}: newest {} is {age_hours} hours old ({})",
-                    self.table,
-                    s.source,
-                    newest.to_rfc3339()
+                Checked::Done(Freshness::Stale { newest, age_hours }) => problems.push(problem(
+                    name,
+                    "stale",
+                    format!(
+                        "{table}: newest {source} is {age_hours} hours old ({})",
+                        newest.to_rfc3339()
+                    ),
                 )),
-                Checked::Done(Freshness::Missing) => {
-                    problems.push(format!("{}: no {} at all", self.table, s.source))
-                }
-                Checked::Unchecked { unchecked } => problems.push(format!(
-                    "{}: could not check {}: {unchecked}",
-                    self.table, s.source
+                Checked::Done(Freshness::Missing) => problems.push(problem(
+                    name,
+                    "missing",
+                    format!("{table}: no {source} at all"),
+                )),
+                Checked::Unchecked { unchecked } => problems.push(problem(
+                    name,
+                    "unchecked",
+                    format!("{table}: could not check {source}: {unchecked}"),
                 )),
             }
         }
+        let pitr = |kind: &str, line: String| problem("point-in-time recovery", kind, line);
         match &self.pitr {
             None | Some(Checked::Done(Pitr::Current { .. })) => {}
             Some(Checked::Done(Pitr::Lagging { .. } | Pitr::Disabled))
                 if measured_page_elsewhere => {}
-            Some(Checked::Done(Pitr::Lagging { lag_minutes })) => problems.push(format!(
-                "{}: point-in-time recovery lags {lag_minutes} minutes behind",
-                self.table
+            Some(Checked::Done(Pitr::Lagging { lag_minutes })) => problems.push(pitr(
+                "lagging",
+                format!("{table}: point-in-time recovery lags {lag_minutes} minutes behind"),
             )),
-            Some(Checked::Done(Pitr::Disabled)) => problems.push(format!(
-                "{}: point-in-time recovery is disabled",
-                self.table
+            Some(Checked::Done(Pitr::Disabled)) => problems.push(pitr(
+                "disabled",
+                format!("{table}: point-in-time recovery is disabled"),
             )),
-            Some(Checked::Unchecked { unchecked }) => problems.push(format!(
-                "{}: could not check point-in-time recovery: {unchecked}",
-                self.table
+            Some(Checked::Unchecked { unchecked }) => problems.push(pitr(
+                "unchecked",
+                format!("{table}: could not check point-in-time recovery: {unchecked}"),
             )),
         }
         problems
     }
 }
 
-/// One alert for everything wrong with every watched table, or `None` when all is well.
-/// `not_selected`: why some tables may be missing from the list (a tag selection that failed).
-pub fn watchdog_alert(
-    prefix: &str,
-    watched: &[TableWatch],
-    not_selected: Option<&str>,
-    max_backup_age: Duration,
-    measured_page_elsewhere: bool,
-) -> Option<Alert> {
-    let problems_of = |w: &TableWatch| w.problems_but(measured_page_elsewhere);
-    let mut problems: Vec<String> = watched.iter().flat_map(problems_of).collect();
-    if let Some(why) = not_selected {
-        problems.push(format!(
+/// The problem of tables selected by tag that could not be listed (so were not checked).
+pub fn selection_problem(why: &str) -> Problem {
+    Problem {
+        aspect: "tag selection".into(),
+        kind: "not listed".into(),
+        line: format!(
             "tables selected by tag could not be listed, so they were not checked: {why}"
-        ));
+        ),
     }
-    if problems.is_empty() {
+}
+
+/// A problem to tell in this run's alert: the table it is about (none: the selection of tables),
+/// what a person reads, and whether it is new.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Told<'a> {
+    pub table: Option<&'a str>,
+    pub line: &'a str,
+    pub news: News,
+}
+
+/// One alert for the problems to tell now (new ones first, then those still open a day after they
+/// were last told), or `None` when there is nothing to tell.
+pub fn watchdog_alert(prefix: &str, told: &[Told<'_>], max_backup_age: Duration) -> Option<Alert> {
+    if told.is_empty() {
         return None;
     }
-    let troubled: Vec<&str> = watched
-        .iter()
-        .filter(|w| !problems_of(w).is_empty())
-        .map(|w| w.table.as_str())
-        .collect();
+    let mut troubled: Vec<&str> = told.iter().filter_map(|t| t.table).collect();
+    troubled.dedup();
     let what = match troubled.as_slice() {
         [one] => format!("table {one} needs attention"),
         [] => "the watched tables could not all be checked".to_string(),
         many => format!("{} tables need attention", many.len()),
     };
+    let lines = |news: News| {
+        (told.iter())
+            .filter(|t| t.news == news)
+            .map(|t| format!("  - {}", t.line))
+            .collect::<Vec<_>>()
+    };
+    let (new, still) = (lines(News::New), lines(News::StillOpen));
+    let mut found = new.join("\n");
+    if !still.is_empty() {
+        let joined = still.join("\n");
+        found = format!("{found}\n\nStill so (told again once a day while it lasts):\n{joined}");
+    }
     let body = format!(
         "The backup watchdog (newest backup at most {} hours old) found:\n\n{}\n\n\
          A source of backups may have stopped: check the backup plan, the backup-trigger's \
          schedule and recent job failures. A table that could not be checked may have been \
-         deleted, or the watchdog lacks access to it.\n",
+         deleted, or the watchdog lacks access to it. Each problem is told once, then once a day \
+         while it lasts.\n",
         max_backup_age.num_hours(),
-        problems
-            .iter()
-            .map(|p| format!("  - {p}"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        found.trim_start_matches('\n'),
     );
     Some(Alert {
         subject: subject(&format!("{prefix} MISSING BACKUP: {what}")),
@@ -340,17 +375,10 @@ mod tests {
             sources: vec![watch.sources[0].clone()],
             ..watch.clone()
         };
-        let alert = |measured| {
-            watchdog_alert(
-                "[g]",
-                std::slice::from_ref(&healthy_but_stale),
-                None,
-                Duration::hours(26),
-                measured,
-            )
-        };
+        let alert =
+            |measured| first_alert(std::slice::from_ref(&healthy_but_stale), None, measured);
         assert!(alert(false).is_some());
-        assert!(alert(true).is_none(), "the alarm pages for it");
+        assert!(alert(true).is_none(), "an alarm pages for it");
     }
 
     #[test]
@@ -452,7 +480,7 @@ mod tests {
                 "orders: newest native backup (backup-trigger) is 960 hours old (2026-10-16T12:00:00+00:00)"
             ]
         );
-        let alert = watchdog_alert("[g]", &[orders], None, Duration::hours(26), false).unwrap();
+        let alert = first_alert(&[orders], None, false).unwrap();
         assert_eq!(
             alert.subject,
             "[g] MISSING BACKUP: table orders needs attention"
@@ -478,8 +506,7 @@ mod tests {
             sources: vec![source(BackupSource::Native, Freshness::Missing)],
             pitr: Some(Checked::Done(Pitr::Disabled)),
         };
-        let alert =
-            watchdog_alert("[g]", &[gone, missing], None, Duration::hours(26), false).unwrap();
+        let alert = first_alert(&[gone, missing], None, false).unwrap();
         assert_eq!(alert.subject, "[g] MISSING BACKUP: 2 tables need attention");
         for line in [
             "old: could not check native backup (backup-trigger): the table does not exist",
@@ -503,25 +530,72 @@ mod tests {
             )],
             pitr: None,
         };
-        assert_eq!(
-            watchdog_alert(
-                "[g]",
-                std::slice::from_ref(&ok),
-                None,
-                Duration::hours(26),
-                false
-            ),
-            None
-        );
-        let alert = watchdog_alert(
-            "[g]",
-            &[ok],
-            Some("ListTables: throttled"),
-            Duration::hours(26),
-            false,
-        )
-        .unwrap();
+        assert_eq!(first_alert(std::slice::from_ref(&ok), None, false), None);
+        let alert = first_alert(&[ok], Some("ListTables: throttled"), false).unwrap();
         assert!(alert.body.contains("could not be listed"), "{}", alert.body);
+        assert_eq!(
+            alert.subject,
+            "[g] MISSING BACKUP: the watched tables could not all be checked"
+        );
+    }
+
+    /// The alert when every problem of `watched` (and of a failed selection) is new.
+    fn first_alert(
+        watched: &[TableWatch],
+        not_selected: Option<&str>,
+        measured: bool,
+    ) -> Option<Alert> {
+        let lists: Vec<(&str, Vec<Problem>)> = (watched.iter())
+            .map(|w| (w.table.as_str(), w.problem_list(measured)))
+            .collect();
+        let selection = not_selected.map(selection_problem);
+        let mut told = Vec::new();
+        for (table, problems) in &lists {
+            for p in problems {
+                told.push(Told {
+                    table: Some(table),
+                    line: &p.line,
+                    news: News::New,
+                });
+            }
+        }
+        if let Some(p) = &selection {
+            told.push(Told {
+                table: None,
+                line: &p.line,
+                news: News::New,
+            });
+        }
+        watchdog_alert("[g]", &told, Duration::hours(26))
+    }
+
+    #[test]
+    fn problems_still_so_a_day_later_are_told_apart_from_new_ones() {
+        let told = [
+            Told {
+                table: Some("orders"),
+                line: "orders: no backup at all",
+                news: News::StillOpen,
+            },
+            Told {
+                table: Some("users"),
+                line: "users: no backup at all",
+                news: News::New,
+            },
+        ];
+        let alert = watchdog_alert("[g]", &told, Duration::hours(26)).unwrap();
+        assert_eq!(alert.subject, "[g] MISSING BACKUP: 2 tables need attention");
+        let (new, still) = alert.body.split_once("Still so").unwrap();
+        assert!(
+            new.contains("  - users: no backup at all"),
+            "{}",
+            alert.body
+        );
+        assert!(
+            still.contains("  - orders: no backup at all"),
+            "{}",
+            alert.body
+        );
     }
 
     #[test]

@@ -65,7 +65,8 @@ pub struct DrillSettings {
     pub sample_size: u32,
     /// Tables bigger than this are not drilled (a restore costs per GB), and that is heard.
     pub max_bytes: u64,
-    /// How far the copy's item count may be from DynamoDB's approximate count.
+    /// How much of DynamoDB's approximate item count the copy may lack before the count check
+    /// fails; less drift (and any surplus) is for information.
     pub count_tolerance_percent: f64,
     /// Where drill reports are written (`<prefix><table>/<drill id>.json`).
     pub bucket: Option<String>,
@@ -76,6 +77,8 @@ pub struct DrillSettings {
     pub alert_failures: bool,
     /// Alert on a passing drill too.
     pub alert_on_pass: bool,
+    /// This stack's restore testing plan: only its restore jobs are validated.
+    pub restore_testing_plan: Option<String>,
 }
 
 fn default_poll_seconds() -> f64 {
@@ -132,6 +135,9 @@ pub struct RestoreEnv {
     pub drill_alert_on_pass: bool,
     #[serde(default = "default_true")]
     pub drill_alerts: bool,
+    /// The ARN of this stack's restore testing plan (none: no restore job is validated).
+    #[serde(default)]
+    pub restore_testing_plan_arn: String,
 }
 
 fn default_true() -> bool {
@@ -151,7 +157,7 @@ fn default_drill_max_gb() -> f64 {
     50.0
 }
 fn default_drill_count_tolerance_percent() -> f64 {
-    2.0
+    50.0
 }
 fn default_drill_prefix() -> String {
     "drills/".into()
@@ -246,6 +252,7 @@ impl RestoreEnv {
             subject_prefix: self.subject_prefix.clone(),
             alert_failures: self.drill_alerts,
             alert_on_pass: self.drill_alert_on_pass,
+            restore_testing_plan: text(&self.restore_testing_plan_arn),
         })
     }
 }

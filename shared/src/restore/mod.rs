@@ -14,6 +14,7 @@ pub mod settings;
 pub mod snapshot;
 pub mod source;
 pub mod table_changes;
+pub mod timing;
 pub mod verification;
 pub mod verify;
 pub mod waiting;

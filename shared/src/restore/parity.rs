@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Where a capacity setting applies.
 pub const TABLE: &str = "table";
@@ -105,7 +105,7 @@ impl Default for TableSettings {
 }
 
 /// One setting that differs between two tables.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Difference {
     pub setting: String,
     pub source: String,

@@ -10,7 +10,6 @@ use tokio::time::Instant;
 
 use crate::aws_error::describe;
 use crate::function_error::ErrorType;
-use crate::metrics;
 use crate::restore::config::RestoreSettings;
 use crate::restore::drill::report::DrillReport;
 use crate::restore::options::RestoreOptions;
@@ -214,6 +213,10 @@ impl RestoreService {
                  on the tables it restored"
             )));
         };
+        // A drill checked already answers its recorded verdict (its scratch table may be gone).
+        if let Some(report) = self.finished_drill(&target, &started).await? {
+            return Ok(report);
+        }
         let Some(described) = self.describe(&target).await? else {
             return Err(RestoreError::Refused(format!(
                 "table {target} does not exist (yet)"
@@ -265,10 +268,9 @@ impl RestoreService {
         count_progress: Option<CountProgress>,
     ) -> Result<(), RestoreError> {
         let until = crate::deadline::before_deadline(deadline, FINISH_RESERVE);
-        if options.drill.is_some() {
-            // The drill's restore time ends the first time a finish finds the table ACTIVE.
-            self.noted_active(&report.target_table).await?;
-        }
+        // The restore's time (RestoreSeconds, a drill's restore time) ends the first time a
+        // finish finds the table ACTIVE.
+        self.note_active(report).await?;
         let lease = self.take_finish_lease(&report.target_table, until).await?;
         self.reapply_settings(report, options, deadline).await;
         if let Some(lease) = lease {
@@ -295,7 +297,6 @@ impl RestoreService {
             verification = ?report.verification,
             "restore finished"
         );
-        self.emit_restore_metric(report).await;
         // A drill settles its own outcome: checked, reported, told and deleted, failures included.
         if let Some(spec) = &options.drill
             && report.verification.is_some()
@@ -307,23 +308,6 @@ impl RestoreService {
             Ok(())
         } else {
             Err(RestoreError::SettingsNotRestored(Box::new(report.clone())))
-        }
-    }
-
-    /// The restore's duration, from its request to this finish (`metrics::RESTORE`).
-    async fn emit_restore_metric(&self, report: &RestoreReport) {
-        if report.verification.is_none() && report.next_step.is_some() {
-            return; // still counting: the invocation that finishes says it
-        }
-        let started = self.started_here(&report.target_table).await.ok().flatten();
-        if let Some(started) = started.and_then(|s| s.started) {
-            let seconds = (Utc::now() - started).num_milliseconds() as f64 / 1000.0;
-            let dimensions = [metrics::function_name(), report.source_table.clone()];
-            metrics::emit(
-                &metrics::RESTORE,
-                &[&dimensions[0], &dimensions[1]],
-                &[seconds],
-            );
         }
     }
 

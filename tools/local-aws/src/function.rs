@@ -27,8 +27,10 @@ pub struct LocalFunction {
     port: u16,
     /// The binary's name, which is the function's folder of `events/`.
     name: String,
-    /// What the function's processes wrote on stdout: its log records and metric records.
-    stdout: tempfile::NamedTempFile,
+    /// What each of the function's processes wrote on stdout: its log records and metric records.
+    /// One file each, as Lambda keeps one log stream per instance: a line longer than a write
+    /// from two processes into one file could interleave.
+    stdout: Vec<tempfile::NamedTempFile>,
     /// The local AWS (its endpoint) and name of each `register`, undone on drop.
     registered: Mutex<Vec<(String, String)>>,
     // Dropped function processes first, then the runtime API they poll.
@@ -108,11 +110,11 @@ impl LocalFunction {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        let stdout = tempfile::NamedTempFile::new().expect("a file for the function's stdout");
-        let start_instance = || {
-            // Appending, so several instances' lines never overwrite each other.
-            let out = (std::fs::OpenOptions::new().append(true).open(stdout.path()))
-                .expect("the function's stdout file");
+        let stdout: Vec<tempfile::NamedTempFile> = (0..instances.max(1))
+            .map(|_| tempfile::NamedTempFile::new().expect("a file for the function's stdout"))
+            .collect();
+        let start_instance = |file: &tempfile::NamedTempFile| {
+            let out = file.reopen().expect("the function's stdout file");
             Running(
                 Command::new(binary)
                     .envs(aws.env())
@@ -131,7 +133,7 @@ impl LocalFunction {
                     .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display())),
             )
         };
-        let processes = (0..instances.max(1)).map(|_| start_instance()).collect();
+        let processes = stdout.iter().map(start_instance).collect();
         LocalFunction {
             port,
             name: (binary.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -168,8 +170,10 @@ impl LocalFunction {
 
     /// Every JSON line the function wrote on stdout so far (log records and metric records).
     pub fn stdout_records(&self) -> Vec<Value> {
-        let text = std::fs::read_to_string(self.stdout.path()).unwrap_or_default();
-        text.lines()
+        let texts: Vec<String> = (self.stdout.iter())
+            .map(|file| std::fs::read_to_string(file.path()).unwrap_or_default())
+            .collect();
+        (texts.iter().flat_map(|text| text.lines()))
             .filter_map(|line| serde_json::from_str(line).ok())
             .collect()
     }

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 use shared::alert::config::NotifierEnv;
 use shared::env::from_vars;
+use shared::restore::config::RestoreEnv;
 use template_check::{ACCOUNT, REGION, STACK, Template, strings};
 
 fn table(name: &str) -> String {
@@ -151,22 +152,26 @@ fn drills_alert_on_the_alert_topic_as_the_notifier_does() {
 fn the_drill_settings_reach_the_restore_handler() {
     let template = Template::load();
     let env = template.environment(template.function("restore-handler").1);
-    // The target is also the drill-over-target alarm's: one setting for both.
+    // The target is also the dashboard's limit on the drill's time: one setting for both.
     assert_eq!(
         env["DRILL_TARGET_MINUTES"],
         template.setting("DrillTargetMinutes")
     );
     // Rarely changed: the function's documented defaults, no prompt.
-    for variable in ["DRILL_SAMPLE_SIZE", "DRILL_MAX_GB", "DRILL_ALERT_ON_PASS"] {
+    for variable in [
+        "DRILL_SAMPLE_SIZE",
+        "DRILL_MAX_GB",
+        "DRILL_ALERT_ON_PASS",
+        "DRILL_COUNT_TOLERANCE_PERCENT",
+    ] {
         assert!(!env.contains_key(variable), "{variable}");
     }
-    // The demo table, from what the backup-trigger takes, within the count's tolerance.
+    // The demo table, from what the backup-trigger takes.
     assert_eq!(
         env["DRILL_TABLES"],
         template.resolve(&json!({"Ref": "DemoTable"}))
     );
     assert_eq!(env["DRILL_SOURCE"], "backup");
-    assert_eq!(env["DRILL_COUNT_TOLERANCE_PERCENT"], "2");
     // With AWS Backup taking the backups, drills restore the vault's newest recovery point.
     let vault = Template::with(&[("BackupEngine", "aws-backup")]);
     let env = vault.environment(vault.function("restore-handler").1);
@@ -387,5 +392,30 @@ fn validating_a_restore_test_only_reads_its_table() {
             BTreeSet::from(["*".to_string()]),
             "{action}"
         );
+    }
+}
+
+#[test]
+fn the_validator_is_told_which_restore_testing_plan_is_this_stacks() {
+    // With restore testing on, the plan's ARN; off, nothing (then no restore test is ours).
+    for (checks, on) in [
+        ("none", false),
+        ("drills", false),
+        ("restore-testing", true),
+        ("both", true),
+    ] {
+        let template = Template::with(&[("RestoreChecks", checks)]);
+        let env = template.environment(template.function("restore-handler").1);
+        let expected = match on {
+            true => arn(&template, "RestoreTestingPlan", "RestoreTestingPlanArn"),
+            false => String::new(),
+        };
+        assert_eq!(env["RESTORE_TESTING_PLAN_ARN"], expected, "{checks}");
+        // And the restore-handler reads it as its plan.
+        let settings = from_vars::<RestoreEnv>(env)
+            .and_then(RestoreEnv::validate)
+            .unwrap();
+        let plan = settings.drill.restore_testing_plan;
+        assert_eq!(plan, on.then_some(expected), "{checks}");
     }
 }

@@ -10,3 +10,4 @@ pub mod run;
 pub mod sample;
 pub mod tally;
 pub mod validator;
+pub mod verdict;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::restore::drill::checks::{Check, duration};
 use crate::restore::drill::tally::SampleReport;
@@ -13,11 +13,11 @@ use crate::restore::verification::Verification;
 use crate::topic::{Alert, subject};
 
 /// What a drill (or the restore-testing validator) found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DrillReport {
     pub drill_id: String,
     /// `drill`, or `restore testing` for a job AWS Backup's restore testing made.
-    pub kind: &'static str,
+    pub kind: String,
     pub source_table: String,
     /// The table restored into (`None` when the drill could not run).
     pub scratch_table: Option<String>,
@@ -38,7 +38,7 @@ pub struct DrillReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sample: Option<SampleReport>,
     /// The settings the copy does not share with the source, all documented (left off).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settings_differences: Vec<Difference>,
     pub scratch_table_deleted: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -66,9 +66,11 @@ pub fn report_key(prefix: &str, table: &str, drill_id: &str) -> String {
 pub fn drill_alert(subject_prefix: &str, report: &DrillReport) -> Alert {
     let verdict = match report.passed {
         true => "passed",
-        false => "FAILED",
+        false if report.checks.iter().any(Check::failed) => "FAILED",
+        // A check that could not be done: nothing found wrong, nothing proven either.
+        false => "NOT VERIFIED",
     };
-    let what = match report.kind {
+    let what = match report.kind.as_str() {
         "drill" => "Restore drill",
         _ => "Restore test",
     };
@@ -97,12 +99,13 @@ pub fn drill_alert(subject_prefix: &str, report: &DrillReport) -> Alert {
     if let Some(location) = &report.report_location {
         body.push(format!("Report: {location}"));
     }
-    if report.scratch_table.is_some() && !report.scratch_table_deleted && report.kind == "drill" {
-        body.push(
-            "The scratch table is still there: delete it with {\"action\": \"drill_cleanup\", \
-             \"table\": \"...\"} once you have looked."
-                .into(),
-        );
+    if let Some(table) = (report.scratch_table.as_ref())
+        .filter(|_| !report.scratch_table_deleted && report.kind == "drill")
+    {
+        body.push(format!(
+            "The scratch table is still there: delete it with {{\"action\": \"drill_cleanup\", \
+             \"table\": \"{table}\"}} once you have looked."
+        ));
     }
     Alert {
         subject: subject(&format!(
@@ -125,7 +128,7 @@ mod tests {
     fn report(passed: bool) -> DrillReport {
         DrillReport {
             drill_id: "20261129T100000Z-abc".into(),
-            kind: "drill",
+            kind: "drill".into(),
             source_table: "orders".into(),
             scratch_table: Some("orders-restored-drill-20261129T100000Z".into()),
             restored_from: Some("backup arn:b".into()),
@@ -134,11 +137,11 @@ mod tests {
             seconds_to_checked: Some(140),
             target_minutes: 1,
             passed,
-            checks: vec![Check {
-                name: "restore time",
+            checks: vec![Check::new(
+                "restore time",
                 passed,
-                detail: "ACTIVE 2m 05s after it was asked for; the target is 1 min".into(),
-            }],
+                "ACTIVE 2m 05s after it was asked for; the target is 1 min".into(),
+            )],
             verification: None,
             sample: None,
             settings_differences: vec![],
@@ -146,6 +149,14 @@ mod tests {
             report_location: Some("s3://data/drills/orders/20261129T100000Z-abc.json".into()),
             alert_message_id: None,
         }
+    }
+
+    #[test]
+    fn a_report_reads_back_as_it_was_written() {
+        let report = report(true);
+        let written = serde_json::to_value(&report).unwrap();
+        let read: DrillReport = serde_json::from_value(written).unwrap();
+        assert_eq!(read, report);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! its finish is done, wherever that happens, the copy is checked, the result kept and told, and
 //! the scratch table deleted. The drill deletes only tables it made.
 
+use aws_sdk_dynamodb::types::Tag;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
@@ -81,15 +82,7 @@ impl RestoreService {
         }
         let source = source.unwrap_or(settings.source);
         let now = Utc::now();
-        let short_id: String = request_id
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(8)
-            .collect::<String>()
-            .to_ascii_lowercase();
-        // The request id, which Lambda's retries keep, so a retried drill carries on with the
-        // restores it started instead of starting more.
-        let drill_id = format!("{}-{short_id}", now.format("%Y%m%d"));
+        let drill_id = self.drill_id(request_id, now).await?;
         let mut response = DrillResponse {
             drill_id: drill_id.clone(),
             tables: Vec::new(),
@@ -105,13 +98,43 @@ impl RestoreService {
             {
                 Ok(started) => started,
                 Err(e) => {
-                    self.could_not_run(&table, &drill_id, now, &e.to_string())
-                        .await?
+                    let left = self.left_behind(&scratch_name(&table, &drill_id)).await;
+                    (self.could_not_run(&table, &drill_id, now, &e.to_string(), left)).await?
                 }
             };
             response.tables.push(started);
         }
         Ok(response)
+    }
+
+    /// This request's drill id, `<date>-<request id>`: the one its first attempt recorded, so that
+    /// Lambda's retry (which keeps the request id), after midnight too, carries on with the restores
+    /// it started instead of starting more. Recorded before any restore starts.
+    async fn drill_id(&self, request_id: &str, now: DateTime<Utc>) -> Result<String, RestoreError> {
+        let short_id: String = (request_id.chars())
+            .filter(char::is_ascii_alphanumeric)
+            .take(8)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let fresh = format!("{}-{short_id}", now.format("%Y%m%d"));
+        let Some(state) = self.state() else {
+            return Ok(fresh);
+        };
+        let failed = |e: crate::state::StateError| RestoreError::Failed(e.to_string());
+        let key = StateKey::new(format!("drill-request#{request_id}"), "drill");
+        // Longer than Lambda retries an event (6 hours) and a schedule redelivers one (an hour).
+        let expires = now + chrono::Duration::days(2);
+        let body = json!({ "drill_id": fresh });
+        if state
+            .create(&key, &body, expires, now)
+            .await
+            .map_err(failed)?
+        {
+            return Ok(fresh);
+        }
+        let record = state.get(&key, now).await.map_err(failed)?;
+        let recorded = record.and_then(|r| r.body["drill_id"].as_str().map(str::to_string));
+        Ok(recorded.unwrap_or(fresh))
     }
 
     /// The configured tables: the named ones, then every other table carrying `DRILL_TAG`, except
@@ -194,30 +217,36 @@ impl RestoreService {
         })
     }
 
-    /// A drill that could not start is a failed drill: reported and alerted.
+    /// The scratch table a drill that failed part way leaves, if its restore began: recorded as
+    /// started, or there.
+    async fn left_behind(&self, scratch: &str) -> Option<String> {
+        let recorded = self.started_here(scratch).await.ok().flatten().is_some();
+        let there = recorded || self.describe(scratch).await.ok().flatten().is_some();
+        there.then(|| scratch.to_string())
+    }
+
+    /// A drill that could not start, or failed once its restore began (`scratch`: the table that
+    /// restore left, named so it can be cleaned up), is a failed drill: reported and alerted.
     async fn could_not_run(
         &self,
         table: &str,
         drill_id: &str,
         requested_at: DateTime<Utc>,
         why: &str,
+        scratch: Option<String>,
     ) -> Result<DrillStarted, RestoreError> {
         let mut report = DrillReport {
             drill_id: drill_id.to_string(),
-            kind: "drill",
+            kind: "drill".into(),
             source_table: table.to_string(),
-            scratch_table: None,
+            scratch_table: scratch.clone(),
             restored_from: None,
             requested_at,
             seconds_to_active: None,
             seconds_to_checked: None,
             target_minutes: self.settings.drill.target_minutes,
             passed: false,
-            checks: vec![checks::Check {
-                name: "drill ran",
-                passed: false,
-                detail: why.to_string(),
-            }],
+            checks: vec![checks::Check::new("drill ran", false, why.to_string())],
             verification: None,
             sample: None,
             settings_differences: vec![],
@@ -230,14 +259,14 @@ impl RestoreService {
             .map_err(RestoreError::Failed)?;
         Ok(DrillStarted {
             source_table: table.to_string(),
-            scratch_table: None,
+            scratch_table: scratch,
             report: Some(report),
             next_step: None,
         })
     }
 
     /// Once a drill's restore is finished and counted: checks it, keeps and tells the result, and
-    /// deletes the scratch table.
+    /// deletes the scratch table; a drill whose verdict is recorded answers that (`verdict`).
     pub(crate) async fn complete_drill(
         &self,
         report: &RestoreReport,
@@ -245,6 +274,9 @@ impl RestoreService {
     ) -> Result<DrillReport, RestoreError> {
         let settings = &self.settings.drill;
         let (source_name, scratch) = (&report.source_table, &report.target_table);
+        if let Some(recorded) = self.recorded_verdict(scratch).await? {
+            return Ok(recorded);
+        }
         let active_at = self.noted_active(scratch).await?;
         let source = self.describe(source_name).await?;
         let copy = self.describe(scratch).await?;
@@ -258,11 +290,11 @@ impl RestoreService {
                 found.push(checks::sample(&s));
                 sample = Some(s);
             }
-            _ => found.push(checks::Check {
-                name: "tables",
-                passed: false,
-                detail: format!("{source_name} or {scratch} could not be described"),
-            }),
+            _ => found.push(checks::Check::new(
+                "tables",
+                false,
+                format!("{source_name} or {scratch} could not be described"),
+            )),
         }
         let left_off: Vec<String> = (report.settings_left_off.iter())
             .map(|l| l.setting.clone())
@@ -284,7 +316,7 @@ impl RestoreService {
         let deleted = self.delete_scratch(scratch).await;
         let mut drill = DrillReport {
             drill_id: spec.id.clone(),
-            kind: "drill",
+            kind: "drill".into(),
             source_table: source_name.clone(),
             scratch_table: Some(scratch.clone()),
             restored_from: report.restored_from.clone(),
@@ -302,39 +334,15 @@ impl RestoreService {
             alert_message_id: None,
         };
         if let Err(e) = deleted {
-            drill.checks.push(checks::Check {
-                name: "cleanup",
-                passed: false,
-                detail: e.to_string(),
-            });
+            drill
+                .checks
+                .push(checks::Check::new("cleanup", false, e.to_string()));
         }
         self.keep_and_tell(&mut drill)
             .await
             .map_err(RestoreError::Failed)?;
+        self.record_verdict(scratch, &drill).await;
         Ok(drill)
-    }
-
-    /// The first time a finish found the drill's table `ACTIVE` (recorded once, so a finish handed
-    /// on does not move it).
-    pub(crate) async fn noted_active(&self, scratch: &str) -> Result<DateTime<Utc>, RestoreError> {
-        let now = Utc::now();
-        let Some(state) = self.state() else {
-            return Ok(now);
-        };
-        let key = StateKey::new(format!("restore#{scratch}"), "active");
-        let expires = now + chrono::Duration::days(90);
-        let failed = |e: crate::state::StateError| RestoreError::Failed(e.to_string());
-        if state
-            .create(&key, &json!({"at": now}), expires, now)
-            .await
-            .map_err(failed)?
-        {
-            return Ok(now);
-        }
-        let record = state.get(&key, now).await.map_err(failed)?;
-        Ok(record
-            .and_then(|r| serde_json::from_value(r.body["at"].clone()).ok())
-            .unwrap_or(now))
     }
 
     /// Deletes a scratch table, only when a drill made it: named with the drill marker, tagged by
@@ -350,9 +358,10 @@ impl RestoreService {
             return refuse(format!("its name lacks {DRILL_MARKER:?}"));
         }
         let recorded = self.started_here(table).await?;
-        if recorded.is_none_or(|r| r.options.drill.is_none()) {
+        let Some(drill) = recorded.and_then(|r| r.options.drill) else {
             return refuse("no drill recorded restoring it".into());
-        }
+        };
+        let recorded_drill_id = &drill.id;
         let Some(described) = self.describe(table).await? else {
             return Ok(()); // already gone
         };
@@ -367,12 +376,32 @@ impl RestoreService {
             RestoreError::Failed(format!("ListTagsOfResource {table}: {}", describe(&e)))
         })?;
         if !tags.tags().iter().any(|t| t.key() == DRILL_TAG) {
-            return refuse(format!("it has no {DRILL_TAG} tag"));
+            // A drill that failed before its finish tagged the table: the record says a drill
+            // restored it, so it gets the tag the finish would have given it (IAM deletes only
+            // tagged drill tables).
+            self.tag_as_drill(table, arn, recorded_drill_id).await?;
         }
         (self.dynamodb.delete_table().table_name(table).send())
             .await
             .map_err(|e| RestoreError::Failed(format!("DeleteTable {table}: {}", describe(&e))))?;
         tracing::info!(%table, "scratch table deleted");
+        Ok(())
+    }
+
+    /// Tags a scratch table as its drill's, as the finish does.
+    async fn tag_as_drill(
+        &self,
+        table: &str,
+        arn: &str,
+        drill_id: &str,
+    ) -> Result<(), RestoreError> {
+        let tag = (Tag::builder().key(DRILL_TAG).value(drill_id).build())
+            .map_err(|e| RestoreError::Failed(format!("tag {DRILL_TAG}: {e}")))?;
+        (self.dynamodb.tag_resource().resource_arn(arn).tags(tag))
+            .send()
+            .await
+            .map_err(|e| RestoreError::Failed(format!("TagResource {table}: {}", describe(&e))))?;
+        tracing::info!(%table, "scratch table tagged as its drill's, to be deleted");
         Ok(())
     }
 

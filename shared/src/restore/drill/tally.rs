@@ -2,10 +2,10 @@
 //! other, changed or were missing. Plain data, apart from the sampling (`sample`): the drill's
 //! checks and report name it without depending on the service that samples.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Keys sampled from one table, as found in the other.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
     pub sampled: u64,
     /// The same item in the other table.
@@ -26,7 +26,7 @@ impl Tally {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SampleReport {
     pub from_copy: Tally,
     pub from_source: Tally,
