@@ -149,6 +149,8 @@ fn table_builder(name: &str, restored: bool, status: TableStatus) -> TableDescri
     TableDescription::builder()
         .table_name(name)
         .table_arn(arn(name))
+        // DynamoDB gives every table an id of its own: a finish checks it is the one restored.
+        .table_id(format!("id-of-{name}"))
         .table_status(status)
         .set_restore_summary(restored.then(|| {
             RestoreSummary::builder()

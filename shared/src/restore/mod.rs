@@ -5,6 +5,8 @@ pub mod auto_scaling;
 pub mod calls;
 pub mod config;
 pub mod drill;
+pub mod idempotency;
+pub mod identity;
 pub mod options;
 pub mod parity;
 pub mod provenance;

@@ -114,7 +114,7 @@ impl RestoreService {
             .unwrap_or_else(|| default_target_name(&source, Utc::now()));
         self.check_target_name(&chosen, &source)?;
         let key = plan.idempotency_key.as_deref().unwrap_or(request_id);
-        let claim = self.claim_target(key, &chosen).await?;
+        let claim = self.claim_target(key, &chosen, &plan).await?;
         let target = claim.target;
         let mut report = RestoreReport {
             source_table: source.clone(),
@@ -123,7 +123,9 @@ impl RestoreService {
         };
         if self.describe(&target).await?.is_some() {
             if claim.earlier {
-                // The same request again (Lambda's retry, a re-send): its restore is under way.
+                // The same request again (Lambda's retry, a re-send): its restore is under way, if
+                // the table of that name is the one it restored, which a finish would check too.
+                self.restored_here(&target, Some(&source)).await?;
                 tracing::info!(%target, "this request's restore was started before");
                 report.restored_from = Some("an earlier attempt of this request".into());
                 return (self.wait_and_finish(report, &plan.options, hand_over, deadline, None))
@@ -155,32 +157,35 @@ impl RestoreService {
         };
         self.record_started(&target, &source, &from, &plan.options)
             .await?;
-        match &plan.source {
+        let created = match &plan.source {
             RestoreSource::Backup(_) | RestoreSource::LatestBackup => {
                 let arn = from.trim_start_matches("backup ");
-                self.restore_from_backup(arn, &target, &plan.options, deadline)
-                    .await?;
+                (self.restore_from_backup(arn, &target, &plan.options, deadline)).await?
             }
             RestoreSource::PointInTime(at) => {
-                self.restore_to_point_in_time(&source, &target, Some(*at), &plan.options, deadline)
-                    .await?;
+                let at = Some(*at);
+                (self.restore_to_point_in_time(&source, &target, at, &plan.options, deadline))
+                    .await?
             }
             RestoreSource::LatestRestorable => {
-                self.restore_to_point_in_time(&source, &target, None, &plan.options, deadline)
-                    .await?;
+                (self.restore_to_point_in_time(&source, &target, None, &plan.options, deadline))
+                    .await?
             }
             RestoreSource::RecoveryPoint(arn) => {
                 let job = self.start_restore_job(arn, &target, &plan.options).await?;
                 report.restore_job_id = Some(job);
+                None // AWS Backup creates the table later: bound on the first look at it
             }
-        }
+        };
+        // The record now names the table DynamoDB created, whatever is made under its name later.
+        self.bind_created(&target, created.as_ref()).await?;
         report.restored_from = Some(from);
         tracing::info!(%source, %target, from = report.restored_from.as_deref().unwrap_or_default(), "restore started");
         (self.wait_and_finish(report, &plan.options, hand_over, deadline, None)).await
     }
 
     /// A restore target's name carries the marker IAM scopes writes by, and is never the source.
-    fn check_target_name(&self, target: &str, source: &str) -> Result<(), RestoreError> {
+    pub(super) fn check_target_name(&self, target: &str, source: &str) -> Result<(), RestoreError> {
         let marker = &self.settings.target_marker;
         if !target.contains(marker.as_str()) {
             return Err(RestoreError::Refused(format!(
@@ -205,33 +210,11 @@ impl RestoreService {
         hand_over: &HandOver,
     ) -> Result<RestoreReport, RestoreError> {
         let target = request.target_table.clone();
-        // Only a table this handler restored: named as a restore target, recorded when its
-        // restore started, and listed by DynamoDB as restored. Never a source, never a guess.
-        self.check_target_name(&target, request.source_table.as_deref().unwrap_or_default())?;
-        let Some(started) = self.started_here(&target).await? else {
-            return Err(RestoreError::Refused(format!(
-                "{target} was not restored by this handler (no record of it): finish acts only \
-                 on the tables it restored"
-            )));
-        };
-        let Some(described) = self.describe(&target).await? else {
-            return Err(RestoreError::Refused(format!(
-                "table {target} does not exist (yet)"
-            )));
-        };
-        if described.restore_summary().is_none() {
-            return Err(RestoreError::Refused(format!(
-                "DynamoDB does not list {target} as a restored table: it is left alone"
-            )));
-        }
+        // Only a table this handler restored, and the very table it restored. Never a source,
+        // never a guess.
+        let asked = request.source_table.as_deref();
+        let (started, _) = self.restored_here(&target, asked).await?;
         let (source, from) = (started.source, started.from);
-        if let Some(asked) = &request.source_table
-            && *asked != source
-        {
-            return Err(RestoreError::Refused(format!(
-                "{target} was restored from {source}, not {asked}"
-            )));
-        }
         let mut report = RestoreReport {
             source_table: source.clone(),
             target_table: target.clone(),
@@ -265,6 +248,8 @@ impl RestoreService {
         count_progress: Option<CountProgress>,
     ) -> Result<(), RestoreError> {
         let until = crate::deadline::before_deadline(deadline, FINISH_RESERVE);
+        // Whichever way it got here (inline, retried, handed on), it changes only its own table.
+        self.confirm_same_table(&report.target_table).await?;
         if options.drill.is_some() {
             // The drill's restore time ends the first time a finish finds the table ACTIVE.
             self.noted_active(&report.target_table).await?;

@@ -350,12 +350,14 @@ impl RestoreService {
             return refuse(format!("its name lacks {DRILL_MARKER:?}"));
         }
         let recorded = self.started_here(table).await?;
-        if recorded.is_none_or(|r| r.options.drill.is_none()) {
+        let Some(started) = recorded.filter(|r| r.options.drill.is_some()) else {
             return refuse("no drill recorded restoring it".into());
-        }
+        };
         let Some(described) = self.describe(table).await? else {
             return Ok(()); // already gone
         };
+        // The table the drill's restore created, not one made again under its name.
+        self.same_table(table, &started, &described).await?;
         let arn = described.table_arn().unwrap_or_default();
         let tags = (self
             .dynamodb
