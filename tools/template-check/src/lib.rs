@@ -8,6 +8,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+pub mod iam;
+
 pub const STACK: &str = "ddb-guard";
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
@@ -325,6 +327,10 @@ impl Template {
                 format!("arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{}", name())
             }
             ("AWS::SQS::Queue", "Arn") => format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-{id}"),
+            // A role SAM generates is named by CloudFormation after the stack and its id.
+            ("AWS::IAM::Role", "Arn") | ("", "Arn") if id.ends_with("Role") => {
+                format!("arn:aws:iam::{ACCOUNT}:role/{STACK}-{id}")
+            }
             ("AWS::SQS::Queue", "QueueName") => format!("{STACK}-{id}"),
             ("AWS::SNS::Topic", "TopicName") => format!("{STACK}-{id}"),
             (_, a) if a.ends_with("Arn") => format!("arn:aws:made-up:{REGION}:{ACCOUNT}:{a}/{id}"),
@@ -508,11 +514,13 @@ impl Template {
             .is_none_or(|condition| self.condition(condition))
     }
 
-    /// The deployed `AWS::IAM::Policy` resources attached to a role (by its logical id).
+    /// The deployed `AWS::IAM::Policy` and `AWS::IAM::ManagedPolicy` resources attached to a role
+    /// (by its logical id).
     pub fn attached_policies(&self, role: &str) -> Vec<&Value> {
         let role = serde_json::json!({"Ref": role});
-        self.of_type("AWS::IAM::Policy")
-            .into_values()
+        let managed = self.of_type("AWS::IAM::ManagedPolicy").into_values();
+        (self.of_type("AWS::IAM::Policy").into_values())
+            .chain(managed)
             .filter(|policy| self.exists(policy))
             .filter(|policy| {
                 policy["Properties"]["Roles"]
@@ -522,17 +530,13 @@ impl Template {
             .collect()
     }
 
-    /// What a function's inline policies allow: each action with the resources it is allowed on
-    /// (they only ever allow).
+    /// What a function's policies allow: each action with the resources it is allowed on (its
+    /// denials are checked with `iam::decide`).
     pub fn grants(&self, function: &Value) -> Grants {
-        let statements = self.function_statements(function);
-        for statement in &statements {
-            assert_eq!(statement["Effect"], "Allow", "{statement}");
-        }
-        allowed(&statements)
+        allowed(&self.function_statements(function))
     }
 
-    /// The actions a function's inline policies allow.
+    /// The actions a function's policies allow.
     pub fn allowed_actions(&self, function: &Value) -> BTreeSet<String> {
         self.grants(function).into_keys().collect()
     }
