@@ -138,7 +138,7 @@ async fn a_promoted_copy_is_protected_by_tag_and_never_changed_again() {
     let selected = select_tables(&f.dynamodb, &selection, &retry)
         .await
         .unwrap();
-    assert_eq!(selected, [copy.clone()]);
+    assert_eq!(selected, std::slice::from_ref(&copy));
 
     // From now on it is production: no finish, no retry of its restore, no second promotion.
     for payload in [

@@ -24,6 +24,9 @@ pub struct RestoreSettings {
     /// Tag keys never copied to a restored table (besides `aws:` ones): the backup plan's
     /// selection tag would enrol every copy in the plan.
     pub skip_tags: Vec<String>,
+    /// The stack's protection tag (key, value): a promoted copy gets it, so the stack backs it up
+    /// and watches it like the tables it protects.
+    pub protected_tag: Option<(String, String)>,
     pub drill: DrillSettings,
 }
 
@@ -104,6 +107,9 @@ pub struct RestoreEnv {
     /// Comma-separated tag keys.
     #[serde(default = "default_skip_tags")]
     pub skip_tags: String,
+    /// `key=value`: the tag the stack protects tables by, given to a promoted copy.
+    #[serde(default)]
+    pub protected_tag: String,
     /// Comma-separated tables a drill restores (default, without DRILL_TAG: SOURCE_TABLE).
     #[serde(default)]
     pub drill_tables: String,
@@ -189,7 +195,12 @@ impl RestoreEnv {
             )));
         }
         let drill = self.drill_settings(source_table.as_deref())?;
+        let protected_tag = match self.protected_tag.trim() {
+            "" => None,
+            tag => Some(key_value(tag).map_err(|e| ConfigError(format!("PROTECTED_TAG: {e}")))?),
+        };
         Ok(RestoreSettings {
+            protected_tag,
             drill,
             source_table,
             restore_role_arn: Some(self.restore_role_arn.trim().to_string())
@@ -299,6 +310,7 @@ mod tests {
             (vec![("DRILL_TAG", "weekly")], "DRILL_TAG"),
             (vec![("DRILL_TAG", "=weekly")], "DRILL_TAG"),
             (vec![("DRILL_TABLES", "a b")], "DRILL_TABLES"),
+            (vec![("PROTECTED_TAG", "protected")], "PROTECTED_TAG"),
         ] {
             let err = drill(&pairs).unwrap_err().to_string();
             assert!(err.contains(expect), "{pairs:?}: {err}");

@@ -2,7 +2,7 @@
 //! table the restore made (its `TableId`, from the restore's answer or the first look at it), and
 //! every later finish, retry or clean-up checks that the table of that name is still that one and
 //! was restored from what the record says. A table deleted and made again under a restored name,
-//! by hand or by another restore, is left alone.
+//! by hand or by another restore, is left alone, and so is a copy promoted to production.
 
 use aws_sdk_dynamodb::types::{RestoreSummary, TableDescription};
 use chrono::{Duration, Utc};
@@ -130,12 +130,24 @@ impl RestoreService {
             ))
         })?;
         match &started.table {
-            Some(bound) if *bound == identity => Ok(()),
-            Some(_) => not_ours(
-                "a table of that name was made again since the restore: its TableId differs".into(),
-            ),
-            None => self.bind_table(target, &identity).await,
+            Some(bound) if *bound == identity => {}
+            Some(_) => {
+                return not_ours(
+                    "a table of that name was made again since the restore: its TableId differs"
+                        .into(),
+                );
+            }
+            None => self.bind_table(target, &identity).await?,
         }
+        // Production now: IAM denies the stack's roles its changes, and this handler makes none.
+        let arn = described.table_arn().unwrap_or_default();
+        if let Some(at) = self.promoted_at(arn).await? {
+            return Err(RestoreError::Refused(format!(
+                "{target} was promoted to production on {at}: the restore-handler no longer \
+                 finishes, restores into or otherwise changes it"
+            )));
+        }
+        Ok(())
     }
 
     /// Binds the record of a restore just started to the table DynamoDB's answer describes (`None`:

@@ -9,6 +9,8 @@ pub mod idempotency;
 pub mod identity;
 pub mod options;
 pub mod parity;
+pub mod promote_request;
+pub mod promotion;
 pub mod provenance;
 pub mod request;
 pub mod service;

@@ -26,6 +26,7 @@ fn statements_allowing(template: &Template, action: &str) -> Vec<Value> {
     template
         .function_statements(template.function("restore-handler").1)
         .into_iter()
+        .filter(|s| s["Effect"] == "Allow")
         .filter(|s| strings(&s["Action"]).iter().any(|a| a == action))
         .collect()
 }

@@ -181,3 +181,30 @@ fn the_restore_handler_promotes_with_the_tag_the_stack_protects() {
     assert_eq!(env("BackupTriggerFunction")["BACKUP_TAG"], tag);
     assert_eq!(env("BackupNotifierFunction")["WATCH_TABLE_TAG"], tag);
 }
+
+/// The operators' policy carries the very statements every role gets, so the two never drift.
+#[test]
+fn the_operators_are_denied_what_the_roles_are() {
+    let template = deployed();
+    let guard = &template.resources()["PromotedTablesPolicy"]["Properties"]["PolicyDocument"];
+    let guard = template.statements(guard);
+    let operators = operator_statements(&template);
+    let by_sid = |statements: &[Value], sid: &str| {
+        let found: Vec<Value> = (statements.iter())
+            .filter(|s| s["Sid"] == sid)
+            .cloned()
+            .collect();
+        assert_eq!(found.len(), 1, "{sid}: {found:?}");
+        found[0].clone()
+    };
+    for sid in ["NoChangesToPromotedTables", "NobodyRemovesThePromotedTag"] {
+        assert_eq!(by_sid(&guard, sid), by_sid(&operators, sid), "{sid}");
+    }
+    let mut roles_promote = by_sid(&guard, "OnlyTheRestoreHandlerPromotes");
+    let operators_promote = by_sid(&operators, "OperatorsDoNotPromote");
+    // The same denial, without the restore-handler's exception.
+    let condition = roles_promote["Condition"].as_object_mut().unwrap();
+    assert!(condition.remove("ArnNotEquals").is_some());
+    roles_promote["Sid"] = operators_promote["Sid"].clone();
+    assert_eq!(roles_promote, operators_promote);
+}
