@@ -124,7 +124,11 @@ fn values(key: &str, request: &Request) -> Option<Vec<String>> {
     match key {
         "aws:TagKeys" => Some(request.tag_keys.clone()),
         "aws:PrincipalArn" => Some(vec![request.principal.clone()]),
-        "aws:RequestedRegion" => Some(vec![REGION.to_string()]),
+        // A call goes to the region of the resource it names (the stack's, for one without).
+        "aws:RequestedRegion" => {
+            let region = request.resource.split(':').nth(3).filter(|r| !r.is_empty());
+            Some(vec![region.unwrap_or(REGION).to_string()])
+        }
         _ => None,
     }
 }

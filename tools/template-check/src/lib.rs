@@ -53,20 +53,34 @@ impl Template {
     }
 
     /// The template as written, deployed with these parameter values (each must be one the
-    /// template accepts).
+    /// template accepts), or with these values of its `Settings` mapping (edited in place, as a
+    /// user would; not carried to `transformed`).
     pub fn with(parameters: &[(&str, &str)]) -> Template {
         let script = local_aws::workspace_root().join("tools/template_json.py");
-        let template = Template {
+        let mut template = Template {
             json: read(&script, &BTreeMap::new()),
-            parameters: parameters
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            parameters: BTreeMap::new(),
         };
-        for (name, value) in &template.parameters {
-            template.check_parameter(name, value);
+        for (name, value) in parameters {
+            if template.json["Parameters"].get(*name).is_some() {
+                template.check_parameter(name, value);
+                (template.parameters).insert(name.to_string(), value.to_string());
+            } else {
+                template.edit_setting(name, value);
+            }
         }
         template
+    }
+
+    /// Sets a value of the `Settings` mapping, by its (unique) name.
+    fn edit_setting(&mut self, name: &str, value: &str) {
+        let groups = self.json["Mappings"]["Settings"].as_object_mut();
+        let found: Vec<&mut Value> = (groups.expect("Settings").values_mut())
+            .filter_map(|g| g.get_mut(name))
+            .collect();
+        let [setting] = <[&mut Value; 1]>::try_from(found)
+            .unwrap_or_else(|_| panic!("no parameter or setting {name}"));
+        *setting = Value::String(value.to_string());
     }
 
     /// What SAM makes of the template (the CloudFormation it deploys), same parameter values.
