@@ -621,7 +621,7 @@ async fn what_cannot_be_restored_is_refused_before_anything_starts() {
 }
 
 /// What the stack does not allow is refused before anything starts: a Kinesis destination when
-/// the stack grants no stream (`KINESIS_STREAM_ARNS`, from `RestoreKinesisStreamArns`), and a
+/// the stack grants no stream (`KINESIS_STREAM_ARNS`, the template's `KinesisStreamArns`), and a
 /// target named like a drill's scratch table, which only a drill makes (and may delete).
 #[tokio::test]
 async fn what_the_stack_does_not_allow_is_refused_before_anything_starts() {
@@ -633,7 +633,7 @@ async fn what_the_stack_does_not_allow_is_refused_before_anything_starts() {
     let drill_named = json!({"source_table": f.source, "backup_arn": backup,
                              "target_table": unique_name("orders-restored-drill-mine")});
     for (payload, expect) in [
-        (kinesis, "RestoreKinesisStreamArns"),
+        (kinesis, "KinesisStreamArns"),
         (drill_named, "-restored-drill-"),
     ] {
         let diagnostic = f.refused(payload.clone()).await;

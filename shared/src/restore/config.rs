@@ -27,6 +27,9 @@ pub struct RestoreSettings {
     /// The stack's protection tag (key, value): a promoted copy gets it, so the stack backs it up
     /// and watches it like the tables it protects.
     pub protected_tag: Option<(String, String)>,
+    /// The Kinesis streams a copy may send its changes to (IAM grants those only); none: a
+    /// request for Kinesis destinations is refused.
+    pub kinesis_streams: Vec<String>,
     pub drill: DrillSettings,
 }
 
@@ -110,6 +113,9 @@ pub struct RestoreEnv {
     /// `key=value`: the tag the stack protects tables by, given to a promoted copy.
     #[serde(default)]
     pub protected_tag: String,
+    /// Comma-separated stream ARNs.
+    #[serde(default)]
+    pub kinesis_stream_arns: String,
     /// Comma-separated tables a drill restores (default, without DRILL_TAG: SOURCE_TABLE).
     #[serde(default)]
     pub drill_tables: String,
@@ -201,6 +207,7 @@ impl RestoreEnv {
         };
         Ok(RestoreSettings {
             protected_tag,
+            kinesis_streams: list(&self.kinesis_stream_arns),
             drill,
             source_table,
             restore_role_arn: Some(self.restore_role_arn.trim().to_string())

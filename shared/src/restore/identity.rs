@@ -7,6 +7,7 @@
 use aws_sdk_dynamodb::types::{RestoreSummary, TableDescription};
 use chrono::{Duration, Utc};
 
+use crate::restore::drill::run::DRILL_MARKER;
 use crate::restore::provenance::{Started, failed};
 use crate::restore::service::{RestoreError, RestoreService};
 use crate::state::StateKey;
@@ -43,6 +44,18 @@ pub fn summary_names(from: &str, source: &str, summary: &RestoreSummary) -> bool
 }
 
 impl RestoreService {
+    /// A name carrying the drill marker is a drill's scratch table, which a drill may delete:
+    /// only a drill restores into one.
+    pub(super) fn check_drill_name(&self, target: &str, drill: bool) -> Result<(), RestoreError> {
+        if target.contains(DRILL_MARKER) && !drill {
+            return Err(RestoreError::Refused(format!(
+                "target table {target:?} carries {DRILL_MARKER:?}, which names a drill's scratch \
+                 tables (checked and deleted by the drill): choose another name"
+            )));
+        }
+        Ok(())
+    }
+
     /// The record of `target`'s restore and its description, when `target` is a table this handler
     /// restored: named as a restore target, recorded when its restore started (from `asked`, when
     /// given), listed by DynamoDB as restored from what the record says, and the very table the

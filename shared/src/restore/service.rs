@@ -113,6 +113,8 @@ impl RestoreService {
             .clone()
             .unwrap_or_else(|| default_target_name(&source, Utc::now()));
         self.check_target_name(&chosen, &source)?;
+        self.check_drill_name(&chosen, plan.options.drill.is_some())?;
+        self.check_allowed(&plan.options)?;
         let key = plan.idempotency_key.as_deref().unwrap_or(request_id);
         let claim = self.claim_target(key, &chosen, &plan).await?;
         let target = claim.target;
@@ -202,6 +204,19 @@ impl RestoreService {
         Ok(())
     }
 
+    /// What the options need the stack to allow: a Kinesis destination needs the streams the
+    /// template lets copies write to.
+    fn check_allowed(&self, options: &RestoreOptions) -> Result<(), RestoreError> {
+        if options.copy_kinesis_destinations && self.settings.kinesis_streams.is_empty() {
+            return Err(RestoreError::Refused(
+                "\"kinesis_destinations\": true, but this stack lets no copy write to a Kinesis \
+                 stream: name the source's streams in the template's KinesisStreamArns setting"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Re-applies the source's settings to a restored table that is `ACTIVE`, and verifies it.
     pub async fn finish(
         &self,
@@ -223,6 +238,7 @@ impl RestoreService {
         };
         // How the copy was made is a fact of the restore, whatever this request says.
         let options = request.options.over(&started.options);
+        self.check_allowed(&options)?;
         let progress = request.count_progress;
         if options.wait {
             return (self.wait_and_finish(report, &options, hand_over, deadline, progress)).await;

@@ -70,7 +70,9 @@ fn the_restore_handler_writes_to_a_kinesis_stream_only_when_asked_and_only_to_th
     let named = stream("orders-changes");
     let on = Template::with(&[("ProtectedTables", "orders"), ("KinesisStreamArns", &named)]);
     let grants = handler(&on);
-    assert_eq!(grants["kinesis:PutRecords"], [named.clone()].into());
+    for action in restore_handler::KINESIS_ACTIONS {
+        assert_eq!(grants[*action], [named.clone()].into(), "{action}");
+    }
     assert!(!allows(
         &grants,
         "kinesis:PutRecords",
