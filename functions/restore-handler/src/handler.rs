@@ -9,6 +9,7 @@ use shared::restore::drill::report::DrillReport;
 use shared::restore::drill::request::DrillRequest;
 use shared::restore::drill::run::DrillResponse;
 use shared::restore::drill::validator::Validation;
+use shared::restore::promotion::Promotion;
 use shared::restore::request::{RestoreRequest, parse_restore_request};
 use shared::restore::service::{RestoreError, RestoreReport, RestoreService};
 use shared::workflow::{HandOver, StepResponse, Workflow};
@@ -59,6 +60,8 @@ pub enum Response {
     Ignored { ignored: String },
     /// A drill's scratch table deleted.
     Deleted { deleted: String },
+    /// A restored copy promoted to production.
+    Promoted(Promotion),
     /// A step of the restore state machine: a finish, and the next one if the table is not ready.
     Step(StepResponse<Box<RestoreReport>>),
 }
@@ -74,7 +77,7 @@ impl Response {
     }
 }
 
-/// Restores, finishes, drills or validates as the request says; `{"step": finish}` is a step of
+/// Restores, finishes, promotes, drills or validates as the request says; `{"step": finish}` is a step of
 /// the restore state machine.
 pub async fn function_handler(
     state: &State,
@@ -111,6 +114,7 @@ pub async fn function_handler(
         RestoreRequest::Finish(finish) => (service.finish(finish, deadline, &hand_over))
             .await
             .map(|r| Response::Restore(Box::new(r))),
+        RestoreRequest::Promote(table) => service.promote(&table).await.map(Response::Promoted),
         RestoreRequest::Drill(DrillRequest::Run { tables, source }) => {
             (service.drill(tables, source, &context.request_id, deadline, &hand_over))
                 .await

@@ -32,10 +32,9 @@ pub const AWS_ACTIONS: &[&str] = &[
     "dynamodb:GetItem",
     "dynamodb:Query",
     // DynamoDB checks the caller's own rights on the stream when it describes or enables a
-    // Kinesis streaming destination.
+    // Kinesis streaming destination (writing: `KINESIS_ACTIONS`).
     "kinesis:DescribeStream",
     "kinesis:DescribeStreamSummary",
-    "kinesis:PutRecords",
     "kinesis:ListStreams",
     "application-autoscaling:DescribeScalableTargets",
     "application-autoscaling:DescribeScalingPolicies",
@@ -69,6 +68,10 @@ pub const AWS_ACTIONS: &[&str] = &[
     "backup:DescribeRestoreJob",
     "backup:PutRestoreValidationResult",
 ];
+
+/// What DynamoDB needs of the caller to send a copy's changes to a Kinesis stream: granted on the
+/// streams of the template's `KinesisStreamArns` setting, and only when it names some (the opt-in).
+pub const KINESIS_ACTIONS: &[&str] = &["kinesis:PutRecords"];
 
 /// What DynamoDB needs of the caller to restore into a table under a customer managed KMS key:
 /// granted, through DynamoDB only, on the keys of the template's `RestoreKmsKeyArns` and only when

@@ -74,8 +74,13 @@ fn workflow(recording: Option<&RecordingStateMachine>) -> Option<Workflow> {
 
 /// The rules for a finish's reads and its lease, answering "nothing set" after `rules`.
 fn state(rules: &[&Rule], workflow: Option<Workflow>) -> State {
-    let vars = [("STATE_TABLE", "ddb-guard-state"), ("POLL_SECONDS", "0.01")]
-        .map(|(k, v)| (k.to_string(), v.to_string()));
+    // The stack lets copies write to the source's stream (the template's KinesisStreamArns).
+    let vars = [
+        ("STATE_TABLE", "ddb-guard-state"),
+        ("POLL_SECONDS", "0.01"),
+        ("KINESIS_STREAM_ARNS", STREAM),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
     let quiet = quiet_reads();
     let all: Vec<&Rule> = rules.iter().copied().chain(quiet.iter()).collect();
     let unused = aws_config::SdkConfig::builder()
@@ -149,6 +154,8 @@ fn table_builder(name: &str, restored: bool, status: TableStatus) -> TableDescri
     TableDescription::builder()
         .table_name(name)
         .table_arn(arn(name))
+        // DynamoDB gives every table an id of its own: a finish checks it is the one restored.
+        .table_id(format!("id-of-{name}"))
         .table_status(status)
         .set_restore_summary(restored.then(|| {
             RestoreSummary::builder()

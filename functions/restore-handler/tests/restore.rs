@@ -620,6 +620,35 @@ async fn what_cannot_be_restored_is_refused_before_anything_starts() {
     );
 }
 
+/// What the stack does not allow is refused before anything starts: a Kinesis destination when
+/// the stack grants no stream (`KINESIS_STREAM_ARNS`, the template's `KinesisStreamArns`), and a
+/// target named like a drill's scratch table, which only a drill makes (and may delete).
+#[tokio::test]
+async fn what_the_stack_does_not_allow_is_refused_before_anything_starts() {
+    let f = Fixture::new(1).await;
+    let backup = f.backup("b").await;
+    let kinesis = json!({"source_table": f.source, "backup_arn": backup,
+                         "target_table": unique_name("orders-restored-streams"),
+                         "kinesis_destinations": true});
+    let drill_named = json!({"source_table": f.source, "backup_arn": backup,
+                             "target_table": unique_name("orders-restored-drill-mine")});
+    for (payload, expect) in [
+        (kinesis, "KinesisStreamArns"),
+        (drill_named, "-restored-drill-"),
+    ] {
+        let diagnostic = f.refused(payload.clone()).await;
+        assert_eq!(diagnostic.error_type, "RestoreRefused", "{payload}");
+        assert!(
+            diagnostic.error_message.contains(expect),
+            "{payload}: {}",
+            diagnostic.error_message
+        );
+        let target = payload["target_table"].as_str().unwrap();
+        let described = f.dynamodb.describe_table().table_name(target).send().await;
+        assert!(described.is_err(), "{target} was created");
+    }
+}
+
 #[tokio::test]
 async fn a_restore_not_waited_for_is_finished_once_its_table_is_ready() {
     let f = Fixture::new(3).await;

@@ -44,6 +44,7 @@ fn every_sample_request_is_valid_and_means_its_mode() {
         read("restore-finish.json"),
         RestoreRequest::Finish(_)
     ));
+    assert!(matches!(read("promote.json"), RestoreRequest::Promote(_)));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -71,6 +72,7 @@ async fn restores_run_through_the_lambda_runtime() {
     what_this_handler_did_not_restore_is_refused(&function, &dynamodb, dir.path()).await;
     two_finishes_at_once_both_succeed(&function, dir.path());
     each_restore_is_timed_once(&function);
+    a_promoted_copy_is_left_alone(&function, dir.path());
     let refused = function.error("bad-request.json");
     assert!(
         refused.contains("InvalidRequest") && refused.contains("`bucket`"),
@@ -226,6 +228,22 @@ fn each_restore_is_timed_once(function: &LocalFunction) {
             "{record}"
         );
     }
+}
+
+/// `promote.json` makes the finished copy production; a finish of it is refused from then on.
+fn a_promoted_copy_is_left_alone(function: &LocalFunction, dir: &Path) {
+    let promoted = function.response("promote.json");
+    let copy = "order_transaction-demo-restored-latest-backup";
+    assert_eq!(promoted["promoted"], copy, "{promoted}");
+    let finish = dir.join("finish-promoted.json");
+    let request = serde_json::json!({"action": "finish", "target_table": copy});
+    std::fs::write(&finish, request.to_string()).unwrap();
+    let output = function.invoke_file(&finish);
+    let refused = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(
+        !output.status.success() && refused.contains("promoted to production"),
+        "{refused}"
+    );
 }
 
 fn reapplied(report: &Value, setting: &str) -> bool {

@@ -5,6 +5,7 @@
 use aws_sdk_backup::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     BillingMode as DynamoBillingMode, ProvisionedThroughput, SseSpecification, SseType,
+    TableDescription,
 };
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -31,14 +32,15 @@ impl RestoreService {
         }
     }
 
+    /// The new table as DynamoDB's answer describes it.
     pub(super) async fn restore_from_backup(
         &self,
         arn: &str,
         target: &str,
         options: &RestoreOptions,
         deadline: Instant,
-    ) -> Result<(), RestoreError> {
-        Self::busy_retry(deadline)
+    ) -> Result<Option<TableDescription>, RestoreError> {
+        let restored = Self::busy_retry(deadline)
             .call(|| {
                 self.dynamodb
                     .restore_table_from_backup()
@@ -51,7 +53,7 @@ impl RestoreService {
             })
             .await
             .map_err(|e| restore_call_error("RestoreTableFromBackup", target, &e))?;
-        Ok(())
+        Ok(restored.table_description)
     }
 
     pub(super) async fn restore_to_point_in_time(
@@ -61,14 +63,14 @@ impl RestoreService {
         at: Option<DateTime<Utc>>,
         options: &RestoreOptions,
         deadline: Instant,
-    ) -> Result<(), RestoreError> {
+    ) -> Result<Option<TableDescription>, RestoreError> {
         let time = at.map(|t| {
             aws_smithy_types::DateTime::from_secs_and_nanos(
                 t.timestamp(),
                 t.timestamp_subsec_nanos(),
             )
         });
-        Self::busy_retry(deadline)
+        let restored = Self::busy_retry(deadline)
             .call(|| {
                 self.dynamodb
                     .restore_table_to_point_in_time()
@@ -83,7 +85,7 @@ impl RestoreService {
             })
             .await
             .map_err(|e| restore_call_error("RestoreTableToPointInTime", target, &e))?;
-        Ok(())
+        Ok(restored.table_description)
     }
 
     /// AWS Backup `StartRestoreJob`; returns the job id.

@@ -24,6 +24,12 @@ pub struct RestoreSettings {
     /// Tag keys never copied to a restored table (besides `aws:` ones): the backup plan's
     /// selection tag would enrol every copy in the plan.
     pub skip_tags: Vec<String>,
+    /// The stack's protection tag (key, value): a promoted copy gets it, so the stack backs it up
+    /// and watches it like the tables it protects.
+    pub protected_tag: Option<(String, String)>,
+    /// The Kinesis streams a copy may send its changes to (IAM grants those only); none: a
+    /// request for Kinesis destinations is refused.
+    pub kinesis_streams: Vec<String>,
     pub drill: DrillSettings,
 }
 
@@ -107,6 +113,12 @@ pub struct RestoreEnv {
     /// Comma-separated tag keys.
     #[serde(default = "default_skip_tags")]
     pub skip_tags: String,
+    /// `key=value`: the tag the stack protects tables by, given to a promoted copy.
+    #[serde(default)]
+    pub protected_tag: String,
+    /// Comma-separated stream ARNs.
+    #[serde(default)]
+    pub kinesis_stream_arns: String,
     /// Comma-separated tables a drill restores (default, without DRILL_TAG: SOURCE_TABLE).
     #[serde(default)]
     pub drill_tables: String,
@@ -195,7 +207,13 @@ impl RestoreEnv {
             )));
         }
         let drill = self.drill_settings(source_table.as_deref())?;
+        let protected_tag = match self.protected_tag.trim() {
+            "" => None,
+            tag => Some(key_value(tag).map_err(|e| ConfigError(format!("PROTECTED_TAG: {e}")))?),
+        };
         Ok(RestoreSettings {
+            protected_tag,
+            kinesis_streams: list(&self.kinesis_stream_arns),
             drill,
             source_table,
             restore_role_arn: Some(self.restore_role_arn.trim().to_string())
@@ -306,6 +324,7 @@ mod tests {
             (vec![("DRILL_TAG", "weekly")], "DRILL_TAG"),
             (vec![("DRILL_TAG", "=weekly")], "DRILL_TAG"),
             (vec![("DRILL_TABLES", "a b")], "DRILL_TABLES"),
+            (vec![("PROTECTED_TAG", "protected")], "PROTECTED_TAG"),
         ] {
             let err = drill(&pairs).unwrap_err().to_string();
             assert!(err.contains(expect), "{pairs:?}: {err}");

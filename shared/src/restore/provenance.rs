@@ -1,6 +1,7 @@
 //! Which restores this handler started, so that `finish` acts on nothing else: a record per restore
-//! in the stack's state table (written before the restore starts), a record per request (so a
-//! retried or re-sent request makes no second restore), and tags on every table it restored.
+//! in the stack's state table (written before the restore starts, and bound to the table DynamoDB
+//! created once it is seen: `identity`), and tags on every table it restored. Each request's own
+//! record is `idempotency`'s.
 
 use aws_sdk_dynamodb::types::Tag;
 use chrono::{Duration, Utc};
@@ -39,55 +40,14 @@ pub struct Started {
     pub options: RestoreOptions,
     /// When the restore was asked for.
     pub started: Option<chrono::DateTime<Utc>>,
-}
-
-/// The target a request restores into, and whether an earlier attempt of it chose it.
-pub struct Claim {
-    pub target: String,
-    pub earlier: bool,
+    /// The table DynamoDB created (`identity::table_identity`), once bound.
+    pub table: Option<String>,
 }
 
 impl RestoreService {
     pub(crate) fn state(&self) -> Option<StateStore> {
         let table = self.settings.state_table.as_deref()?;
         Some(StateStore::new(self.dynamodb.clone(), table))
-    }
-
-    /// The target for this request: `chosen`, unless an earlier attempt of the same request already
-    /// chose one (then that, so a retry makes no second restore). Without a state table, `chosen`.
-    pub(super) async fn claim_target(
-        &self,
-        idempotency_key: &str,
-        chosen: &str,
-    ) -> Result<Claim, RestoreError> {
-        let fresh = || Claim {
-            target: chosen.to_string(),
-            earlier: false,
-        };
-        let Some(state) = self.state() else {
-            return Ok(fresh());
-        };
-        let now = Utc::now();
-        let key = StateKey::restore_request(idempotency_key);
-        let body = json!({ "target": chosen });
-        let expires = now + Duration::days(RECORD_DAYS);
-        if state
-            .create(&key, &body, expires, now)
-            .await
-            .map_err(failed)?
-        {
-            return Ok(fresh());
-        }
-        let record = state.get(&key, now).await.map_err(failed)?;
-        Ok(
-            match record.and_then(|r| r.body["target"].as_str().map(str::to_string)) {
-                Some(target) => Claim {
-                    target,
-                    earlier: true,
-                },
-                None => fresh(),
-            },
-        )
     }
 
     /// Records that this handler is restoring `target`, before the restore starts.
@@ -109,10 +69,28 @@ impl RestoreService {
             "options": options,
         });
         let expires = now + Duration::days(RECORD_DAYS);
-        state
-            .create(&StateKey::restore_started(target), &body, expires, now)
+        let key = StateKey::restore_started(target);
+        if state
+            .create(&key, &body, expires, now)
             .await
-            .map_err(failed)?;
+            .map_err(failed)?
+        {
+            return Ok(());
+        }
+        // A record is there already. The target does not exist (the restore checked): the record
+        // is an earlier attempt of this restore (kept), or one of a table since deleted, bound to
+        // it or from elsewhere (replaced: it says nothing of the table this restore makes).
+        let Some(record) = state.get(&key, now).await.map_err(failed)? else {
+            return Ok(());
+        };
+        let earlier_attempt = record.body["source"] == source
+            && record.body["from"] == from
+            && record.body.get("table").is_none();
+        if !earlier_attempt {
+            (state.replace(&key, record.version, &body, expires))
+                .await
+                .map_err(failed)?;
+        }
         Ok(())
     }
 
@@ -137,6 +115,7 @@ impl RestoreService {
                 from: text("from"),
                 options: serde_json::from_value(r.body["options"].clone()).unwrap_or_default(),
                 started: serde_json::from_value(r.body["started"].clone()).ok(),
+                table: r.body["table"].as_str().map(str::to_string),
             }
         }))
     }
@@ -198,6 +177,6 @@ impl FinishLease {
     }
 }
 
-fn failed(e: crate::state::StateError) -> RestoreError {
+pub(super) fn failed(e: crate::state::StateError) -> RestoreError {
     RestoreError::Failed(e.to_string())
 }

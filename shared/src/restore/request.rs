@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::request::{RequestError, kind_of};
 use crate::restore::drill::request::{DRILL_ACTIONS, DrillRequest, parse_drill_request};
 use crate::restore::options::{FinishOptions, RestoreOptions, parse_billing_mode};
+use crate::restore::promote_request::parse_promote_request;
 use crate::restore::verification::CountProgress;
 use crate::table_selection::check_table_name;
 
@@ -54,6 +55,8 @@ pub enum RestoreRequest {
     Restore(RestorePlan),
     Finish(FinishRequest),
     Drill(DrillRequest),
+    /// `{"action": "promote", "target_table": ...}`: a restored copy becomes production.
+    Promote(String),
 }
 
 #[derive(Deserialize)]
@@ -103,6 +106,9 @@ pub fn parse_restore_request(
     if action.is_some_and(|a| DRILL_ACTIONS.contains(&a)) {
         return parse_drill_request(payload).map(RestoreRequest::Drill);
     }
+    if action == Some("promote") {
+        return parse_promote_request(payload).map(RestoreRequest::Promote);
+    }
     let raw: Raw = serde_json::from_value(payload).map_err(|e| RequestError(e.to_string()))?;
     let options = raw.restore_options()?;
     for table in [&raw.source_table, &raw.target_table].into_iter().flatten() {
@@ -112,7 +118,7 @@ pub fn parse_restore_request(
         "restore" => raw.into_plan(options).map(RestoreRequest::Restore),
         "finish" => raw.into_finish().map(RestoreRequest::Finish),
         other => Err(RequestError(format!(
-            "action {other:?} is not \"restore\", \"finish\", \"drill\", \"drill_cleanup\" or \"validate\""
+            "action {other:?} is not \"restore\", \"finish\", \"promote\", \"drill\", \"drill_cleanup\" or \"validate\""
         ))),
     }
 }
@@ -443,6 +449,7 @@ mod tests {
                 "unknown field `colour`",
             ),
             (json!({"action": "finish"}), "needs target_table"),
+            (json!({"action": "promote"}), "needs target_table"),
             (
                 json!({"action": "finish", "target_table": "abc", "kms_key_arn": "arn:k"}),
                 "keeps the key and billing mode",

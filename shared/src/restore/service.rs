@@ -112,8 +112,10 @@ impl RestoreService {
             .clone()
             .unwrap_or_else(|| default_target_name(&source, Utc::now()));
         self.check_target_name(&chosen, &source)?;
+        self.check_drill_name(&chosen, plan.options.drill.is_some())?;
+        self.check_allowed(&plan.options)?;
         let key = plan.idempotency_key.as_deref().unwrap_or(request_id);
-        let claim = self.claim_target(key, &chosen).await?;
+        let claim = self.claim_target(key, &chosen, &plan).await?;
         let target = claim.target;
         let mut report = RestoreReport {
             source_table: source.clone(),
@@ -122,7 +124,9 @@ impl RestoreService {
         };
         if self.describe(&target).await?.is_some() {
             if claim.earlier {
-                // The same request again (Lambda's retry, a re-send): its restore is under way.
+                // The same request again (Lambda's retry, a re-send): its restore is under way, if
+                // the table of that name is the one it restored, which a finish would check too.
+                self.restored_here(&target, Some(&source)).await?;
                 tracing::info!(%target, "this request's restore was started before");
                 report.restored_from = Some("an earlier attempt of this request".into());
                 return (self.wait_and_finish(report, &plan.options, hand_over, deadline, None))
@@ -154,32 +158,35 @@ impl RestoreService {
         };
         self.record_started(&target, &source, &from, &plan.options)
             .await?;
-        match &plan.source {
+        let created = match &plan.source {
             RestoreSource::Backup(_) | RestoreSource::LatestBackup => {
                 let arn = from.trim_start_matches("backup ");
-                self.restore_from_backup(arn, &target, &plan.options, deadline)
-                    .await?;
+                (self.restore_from_backup(arn, &target, &plan.options, deadline)).await?
             }
             RestoreSource::PointInTime(at) => {
-                self.restore_to_point_in_time(&source, &target, Some(*at), &plan.options, deadline)
-                    .await?;
+                let at = Some(*at);
+                (self.restore_to_point_in_time(&source, &target, at, &plan.options, deadline))
+                    .await?
             }
             RestoreSource::LatestRestorable => {
-                self.restore_to_point_in_time(&source, &target, None, &plan.options, deadline)
-                    .await?;
+                (self.restore_to_point_in_time(&source, &target, None, &plan.options, deadline))
+                    .await?
             }
             RestoreSource::RecoveryPoint(arn) => {
                 let job = self.start_restore_job(arn, &target, &plan.options).await?;
                 report.restore_job_id = Some(job);
+                None // AWS Backup creates the table later: bound on the first look at it
             }
-        }
+        };
+        // The record now names the table DynamoDB created, whatever is made under its name later.
+        self.bind_created(&target, created.as_ref()).await?;
         report.restored_from = Some(from);
         tracing::info!(%source, %target, from = report.restored_from.as_deref().unwrap_or_default(), "restore started");
         (self.wait_and_finish(report, &plan.options, hand_over, deadline, None)).await
     }
 
     /// A restore target's name carries the marker IAM scopes writes by, and is never the source.
-    fn check_target_name(&self, target: &str, source: &str) -> Result<(), RestoreError> {
+    pub(super) fn check_target_name(&self, target: &str, source: &str) -> Result<(), RestoreError> {
         let marker = &self.settings.target_marker;
         if !target.contains(marker.as_str()) {
             return Err(RestoreError::Refused(format!(
@@ -196,6 +203,19 @@ impl RestoreService {
         Ok(())
     }
 
+    /// What the options need the stack to allow: a Kinesis destination needs the streams the
+    /// template lets copies write to.
+    fn check_allowed(&self, options: &RestoreOptions) -> Result<(), RestoreError> {
+        if options.copy_kinesis_destinations && self.settings.kinesis_streams.is_empty() {
+            return Err(RestoreError::Refused(
+                "\"kinesis_destinations\": true, but this stack lets no copy write to a Kinesis \
+                 stream: name the source's streams in the template's KinesisStreamArns setting"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Re-applies the source's settings to a restored table that is `ACTIVE`, and verifies it.
     pub async fn finish(
         &self,
@@ -204,37 +224,15 @@ impl RestoreService {
         hand_over: &HandOver,
     ) -> Result<RestoreReport, RestoreError> {
         let target = request.target_table.clone();
-        // Only a table this handler restored: named as a restore target, recorded when its
-        // restore started, and listed by DynamoDB as restored. Never a source, never a guess.
-        self.check_target_name(&target, request.source_table.as_deref().unwrap_or_default())?;
-        let Some(started) = self.started_here(&target).await? else {
-            return Err(RestoreError::Refused(format!(
-                "{target} was not restored by this handler (no record of it): finish acts only \
-                 on the tables it restored"
-            )));
-        };
+        // Only a table this handler restored, and the very table it restored. Never a source,
+        // never a guess.
+        let asked = request.source_table.as_deref();
+        let (started, _) = self.restored_here(&target, asked).await?;
         // A drill checked already answers its recorded verdict (its scratch table may be gone).
         if let Some(report) = self.finished_drill(&target, &started).await? {
             return Ok(report);
         }
-        let Some(described) = self.describe(&target).await? else {
-            return Err(RestoreError::Refused(format!(
-                "table {target} does not exist (yet)"
-            )));
-        };
-        if described.restore_summary().is_none() {
-            return Err(RestoreError::Refused(format!(
-                "DynamoDB does not list {target} as a restored table: it is left alone"
-            )));
-        }
         let (source, from) = (started.source, started.from);
-        if let Some(asked) = &request.source_table
-            && *asked != source
-        {
-            return Err(RestoreError::Refused(format!(
-                "{target} was restored from {source}, not {asked}"
-            )));
-        }
         let mut report = RestoreReport {
             source_table: source.clone(),
             target_table: target.clone(),
@@ -243,6 +241,7 @@ impl RestoreService {
         };
         // How the copy was made is a fact of the restore, whatever this request says.
         let options = request.options.over(&started.options);
+        self.check_allowed(&options)?;
         let progress = request.count_progress;
         if options.wait {
             return (self.wait_and_finish(report, &options, hand_over, deadline, progress)).await;
@@ -268,6 +267,8 @@ impl RestoreService {
         count_progress: Option<CountProgress>,
     ) -> Result<(), RestoreError> {
         let until = crate::deadline::before_deadline(deadline, FINISH_RESERVE);
+        // Whichever way it got here (inline, retried, handed on), it changes only its own table.
+        self.confirm_same_table(&report.target_table).await?;
         // The restore's time (RestoreSeconds, a drill's restore time) ends the first time a
         // finish finds the table ACTIVE.
         self.note_active(report).await?;

@@ -8,6 +8,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+pub mod iam;
+
 pub const STACK: &str = "ddb-guard";
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
@@ -51,20 +53,34 @@ impl Template {
     }
 
     /// The template as written, deployed with these parameter values (each must be one the
-    /// template accepts).
+    /// template accepts), or with these values of its `Settings` mapping (edited in place, as a
+    /// user would; not carried to `transformed`).
     pub fn with(parameters: &[(&str, &str)]) -> Template {
         let script = local_aws::workspace_root().join("tools/template_json.py");
-        let template = Template {
+        let mut template = Template {
             json: read(&script, &BTreeMap::new()),
-            parameters: parameters
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            parameters: BTreeMap::new(),
         };
-        for (name, value) in &template.parameters {
-            template.check_parameter(name, value);
+        for (name, value) in parameters {
+            if template.json["Parameters"].get(*name).is_some() {
+                template.check_parameter(name, value);
+                (template.parameters).insert(name.to_string(), value.to_string());
+            } else {
+                template.edit_setting(name, value);
+            }
         }
         template
+    }
+
+    /// Sets a value of the `Settings` mapping, by its (unique) name.
+    fn edit_setting(&mut self, name: &str, value: &str) {
+        let groups = self.json["Mappings"]["Settings"].as_object_mut();
+        let found: Vec<&mut Value> = (groups.expect("Settings").values_mut())
+            .filter_map(|g| g.get_mut(name))
+            .collect();
+        let [setting] = <[&mut Value; 1]>::try_from(found)
+            .unwrap_or_else(|_| panic!("no parameter or setting {name}"));
+        *setting = Value::String(value.to_string());
     }
 
     /// What SAM makes of the template (the CloudFormation it deploys), same parameter values.
@@ -325,6 +341,10 @@ impl Template {
                 format!("arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{}", name())
             }
             ("AWS::SQS::Queue", "Arn") => format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-{id}"),
+            // A role SAM generates is named by CloudFormation after the stack and its id.
+            ("AWS::IAM::Role", "Arn") | ("", "Arn") if id.ends_with("Role") => {
+                format!("arn:aws:iam::{ACCOUNT}:role/{STACK}-{id}")
+            }
             ("AWS::SQS::Queue", "QueueName") => format!("{STACK}-{id}"),
             ("AWS::SNS::Topic", "TopicName") => format!("{STACK}-{id}"),
             (_, a) if a.ends_with("Arn") => format!("arn:aws:made-up:{REGION}:{ACCOUNT}:{a}/{id}"),
@@ -508,11 +528,13 @@ impl Template {
             .is_none_or(|condition| self.condition(condition))
     }
 
-    /// The deployed `AWS::IAM::Policy` resources attached to a role (by its logical id).
+    /// The deployed `AWS::IAM::Policy` and `AWS::IAM::ManagedPolicy` resources attached to a role
+    /// (by its logical id).
     pub fn attached_policies(&self, role: &str) -> Vec<&Value> {
         let role = serde_json::json!({"Ref": role});
-        self.of_type("AWS::IAM::Policy")
-            .into_values()
+        let managed = self.of_type("AWS::IAM::ManagedPolicy").into_values();
+        (self.of_type("AWS::IAM::Policy").into_values())
+            .chain(managed)
             .filter(|policy| self.exists(policy))
             .filter(|policy| {
                 policy["Properties"]["Roles"]
@@ -522,17 +544,13 @@ impl Template {
             .collect()
     }
 
-    /// What a function's inline policies allow: each action with the resources it is allowed on
-    /// (they only ever allow).
+    /// What a function's policies allow: each action with the resources it is allowed on (its
+    /// denials are checked with `iam::decide`).
     pub fn grants(&self, function: &Value) -> Grants {
-        let statements = self.function_statements(function);
-        for statement in &statements {
-            assert_eq!(statement["Effect"], "Allow", "{statement}");
-        }
-        allowed(&statements)
+        allowed(&self.function_statements(function))
     }
 
-    /// The actions a function's inline policies allow.
+    /// The actions a function's policies allow.
     pub fn allowed_actions(&self, function: &Value) -> BTreeSet<String> {
         self.grants(function).into_keys().collect()
     }

@@ -27,6 +27,7 @@ fn statements_allowing(template: &Template, action: &str) -> Vec<Value> {
     template
         .function_statements(template.function("restore-handler").1)
         .into_iter()
+        .filter(|s| s["Effect"] == "Allow")
         .filter(|s| strings(&s["Action"]).iter().any(|a| a == action))
         .collect()
 }
@@ -321,13 +322,13 @@ fn restore_testing_is_off_by_default_and_tests_the_stacks_vault_and_protected_ta
     assert!((7..=365).contains(&window), "{window} days");
 
     // Every DynamoDB recovery point of the stack's vault (IncludeVaults above), which holds the
-    // protected tables' only; restored by the backup role.
+    // protected tables' only; restored by the restore role (DynamoDB restores only).
     assert_eq!(selection["ProtectedResourceType"], "DynamoDB");
     assert_eq!(selection["ProtectedResourceArns"], json!(["*"]));
     assert!(selection.get("ProtectedResourceConditions").is_none());
     assert_eq!(
         selection["IamRoleArn"],
-        arn(&template, "BackupServiceRole", "Arn")
+        arn(&template, "RestoreServiceRole", "Arn")
     );
     let hours = selection["ValidationWindowHours"].as_i64().unwrap();
     assert!((1..=168).contains(&hours), "{hours} hours to validate");

@@ -228,9 +228,10 @@ fn operators_write_only_to_restore_targets() {
     assert!(operators.can("dynamodb:DeleteTable", &restore_target()));
 }
 
-/// The backup role, passed to AWS Backup only; no other role.
+/// The backup role (backup jobs) and the restore role (restore jobs), passed to AWS Backup only;
+/// no other role.
 #[test]
-fn operators_pass_only_the_backup_role_and_only_to_aws_backup() {
+fn operators_pass_only_the_backup_roles_and_only_to_aws_backup() {
     let operators = Operators::new();
     let passing: Vec<&Value> = (operators.statements.iter())
         .filter(|s| strings(&s["Action"]).iter().any(|a| a.starts_with("iam:")))
@@ -241,7 +242,10 @@ fn operators_pass_only_the_backup_role_and_only_to_aws_backup() {
     assert_eq!(strings(&pass["Action"]), ["iam:PassRole"]);
     assert_eq!(
         strings(&pass["Resource"]),
-        [operators.arn("BackupServiceRole", "Arn")]
+        [
+            operators.arn("BackupServiceRole", "Arn"),
+            operators.arn("RestoreServiceRole", "Arn")
+        ]
     );
     assert_eq!(
         pass["Condition"],
@@ -275,10 +279,15 @@ fn operators_invoke_only_the_restore_handler() {
 #[test]
 fn operators_never_delete_a_backup() {
     let operators = Operators::new();
+    // The one denial of everything (others hold for promoted tables and drill tables only:
+    // tests/promoted.rs, tests/least_privilege.rs).
     let denied: BTreeSet<String> = (operators.statements.iter())
-        .filter(|s| s["Effect"] == "Deny")
+        .filter(|s| s["Sid"] == "NeverDeleteBackups")
         .inspect(|s| {
-            assert_eq!(s["Resource"], "*", "{s}");
+            assert_eq!(
+                (&s["Effect"], &s["Resource"]),
+                (&json!("Deny"), &json!("*"))
+            );
             assert!(s.get("Condition").is_none(), "no exceptions: {s}");
         })
         .flat_map(|s| strings(&s["Action"]))

@@ -558,7 +558,7 @@ fn the_restore_handler_changes_index_insights_and_scaling_alarms_of_restore_targ
     }
 }
 
-/// Roles: AWS Backup's role passed to AWS Backup only, and only Application Auto Scaling's
+/// Roles: AWS Backup's restore role passed to AWS Backup only, and only Application Auto Scaling's
 /// service-linked role for DynamoDB created.
 #[test]
 fn the_restore_handler_passes_and_creates_only_the_roles_it_needs() {
@@ -571,7 +571,7 @@ fn the_restore_handler_passes_and_creates_only_the_roles_it_needs() {
             checked.insert("iam:PassRole");
             assert_eq!(
                 statement["Resource"],
-                template.resolve(&serde_json::json!({"Fn::GetAtt": ["BackupServiceRole", "Arn"]}))
+                template.resolve(&serde_json::json!({"Fn::GetAtt": ["RestoreServiceRole", "Arn"]}))
             );
             assert_eq!(
                 statement["Condition"],

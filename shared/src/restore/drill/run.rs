@@ -358,13 +358,18 @@ impl RestoreService {
             return refuse(format!("its name lacks {DRILL_MARKER:?}"));
         }
         let recorded = self.started_here(table).await?;
-        let Some(drill) = recorded.and_then(|r| r.options.drill) else {
+        let Some(started) = recorded.filter(|r| r.options.drill.is_some()) else {
             return refuse("no drill recorded restoring it".into());
         };
-        let recorded_drill_id = &drill.id;
+        let recorded_drill_id = (started.options.drill.as_ref())
+            .map(|d| d.id.clone())
+            .unwrap_or_default();
+        let recorded_drill_id = &recorded_drill_id;
         let Some(described) = self.describe(table).await? else {
             return Ok(()); // already gone
         };
+        // The table the drill's restore created, not one made again under its name.
+        self.same_table(table, &started, &described).await?;
         let arn = described.table_arn().unwrap_or_default();
         let tags = (self
             .dynamodb
