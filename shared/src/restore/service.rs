@@ -227,11 +227,15 @@ impl RestoreService {
         // Only a table this handler restored, and the very table it restored. Never a source,
         // never a guess.
         let asked = request.source_table.as_deref();
-        let (started, _) = self.restored_here(&target, asked).await?;
-        // A drill checked already answers its recorded verdict (its scratch table may be gone).
-        if let Some(report) = self.finished_drill(&target, &started).await? {
+        self.check_target_name(&target, asked.unwrap_or_default())?;
+        // A drill checked already answers its recorded verdict, read-only (its scratch table may
+        // be gone, so this comes before the table is looked at).
+        if let Some(started) = self.started_here(&target).await?
+            && let Some(report) = self.finished_drill(&target, &started).await?
+        {
             return Ok(report);
         }
+        let (started, _) = self.restored_here(&target, asked).await?;
         let (source, from) = (started.source, started.from);
         let mut report = RestoreReport {
             source_table: source.clone(),
